@@ -1,0 +1,2 @@
+"""Kiln's compiler: the IR, op definitions, printer/parser, verifier and the reference
+interpreter (later: passes, autodiff and code generation)."""

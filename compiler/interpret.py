@@ -1,0 +1,84 @@
+"""The reference interpreter: runs a graph with each op's numpy ``ref``.
+
+It is the oracle for every compiled result and, until the compiler lands, the engine of
+traced functions. It binds symbolic dims from the arguments and checks that every result has
+the shape and dtype the type rule promised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import KilnError, SignatureError
+from .ir import Graph, Literal, Sym, TensorType, Value, dim_eval
+
+
+def bind_dims(params, arrays, env: dict[str, int] | None = None, what: str = "") -> dict:
+    """Bind each symbol in the params' shapes to a size; check every other dim."""
+    env = dict(env or {})
+    for p, a in zip(params, arrays):
+        shape = np.shape(a)
+        if len(shape) != p.type.rank:
+            raise SignatureError(what or f"%{p.name}", f"expected rank {p.type.rank} "
+                                 f"({p.type}); received shape {list(shape)}")
+        for d, n in zip(p.type.shape, shape):
+            if isinstance(d, Sym) and d.name and d.name not in env:
+                env[d.name] = n
+    for p, a in zip(params, arrays):
+        want = [dim_eval(d, env) for d in p.type.shape]
+        if list(np.shape(a)) != want:
+            raise SignatureError(what or f"%{p.name}", f"expected {p.type} (= {want} here); "
+                                 f"received shape {list(np.shape(a))}")
+    return env
+
+
+def _resolve(v, env):
+    """Replace symbols inside an attribute by their sizes."""
+    if isinstance(v, Sym):
+        return v.evaluate(env)
+    if isinstance(v, tuple):
+        return tuple(_resolve(x, env) for x in v)
+    return v
+
+
+def _check(value: Value, arr: np.ndarray, env, node) -> None:
+    want = TensorType(tuple(dim_eval(d, env) for d in value.type.shape), value.type.dtype)
+    if arr.shape != want.shape or arr.dtype != want.dtype.np:
+        raise RuntimeError(f"internal: ref of {node.op.name} returned {arr.dtype}{list(arr.shape)}"
+                           f" but its type rule promised {want}")
+
+
+def run(graph: Graph, args, env: dict[str, int] | None = None, outer: dict | None = None):
+    """Evaluate ``graph`` on numpy ``args``; returns a list of numpy arrays."""
+    if len(args) != len(graph.params):
+        raise SignatureError(f"@{graph.name}", f"expected {len(graph.params)} arguments; "
+                                               f"received {len(args)}")
+    arrays = [np.asarray(a) for a in args]
+    env = bind_dims(graph.params, arrays, env)
+    vals: dict[str, np.ndarray] = dict(outer or {})
+    for p, a in zip(graph.params, arrays):
+        if a.dtype != p.type.dtype.np:
+            raise SignatureError(f"%{p.name}", f"expected {p.type}; received dtype {a.dtype}")
+        vals[p.name] = a
+
+    def get(x):
+        if isinstance(x, Literal):
+            return np.asarray(x.value, dtype=x.dtype.np)
+        return vals[x.name]
+
+    for node in graph.nodes:
+        attrs = {k: _resolve(v, env) for k, v in node.attrs}
+        if node.regions:
+            attrs["regions"] = [
+                (lambda r: lambda *xs: run(r, xs, env, vals))(r) for r in node.regions]
+        try:
+            with np.errstate(all="ignore"):
+                out = node.op.ref(*[get(x) for x in node.inputs], **attrs)
+        except KilnError as e:
+            raise e.with_location(str(node.loc) if node.loc else None)
+        outs = out if isinstance(out, tuple) else (out,)
+        for v, a in zip(node.outputs, outs):
+            a = np.asarray(a)
+            _check(v, a, env, node)
+            vals[v.name] = a
+    return [vals[r.name] for r in graph.results]

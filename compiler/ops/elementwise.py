@@ -1,0 +1,213 @@
+"""Elementwise primitives: unary, binary, select and cast.
+
+Each op's ``scalar`` lowering is an expression over operand expressions, in the Python
+subset that numba compiles for both the CPU and CUDA; ``SCALAR_NAMESPACE`` holds the helper
+functions those expressions call, so tests can evaluate the lowering against ``ref``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+from .. import dtypes as dt
+from ..ir import TensorType
+from .base import (BINARY, CAST, REQUIRED, SELECT, UNARY, OpDef, broadcast_shapes,
+                   register, require_dtype, same_dtype)
+
+NUMERIC = (dt.f16, dt.f32, dt.f64, dt.i32, dt.i64)
+FLOAT = dt.FLOATS
+BOOL = (dt.bool_,)
+
+
+# Scalar helpers referenced by lowering expressions (numba compiles these same definitions).
+def kiln_sign(x):
+    return (x > 0) - (x < 0) if x == x else x
+
+
+def kiln_round(x):  # half to even, like numpy and TensorFlow
+    r = math.floor(x + 0.5)
+    if r - x == 0.5 and r % 2 != 0:
+        r -= 1
+    return r if math.isfinite(x) else x
+
+
+def kiln_sigmoid(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def kiln_rsqrt(x):
+    return 1.0 / math.sqrt(x) if x > 0 else (math.inf if x == 0 else math.nan)
+
+
+def kiln_log(x):
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+def kiln_log1p(x):
+    return math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
+
+
+def kiln_sqrt(x):
+    return math.sqrt(x) if x >= 0 else math.nan
+
+
+def kiln_div(a, b):
+    if b == 0:
+        return math.nan if a == 0 or a != a else math.copysign(math.inf, a) * math.copysign(1, b)
+    return a / b
+
+
+def kiln_exp(x):
+    return math.exp(x) if x < 709.0 else math.inf
+
+
+def kiln_expm1(x):
+    return math.expm1(x) if x < 709.0 else math.inf
+
+
+def kiln_pow(a, b):
+    try:
+        return a ** b
+    except ZeroDivisionError:
+        return math.inf
+
+
+SCALAR_NAMESPACE = {"math": math} | {k: v for k, v in globals().items() if k.startswith("kiln_")}
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _unary_infer(name, allowed, out=None):
+    def infer(types, attrs):
+        (t,) = types
+        require_dtype(name, t, allowed)
+        return (t if out is None else t.with_dtype(out),)
+    return infer
+
+
+def _binary_infer(name, allowed, out=None):
+    def infer(types, attrs):
+        a, b = types
+        require_dtype(name, a, allowed, "lhs")
+        require_dtype(name, b, allowed, "rhs")
+        same_dtype(name, types)
+        return (TensorType(broadcast_shapes(name, a, b), out or a.dtype),)
+    return infer
+
+
+def _keep_dtype(f):
+    """Wrap a numpy function so the result keeps the input dtype (f16 stays f16)."""
+    def ref(*xs):
+        with np.errstate(all="ignore"):
+            r = f(*xs)
+        return np.asarray(r).astype(np.result_type(*xs), copy=False)
+    return ref
+
+
+def _unary(name, ref, scalar, allowed=FLOAT, out=None):
+    return register(OpDef(name, UNARY, _unary_infer(name, allowed, out),
+                          ref if out is not None else _keep_dtype(ref), scalar=scalar))
+
+
+def _binary(name, ref, scalar, allowed=NUMERIC, out=None, commutative=False):
+    return register(OpDef(name, BINARY, _binary_infer(name, allowed, out),
+                          ref if out is not None else _keep_dtype(ref), scalar=scalar,
+                          commutative=commutative, n_inputs=2))
+
+
+def _cmp(name, f, sym, allowed=NUMERIC + BOOL):
+    return _binary(name, lambda a, b: np.asarray(f(a, b)), lambda a, b: f"({a} {sym} {b})",
+                   allowed, out=dt.bool_, commutative=sym in ("==", "!="))
+
+
+def _erf_ref(x):
+    return special.erf(x.astype(np.float64) if x.dtype == np.float16 else x)
+
+
+NEG = _unary("neg", np.negative, lambda a: f"(-{a})", NUMERIC)
+ABS = _unary("abs", np.abs, lambda a: f"abs({a})", NUMERIC)
+SIGN = _unary("sign", np.sign, lambda a: f"kiln_sign({a})", NUMERIC)
+SQUARE = _unary("square", np.square, lambda a: f"({a} * {a})", NUMERIC)
+EXP = _unary("exp", np.exp, lambda a: f"kiln_exp({a})")
+EXPM1 = _unary("expm1", np.expm1, lambda a: f"kiln_expm1({a})")
+LOG = _unary("log", np.log, lambda a: f"kiln_log({a})")
+LOG1P = _unary("log1p", np.log1p, lambda a: f"kiln_log1p({a})")
+SQRT = _unary("sqrt", np.sqrt, lambda a: f"kiln_sqrt({a})")
+RSQRT = _unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda a: f"kiln_rsqrt({a})")
+RECIPROCAL = _unary("reciprocal", np.reciprocal, lambda a: f"kiln_div(1.0, {a})")
+TANH = _unary("tanh", np.tanh, lambda a: f"math.tanh({a})")
+SIGMOID = _unary("sigmoid", lambda x: special.expit(x), lambda a: f"kiln_sigmoid({a})")
+ERF = _unary("erf", _erf_ref, lambda a: f"math.erf({a})")
+SIN = _unary("sin", np.sin, lambda a: f"math.sin({a})")
+COS = _unary("cos", np.cos, lambda a: f"math.cos({a})")
+FLOOR = _unary("floor", np.floor, lambda a: f"math.floor({a})")
+CEIL = _unary("ceil", np.ceil, lambda a: f"math.ceil({a})")
+ROUND = _unary("round", np.round, lambda a: f"kiln_round({a})")
+LOGICAL_NOT = _unary("logical_not", np.logical_not, lambda a: f"(not {a})", BOOL)
+IS_NAN = _unary("is_nan", np.isnan, lambda a: f"({a} != {a})", FLOAT, out=dt.bool_)
+IS_FINITE = _unary("is_finite", np.isfinite, lambda a: f"math.isfinite({a})", FLOAT,
+                   out=dt.bool_)
+
+ADD = _binary("add", np.add, lambda a, b: f"({a} + {b})", commutative=True)
+SUB = _binary("sub", np.subtract, lambda a, b: f"({a} - {b})")
+MUL = _binary("mul", np.multiply, lambda a, b: f"({a} * {b})", commutative=True)
+DIV = _binary("div", np.divide, lambda a, b: f"kiln_div({a}, {b})", FLOAT)
+FLOORDIV = _binary("floordiv", np.floor_divide, lambda a, b: f"({a} // {b})")
+MOD = _binary("mod", np.mod, lambda a, b: f"({a} % {b})")
+POW = _binary("pow", np.power, lambda a, b: f"kiln_pow({a}, {b})")
+MAXIMUM = _binary("max", np.maximum, lambda a, b: f"max({a}, {b})", commutative=True)
+MINIMUM = _binary("min", np.minimum, lambda a, b: f"min({a}, {b})", commutative=True)
+ATAN2 = _binary("atan2", np.arctan2, lambda a, b: f"math.atan2({a}, {b})", FLOAT)
+EQ = _cmp("eq", np.equal, "==")
+NE = _cmp("ne", np.not_equal, "!=")
+LT = _cmp("lt", np.less, "<", NUMERIC)
+LE = _cmp("le", np.less_equal, "<=", NUMERIC)
+GT = _cmp("gt", np.greater, ">", NUMERIC)
+GE = _cmp("ge", np.greater_equal, ">=", NUMERIC)
+LOGICAL_AND = _binary("logical_and", np.logical_and, lambda a, b: f"({a} and {b})", BOOL,
+                      commutative=True)
+LOGICAL_OR = _binary("logical_or", np.logical_or, lambda a, b: f"({a} or {b})", BOOL,
+                     commutative=True)
+LOGICAL_XOR = _binary("logical_xor", np.logical_xor, lambda a, b: f"({a} != {b})", BOOL,
+                      commutative=True)
+
+
+def _select_infer(types, attrs):
+    c, a, b = types
+    require_dtype("select", c, BOOL, "condition")
+    same_dtype("select", (a, b))
+    return (TensorType(broadcast_shapes("select", c, a, b), a.dtype),)
+
+
+SELECT_ = register(OpDef(
+    "select", SELECT, _select_infer, lambda c, a, b: np.asarray(np.where(c, a, b)),
+    scalar=lambda c, a, b: f"({a} if {c} else {b})", n_inputs=3))
+
+
+def _cast_infer(types, attrs):
+    (t,) = types
+    to = attrs["to"]
+    if not isinstance(to, dt.DType):
+        from ..errors import AttrError
+        raise AttrError("cast", f"`to` must be a dtype; received {to!r}")
+    return (t.with_dtype(to),)
+
+
+def _cast_ref(x, to):
+    with np.errstate(all="ignore"):
+        return np.asarray(x).astype(to.np)
+
+
+def _cast_scalar(a, to):
+    return {"b": f"({a} != 0)", "i": f"int({a})", "f": f"float({a})"}[to.kind]
+
+
+CAST_ = register(OpDef("cast", CAST, _cast_infer, _cast_ref, attrs={"to": REQUIRED},
+                       scalar=_cast_scalar))

@@ -1,0 +1,36 @@
+"""Kiln: a compiler-style deep-learning framework with TensorFlow 2's API.
+
+``import framework as tf`` and write TensorFlow code: eager tensors, ``Variable``,
+``@function`` tracing into a typed IR you can print, math/nn/linalg/random ops.
+"""
+
+from compiler import dtypes as _dt
+from compiler.dtypes import DType, as_dtype  # noqa: F401
+
+from . import config, debugging, errors, linalg, math, nest, nn, random  # noqa: F401
+from .array_ops import (broadcast_to, concat, constant, convert_to_tensor, expand_dims,  # noqa
+                        fill, gather, identity, one_hot, ones, ones_like, pad, range, rank,
+                        reshape, reverse, shape, size, slice, split, squeeze, stack, tile,
+                        transpose, unstack, zeros, zeros_like)
+from .concrete import ConcreteFunction  # noqa: F401
+from .function import Function, function  # noqa: F401
+from .math_ops import (abs, add, add_n, argmax, argmin, cast, ceil, clip_by_value, cos,  # noqa
+                       divide, equal, exp, floor, floordiv, greater, greater_equal, less,
+                       less_equal, log, logical_and, logical_not, logical_or, matmul, maximum,
+                       minimum, multiply, negative, not_equal, pow, reduce_all, reduce_any,
+                       reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
+                       reduce_std, reduce_sum, reduce_variance, round, rsqrt, sigmoid, sign, sin,
+                       sqrt, square, subtract, tanh, truediv, where)
+from .specs import TensorSpec  # noqa: F401
+from .tensor import Tensor, TensorShape  # noqa: F401
+from .variables import Variable  # noqa: F401
+
+float16 = half = _dt.f16
+float32 = _dt.f32
+float64 = double = _dt.f64
+int32 = _dt.i32
+int64 = _dt.i64
+bool = _dt.bool_
+newaxis = None
+
+__version__ = "0.1.0"

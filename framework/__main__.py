@@ -1,0 +1,39 @@
+"""``python -m framework ir script.py [args...]``: run a script with IR dumping on and list
+every file it wrote."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m framework")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ir = sub.add_parser("ir", help="run a script with KILN_DUMP_IR on and list the dumps")
+    ir.add_argument("script")
+    ir.add_argument("--out", default="kiln-ir", help="folder for the dumps (default kiln-ir)")
+    ir.add_argument("args", nargs=argparse.REMAINDER)
+    ns = parser.parse_args(argv)
+    out = os.path.abspath(ns.out)
+    os.makedirs(out, exist_ok=True)
+    before = {f: os.stat(os.path.join(out, f)).st_mtime_ns for f in os.listdir(out)}
+    os.environ["KILN_DUMP_IR"] = out
+    sys.argv = [ns.script] + ns.args
+    sys.path.insert(0, os.path.dirname(os.path.abspath(ns.script)))
+    try:
+        runpy.run_path(ns.script, run_name="__main__")
+    finally:
+        written = sorted(f for f in os.listdir(out) if not f.startswith(".")
+                         and before.get(f) != os.stat(os.path.join(out, f)).st_mtime_ns)
+        print(f"\nkiln: wrote {len(written)} IR file(s) to {os.path.relpath(out)}/",
+              file=sys.stderr)
+        for f in written:
+            print(f"  {os.path.join(os.path.relpath(out), f)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""``ConcreteFunction``: one trace of a Python function — its graph, how to bind arguments,
+captured variables and tensors, and where assignments are written back.
+
+Until the compiler lands, calls run through the reference interpreter."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from compiler.errors import SignatureError, TracingError
+from compiler.interpret import run
+from compiler.printer import print_graph, to_dot
+
+from . import nest, tracing
+from .specs import STATIC, VARIABLE, as_array, leaf_kind, leaf_spec, symbolic_types
+from .tensor import Tensor
+from .variables import Variable
+
+STAGES = ("traced",)
+
+
+class ConcreteFunction:
+    """A traced graph with a fixed input signature.
+
+    ``ir("traced")`` returns the IR text; ``graph`` is the IR graph; ``stats`` holds trace
+    statistics. Call it with the same arguments as the function it came from.
+    """
+
+    def __init__(self, name, graph, param_sources, writes, out_structure, out_leaves, specs,
+                 paths, static_key, created_variables, stats, function_key):
+        self.name = name
+        self.graph = graph
+        self._param_sources = param_sources    # per graph param: ("arg"|"argvar", i) etc.
+        self._writes = writes                  # (result index, ("var", v) | ("argvar", i))
+        self._out_structure = out_structure
+        self._out_leaves = out_leaves          # per output leaf: ("result", i) | ("py", obj)
+        self.specs = specs
+        self.paths = paths
+        self.static_key = static_key
+        self.variables = created_variables
+        self.stats = stats
+        self.function_key = function_key
+
+    # -- inspection --
+    @property
+    def structured_input_signature(self) -> dict:
+        return {p: s for p, s in zip(self.paths, self.specs) if s is not None}
+
+    @property
+    def captured_variables(self) -> list:
+        return [s[1] for s in self._param_sources if s[0] == "var"]
+
+    def ir(self, stage: str = "traced") -> str:
+        """The IR at ``stage`` as text. Stages: "traced" (more arrive with the compiler)."""
+        if stage not in STAGES:
+            raise ValueError(f"ir: unknown stage {stage!r}; available: {', '.join(STAGES)}")
+        return print_graph(self.graph)
+
+    def to_dot(self) -> str:
+        """The traced graph in Graphviz DOT."""
+        return to_dot(self.graph)
+
+    def __repr__(self):
+        sig = ", ".join(f"{p}: {s.describe()}" for p, s in zip(self.paths, self.specs)
+                        if s is not None)
+        return f"<ConcreteFunction {self.name}({sig})>"
+
+    # -- calling --
+    def accepts(self, leaves, static_key) -> bool:
+        if static_key != self.static_key:
+            return False
+        for x, s, path in zip(leaves, self.specs, self.paths):
+            if s is not None:
+                ls = leaf_spec(x, path)
+                if not s.is_compatible_with(tuple(ls.shape), ls.dtype):
+                    return False
+        return True
+
+    def call_leaves(self, leaves):
+        arrays = []
+        for kind, ref in self._param_sources:
+            if kind == "arg":
+                arrays.append(as_array(leaves[ref], self.specs[ref]))
+            elif kind == "argvar":
+                arrays.append(leaves[ref]._value)
+            else:  # captured variable or eager tensor
+                arrays.append(ref._value)
+        try:
+            outs = run(self.graph, arrays)
+        except SignatureError as e:
+            raise e.with_location(tracing.where()) from None
+        var_buffers = {id(a) for kind, ref in self._param_sources if kind != "arg"
+                       for a in [leaves[ref]._value if kind == "argvar" else ref._value]}
+        results = [o.copy() if id(o) in var_buffers else o for o in outs]
+        for i, (kind, ref) in self._writes:
+            var = leaves[ref] if kind == "argvar" else ref
+            with var._lock:
+                var._value[...] = outs[i]
+        flat = [Tensor(results[ref]) if kind == "result" else ref
+                for kind, ref in self._out_leaves]
+        return nest.pack_sequence_as(self._out_structure, flat)
+
+
+def trace_function(fn, name, bound_args: dict, leaves, paths, specs, static_key,
+                   allow_variable_creation: bool, groups=None, function_key=None):
+    """Run ``fn`` once with symbolic tensors and return its ConcreteFunction."""
+    t0 = time.perf_counter()
+    trace = tracing.Trace(name, allow_variable_creation)
+    sources: list = []
+    types = symbolic_types(specs, groups)
+    with tracing.active(trace):
+        sym_leaves = []
+        for i, (x, ty, path) in enumerate(zip(leaves, types, paths)):
+            kind = leaf_kind(x)
+            if kind is STATIC:
+                sym_leaves.append(x)
+                continue
+            p = trace.builder.param(path, ty)
+            if kind is VARIABLE:
+                trace.var_params[id(x)] = (x, p)
+                trace.var_values[id(x)] = Tensor(sym=p, trace=trace)
+                trace.var_order.append(x)
+                sources.append(("argvar", i))
+                sym_leaves.append(x)
+            else:
+                sources.append(("arg", i))
+                sym_leaves.append(Tensor(sym=p, trace=trace))
+        args = nest.pack_sequence_as(list(bound_args.values()), sym_leaves)
+        outputs = _call_bound(fn, bound_args, args)
+        results, out_leaves = [], []
+        for leaf in nest.flatten(outputs):
+            if isinstance(leaf, Variable):
+                leaf = leaf._read()
+            if isinstance(leaf, Tensor):
+                if not leaf.is_symbolic:
+                    leaf = Tensor(sym=trace.capture_tensor(leaf), trace=trace)
+                elif leaf._trace is not trace:
+                    raise TracingError(f"@function {name}", "returned a tensor from another "
+                                       "trace")
+                out_leaves.append(("result", len(results)))
+                results.append(leaf._sym)
+            else:
+                out_leaves.append(("py", leaf))
+        writes = []
+        for var in trace.var_order:
+            cur = trace.var_values[id(var)]
+            _, param = trace.var_params[id(var)]
+            if cur._sym != param:
+                target = next((("argvar", i) for i, x in enumerate(leaves) if x is var),
+                              ("var", var))
+                writes.append((len(results), target))
+                results.append(cur._sym)
+    trace.closed = True
+    graph = trace.builder.build(results)
+    sources = _all_sources(trace, graph, sources)
+    stats = {"trace_time_s": time.perf_counter() - t0, "nodes": len(graph.nodes),
+             "params": len(graph.params), "results": len(graph.results)}
+    return ConcreteFunction(name, graph, sources, writes, outputs, out_leaves, specs, paths,
+                            static_key, trace.created_variables, stats, function_key)
+
+
+def _all_sources(trace, graph, arg_sources):
+    """Param sources in graph order: arguments first, then captures as they were made."""
+    by_name = {}
+    for var, p in trace.var_params.values():
+        by_name.setdefault(p.name, ("var", var))
+    for t, p in trace.tensor_captures:
+        by_name[p.name] = ("tensor", t)
+    out = list(arg_sources)
+    for p in graph.params[len(arg_sources):]:
+        out.append(by_name[p.name])
+    return out
+
+
+def _call_bound(fn, bound_args: dict, args):
+    """Call ``fn`` with the bound arguments replaced by ``args`` (same order)."""
+    import inspect
+    sig = inspect.signature(fn)
+    pos, kw = [], {}
+    for (name, _), value in zip(bound_args.items(), args):
+        p = sig.parameters[name]
+        if p.kind is p.VAR_POSITIONAL:
+            pos.extend(value)
+        elif p.kind is p.VAR_KEYWORD:
+            kw.update(value)
+        elif p.kind is p.KEYWORD_ONLY:
+            kw[name] = value
+        else:
+            pos.append(value)
+    return fn(*pos, **kw)
+

@@ -1,0 +1,300 @@
+"""Neural-network ops with tf.nn's names. Activations, softmax, normalization and
+cross-entropies are composites of primitives (the fuser makes them fast); conv2d and pooling
+are primitives on NHWC tensors."""
+
+from __future__ import annotations
+
+import math
+
+from compiler import ops as P
+from compiler.errors import AttrError
+
+from . import tracing
+from .array_ops import expand_dims, one_hot, reshape
+from .core import apply
+from .math_ops import (erf, exp, expm1, log, log1p, maximum, minimum, reduce_max,
+                       reduce_mean, reduce_sum, rsqrt, sigmoid, square, tanh, where)
+from .tensor import as_operand
+
+__all__ = [
+    "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "softplus",
+    "softsign", "sigmoid", "tanh", "log_sigmoid", "softmax", "log_softmax", "moments",
+    "batch_normalization", "layer_norm", "l2_normalize", "l2_loss", "bias_add", "dropout",
+    "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
+    "sigmoid_cross_entropy_with_logits", "conv1d", "conv2d", "depthwise_conv2d", "max_pool",
+    "max_pool1d", "max_pool2d", "avg_pool", "avg_pool1d", "avg_pool2d",
+]
+
+
+def _x(x):
+    return as_operand(x)
+
+
+# -- activations ----------------------------------------------------------------------------------
+
+
+def relu(features, name=None):
+    """max(x, 0)."""
+    return maximum(_x(features), 0)
+
+
+def relu6(features, name=None):
+    return minimum(maximum(_x(features), 0), 6)
+
+
+def leaky_relu(features, alpha=0.2, name=None):
+    """x for x > 0, else alpha * x."""
+    x = _x(features)
+    return where(x > 0, x, x * alpha)
+
+
+def elu(features, name=None):
+    x = _x(features)
+    return where(x > 0, x, expm1(x))
+
+
+def selu(features, name=None):
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    x = _x(features)
+    return where(x > 0, x * scale, expm1(x) * (alpha * scale))
+
+
+def gelu(features, approximate=False, name=None):
+    """Gaussian error linear unit: x * Phi(x); ``approximate=True`` uses the tanh form."""
+    x = _x(features)
+    if approximate:
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+        return x * 0.5 * (tanh(inner) + 1)
+    return x * 0.5 * (erf(x * (1 / math.sqrt(2.0))) + 1)
+
+
+def silu(features, beta=1.0, name=None):
+    """x * sigmoid(beta * x) (also called swish)."""
+    x = _x(features)
+    return x * sigmoid(x * beta if beta != 1.0 else x)
+
+
+swish = silu
+
+
+def softplus(features, name=None):
+    """log(1 + e**x), stable for large |x|."""
+    x = _x(features)
+    return maximum(x, 0) + log1p(exp(-abs(x)))
+
+
+def softsign(features, name=None):
+    x = _x(features)
+    return x / (abs(x) + 1)
+
+
+def log_sigmoid(x, name=None):
+    return -softplus(-_x(x))
+
+
+# -- softmax family -------------------------------------------------------------------------------
+
+
+def softmax(logits, axis=-1, name=None):
+    """exp(x) / sum(exp(x)) along ``axis``, with the row max subtracted for stability."""
+    x = _x(logits)
+    e = exp(x - reduce_max(x, axis, keepdims=True))
+    return e / reduce_sum(e, axis, keepdims=True)
+
+
+def log_softmax(logits, axis=-1, name=None):
+    """x - logsumexp(x) along ``axis``, computed stably."""
+    x = _x(logits)
+    shifted = x - reduce_max(x, axis, keepdims=True)
+    return shifted - log(reduce_sum(exp(shifted), axis, keepdims=True))
+
+
+def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
+    """-sum(labels * log_softmax(logits)) along ``axis``; one loss per example."""
+    logits = _x(logits)
+    return -reduce_sum(as_operand(labels, logits.dtype) * log_softmax(logits, axis), axis)
+
+
+def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
+    """Cross-entropy with integer class ``labels`` (shape = logits.shape[:-1])."""
+    logits = _x(logits)
+    depth = logits.ir_type.shape[-1]
+    hot = one_hot(labels, depth, dtype=logits.dtype)
+    return -reduce_sum(hot * log_softmax(logits), -1)
+
+
+def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
+    """Binary cross-entropy per element: max(x, 0) - x*z + log(1 + e**-|x|)."""
+    x = _x(logits)
+    z = as_operand(labels, x.dtype)
+    return maximum(x, 0) - x * z + log1p(exp(-abs(x)))
+
+
+# -- normalization --------------------------------------------------------------------------------
+
+
+def moments(x, axes, shift=None, keepdims=False, name=None):
+    """(mean, variance) over ``axes``."""
+    x = _x(x)
+    mean = reduce_mean(x, axes, keepdims=True)
+    var = reduce_mean(square(x - mean), axes, keepdims=True)
+    if not keepdims:
+        from .array_ops import squeeze
+        mean, var = squeeze(mean, list(axes)), squeeze(var, list(axes))
+    return mean, var
+
+
+def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name=None):
+    """(x - mean) * scale / sqrt(variance + eps) + offset (offset/scale may be None)."""
+    inv = rsqrt(as_operand(variance) + variance_epsilon)
+    if scale is not None:
+        inv = inv * scale
+    y = (_x(x) - mean) * inv
+    return y + offset if offset is not None else y
+
+
+def layer_norm(x, gamma=None, beta=None, axis=-1, epsilon=1e-3):
+    """Layer normalization over ``axis`` (Keras LayerNormalization's math)."""
+    x = _x(x)
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    mean, var = moments(x, axes, keepdims=True)
+    return batch_normalization(x, mean, var, beta, gamma, epsilon)
+
+
+def l2_normalize(x, axis=None, epsilon=1e-12, name=None):
+    x = _x(x)
+    return x * rsqrt(maximum(reduce_sum(square(x), axis, keepdims=True), epsilon))
+
+
+def l2_loss(t, name=None):
+    """sum(t**2) / 2."""
+    return reduce_sum(square(_x(t))) * 0.5
+
+
+def bias_add(value, bias, data_format=None, name=None):
+    return _x(value) + bias
+
+
+def dropout(x, rate, noise_shape=None, seed=None, name=None):
+    """Zero each element with probability ``rate`` and scale the rest by 1/(1-rate)."""
+    from .random import uniform
+    x = _x(x)
+    if not 0 <= rate < 1:
+        raise AttrError("dropout", f"rate must be in [0, 1); received {rate}", tracing.where())
+    if rate == 0:
+        return x
+    shape = noise_shape if noise_shape is not None else x.ir_type.shape
+    keep = uniform(shape, dtype=x.dtype, seed=seed) >= rate
+    return where(keep, x * (1.0 / (1.0 - rate)), 0)
+
+
+# -- convolution and pooling (NHWC) ---------------------------------------------------------------
+
+
+def _spatial(name, v, n=2, default=1):
+    """TensorFlow accepts an int, a list of n, or a full NHWC list of n+2."""
+    if v is None:
+        return (default,) * n
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(int(x) for x in v)
+    if len(v) == n + 2:
+        return v[1:-1]
+    if len(v) == n:
+        return v
+    raise AttrError(name, f"expected an int or a list of {n} or {n + 2}; received {list(v)}",
+                    tracing.where())
+
+
+def _padding(name, padding, n=2):
+    if isinstance(padding, str):
+        p = padding.upper()
+        if p not in ("SAME", "VALID"):
+            raise AttrError(name, f"padding must be 'SAME' or 'VALID'; received {padding!r}",
+                            tracing.where())
+        return p
+    pairs = [tuple(int(a) for a in p) for p in padding]
+    return tuple(pairs[1:-1]) if len(pairs) == n + 2 else tuple(pairs)
+
+
+def _check_format(name, data_format, ok):
+    if data_format not in (None,) + ok:
+        raise AttrError(name, f"only {ok[0]} is supported; received {data_format!r}",
+                        tracing.where())
+
+
+def conv2d(input, filters, strides=1, padding="VALID", data_format="NHWC", dilations=None,
+           name=None):
+    """2-D convolution of NHWC ``input`` with HWIO ``filters``.
+
+    In-channels that are a multiple of the filter's in-channels give a grouped convolution.
+    """
+    _check_format("conv2d", data_format, ("NHWC",))
+    x, w = _x(input), as_operand(filters)
+    groups = (x.ir_type.shape[-1] // w.ir_type.shape[2]) if w.ir_type.shape[2] else 1
+    return apply(P.CONV2D, [x, as_operand(filters, x.dtype)], {
+        "strides": _spatial("conv2d", strides), "padding": _padding("conv2d", padding),
+        "dilations": _spatial("conv2d", dilations), "groups": max(int(groups), 1)})
+
+
+def depthwise_conv2d(input, filter, strides=(1, 1, 1, 1), padding="VALID", data_format=None,
+                     dilations=None, name=None):
+    """Per-channel convolution with ``filter`` [KH, KW, C, multiplier]."""
+    w = as_operand(filter)
+    kh, kw, c, m = w.ir_type.shape
+    return conv2d(input, reshape(w, [kh, kw, 1, c * m]), strides, padding, "NHWC", dilations)
+
+
+def conv1d(input, filters, stride=1, padding="VALID", data_format="NWC", dilations=None,
+           name=None):
+    """1-D convolution of NWC ``input`` with WIO ``filters`` (a conv2d with height 1)."""
+    _check_format("conv1d", data_format, ("NWC",))
+    s, d = _spatial("conv1d", stride, 1)[0], _spatial("conv1d", dilations, 1)[0]
+    pad = padding if isinstance(padding, str) else ((0, 0),) + tuple(_padding("conv1d",
+                                                                             padding, 1))
+    y = conv2d(expand_dims(input, 1), expand_dims(filters, 0), (1, s), pad, "NHWC", (1, d))
+    return reshape(y, [y.ir_type.shape[0]] + list(y.ir_type.shape[2:]))
+
+
+def _pool(op, name, input, ksize, strides, padding, data_format, n):
+    _check_format(name, data_format, ("NHWC", "NWC") if n == 1 else ("NHWC",))
+    x = _x(input)
+    k, s = _spatial(name, ksize, n), _spatial(name, strides, n)
+    pad = _padding(name, padding, n)
+    if n == 1:
+        x = expand_dims(x, 1)
+        k, s = (1,) + k, (1,) + s
+        pad = pad if isinstance(pad, str) else ((0, 0),) + pad
+    y = apply(op, [x], {"ksize": k, "strides": s, "padding": pad})
+    return reshape(y, [y.ir_type.shape[0]] + list(y.ir_type.shape[2:])) if n == 1 else y
+
+
+def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
+    return _pool(P.MAX_POOL, "max_pool2d", input, ksize, strides, padding, data_format, 2)
+
+
+def avg_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
+    """Average pooling; with SAME padding only elements inside the image are averaged."""
+    return _pool(P.AVG_POOL, "avg_pool2d", input, ksize, strides, padding, data_format, 2)
+
+
+def max_pool1d(input, ksize, strides, padding, data_format="NWC", name=None):
+    return _pool(P.MAX_POOL, "max_pool1d", input, ksize, strides, padding, data_format, 1)
+
+
+def avg_pool1d(input, ksize, strides, padding, data_format="NWC", name=None):
+    return _pool(P.AVG_POOL, "avg_pool1d", input, ksize, strides, padding, data_format, 1)
+
+
+def max_pool(input, ksize, strides, padding, data_format=None, name=None):
+    n = _x(input).ndim - 2
+    fn = max_pool1d if n == 1 else max_pool2d
+    return fn(input, ksize, strides, padding)
+
+
+def avg_pool(input, ksize, strides, padding, data_format=None, name=None):
+    n = _x(input).ndim - 2
+    fn = avg_pool1d if n == 1 else avg_pool2d
+    return fn(input, ksize, strides, padding)
+
+

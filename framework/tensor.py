@@ -1,0 +1,301 @@
+"""``Tensor``: eager (over a numpy array) or symbolic (a value in a trace being built).
+
+Dtype rules: ops on two tensors need equal dtypes (no implicit promotion, as in TensorFlow:
+cast explicitly). Python scalars, lists and numpy arrays that meet a tensor adopt its dtype,
+so ``x * 2`` and ``x + np.ones(3)`` keep ``x``'s dtype; a Python float never enters an
+integer tensor. On their own, Python floats become float32, ints int32 and bools bool;
+numpy arrays keep their dtype (so float64 arrays stay float64 until cast).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler import dtypes as dt
+from compiler.errors import DTypeError, TracingError
+from compiler.ir import Literal, Sym, Value
+
+from . import tracing
+
+
+class TensorShape(tuple):
+    """A shape as TensorFlow shows it: a tuple whose unknown dims are ``None``."""
+
+    def as_list(self) -> list:
+        return list(self)
+
+    @property
+    def rank(self) -> int:
+        return len(self)
+
+    @property
+    def ndims(self) -> int:
+        return len(self)
+
+    def is_fully_defined(self) -> bool:
+        return all(d is not None for d in self)
+
+    def num_elements(self) -> int | None:
+        return int(np.prod(self)) if self.is_fully_defined() else None
+
+    def __repr__(self) -> str:
+        return f"TensorShape({list(self)})"
+
+
+class Tensor:
+    """A multi-dimensional array with a dtype; see the module docstring for dtype rules.
+
+    Eager tensors wrap a numpy array (``t.numpy()``, ``np.asarray(t)``); inside a
+    ``@function`` trace, tensors are symbolic and record ops into the graph.
+
+    Example:
+        >>> x = framework.constant([[1.0, 2.0]])
+        >>> (x * 2 + 1).numpy()
+        array([[3., 5.]], dtype=float32)
+    """
+
+    __slots__ = ("_value", "_sym", "_trace", "__weakref__")
+    __array_priority__ = 100  # numpy defers ndarray + Tensor to Tensor.__radd__
+
+    def __init__(self, value=None, sym: Value | None = None, trace=None):
+        self._value = value
+        self._sym = sym
+        self._trace = trace
+
+    # -- description --
+    @property
+    def is_symbolic(self) -> bool:
+        return self._sym is not None
+
+    @property
+    def dtype(self) -> dt.DType:
+        return self._sym.type.dtype if self._sym is not None else dt.from_numpy(self._value.dtype)
+
+    @property
+    def shape(self) -> TensorShape:
+        if self._sym is not None:
+            return TensorShape(None if isinstance(d, Sym) else d for d in self._sym.type.shape)
+        return TensorShape(self._value.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    rank = ndim
+
+    def get_shape(self) -> TensorShape:
+        return self.shape
+
+    @property
+    def ir_type(self):
+        """This tensor's IR type, with symbolic dims by name (``f32[N,784]``)."""
+        from compiler.ir import TensorType
+        return self._sym.type if self._sym is not None else TensorType(self._value.shape,
+                                                                       self.dtype)
+
+    def numpy(self) -> np.ndarray:
+        """The value as a numpy array (a copy). Not available while tracing."""
+        if self._sym is not None:
+            raise TracingError(".numpy()", "a traced tensor has no value yet; return it from "
+                               "the function, or call .numpy() outside @function", tracing.where())
+        return self._value.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        if self._sym is not None:
+            raise TracingError("np.asarray()", "a traced tensor has no value yet; use "
+                               "framework ops inside @function", tracing.where())
+        return self._value if dtype is None else self._value.astype(dtype)
+
+    def __repr__(self) -> str:
+        if self._sym is not None:
+            return f"<framework.Tensor %{self._sym.name} shape={self._shape_text()} " \
+                   f"dtype={self.dtype.tf_name}>"
+        body = np.array2string(self._value, separator=" ")
+        body = "\n" + body if "\n" in body else body  # TensorFlow's layout
+        return f"framework.Tensor({body}, shape={self._shape_text()}, dtype={self.dtype.tf_name})"
+
+    def _shape_text(self) -> str:
+        s = tuple(self.shape)
+        return "(" + ", ".join(str(d) for d in s) + ("," if len(s) == 1 else "") + ")"
+
+    __str__ = __repr__
+
+    # -- Python conversions: refused on traced tensors, with the fix in the message --
+    def _static(self, what: str):
+        if self._sym is not None:
+            raise TracingError(
+                what, "a traced tensor has no value at trace time; select values with "
+                "framework.where(cond, x, y), or pass the value as a Python argument so it is "
+                "static (each new value retraces)", tracing.where())
+        return self._value
+
+    def __bool__(self):
+        v = self._static("bool() of a tensor (`if tensor:`, `and`, `or`, `not`)")
+        if v.size != 1:
+            raise DTypeError("bool()", f"the truth value of a tensor with {v.size} elements is "
+                                       f"ambiguous; use reduce_any or reduce_all", tracing.where())
+        return bool(v)
+
+    def __int__(self):
+        return int(self._static("int() of a tensor"))
+
+    def __float__(self):
+        return float(self._static("float() of a tensor"))
+
+    def __index__(self):
+        v = self._static("using a tensor as an index")
+        if not dt.from_numpy(v.dtype).is_int:
+            raise DTypeError("__index__", f"only integer tensors can be indices; received "
+                                          f"{self.dtype.tf_name}", tracing.where())
+        return int(v)
+
+    def __len__(self):
+        s = self.shape
+        if not s:
+            raise TypeError("len() of a scalar tensor")
+        if s[0] is None:
+            raise TracingError("len()", "the first dimension is not known at trace time; use "
+                               "framework.shape(x)[0]", tracing.where())
+        return s[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __hash__(self):
+        raise TypeError("Tensor is unhashable (== is elementwise); use id(tensor) as a key")
+
+    # -- operators (the functions live in math_ops/array_ops) --
+    def __add__(self, o): return _m.add(self, o)
+    def __radd__(self, o): return _m.add(o, self)
+    def __sub__(self, o): return _m.subtract(self, o)
+    def __rsub__(self, o): return _m.subtract(o, self)
+    def __mul__(self, o): return _m.multiply(self, o)
+    def __rmul__(self, o): return _m.multiply(o, self)
+    def __truediv__(self, o): return _m.truediv(self, o)
+    def __rtruediv__(self, o): return _m.truediv(o, self)
+    def __floordiv__(self, o): return _m.floordiv(self, o)
+    def __rfloordiv__(self, o): return _m.floordiv(o, self)
+    def __mod__(self, o): return _m.floormod(self, o)
+    def __rmod__(self, o): return _m.floormod(o, self)
+    def __pow__(self, o): return _m.pow(self, o)
+    def __rpow__(self, o): return _m.pow(o, self)
+    def __matmul__(self, o): return _m.matmul(self, o)
+    def __rmatmul__(self, o): return _m.matmul(o, self)
+    def __neg__(self): return _m.negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return _m.abs(self)
+    def __invert__(self): return _m.logical_not(self)
+    def __and__(self, o): return _m.logical_and(self, o)
+    def __rand__(self, o): return _m.logical_and(o, self)
+    def __or__(self, o): return _m.logical_or(self, o)
+    def __ror__(self, o): return _m.logical_or(o, self)
+    def __xor__(self, o): return _m.logical_xor(self, o)
+    def __rxor__(self, o): return _m.logical_xor(o, self)
+    def __eq__(self, o): return _m.equal(self, o)
+    def __ne__(self, o): return _m.not_equal(self, o)
+    def __lt__(self, o): return _m.less(self, o)
+    def __le__(self, o): return _m.less_equal(self, o)
+    def __gt__(self, o): return _m.greater(self, o)
+    def __ge__(self, o): return _m.greater_equal(self, o)
+    def __getitem__(self, key): return _a.getitem(self, key)
+
+    @property
+    def T(self):
+        return _a.transpose(self)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return NotImplemented  # np.add(array, tensor) defers to Tensor operators
+
+    def __iadd__(self, o): return self + o  # tensors are immutable: rebind
+
+
+# -- conversion ----------------------------------------------------------------------------------
+
+_DEFAULT = {bool: dt.bool_, int: dt.i32, float: dt.f32}
+
+
+def _python_dtype(x) -> dt.DType:
+    for py, d in _DEFAULT.items():
+        if type(x) is py:
+            return d
+    if isinstance(x, np.generic):
+        d = dt.from_numpy(x.dtype)
+        if d is not None:
+            return d
+    if isinstance(x, (bool, np.bool_)):
+        return dt.bool_
+    if isinstance(x, (int, np.integer)):
+        return dt.i32
+    return dt.f32
+
+
+def _fits(value_kind: str, target: dt.DType) -> bool:
+    """May a value of numpy kind ``value_kind`` adopt ``target``? (never float -> int)"""
+    if target.is_bool:
+        return value_kind == "b"
+    if target.is_int:
+        return value_kind in "iu"
+    return value_kind in "iuf"
+
+
+def constant_array(value, dtype: dt.DType | None, what: str = "constant") -> np.ndarray:
+    """A Python/numpy value as a numpy array of a Kiln dtype (the conversion rules above)."""
+    if isinstance(value, Tensor):
+        arr = value._static(what)
+    else:
+        arr = np.asarray(value)
+    if dtype is None:
+        if isinstance(value, np.ndarray) or isinstance(value, np.generic) or \
+                isinstance(value, Tensor):
+            d = dt.from_numpy(arr.dtype)
+            if d is None and arr.dtype.kind in "iu":
+                d = dt.i64
+            elif d is None and arr.dtype.kind == "f":
+                d = dt.f32
+            dtype = d
+        else:
+            kind = arr.dtype.kind
+            dtype = {"b": dt.bool_, "i": dt.i32, "u": dt.i32, "f": dt.f32}.get(kind)
+        if dtype is None:
+            raise DTypeError(what, f"cannot make a tensor from {type(value).__name__} with "
+                                   f"numpy dtype {arr.dtype}", tracing.where())
+    elif not _fits(arr.dtype.kind, dtype) and arr.size:
+        raise DTypeError(what, f"cannot convert {_short(value)} to a {dtype.tf_name} tensor",
+                         tracing.where())
+    return np.require(np.asarray(arr, dtype=dtype.np), requirements="C")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+def as_operand(x, like: dt.DType | None = None):
+    """Turn an op input into a Tensor or (for Python scalars) a typed Literal.
+
+    ``like`` is the dtype of the tensor this value meets, adopted by Python/numpy values.
+    """
+    from .variables import Variable
+    if isinstance(x, (Tensor, Literal)):
+        return x
+    if isinstance(x, Variable):
+        return x._read()
+    if isinstance(x, (bool, int, float, np.generic)) and not isinstance(x, np.ndarray):
+        target = like or _python_dtype(x)
+        kind = np.asarray(x).dtype.kind
+        if not _fits(kind, target):
+            raise DTypeError("operand", f"cannot use {x!r} ({type(x).__name__}) with a "
+                                        f"{target.tf_name} tensor; cast explicitly",
+                             tracing.where())
+        return Literal(x, target)
+    return Tensor(constant_array(x, like))
+
+
+def is_tensor_like(x) -> bool:
+    from .variables import Variable
+    return isinstance(x, (Tensor, Variable))
+
+
+from . import array_ops as _a  # noqa: E402  (operators need the op modules)
+from . import math_ops as _m  # noqa: E402

@@ -1,0 +1,89 @@
+"""The trace context: while a ``@function`` is traced, ops append nodes to its graph.
+
+A ``Trace`` owns a ``GraphBuilder``, the captures (variables by reference, eager tensors by
+value), and the current symbolic value of every variable it read or assigned. The active trace
+is per thread, so several threads can trace at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from compiler.builder import GraphBuilder
+from compiler.ir import Loc, Value
+
+_PKG_DIRS = tuple(os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + d
+                  for d in ("framework", "compiler", "runtime"))
+_local = threading.local()
+
+
+def user_location(skip_extra: tuple[str, ...] = ()) -> Loc | None:
+    """The innermost stack frame outside Kiln's own packages, as a Loc."""
+    f = sys._getframe(1)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not fn.startswith(_PKG_DIRS + skip_extra) and not fn.startswith("<frozen"):
+            try:
+                rel = os.path.relpath(fn)
+                fn = rel if not rel.startswith("..") else fn
+            except ValueError:
+                pass
+            return Loc(fn, f.f_lineno)
+        f = f.f_back
+    return None
+
+
+def where() -> str | None:
+    loc = user_location()
+    return str(loc) if loc else None
+
+
+class Trace:
+    """One tracing of one Python function into a graph."""
+
+    def __init__(self, name: str, allow_variable_creation: bool):
+        self.builder = GraphBuilder(name)
+        self.allow_variable_creation = allow_variable_creation
+        self.var_params: dict[int, tuple[object, Value]] = {}   # id(var) -> (var, param)
+        self.var_values: dict[int, object] = {}                  # id(var) -> current Tensor
+        self.var_order: list = []                                # variables read or written
+        self.tensor_captures: list[tuple[object, Value]] = []    # (eager Tensor, param)
+        self._captured_ids: dict[int, Value] = {}
+        self.created_variables: list = []
+        self.closed = False
+
+    def capture_tensor(self, t) -> Value:
+        """An eager tensor used inside the trace becomes a parameter bound to its value."""
+        v = self._captured_ids.get(id(t))
+        if v is None:
+            from compiler.ir import TensorType
+            from compiler import dtypes as dt
+            arr = t._value
+            v = self.builder.param("capture", TensorType(arr.shape, dt.from_numpy(arr.dtype)))
+            self._captured_ids[id(t)] = v
+            self.tensor_captures.append((t, v))
+        return v
+
+
+def current() -> Trace | None:
+    stack = getattr(_local, "stack", None)
+    return stack[-1] if stack else None
+
+
+class active:
+    """``with active(trace):`` makes ``trace`` the current trace of this thread."""
+
+    def __init__(self, trace: Trace | None):
+        self.trace = trace
+
+    def __enter__(self):
+        if not hasattr(_local, "stack"):
+            _local.stack = []
+        _local.stack.append(self.trace)
+        return self.trace
+
+    def __exit__(self, *exc):
+        _local.stack.pop()
+        return False
