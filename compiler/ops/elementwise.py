@@ -28,10 +28,20 @@ def kiln_sign(x):
 
 
 def kiln_round(x):  # half to even, like numpy and TensorFlow
-    r = math.floor(x + 0.5)
+    if not math.isfinite(x):
+        return x
+    r = float(math.floor(x + 0.5))
     if r - x == 0.5 and r % 2 != 0:
-        r -= 1
-    return r if math.isfinite(x) else x
+        r -= 1.0
+    return r
+
+
+def kiln_floor(x):
+    return float(math.floor(x)) if math.isfinite(x) else x
+
+
+def kiln_ceil(x):
+    return float(math.ceil(x)) if math.isfinite(x) else x
 
 
 def kiln_sigmoid(x):
@@ -42,7 +52,7 @@ def kiln_sigmoid(x):
 
 
 def kiln_rsqrt(x):
-    return 1.0 / math.sqrt(x) if x > 0 else (math.inf if x == 0 else math.nan)
+    return 1.0 / math.sqrt(x) if x > 0 else (math.copysign(math.inf, x) if x == 0 else math.nan)
 
 
 def kiln_log(x):
@@ -64,18 +74,66 @@ def kiln_div(a, b):
 
 
 def kiln_exp(x):
-    return math.exp(x) if x < 709.0 else math.inf
+    return math.exp(x) if x < 709.0 else (math.inf if x == x else x)
 
 
 def kiln_expm1(x):
-    return math.expm1(x) if x < 709.0 else math.inf
+    return math.expm1(x) if x < 709.0 else (math.inf if x == x else x)
+
+
+def kiln_divmod(a, b):
+    """Floor division and modulus of floats, exactly as numpy's npy_divmod."""
+    if b == 0 or a != a or b != b or math.isinf(a):
+        return kiln_div(a, b) if b == 0 else math.nan, math.nan
+    mod = math.fmod(a, b)
+    div = (a - mod) / b
+    if mod != 0:
+        if (b < 0) != (mod < 0):
+            mod += b
+            div -= 1.0
+    else:
+        mod = math.copysign(0.0, b)
+    if div != 0:
+        fl = kiln_floor(div)
+        if div - fl > 0.5:
+            fl += 1.0
+    else:
+        fl = math.copysign(0.0, a / b)
+    return fl, mod
+
+
+def kiln_floordiv(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return a // b if b != 0 else 0
+    return kiln_divmod(a, b)[0]
+
+
+def kiln_mod(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return a % b if b != 0 else 0
+    return kiln_divmod(a, b)[1]
 
 
 def kiln_pow(a, b):
+    if isinstance(a, int) and isinstance(b, int) and b < 0:  # integer semantics, see _pow_ref
+        return 1 if a == 1 else ((1 if b % 2 == 0 else -1) if a == -1 else 0)
+    if a == 0 and b < 0:
+        odd = float(b).is_integer() and int(b) % 2 == 1
+        return math.copysign(math.inf, a) if odd else math.inf
+    if a < 0 and math.isfinite(b) and not float(b).is_integer():
+        return math.nan
     try:
         return a ** b
-    except ZeroDivisionError:
-        return math.inf
+    except OverflowError:
+        return math.copysign(math.inf, a) if float(b).is_integer() and int(b) % 2 else math.inf
+
+
+def kiln_max(a, b):  # NaN propagates, as np.maximum and tf.maximum
+    return a if a != a or a > b else b
+
+
+def kiln_min(a, b):
+    return a if a != a or a < b else b
 
 
 SCALAR_NAMESPACE = {"math": math} | {k: v for k, v in globals().items() if k.startswith("kiln_")}
@@ -147,8 +205,8 @@ SIGMOID = _unary("sigmoid", lambda x: special.expit(x), lambda a: f"kiln_sigmoid
 ERF = _unary("erf", _erf_ref, lambda a: f"math.erf({a})")
 SIN = _unary("sin", np.sin, lambda a: f"math.sin({a})")
 COS = _unary("cos", np.cos, lambda a: f"math.cos({a})")
-FLOOR = _unary("floor", np.floor, lambda a: f"math.floor({a})")
-CEIL = _unary("ceil", np.ceil, lambda a: f"math.ceil({a})")
+FLOOR = _unary("floor", np.floor, lambda a: f"kiln_floor({a})")
+CEIL = _unary("ceil", np.ceil, lambda a: f"kiln_ceil({a})")
 ROUND = _unary("round", np.round, lambda a: f"kiln_round({a})")
 LOGICAL_NOT = _unary("logical_not", np.logical_not, lambda a: f"(not {a})", BOOL)
 IS_NAN = _unary("is_nan", np.isnan, lambda a: f"({a} != {a})", FLOAT, out=dt.bool_)
@@ -159,11 +217,21 @@ ADD = _binary("add", np.add, lambda a, b: f"({a} + {b})", commutative=True)
 SUB = _binary("sub", np.subtract, lambda a, b: f"({a} - {b})")
 MUL = _binary("mul", np.multiply, lambda a, b: f"({a} * {b})", commutative=True)
 DIV = _binary("div", np.divide, lambda a, b: f"kiln_div({a}, {b})", FLOAT)
-FLOORDIV = _binary("floordiv", np.floor_divide, lambda a, b: f"({a} // {b})")
-MOD = _binary("mod", np.mod, lambda a, b: f"({a} % {b})")
-POW = _binary("pow", np.power, lambda a, b: f"kiln_pow({a}, {b})")
-MAXIMUM = _binary("max", np.maximum, lambda a, b: f"max({a}, {b})", commutative=True)
-MINIMUM = _binary("min", np.minimum, lambda a, b: f"min({a}, {b})", commutative=True)
+FLOORDIV = _binary("floordiv", np.floor_divide, lambda a, b: f"kiln_floordiv({a}, {b})")
+MOD = _binary("mod", np.mod, lambda a, b: f"kiln_mod({a}, {b})")
+def _pow_ref(a, b):
+    """x ** y; for integers a negative exponent gives 0 (1 and -1 keep their powers)."""
+    if np.result_type(a, b).kind != "i":
+        return np.power(a, b)
+    neg = b < 0
+    r = np.power(a, np.where(neg, 0, b))
+    ones = np.where(a == 1, 1, np.where(a == -1, np.where(b % 2 == 0, 1, -1), 0))
+    return np.where(neg, ones, r)
+
+
+POW = _binary("pow", _pow_ref, lambda a, b: f"kiln_pow({a}, {b})")
+MAXIMUM = _binary("max", np.maximum, lambda a, b: f"kiln_max({a}, {b})", commutative=True)
+MINIMUM = _binary("min", np.minimum, lambda a, b: f"kiln_min({a}, {b})", commutative=True)
 ATAN2 = _binary("atan2", np.arctan2, lambda a, b: f"math.atan2({a}, {b})", FLOAT)
 EQ = _cmp("eq", np.equal, "==")
 NE = _cmp("ne", np.not_equal, "!=")

@@ -136,9 +136,10 @@ def _slice_infer(types, attrs):
 
 
 def _slice_ref(x, begin, end, stride):
-    sl = tuple(slice(b, None if (s < 0 and e == -1) else e, s)
-               for b, e, s in zip(begin, end, stride))
-    return x[sl].copy()
+    # Positions are absolute (end -1 means "before 0"), so index with explicit ranges.
+    if x.ndim == 0:
+        return x.copy()
+    return x[np.ix_(*[np.arange(b, e, s) for b, e, s in zip(begin, end, stride)])]
 
 
 SLICE = register(OpDef(
@@ -200,9 +201,14 @@ def _pad_map(idx, in_types, out_type, pads, value):
     return [(cond or None, src)]
 
 
+def _pad_ref(x, pads, value):
+    if x.ndim == 0:
+        return x.copy()
+    return np.pad(x, pads, constant_values=np.asarray(value, x.dtype))
+
+
 PAD = register(OpDef(
-    "pad", MOVEMENT, _pad_infer,
-    lambda x, pads, value: np.pad(x, pads, constant_values=np.asarray(value, x.dtype)),
+    "pad", MOVEMENT, _pad_infer, _pad_ref,
     attrs={"pads": REQUIRED, "value": 0}, index_map=_pad_map))
 
 

@@ -44,9 +44,9 @@ def _reduce(name, np_fn, identity, combine, allowed=NUMERIC):
 REDUCE_SUM = _reduce("reduce_sum", np.sum, lambda d: 0, lambda acc, x: f"{acc} + {x}")
 REDUCE_PROD = _reduce("reduce_prod", np.prod, lambda d: 1, lambda acc, x: f"{acc} * {x}")
 # max/min also accept bool: reduce_any and reduce_all are max and min over bool.
-REDUCE_MAX = _reduce("reduce_max", np.max, lambda d: d.min(), lambda acc, x: f"max({acc}, {x})",
+REDUCE_MAX = _reduce("reduce_max", np.max, lambda d: d.min(), lambda acc, x: f"kiln_max({acc}, {x})",
                      NUMERIC + BOOL)
-REDUCE_MIN = _reduce("reduce_min", np.min, lambda d: d.max(), lambda acc, x: f"min({acc}, {x})",
+REDUCE_MIN = _reduce("reduce_min", np.min, lambda d: d.max(), lambda acc, x: f"kiln_min({acc}, {x})",
                      NUMERIC + BOOL)
 
 
