@@ -121,7 +121,7 @@ def dim_eval(d: Dim, env: dict[str, int]) -> int:
     return d.evaluate(env) if isinstance(d, Sym) else d
 
 
-_DIM_TERM = re.compile(r"^(\d+|[A-Za-z_]\w*)(\*(\d+|[A-Za-z_]\w*))*$")
+_DIM_TERM = re.compile(r"^(-?\d+|[A-Za-z_]\w*)(\*(-?\d+|[A-Za-z_]\w*))*$")
 
 
 def parse_dim(text: str) -> Dim:
@@ -132,7 +132,7 @@ def parse_dim(text: str) -> Dim:
             raise ValueError(f"bad dimension {text!r}")
         prod: Dim = 1
         for f in term.split("*"):
-            prod = prod * (int(f) if f.isdigit() else Sym.named(f))
+            prod = prod * (int(f) if f.lstrip("-").isdigit() else Sym.named(f))
         total = total + prod
     return total
 

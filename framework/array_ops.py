@@ -286,7 +286,7 @@ def unstack(value, num=None, axis=0, name=None) -> list:
     n = x.ir_type.shape[axis]
     if isinstance(n, Sym):
         raise ShapeError("unstack", f"cannot unstack along symbolic dim {n}", _where())
-    return [getitem(x, (slice(None),) * (axis % x.ndim) + (i,)) for i in builtins.range(n)]
+    return [getitem(x, (builtins.slice(None),) * (axis % x.ndim) + (i,)) for i in builtins.range(n)]
 
 
 def split(value, num_or_size_splits, axis=0, num=None, name=None) -> list:
@@ -300,7 +300,7 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None) -> list:
                                   f"{x.ir_type}", _where())
     out, start = [], 0
     for s in sizes:
-        out.append(getitem(x, (slice(None),) * axis + (slice(start, start + s),)))
+        out.append(getitem(x, (builtins.slice(None),) * axis + (builtins.slice(start, start + s),)))
         start += s
     return out
 
@@ -318,7 +318,7 @@ def tile(input, multiples, name=None) -> Tensor:
 def reverse(tensor, axis, name=None) -> Tensor:
     x = as_operand(tensor)
     axes = {a % x.ndim for a in axis}
-    return getitem(x, tuple(slice(None, None, -1) if i in axes else slice(None)
+    return getitem(x, tuple(builtins.slice(None, None, -1) if i in axes else builtins.slice(None)
                             for i in builtins.range(x.ndim)))
 
 

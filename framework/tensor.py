@@ -204,9 +204,6 @@ class Tensor:
     def T(self):
         return _a.transpose(self)
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        return NotImplemented  # np.add(array, tensor) defers to Tensor operators
-
     def __iadd__(self, o): return self + o  # tensors are immutable: rebind
 
 
