@@ -72,6 +72,15 @@ class Sym:
 
     __rmul__ = __mul__
 
+    def __neg__(self) -> Dim:
+        return self * -1
+
+    def __sub__(self, other: Dim) -> Dim:
+        return self + (-other)
+
+    def __rsub__(self, other: Dim) -> Dim:
+        return (-self) + other
+
     def __str__(self) -> str:
         parts = []
         for mono, c in self.terms:

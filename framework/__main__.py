@@ -1,5 +1,6 @@
-"""``python -m framework ir script.py [args...]``: run a script with IR dumping on and list
-every file it wrote."""
+"""``python -m framework ir [--out DIR] script.py [args...]``: run a script with IR dumping
+on and list every file it wrote (options go before the script; what follows it is the
+script's own arguments)."""
 
 from __future__ import annotations
 

@@ -192,15 +192,13 @@ class Function:
         if self._last is None:
             return "the first call"
         last_key, last_specs, last_paths = self._last
-        if last_key == key:
-            for p, a, b in zip(paths, last_specs, specs):
-                if a != b:
-                    return f"argument `{p}` changing from {a.describe()} to {b.describe()}"
-        if last_paths == paths:
-            old = dict(zip(last_paths, _static_leaf_keys(last_key)))
-            for p, v in zip(paths, _static_leaf_keys(key)):
-                if old.get(p) != v:
-                    return f"argument `{p}` changing from {_fmt(old.get(p))} to {_fmt(v)}"
+        if last_key[:2] != key[:2] or last_paths != paths:
+            return "a new structure of arguments"
+        for p, a, b, ka, kb in zip(paths, last_specs, specs, last_key[2], key[2]):
+            if ka != kb:
+                return f"argument `{p}` changing from {_fmt(ka)} to {_fmt(kb)}"
+            if a != b:
+                return f"argument `{p}` changing from {a.describe()} to {b.describe()}"
         return "a new structure of arguments"
 
 
@@ -209,25 +207,6 @@ def _latest_specs(relaxed, key):
         if c.static_key == key:
             return c.specs
     return None
-
-
-def _static_leaf_keys(key) -> list:
-    out = []
-
-    def walk(k):
-        if isinstance(k, tuple) and len(k) == 2 and k[0] in ("tuple", "list", "dict") and \
-                isinstance(k[1], tuple):
-            for x in k[1]:
-                walk(x[1] if k[0] == "dict" else x)
-        elif isinstance(k, tuple) and len(k) == 2 and isinstance(k[0], str) and \
-                isinstance(k[1], tuple) and k[0] not in ("value", "id"):
-            walk(k[1])
-        else:
-            out.append(k)
-
-    for _, sub in key[1]:
-        walk(sub)
-    return out
 
 
 def _fmt(k) -> str:

@@ -93,4 +93,13 @@ def getitem(x, key):
         y = reshape(y, out)
     for axis, index in reversed(gathers):  # traced scalar indices: gather, last first
         y = apply(P.GATHER_, [y, as_operand(index, dt.i32)], {"axis": axis})
+    return _propagate_static(x, key, y)
+
+
+def _propagate_static(x, key, y):
+    """``shape(x)[0]`` keeps its known (possibly symbolic) value, so reshape can use it."""
+    from .array_ops import _remember, static_value
+    known = static_value(x) if x.is_symbolic else None
+    if isinstance(known, tuple) and isinstance(key, (int, slice)) and not isinstance(key, bool):
+        _remember(y, known[key])
     return y

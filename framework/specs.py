@@ -116,11 +116,12 @@ def leaf_paths(args: dict) -> list[str]:
 
 
 def flatten_args(args: dict):
-    """(leaves, paths, structure key with static values inlined and tensor leaves marked)."""
+    """(leaves, paths, cache key). The key holds the argument names, the nesting, and per
+    leaf its kind (tensor/variable) or, for Python values, the value itself."""
     leaves = nest.flatten(list(args.values()))
-    key = nest.structure_key(
-        tuple(args.items()), lambda x: static_key(x) if leaf_kind(x) is STATIC else leaf_kind(x))
-    return leaves, leaf_paths(args), key
+    leaf_keys = tuple(static_key(x) if leaf_kind(x) is STATIC else leaf_kind(x) for x in leaves)
+    structure = nest.structure_key(list(args.values()), lambda x: None)
+    return leaves, leaf_paths(args), (tuple(args), structure, leaf_keys)
 
 
 def as_array(x, spec: TensorSpec) -> np.ndarray:

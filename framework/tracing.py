@@ -67,6 +67,25 @@ class Trace:
         return v
 
 
+    def evaluate(self, tensor):
+        """The value of a traced tensor that depends on no function argument (only on
+        constants, captured tensors and variables' current values), or None."""
+        from compiler.interpret import run
+        from compiler.ir import Graph
+        needed, chosen = {tensor._sym.name}, []
+        for node in reversed(self.builder.nodes):
+            if any(o.name in needed for o in node.outputs):
+                chosen.append(node)
+                needed |= {x.name for x in node.inputs if isinstance(x, Value)}
+        bound = {p.name: v._value for v, p in self.var_params.values()}
+        bound |= {p.name: t._value for t, p in self.tensor_captures}
+        params = [p for p in self.builder.params if p.name in needed]
+        if any(p.name not in bound for p in params):
+            return None  # depends on a function argument
+        g = Graph("init", tuple(params), tuple(reversed(chosen)), (tensor._sym,))
+        return run(g, [bound[p.name] for p in params])[0]
+
+
 def current() -> Trace | None:
     stack = getattr(_local, "stack", None)
     return stack[-1] if stack else None

@@ -45,13 +45,17 @@ class Variable:
                 "Variable", "a @function may create variables only on its first trace; this "
                 "call retraced and created another. Create the variable once, outside the "
                 "function (or in __init__ of the object that owns it)", tracing.where())
+        if isinstance(initial_value, Tensor) and initial_value.is_symbolic:
+            # Computed inside the trace: lift it out if it needs no function argument.
+            value = initial_value._trace.evaluate(initial_value)
+            if value is None:
+                raise TracingError("Variable", "the initial value depends on the function's "
+                                   "arguments; initialize it from constants or an initializer",
+                                   tracing.where())
+            initial_value = value
         with tracing.active(None):  # the initial value is computed eagerly
             if callable(initial_value):
                 initial_value = initial_value()
-            if isinstance(initial_value, Tensor) and initial_value.is_symbolic:
-                raise TracingError("Variable", "the initial value depends on the function's "
-                                   "inputs; initialize it from a constant or an initializer",
-                                   tracing.where())
             self._value = constant_array(initial_value, dt.as_dtype(dtype) if dtype else None,
                                          "Variable").copy()
         if shape is not None and tuple(shape) != self._value.shape:

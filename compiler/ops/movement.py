@@ -119,7 +119,7 @@ def _slice_len(op, dim, b, e, s):
     if isinstance(dim, Sym) or isinstance(b, Sym) or isinstance(e, Sym):
         if s != 1:
             raise ShapeError(op, f"a stride other than 1 needs a static dim; received dim {dim}")
-        return e - b if isinstance(e, Sym) else (e + (-b) if isinstance(b, Sym) else e - b)
+        return e - b
     lo, hi = (0, dim) if s > 0 else (-1, dim - 1)
     if not (lo <= b <= hi or (b == 0 and dim == 0)) or not lo <= e <= max(dim, 0):
         raise ShapeError(op, f"slice [{b}:{e}:{s}] out of range for dim {dim}")
