@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(PY) examples/quickstart.py
 
 test: $(STAMP)
+	$(PY) -m ruff check framework compiler runtime tests examples
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -7,6 +7,8 @@ the shape and dtype the type rule promised.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .errors import KilnError, SignatureError
@@ -68,17 +70,21 @@ def run(graph: Graph, args, env: dict[str, int] | None = None, outer: dict | Non
 
     for node in graph.nodes:
         attrs = {k: _resolve(v, env) for k, v in node.attrs}
-        if node.regions:
-            attrs["regions"] = [
-                (lambda r: lambda *xs: run(r, xs, env, vals))(r) for r in node.regions]
+        if node.regions:  # a region runs as a function of its parameters
+            attrs["regions"] = [functools.partial(_run_region, r, env, vals)
+                                for r in node.regions]
         try:
             with np.errstate(all="ignore"):
                 out = node.op.ref(*[get(x) for x in node.inputs], **attrs)
         except KilnError as e:
-            raise e.with_location(str(node.loc) if node.loc else None)
+            raise e.with_location(str(node.loc) if node.loc else None) from None
         outs = out if isinstance(out, tuple) else (out,)
         for v, a in zip(node.outputs, outs):
             a = np.asarray(a)
             _check(v, a, env, node)
             vals[v.name] = a
     return [vals[r.name] for r in graph.results]
+
+
+def _run_region(region: Graph, env, outer, *args):
+    return run(region, args, env, outer)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 from . import dtypes as dt
 from .dtypes import DType
@@ -94,7 +93,7 @@ class Sym:
         return sum(c * math.prod(env[s] for s in mono) for mono, c in self.terms)
 
 
-Dim = Union[int, Sym]
+Dim = int | Sym
 
 
 def _as_terms(d: Dim) -> dict:
@@ -208,7 +207,7 @@ class Value:
 class Literal:
     """A typed scalar operand written inline: ``0.0:f32``."""
 
-    value: Union[bool, int, float]
+    value: bool | int | float
     dtype: DType
 
     def __post_init__(self):
@@ -231,7 +230,7 @@ class Literal:
         return f"{format_scalar(self.value)}:{self.dtype.name}"
 
 
-Operand = Union[Value, Literal]
+Operand = Value | Literal
 
 
 def format_scalar(v) -> str:

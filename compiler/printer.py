@@ -46,8 +46,11 @@ def _typed(values) -> str:
     return ", ".join(f"%{v.name}: {v.type}" for v in values)
 
 
-def _node_lines(node: Node, indent: str, width: int) -> list[str]:
-    lhs = ", ".join(f"%{v.name}: {v.type}" for v in node.outputs)
+def _lhs(node: Node) -> str:
+    return ", ".join(f"%{v.name}: {v.type}" for v in node.outputs)
+
+
+def _rhs(node: Node) -> str:
     rhs = node.op.name
     if node.inputs:
         rhs += " " + ", ".join(_operand(x) for x in node.inputs)
@@ -55,25 +58,31 @@ def _node_lines(node: Node, indent: str, width: int) -> list[str]:
     shown = [(k, v) for k, v in node.attrs if not _is_default(node.op, k, v)]
     if shown:
         rhs += " {" + ", ".join(f"{k}={format_attr(v)}" for k, v in shown) + "}"
-    loc = f' loc({json.dumps(node.loc.file)}:{node.loc.line})' if node.loc else ""
-    head = f"{indent}{lhs.ljust(width)} = {rhs}"
+    return rhs
+
+
+def _node_lines(node: Node, indent: str, width: int, rwidth: int) -> list[str]:
+    loc = f'loc({json.dumps(node.loc.file)}:{node.loc.line})' if node.loc else ""
+    head = f"{indent}{_lhs(node).ljust(width)} = {_rhs(node)}"
     if not node.regions:
-        return [head + loc]
+        return [(head.ljust(rwidth) + "  " + loc).rstrip() if loc else head]
     lines = [head]
     for r in node.regions:
         lines[-1] += f" region({_typed(r.params)}) {{"
         lines += _body(r, indent + "  ", "yield")
         lines.append(indent + "}")
-    lines[-1] += loc
+    lines[-1] += "  " + loc if loc else ""
     return lines
 
 
 def _body(g: Graph, indent: str, ret: str) -> list[str]:
-    width = max((len(", ".join(f"%{v.name}: {v.type}" for v in n.outputs)) for n in g.nodes),
-                default=0)
+    # Columns: result types align up to 40 characters, locations up to 80.
+    width = min(max((len(_lhs(n)) for n in g.nodes), default=0), 40)
+    rwidth = min(max((len(indent) + width + 3 + len(_rhs(n)) for n in g.nodes
+                      if not n.regions), default=0), 80)
     lines = []
     for n in g.nodes:
-        lines += _node_lines(n, indent, min(width, 40))
+        lines += _node_lines(n, indent, width, rwidth)
     lines.append(f"{indent}{ret} " + ", ".join(str(r) for r in g.results) if g.results
                  else f"{indent}{ret}")
     return lines

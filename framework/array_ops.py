@@ -267,7 +267,7 @@ def concat(values, axis, name=None) -> Tensor:
 
 def _first_dtype(values):
     for v in values:
-        if hasattr(v, "dtype") and isinstance(getattr(v, "dtype"), dt.DType):
+        if hasattr(v, "dtype") and isinstance(v.dtype, dt.DType):
             return v.dtype
     return None
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from compiler.errors import SignatureError, TracingError
 from compiler.interpret import run
 from compiler.printer import print_graph, to_dot

@@ -1,7 +1,16 @@
 """``framework.errors``: the typed errors Kiln raises (each names the op, what it expected,
 what it received and the user's file:line)."""
 
-from compiler.errors import (AttrError, DTypeError, KilnError, OutOfRangeError,  # noqa: F401
-                             ParseError, ShapeError, SignatureError, TracingError, VerifyError)
+from compiler.errors import (  # noqa: F401
+                             AttrError,
+                             DTypeError,
+                             KilnError,
+                             OutOfRangeError,
+                             ParseError,
+                             ShapeError,
+                             SignatureError,
+                             TracingError,
+                             VerifyError,
+)
 
 from .function import RetracingWarning  # noqa: F401

@@ -19,8 +19,7 @@ from compiler.errors import SignatureError
 
 from . import config, nest, tracing
 from .concrete import ConcreteFunction, trace_function
-from .specs import (STATIC, TensorSpec, covariation_groups, flatten_args, leaf_kind, leaf_spec,
-                    relax)
+from .specs import STATIC, TensorSpec, covariation_groups, flatten_args, leaf_kind, leaf_spec, relax
 
 RETRACE_WARNING_AFTER = 5
 
@@ -113,28 +112,37 @@ class Function:
     def _check_signature(self, bound: dict) -> dict:
         """Check arguments against input_signature; Python values become tensors."""
         sig = self.input_signature
-        named = list(bound.items())
-        if len(named) != len(sig):
+        if len(bound) != len(sig):
             raise SignatureError(f"{self._name}()", f"expected {len(sig)} arguments for the "
-                                 f"input_signature; received {len(named)}", tracing.where())
-        out = {}
-        for (name, value), spec in zip(named, sig):
-            vs, ss = nest.flatten(value), nest.flatten(spec)
-            if len(vs) != len(ss):
-                raise SignatureError(f"argument {name}", f"expected the structure of {spec}; "
-                                     f"received {value!r}", tracing.where())
-            converted = []
-            for v, s in zip(vs, ss):
-                if leaf_kind(v) is STATIC:
-                    from .array_ops import constant
-                    v = constant(v, s.dtype)
-                ls = leaf_spec(v, name)
-                if not s.is_compatible_with(tuple(ls.shape), ls.dtype):
-                    raise SignatureError(f"argument {name}", f"expected {s}; received "
-                                         f"{ls.describe()}", tracing.where())
-                converted.append(v)
-            out[name] = nest.pack_sequence_as(value, converted)
-        return out
+                                 f"input_signature; received {len(bound)}", tracing.where())
+        return {name: self._conform(name, value, spec)
+                for (name, value), spec in zip(bound.items(), sig)}
+
+    def _conform(self, name, value, spec):
+        if isinstance(spec, TensorSpec):
+            if leaf_kind(value) is STATIC:  # Python numbers and nested lists
+                from .array_ops import constant
+                try:
+                    value = constant(value, spec.dtype)
+                except Exception:
+                    raise SignatureError(f"argument {name}", f"expected {spec}; received "
+                                         f"{value!r}", tracing.where()) from None
+            got = leaf_spec(value, name)
+            if not spec.is_compatible_with(tuple(got.shape), got.dtype):
+                raise SignatureError(f"argument {name}", f"expected {spec}; received "
+                                     f"{got.describe()}", tracing.where())
+            return value
+        same = (isinstance(spec, dict) and isinstance(value, dict) and
+                set(spec) == set(value)) or (isinstance(spec, (list, tuple)) and
+                                              isinstance(value, (list, tuple)) and
+                                              len(spec) == len(value))
+        if not same:
+            raise SignatureError(f"argument {name}", f"expected the structure of {spec}; "
+                                 f"received {value!r}", tracing.where())
+        if isinstance(spec, dict):
+            return {k: self._conform(f"{name}[{k!r}]", value[k], spec[k]) for k in value}
+        return type(value)(self._conform(f"{name}[{i}]", v, s)
+                           for i, (v, s) in enumerate(zip(value, spec)))
 
     def _lookup_or_trace(self, bound, leaves, paths, key) -> ConcreteFunction:
         specs = [None if leaf_kind(x) is STATIC else leaf_spec(x, p)

@@ -12,8 +12,23 @@ from compiler.errors import AttrError
 from . import tracing
 from .array_ops import expand_dims, one_hot, reshape
 from .core import apply
-from .math_ops import (erf, exp, expm1, log, log1p, maximum, minimum, reduce_max,
-                       reduce_mean, reduce_sum, rsqrt, sigmoid, square, tanh, where)
+from .math_ops import (
+    erf,
+    exp,
+    expm1,
+    log,
+    log1p,
+    maximum,
+    minimum,
+    reduce_max,
+    reduce_mean,
+    reduce_sum,
+    rsqrt,
+    sigmoid,
+    square,
+    tanh,
+    where,
+)
 from .tensor import as_operand
 
 __all__ = [

@@ -58,8 +58,8 @@ class Trace:
         """An eager tensor used inside the trace becomes a parameter bound to its value."""
         v = self._captured_ids.get(id(t))
         if v is None:
-            from compiler.ir import TensorType
             from compiler import dtypes as dt
+            from compiler.ir import TensorType
             arr = t._value
             v = self.builder.param("capture", TensorType(arr.shape, dt.from_numpy(arr.dtype)))
             self._captured_ids[id(t)] = v

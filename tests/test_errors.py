@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 
 import framework as tf
-from framework.errors import (DTypeError, KilnError, OutOfRangeError, ShapeError,
-                              SignatureError, TracingError)
+from framework.errors import (
+    DTypeError,
+    KilnError,
+    OutOfRangeError,
+    ShapeError,
+    SignatureError,
+    TracingError,
+)
 
 HERE = r"test_errors.py:\d+"
 

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 from scipy import special
+from test_ops import naive_conv
 
 import framework as tf
-from test_ops import naive_conv
 
 rng = np.random.default_rng(0)
 X = rng.normal(size=(4, 7)) * 3

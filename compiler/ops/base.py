@@ -8,8 +8,8 @@ kind needs, at import time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..errors import AttrError, DTypeError, ShapeError
 from ..ir import Dim, Sym, TensorType

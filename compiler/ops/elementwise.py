@@ -14,8 +14,18 @@ from scipy import special
 
 from .. import dtypes as dt
 from ..ir import TensorType
-from .base import (BINARY, CAST, REQUIRED, SELECT, UNARY, OpDef, broadcast_shapes,
-                   register, require_dtype, same_dtype)
+from .base import (
+    BINARY,
+    CAST,
+    REQUIRED,
+    SELECT,
+    UNARY,
+    OpDef,
+    broadcast_shapes,
+    register,
+    require_dtype,
+    same_dtype,
+)
 
 NUMERIC = (dt.f16, dt.f32, dt.f64, dt.i32, dt.i64)
 FLOAT = dt.FLOATS

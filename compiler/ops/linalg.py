@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
-from .base import (CONTRACTION, OpDef, broadcast_shapes, register, require_dtype,
-                   same_dtype)
+from .base import CONTRACTION, OpDef, broadcast_shapes, register, require_dtype, same_dtype
 from .elementwise import NUMERIC
 
 

@@ -19,8 +19,19 @@ import numpy as np
 from .. import dtypes as dt
 from ..errors import AttrError, OutOfRangeError, ShapeError
 from ..ir import Sym, TensorType
-from .base import (GATHER, MOVEMENT, REQUIRED, SCATTER, OpDef, as_dims, fmt_types,
-                   norm_axis, register, require_dtype, same_dtype)
+from .base import (
+    GATHER,
+    MOVEMENT,
+    REQUIRED,
+    SCATTER,
+    OpDef,
+    as_dims,
+    fmt_types,
+    norm_axis,
+    register,
+    require_dtype,
+    same_dtype,
+)
 
 
 def _d(x) -> str:

@@ -6,8 +6,7 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..ir import TensorType
-from .base import (ARG_REDUCE, REDUCE, OpDef, norm_axes, norm_axis, register,
-                   require_dtype)
+from .base import ARG_REDUCE, REDUCE, OpDef, norm_axes, norm_axis, register, require_dtype
 from .elementwise import BOOL, NUMERIC
 
 
@@ -44,10 +43,10 @@ def _reduce(name, np_fn, identity, combine, allowed=NUMERIC):
 REDUCE_SUM = _reduce("reduce_sum", np.sum, lambda d: 0, lambda acc, x: f"{acc} + {x}")
 REDUCE_PROD = _reduce("reduce_prod", np.prod, lambda d: 1, lambda acc, x: f"{acc} * {x}")
 # max/min also accept bool: reduce_any and reduce_all are max and min over bool.
-REDUCE_MAX = _reduce("reduce_max", np.max, lambda d: d.min(), lambda acc, x: f"kiln_max({acc}, {x})",
-                     NUMERIC + BOOL)
-REDUCE_MIN = _reduce("reduce_min", np.min, lambda d: d.max(), lambda acc, x: f"kiln_min({acc}, {x})",
-                     NUMERIC + BOOL)
+REDUCE_MAX = _reduce("reduce_max", np.max, lambda d: d.min(),
+                     lambda acc, x: f"kiln_max({acc}, {x})", NUMERIC + BOOL)
+REDUCE_MIN = _reduce("reduce_min", np.min, lambda d: d.max(),
+                     lambda acc, x: f"kiln_min({acc}, {x})", NUMERIC + BOOL)
 
 
 def _arg_canon(types, attrs):

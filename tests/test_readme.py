@@ -1,0 +1,35 @@
+"""The README's example prints exactly what the README says it prints."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _block(text, marker):
+    m = re.search(rf"<!-- {marker} -->\n(?:.*\n)*?```\w*\n(.*?)```", text, re.S)
+    assert m, f"README has no {marker} block"
+    return m.group(1)
+
+
+def test_readme_example_output_is_real(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    code, expected = _block(readme, "readme-example"), _block(readme, "readme-output")
+    (tmp_path / "example.py").write_text(code)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("KILN_DUMP_IR", None)
+    out = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == expected
+    assert len(code.strip().splitlines()) <= 12
+
+
+def test_readme_names_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
