@@ -11,6 +11,8 @@ import numpy as np
 
 
 class DType:
+    """An element type (``framework.float32`` ...); interned, so compare with ``is``."""
+
     __slots__ = ("name", "np", "kind", "bits")
 
     def __init__(self, name: str, np_dtype, kind: str, bits: int):

@@ -126,12 +126,14 @@ def shape(input, out_type=dt.i32, name=None) -> Tensor:
 
 
 def size(input, out_type=dt.i32, name=None) -> Tensor:
+    """The number of elements, as a scalar tensor (computed at run time if symbolic)."""
     x = as_operand(input)
     n = x.ir_type.size()
     return _remember(_to_tensor(dim_size(reshape(x, [-1]), 0, out_type), out_type), n)
 
 
 def rank(input, name=None) -> Tensor:
+    """The number of dims, as an int32 scalar tensor."""
     return constant(as_operand(input).ndim, dt.i32)
 
 
@@ -139,28 +141,34 @@ def rank(input, name=None) -> Tensor:
 
 
 def fill(dims, value, name=None) -> Tensor:
+    """A tensor of shape ``dims`` filled with ``value`` (its dtype)."""
     return broadcast_to(as_operand(value), dims)
 
 
 def zeros(shape, dtype=dt.f32, name=None) -> Tensor:
+    """A tensor of ``shape`` filled with 0 (default float32)."""
     return fill(shape, Literal(0, dt.as_dtype(dtype)))
 
 
 def ones(shape, dtype=dt.f32, name=None) -> Tensor:
+    """A tensor of ``shape`` filled with 1 (default float32)."""
     return fill(shape, Literal(1, dt.as_dtype(dtype)))
 
 
 def zeros_like(input, dtype=None, name=None) -> Tensor:
+    """Zeros with the shape (and by default the dtype) of ``input``."""
     x = as_operand(input)
     return broadcast_to(Literal(0, dt.as_dtype(dtype or x.dtype)), x.ir_type.shape)
 
 
 def ones_like(input, dtype=None, name=None) -> Tensor:
+    """Ones with the shape (and by default the dtype) of ``input``."""
     x = as_operand(input)
     return broadcast_to(Literal(1, dt.as_dtype(dtype or x.dtype)), x.ir_type.shape)
 
 
 def identity(input, name=None) -> Tensor:
+    """Return the input as a tensor (a Variable is read)."""
     return _to_tensor(as_operand(input))
 
 
@@ -201,6 +209,7 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=-1, dtype=None, 
 
 
 def broadcast_to(input, shape, name=None) -> Tensor:
+    """Broadcast ``input`` to ``shape`` (numpy rules: dims of 1 stretch)."""
     x = as_operand(input)
     return apply(P.BROADCAST_TO, [x], {"shape": _dims("broadcast_to", shape)})
 
@@ -228,6 +237,7 @@ def reshape(tensor, shape, name=None) -> Tensor:
 
 
 def transpose(a, perm=None, conjugate=False, name=None) -> Tensor:
+    """Permute dims by ``perm`` (default: reverse them)."""
     x = as_operand(a)
     perm = tuple(reversed(np.arange(x.ndim).tolist())) if perm is None else \
         tuple(int(p) % max(x.ndim, 1) for p in perm)
@@ -235,6 +245,7 @@ def transpose(a, perm=None, conjugate=False, name=None) -> Tensor:
 
 
 def expand_dims(input, axis, name=None) -> Tensor:
+    """Insert a dim of size 1 at ``axis`` (negative counts from the end)."""
     x = as_operand(input)
     shape = list(x.ir_type.shape)
     if not -len(shape) - 1 <= axis <= len(shape):
@@ -245,6 +256,7 @@ def expand_dims(input, axis, name=None) -> Tensor:
 
 
 def squeeze(input, axis=None, name=None) -> Tensor:
+    """Remove dims of size 1 (all of them, or those in ``axis``)."""
     x = as_operand(input)
     shape = x.ir_type.shape
     if axis is None:
@@ -259,6 +271,7 @@ def squeeze(input, axis=None, name=None) -> Tensor:
 
 
 def concat(values, axis, name=None) -> Tensor:
+    """Join tensors along an existing ``axis``; other dims must agree."""
     ts = [_to_tensor(as_operand(v, _first_dtype(values))) for v in values]
     if len(ts) == 1:
         return ts[0]
@@ -273,6 +286,7 @@ def _first_dtype(values):
 
 
 def stack(values, axis=0, name=None) -> Tensor:
+    """Join tensors of equal shape along a new ``axis``."""
     like = _first_dtype(values)
     ts = [_to_tensor(as_operand(v, like)) for v in values]
     rank_ = ts[0].ndim + 1
@@ -282,14 +296,17 @@ def stack(values, axis=0, name=None) -> Tensor:
 
 
 def unstack(value, num=None, axis=0, name=None) -> list:
+    """Split along ``axis`` into a list of tensors with that dim removed."""
     x = as_operand(value)
     n = x.ir_type.shape[axis]
     if isinstance(n, Sym):
         raise ShapeError("unstack", f"cannot unstack along symbolic dim {n}", _where())
-    return [getitem(x, (builtins.slice(None),) * (axis % x.ndim) + (i,)) for i in builtins.range(n)]
+    index = (builtins.slice(None),) * (axis % x.ndim)
+    return [getitem(x, index + (i,)) for i in builtins.range(n)]
 
 
 def split(value, num_or_size_splits, axis=0, num=None, name=None) -> list:
+    """Split along ``axis`` into equal parts (an int) or parts of the given sizes."""
     x = as_operand(value)
     axis = axis % x.ndim
     n = x.ir_type.shape[axis]
@@ -306,6 +323,7 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None) -> list:
 
 
 def tile(input, multiples, name=None) -> Tensor:
+    """Repeat ``input`` ``multiples[i]`` times along each dim i."""
     x = as_operand(input)
     mult = [int(m) for m in _dims("tile", multiples)]
     shape = x.ir_type.shape
@@ -316,6 +334,7 @@ def tile(input, multiples, name=None) -> Tensor:
 
 
 def reverse(tensor, axis, name=None) -> Tensor:
+    """Reverse the order of elements along each axis in ``axis``."""
     x = as_operand(tensor)
     axes = {a % x.ndim for a in axis}
     return getitem(x, tuple(builtins.slice(None, None, -1) if i in axes else builtins.slice(None)

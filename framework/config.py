@@ -17,6 +17,7 @@ def run_functions_eagerly(run_eagerly: bool) -> None:
 
 
 def functions_run_eagerly() -> bool:
+    """Whether ``@function`` calls currently run eagerly."""
     return _state["run_functions_eagerly"]
 
 

@@ -60,13 +60,23 @@ class Function:
         if instance is None:
             return self
         with self._lock:
-            bound = self._instances.get(instance)
+            try:
+                bound = self._instances.get(instance)
+            except TypeError:  # unhashable instance: keep the bound Function on it
+                bound = instance.__dict__.get(self._attr_key)
             if bound is None:
                 bound = Function(self.python_function.__get__(instance, owner),
                                  self.input_signature, self.reduce_retracing, self.jit_compile,
                                  self._name)
-                self._instances[instance] = bound
+                try:
+                    self._instances[instance] = bound
+                except TypeError:
+                    instance.__dict__[self._attr_key] = bound
         return bound
+
+    @property
+    def _attr_key(self) -> str:
+        return f"_kiln_function_{id(self)}"
 
     def __repr__(self):
         return f"<framework.function {self._name}>"
@@ -169,13 +179,12 @@ class Function:
     def _trace(self, bound, leaves, paths, key, specs) -> ConcreteFunction:
         groups = None
         history = self._history.setdefault(key, [])
-        if self.reduce_retracing and history:
-            relaxed = relax(history[-1] if not self._relaxed else
-                            _latest_specs(self._relaxed, key) or history[-1], specs)
+        history.append(list(specs))  # the concrete specs of every call that traced
+        if self.reduce_retracing and len(history) > 1:
+            relaxed = relax(_latest_specs(self._relaxed, key) or history[-2], specs)
             if relaxed is not None and relaxed != specs:
-                groups = covariation_groups(relaxed, history + [specs])
+                groups = covariation_groups(relaxed, history)
                 specs = relaxed
-        history.append([s for s in specs])
         reason = self._retrace_reason(key, specs, paths)
         self._tracing_count += 1
         cf = trace_function(self.python_function, self._name, bound, leaves, paths, specs, key,

@@ -117,6 +117,7 @@ def divide_no_nan(x, y, name=None) -> Tensor:
 
 
 def squared_difference(x, y, name=None) -> Tensor:
+    """Elementwise (x - y) ** 2."""
     d = subtract(x, y)
     return d * d
 
@@ -130,11 +131,13 @@ def add_n(inputs, name=None) -> Tensor:
 
 
 def is_inf(x, name=None) -> Tensor:
+    """Elementwise test for +inf or -inf."""
     x = as_operand(x)
     return logical_and(logical_not(is_finite(x)), logical_not(is_nan(x)))
 
 
 def tan(x, name=None) -> Tensor:
+    """Elementwise tangent."""
     return sin(x) / cos(x)
 
 
@@ -145,6 +148,7 @@ def log_sigmoid(x, name=None) -> Tensor:
 
 
 def clip_by_value(t, clip_value_min, clip_value_max, name=None) -> Tensor:
+    """Clamp every element to [clip_value_min, clip_value_max]."""
     return minimum(maximum(t, clip_value_min), clip_value_max)
 
 
@@ -180,6 +184,7 @@ def reduce_sum(input_tensor, axis=None, keepdims=False, name=None) -> Tensor:
 
 
 def reduce_prod(input_tensor, axis=None, keepdims=False, name=None) -> Tensor:
+    """Product over ``axis`` (all axes when None)."""
     return _reduce(P.REDUCE_PROD, input_tensor, axis, keepdims)
 
 
@@ -189,14 +194,17 @@ def reduce_max(input_tensor, axis=None, keepdims=False, name=None) -> Tensor:
 
 
 def reduce_min(input_tensor, axis=None, keepdims=False, name=None) -> Tensor:
+    """Minimum over ``axis``; +inf for an empty float reduction."""
     return _reduce(P.REDUCE_MIN, input_tensor, axis, keepdims)
 
 
 def reduce_any(input_tensor, axis=None, keepdims=False, name=None) -> Tensor:
+    """Logical OR over ``axis`` of a bool tensor."""
     return _reduce(P.REDUCE_MAX, as_operand(input_tensor, dt.bool_), axis, keepdims)
 
 
 def reduce_all(input_tensor, axis=None, keepdims=False, name=None) -> Tensor:
+    """Logical AND over ``axis`` of a bool tensor."""
     return _reduce(P.REDUCE_MIN, as_operand(input_tensor, dt.bool_), axis, keepdims)
 
 
@@ -220,12 +228,14 @@ def reduce_mean(input_tensor, axis=None, keepdims=False, name=None) -> Tensor:
 
 
 def reduce_variance(input_tensor, axis=None, keepdims=False, name=None) -> Tensor:
+    """Variance (population, as np.var) over ``axis``."""
     x = as_operand(input_tensor)
     m = reduce_mean(x, axis, keepdims=True)
     return reduce_mean(squared_difference(x, m), axis, keepdims)
 
 
 def reduce_std(input_tensor, axis=None, keepdims=False, name=None) -> Tensor:
+    """Standard deviation (population) over ``axis``."""
     return sqrt(reduce_variance(input_tensor, axis, keepdims))
 
 
@@ -248,6 +258,7 @@ def argmax(input, axis=None, output_type=dt.i64, name=None) -> Tensor:
 
 
 def argmin(input, axis=None, output_type=dt.i64, name=None) -> Tensor:
+    """Index of the smallest value along ``axis`` (default 0); the first one on ties."""
     return apply(P.ARGMIN, [as_operand(input)], {"axis": 0 if axis is None else int(axis),
                                                   "output_type": dt.as_dtype(output_type)})
 

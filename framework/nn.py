@@ -54,6 +54,7 @@ def relu(features, name=None):
 
 
 def relu6(features, name=None):
+    """min(max(x, 0), 6)."""
     return minimum(maximum(_x(features), 0), 6)
 
 
@@ -64,11 +65,13 @@ def leaky_relu(features, alpha=0.2, name=None):
 
 
 def elu(features, name=None):
+    """x for x > 0, else e**x - 1."""
     x = _x(features)
     return where(x > 0, x, expm1(x))
 
 
 def selu(features, name=None):
+    """Scaled ELU with the self-normalizing constants of Klambauer et al."""
     alpha, scale = 1.6732632423543772, 1.0507009873554805
     x = _x(features)
     return where(x > 0, x * scale, expm1(x) * (alpha * scale))
@@ -99,11 +102,13 @@ def softplus(features, name=None):
 
 
 def softsign(features, name=None):
+    """x / (1 + |x|)."""
     x = _x(features)
     return x / (abs(x) + 1)
 
 
 def log_sigmoid(x, name=None):
+    """log(sigmoid(x)), stable for large |x|."""
     return -softplus(-_x(x))
 
 
@@ -177,6 +182,7 @@ def layer_norm(x, gamma=None, beta=None, axis=-1, epsilon=1e-3):
 
 
 def l2_normalize(x, axis=None, epsilon=1e-12, name=None):
+    """x / sqrt(max(sum(x**2, axis), epsilon))."""
     x = _x(x)
     return x * rsqrt(maximum(reduce_sum(square(x), axis, keepdims=True), epsilon))
 
@@ -187,6 +193,7 @@ def l2_loss(t, name=None):
 
 
 def bias_add(value, bias, data_format=None, name=None):
+    """value + bias, with bias broadcast over the last dim."""
     return _x(value) + bias
 
 
@@ -285,6 +292,7 @@ def _pool(op, name, input, ksize, strides, padding, data_format, n):
 
 
 def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
+    """Max pooling over windows of an NHWC tensor."""
     return _pool(P.MAX_POOL, "max_pool2d", input, ksize, strides, padding, data_format, 2)
 
 
@@ -294,20 +302,24 @@ def avg_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
 
 
 def max_pool1d(input, ksize, strides, padding, data_format="NWC", name=None):
+    """Max pooling over windows of an NWC tensor."""
     return _pool(P.MAX_POOL, "max_pool1d", input, ksize, strides, padding, data_format, 1)
 
 
 def avg_pool1d(input, ksize, strides, padding, data_format="NWC", name=None):
+    """Average pooling over windows of an NWC tensor."""
     return _pool(P.AVG_POOL, "avg_pool1d", input, ksize, strides, padding, data_format, 1)
 
 
 def max_pool(input, ksize, strides, padding, data_format=None, name=None):
+    """Max pooling over 1-D (NWC) or 2-D (NHWC) windows, chosen by rank."""
     n = _x(input).ndim - 2
     fn = max_pool1d if n == 1 else max_pool2d
     return fn(input, ksize, strides, padding)
 
 
 def avg_pool(input, ksize, strides, padding, data_format=None, name=None):
+    """Average pooling over 1-D (NWC) or 2-D (NHWC) windows, chosen by rank."""
     n = _x(input).ndim - 2
     fn = avg_pool1d if n == 1 else avg_pool2d
     return fn(input, ksize, strides, padding)

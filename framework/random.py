@@ -128,6 +128,7 @@ def set_seed(seed: int) -> None:
 
 
 def get_global_generator() -> Generator:
+    """The Generator behind the stateful ops (created from OS entropy unless set_seed ran)."""
     with _lock:
         if _global["gen"] is None:
             _global["gen"] = Generator.from_non_deterministic_state()

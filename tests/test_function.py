@@ -189,6 +189,25 @@ def test_methods_are_traced_per_instance():
     assert a.apply is a.apply and a.apply is not b.apply
     assert a.apply.experimental_get_tracing_count() == 1
 
+    class Unhashable(Affine):
+        __hash__ = None
+
+    u = Unhashable(4.0)
+    assert u.apply(tf.ones([1])).numpy()[0] == 4.0 and u.apply is u.apply
+
+
+def test_reduce_retracing_keeps_independent_dims_apart():
+    @tf.function(reduce_retracing=True)
+    def f(x, y):
+        return tf.reduce_sum(x) + tf.reduce_sum(y)
+
+    f(tf.ones([2, 3]), tf.ones([2]))
+    f(tf.ones([4, 3]), tf.ones([7]))  # x's and y's first dims changed differently
+    f(tf.ones([5, 3]), tf.ones([1]))
+    assert f.experimental_get_tracing_count() == 2
+    text = f.list_concrete_functions()[-1].ir()
+    assert "%x: f32[N,3], %y: f32[M]" in text
+
 
 def test_structures_python_outputs_and_concrete_functions():
     @tf.function
