@@ -130,7 +130,9 @@ def kiln_pow(a, b):
     if a == 0 and b < 0:
         odd = float(b).is_integer() and int(b) % 2 == 1
         return math.copysign(math.inf, a) if odd else math.inf
-    if a < 0 and math.isfinite(b) and not float(b).is_integer():
+    if b == 0.5:  # numpy computes x ** 0.5 as sqrt(x)
+        return kiln_sqrt(a)
+    if a < 0 and math.isfinite(a) and math.isfinite(b) and not float(b).is_integer():
         return math.nan
     try:
         return a ** b
