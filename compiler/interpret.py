@@ -68,21 +68,21 @@ def run(graph: Graph, args, env: dict[str, int] | None = None, outer: dict | Non
             return np.asarray(x.value, dtype=x.dtype.np)
         return vals[x.name]
 
-    for node in graph.nodes:
-        attrs = {k: _resolve(v, env) for k, v in node.attrs}
-        if node.regions:  # a region runs as a function of its parameters
-            attrs["regions"] = [functools.partial(_run_region, r, env, vals)
-                                for r in node.regions]
-        try:
-            with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):
+        for node in graph.nodes:
+            attrs = {k: _resolve(v, env) for k, v in node.attrs}
+            if node.regions:  # a region runs as a function of its parameters
+                attrs["regions"] = [functools.partial(_run_region, r, env, vals)
+                                    for r in node.regions]
+            try:
                 out = node.op.ref(*[get(x) for x in node.inputs], **attrs)
-        except KilnError as e:
-            raise e.with_location(str(node.loc) if node.loc else None) from None
-        outs = out if isinstance(out, tuple) else (out,)
-        for v, a in zip(node.outputs, outs):
-            a = np.asarray(a)
-            _check(v, a, env, node)
-            vals[v.name] = a
+            except KilnError as e:
+                raise e.with_location(str(node.loc) if node.loc else None) from None
+            outs = out if isinstance(out, tuple) else (out,)
+            for v, a in zip(node.outputs, outs):
+                a = np.asarray(a)
+                _check(v, a, env, node)
+                vals[v.name] = a
     return [vals[r.name] for r in graph.results]
 
 

@@ -150,7 +150,6 @@ def trace_function(fn, name, bound_args: dict, leaves, paths, specs, static_key,
                               ("var", var))
                 writes.append((len(results), target))
                 results.append(cur._sym)
-    trace.closed = True
     graph = trace.builder.build(results)
     sources = _all_sources(trace, graph, sources)
     stats = {"trace_time_s": time.perf_counter() - t0, "nodes": len(graph.nodes),

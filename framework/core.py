@@ -16,20 +16,54 @@ def _eager_array(x):
     return x._value if isinstance(x, Tensor) else np.asarray(x.value, dtype=x.dtype.np)
 
 
+# Eager calls repeat the same op on the same types; remember which passed the type rule
+# (and their canonical attributes) so the check costs one dict lookup.
+_CHECKED: dict = {}
+_CHECKED_MAX = 4096
+
+
+def _input_key(x):
+    if isinstance(x, Tensor):
+        return (x._value.shape, x._value.dtype)
+    return x.dtype  # a literal's type does not depend on its value
+
+
+def _checked_attrs(op, inputs, attrs):
+    """Canonical attributes after the same typed checks as at trace time."""
+    try:
+        key = (op, tuple(_input_key(x) for x in inputs),
+               tuple(sorted(attrs.items())) if attrs else ())
+        hit = _CHECKED.get(key)
+    except TypeError:  # an unhashable attribute: check without caching
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    checked = op.check_attrs(attrs or {})
+    types = [x.ir_type if isinstance(x, Tensor) else x.type for x in inputs]
+    if op.canon is not None:
+        checked = op.canon(types, checked)
+    op.check_arity(len(inputs))
+    op.infer(types, checked)
+    if key is not None:
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[key] = checked
+    return checked
+
+
 def apply(op, inputs, attrs: dict | None = None):
     """Run ``op`` on ``inputs`` (Tensors and Literals); returns a Tensor (or a tuple)."""
     trace = tracing.current()
     try:
         if trace is not None:
             return _record(trace, op, inputs, attrs)
-        attrs = op.check_attrs(attrs or {})
-        types = [x.ir_type if isinstance(x, Tensor) else x.type for x in inputs]
-        if op.canon is not None:
-            attrs = op.canon(types, attrs)
-        op.check_arity(len(inputs))
-        op.infer(types, attrs)  # the same typed errors as at trace time
+        if any(isinstance(x, Tensor) and x._sym is not None for x in inputs):
+            raise TracingError(op.name, "received a tensor from a finished trace (kept in "
+                               "Python state while tracing); return it from the function "
+                               "instead")
+        checked = _checked_attrs(op, inputs, attrs)
         with np.errstate(all="ignore"):
-            out = op.ref(*[_eager_array(x) for x in inputs], **attrs)
+            out = op.ref(*[_eager_array(x) for x in inputs], **checked)
     except KilnError as e:
         raise e.with_location(tracing.where()) from None
     if isinstance(out, tuple):

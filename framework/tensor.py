@@ -273,10 +273,9 @@ def as_operand(x, like: dt.DType | None = None):
 
     ``like`` is the dtype of the tensor this value meets, adopted by Python/numpy values.
     """
-    from .variables import Variable
     if isinstance(x, (Tensor, Literal)):
         return x
-    if isinstance(x, Variable):
+    if isinstance(x, _variable_class()):
         return x._read()
     if isinstance(x, (bool, int, float, np.generic)) and not isinstance(x, np.ndarray):
         target = like or _python_dtype(x)
@@ -290,8 +289,18 @@ def as_operand(x, like: dt.DType | None = None):
 
 
 def is_tensor_like(x) -> bool:
-    from .variables import Variable
-    return isinstance(x, (Tensor, Variable))
+    return isinstance(x, (Tensor, _variable_class()))
+
+
+def _variable_class():
+    global _Variable
+    if _Variable is None:
+        from .variables import Variable
+        _Variable = Variable
+    return _Variable
+
+
+_Variable = None
 
 
 from . import array_ops as _a  # noqa: E402  (operators need the op modules)

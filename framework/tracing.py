@@ -52,7 +52,6 @@ class Trace:
         self.tensor_captures: list[tuple[object, Value]] = []    # (eager Tensor, param)
         self._captured_ids: dict[int, Value] = {}
         self.created_variables: list = []
-        self.closed = False
 
     def capture_tensor(self, t) -> Value:
         """An eager tensor used inside the trace becomes a parameter bound to its value."""

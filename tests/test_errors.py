@@ -89,6 +89,9 @@ def test_leaked_traced_tensor():
 
     with pytest.raises(TracingError, match="another function"):
         g(tf.ones([2]))
+    with pytest.raises(TracingError, match=r"mul: received a tensor from a finished trace.*"
+                                           + HERE):
+        leaked[0] * 2.0
 
 
 def test_runtime_data_error_names_the_op_line():
