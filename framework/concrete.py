@@ -27,7 +27,7 @@ class ConcreteFunction:
     """
 
     def __init__(self, name, graph, param_sources, writes, out_structure, out_leaves, specs,
-                 paths, static_key, created_variables, stats, function_key):
+                 paths, static_key, created_variables, stats):
         self.name = name
         self.graph = graph
         self._param_sources = param_sources    # per graph param: ("arg"|"argvar", i) etc.
@@ -39,7 +39,6 @@ class ConcreteFunction:
         self.static_key = static_key
         self.variables = created_variables
         self.stats = stats
-        self.function_key = function_key
 
     # -- inspection --
     @property
@@ -102,7 +101,7 @@ class ConcreteFunction:
 
 
 def trace_function(fn, name, bound_args: dict, leaves, paths, specs, static_key,
-                   allow_variable_creation: bool, groups=None, function_key=None):
+                   allow_variable_creation: bool, groups=None):
     """Run ``fn`` once with symbolic tensors and return its ConcreteFunction."""
     t0 = time.perf_counter()
     trace = tracing.Trace(name, allow_variable_creation)
@@ -154,8 +153,9 @@ def trace_function(fn, name, bound_args: dict, leaves, paths, specs, static_key,
     sources = _all_sources(trace, graph, sources)
     stats = {"trace_time_s": time.perf_counter() - t0, "nodes": len(graph.nodes),
              "params": len(graph.params), "results": len(graph.results)}
-    return ConcreteFunction(name, graph, sources, writes, outputs, out_leaves, specs, paths,
-                            static_key, trace.created_variables, stats, function_key)
+    structure = nest.map_structure(lambda _: None, outputs)  # drop the symbolic tensors
+    return ConcreteFunction(name, graph, sources, writes, structure, out_leaves, specs, paths,
+                            static_key, trace.created_variables, stats)
 
 
 def _all_sources(trace, graph, arg_sources):

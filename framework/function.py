@@ -188,8 +188,7 @@ class Function:
         reason = self._retrace_reason(key, specs, paths)
         self._tracing_count += 1
         cf = trace_function(self.python_function, self._name, bound, leaves, paths, specs, key,
-                            allow_variable_creation=self._tracing_count == 1, groups=groups,
-                            function_key=self)
+                            allow_variable_creation=self._tracing_count == 1, groups=groups)
         self._variables += cf.variables
         if any(s is not None and None in s.shape for s in specs):
             self._relaxed.append(cf)

@@ -202,3 +202,18 @@ def test_random_graphs_round_trip_and_interpret(case, n):
             for p in g.params]
     for a, b in zip(run(g, args), run(g2, args)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_interpreter_catches_a_ref_that_disagrees_with_its_type_rule():
+    liar = OpDef("t_liar", UNARY, lambda types, attrs: (types[0],),
+                 lambda x: np.concatenate([x, x]), scalar=lambda a: a)
+    register(liar)
+    try:
+        b = GraphBuilder("lie")
+        x = b.param("x", TensorType((N,), dt.f32))
+        g = b.build([b.emit1(liar, [x])])
+        with pytest.raises(RuntimeError, match=r"ref of t_liar returned float32\[4\] but its "
+                                               r"type rule promised f32\[2\]"):
+            run(g, [np.ones(2, np.float32)])
+    finally:
+        del REGISTRY[liar.name]
