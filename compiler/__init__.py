@@ -1,2 +1,4 @@
-"""Kiln's compiler: the IR, op definitions, printer/parser, verifier and the reference
-interpreter (later: passes, autodiff and code generation)."""
+"""Kiln's compiler: the IR, op definitions, printer/parser, verifier, reference interpreter,
+pass pipeline, fusion and code generation."""
+
+__version__ = "0.1.0"

@@ -43,7 +43,8 @@ class GraphBuilder:
         types = [x.type for x in inputs]
         if op.canon is not None:
             attrs = op.canon(types, attrs)
-        out_types = op.infer(types, attrs)
+        out_types = op.infer(types, attrs, tuple(regions)) if op.takes_regions else \
+            op.infer(types, attrs)
         outputs = []
         for t in out_types:
             name = str(next(self._counter))

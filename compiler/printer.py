@@ -94,6 +94,8 @@ def print_graph(g: Graph) -> str:
     lines = [f"func @{g.name}({_typed(g.params)}) -> {res} {{"]
     lines += _body(g, "  ", "return")
     lines.append("}")
+    notes = dict(g.meta).get("notes", ())  # e.g. why neighbouring ops were not fused
+    lines += [f"# {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 

@@ -59,7 +59,8 @@ def _verify(g: Graph, outer: list[dict], names: set[str]) -> None:
             if node.op.canon is not None and sorted_attrs(node.op.canon(types, attrs)) != \
                     sorted_attrs(attrs):
                 raise VerifyError(where, f"attributes are not canonical: {dict(node.attrs)}")
-            out_types = tuple(node.op.infer(types, attrs))
+            out_types = tuple(node.op.infer(types, attrs, node.regions)
+                              if node.op.takes_regions else node.op.infer(types, attrs))
         except VerifyError:
             raise
         except KilnError as e:

@@ -5,18 +5,19 @@ Until the compiler lands, calls run through the reference interpreter."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from compiler.errors import SignatureError, TracingError
 from compiler.interpret import run
 from compiler.printer import print_graph, to_dot
 
-from . import nest, tracing
+from . import config, nest, tracing
 from .specs import STATIC, VARIABLE, as_array, leaf_kind, leaf_spec, symbolic_types
 from .tensor import Tensor
 from .variables import Variable
 
-STAGES = ("traced",)
+STAGES = ("traced", "optimized", "fused", "kernels")
 
 
 class ConcreteFunction:
@@ -39,6 +40,8 @@ class ConcreteFunction:
         self.static_key = static_key
         self.variables = created_variables
         self.stats = stats
+        self._compiled = None
+        self._compile_lock = threading.Lock()
 
     # -- inspection --
     @property
@@ -50,10 +53,28 @@ class ConcreteFunction:
         return [s[1] for s in self._param_sources if s[0] == "var"]
 
     def ir(self, stage: str = "traced") -> str:
-        """The IR at ``stage`` as text. Stages: "traced" (more arrive with the compiler)."""
+        """The program at ``stage`` as text: "traced", "optimized" (after simplify, cse,
+        layout, dce), "fused" (kernels with the ops they absorbed, and why neighbours were
+        not fused) or "kernels" (the generated numba source)."""
         if stage not in STAGES:
             raise ValueError(f"ir: unknown stage {stage!r}; available: {', '.join(STAGES)}")
-        return print_graph(self.graph)
+        if stage == "traced":
+            return print_graph(self.graph)
+        compiled = self.compiled()
+        return compiled.source if stage == "kernels" else print_graph(compiled.stages[stage])
+
+    def compiled(self):
+        """Compile on first use (thread-safe); later calls return the same program."""
+        if self._compiled is None:
+            with self._compile_lock:
+                if self._compiled is None:
+                    from compiler.codegen.compile import compile_graph
+                    from .debugging import stage_dumper
+                    t0 = time.perf_counter()
+                    self._compiled = compile_graph(self.graph, dump=stage_dumper(self))
+                    self.stats["compile_s"] = time.perf_counter() - t0
+                    self.stats.update(self._compiled.stats)
+        return self._compiled
 
     def to_dot(self) -> str:
         """The traced graph in Graphviz DOT."""
@@ -85,7 +106,13 @@ class ConcreteFunction:
             else:  # captured variable or eager tensor
                 arrays.append(ref._value)
         try:
-            outs = run(self.graph, arrays)
+            if config.functions_compiled():
+                from compiler.interpret import bind_dims
+                from runtime.program import execute
+                env = bind_dims(self.graph.params, arrays)  # typed errors on bad shapes
+                outs = execute(self.compiled().program, arrays, env=env)
+            else:
+                outs = run(self.graph, arrays)
         except SignatureError as e:
             raise e.with_location(tracing.where()) from None
         var_buffers = {id(a) for kind, ref in self._param_sources if kind != "arg"

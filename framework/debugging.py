@@ -50,15 +50,25 @@ def write_atomic(path: str, text: str) -> None:
         raise
 
 
+def stage_dumper(cf):
+    """With ``KILN_DUMP_IR`` set, a function writing ``<name>-<sig>.<suffix>`` files for the
+    compiler's stages (``03-after-layout.ir``, ``kernels.py``); else None."""
+    folder = os.environ.get(DUMP_ENV)
+    if not folder:
+        return None
+    os.makedirs(folder, exist_ok=True)
+    base = os.path.join(folder, dump_name(cf))
+    return lambda suffix, text: write_atomic(f"{base}.{suffix}", text)
+
+
 def maybe_dump(cf) -> list[str]:
     """With ``KILN_DUMP_IR=<dir>`` set, write every stage of ``cf``; returns the paths."""
     folder = os.environ.get(DUMP_ENV)
     if not folder:
         return []
-    from .concrete import STAGES
     os.makedirs(folder, exist_ok=True)
     paths = []
-    for stage in STAGES:
+    for stage in ("traced",):  # later stages are written when the function compiles
         path = os.path.join(folder, f"{dump_name(cf)}.{stage}.ir")
         write_atomic(path, cf.ir(stage))
         paths.append(path)

@@ -224,8 +224,9 @@ def test_structures_python_outputs_and_concrete_functions():
     assert "%inputs__a_: f32[2]" in cf.ir() or "inputs" in cf.ir()
     assert tf.debugging.dump_ir(f, {"a": x, "b": [x, "tag"]}, 3) == cf.ir()
     assert cf.to_dot().startswith('digraph "f"')
-    with pytest.raises(ValueError, match="unknown stage 'fused'; available: traced"):
-        cf.ir("fused")
+    with pytest.raises(ValueError, match="unknown stage 'lowered'; available: traced, "
+                                         "optimized, fused, kernels"):
+        cf.ir("lowered")
 
 
 def test_run_functions_eagerly():
@@ -279,9 +280,13 @@ def test_kiln_dump_ir_writes_one_file_per_stage(tmp_path, monkeypatch):
     scaled(tf.ones([2, 3]))
     scaled(tf.ones([4], tf.float64))
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["scaled-f32-2-3.traced.ir", "scaled-f64-4.traced.ir"]
+    stages = ["01-after-simplify.ir", "02-after-cse.ir", "03-after-layout.ir",
+              "04-after-dce.ir", "05-after-fuse.ir", "kernels.py", "traced.ir"]
+    assert files == sorted(f"scaled-{sig}.{s}" for sig in ("f32-2-3", "f64-4") for s in stages)
     cf = scaled.get_concrete_function(tf.ones([2, 3]))
-    assert (tmp_path / files[0]).read_text() == cf.ir("traced")
+    assert (tmp_path / "scaled-f32-2-3.traced.ir").read_text() == cf.ir("traced")
+    assert (tmp_path / "scaled-f32-2-3.05-after-fuse.ir").read_text() == cf.ir("fused")
+    assert (tmp_path / "scaled-f32-2-3.kernels.py").read_text() == cf.ir("kernels")
 
 
 def test_cli_runs_a_script_with_dumping(tmp_path):
@@ -294,7 +299,8 @@ def test_cli_runs_a_script_with_dumping(tmp_path):
                          env=_env())
     assert res.returncode == 0, res.stderr
     assert "[2. 2. 2.]" in res.stdout
-    assert "kiln: wrote 1 IR file(s)" in res.stderr and "double-f32-3.traced.ir" in res.stderr
+    assert "kiln: wrote 7 IR file(s)" in res.stderr and "double-f32-3.traced.ir" in res.stderr
+    assert "double-f32-3.kernels.py" in res.stderr
     assert "add %x, %x" in (out / "double-f32-3.traced.ir").read_text()
 
 

@@ -69,4 +69,5 @@ def test_traced_random_ops_give_new_values_per_call():
     assert noisy.experimental_get_tracing_count() == 1
     assert g.state.numpy()[1] == 2  # the counter advanced once per call
     g2 = tf.random.Generator.from_seed(7)
-    np.testing.assert_array_equal(g2.normal([4]).numpy(), first)  # same stream eagerly
+    # The same stream eagerly (compiled kernels may round differently by an ulp).
+    np.testing.assert_allclose(g2.normal([4]).numpy(), first, rtol=1e-6)

@@ -1,8 +1,9 @@
 """The primitive op registry. Import a family module to register its ops."""
 
-from . import elementwise, linalg, movement, nn, reduce, source  # noqa: F401  (registration)
+from . import elementwise, kernel, linalg, movement, nn, reduce, source  # noqa: F401  (registration)
 from .base import REGISTRY, OpDef, lookup, register  # noqa: F401
 from .elementwise import *  # noqa: F401,F403
+from .kernel import KERNEL  # noqa: F401
 from .linalg import MATMUL  # noqa: F401
 from .movement import *  # noqa: F401,F403
 from .nn import AVG_POOL, CONV2D, MAX_POOL  # noqa: F401

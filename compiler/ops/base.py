@@ -21,12 +21,14 @@ UNARY, BINARY, SELECT, CAST = "unary", "binary", "select", "cast"
 REDUCE, ARG_REDUCE = "reduce", "arg_reduce"
 MOVEMENT, GATHER, SCATTER = "movement", "gather", "scatter"
 CONTRACTION, WINDOW, SOURCE = "contraction", "window", "source"
+FUSION = "fusion"  # a kernel: its region holds the fused subgraph
 
 _NEEDS = {
     UNARY: ("scalar",), BINARY: ("scalar",), SELECT: ("scalar",), CAST: ("scalar",),
     REDUCE: ("identity", "combine"), ARG_REDUCE: ("identity", "combine"),
     MOVEMENT: ("index_map",), GATHER: ("index_map",), SCATTER: ("index_map",),
     CONTRACTION: ("template",), WINDOW: ("template",), SOURCE: ("template",),
+    FUSION: ("template",),
 }
 
 
@@ -65,6 +67,11 @@ class OpDef:
     variadic: bool = False
     n_inputs: int = 1
 
+    @property
+    def takes_regions(self) -> bool:
+        """Region ops get their regions as a third argument of ``infer``."""
+        return self.kind == FUSION
+
     def __repr__(self) -> str:
         return f"<op {self.name}>"
 
@@ -85,7 +92,7 @@ class OpDef:
         return out
 
     def check_arity(self, n: int) -> None:
-        ok = n >= 1 if self.variadic else n == self.n_inputs
+        ok = (n >= 0 if self.kind == FUSION else n >= 1) if self.variadic else n == self.n_inputs
         if not ok:
             want = "at least 1" if self.variadic else str(self.n_inputs)
             raise ShapeError(self.name, f"expected {want} input(s); received {n}")

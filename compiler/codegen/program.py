@@ -1,0 +1,115 @@
+"""Fused graph -> ``runtime.Program``: slots for every value, a step per kernel or library
+op, liveness (each intermediate is freed after its last use), and in-place reuse of an
+input buffer that dies at an elementwise kernel with the same type."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runtime.program import Program, Step
+
+from .. import ops as P
+from ..errors import KilnError
+from ..ir import Graph, Literal, Sym
+from ..printer import print_graph
+from .render_cpu import KernelSource, render_kernel
+
+
+def dims_for_runtime(shape) -> tuple:
+    return tuple(d if isinstance(d, int) else str(d) for d in shape)
+
+
+def _resolve(v, env):
+    if isinstance(v, Sym):
+        return v.evaluate(env)
+    if isinstance(v, tuple):
+        return tuple(_resolve(x, env) for x in v)
+    return v
+
+
+def library_call(node):
+    """A step function running the op's numpy reference (ops without a generated kernel)."""
+    op, attrs, loc = node.op, node.attrs, node.loc
+
+    def fn(env, *arrays):
+        resolved = {k: _resolve(v, env) for k, v in attrs}
+        try:
+            with np.errstate(all="ignore"):
+                out = op.ref(*arrays, **resolved)
+        except KilnError as e:
+            raise e.with_location(str(loc) if loc else None) from None
+        return tuple(np.asarray(o) for o in out) if isinstance(out, tuple) else \
+            (np.asarray(out),)
+    return fn
+
+
+def build_program(graph: Graph) -> tuple[Program, list[KernelSource]]:
+    slot: dict[str, int] = {}
+    types: dict[int, object] = {}
+    constants: dict[int, np.ndarray] = {}
+
+    def new_slot(v) -> int:
+        slot[v.name] = len(slot) + len(constants)
+        types[slot[v.name]] = v.type
+        return slot[v.name]
+
+    def operand_slot(x) -> int:
+        if isinstance(x, Literal):  # library ops take literals as 0-d constant arrays
+            s = len(slot) + len(constants)
+            constants[s] = np.asarray(x.value, x.dtype.np)
+            return s
+        return slot[x.name]
+
+    params = [new_slot(p) for p in graph.params]
+    steps, kernels = [], []
+    for node in graph.nodes:
+        if node.op is P.CONSTANT:
+            s = new_slot(node.outputs[0])
+            constants[s] = node.attr("value").array
+            continue
+        inputs = [operand_slot(x) for x in node.inputs]
+        outputs = [new_slot(o) for o in node.outputs]
+        shapes = [dims_for_runtime(o.type.shape) for o in node.outputs]
+        dtypes = [o.type.dtype.np for o in node.outputs]
+        if node.op is P.KERNEL:
+            ks = render_kernel(node)
+            kernels.append(ks)
+            steps.append(Step(ks.name, "kernel", inputs, outputs, shapes, dtypes,
+                              symbols=ks.symbols, work=dims_for_runtime(ks.domain),
+                              source=ks.source, ir=print_graph(node.regions[0]),
+                              fusion=ks.kind))
+        else:
+            steps.append(Step(f"{node.op.name}_%{node.outputs[0].name}", "library", inputs,
+                              outputs, shapes, dtypes, fn=library_call(node)))
+    results = [slot[r.name] for r in graph.results]
+    _plan_memory(steps, params, results, constants, types)
+    program = Program(len(slot) + len(constants), params,
+                      [dims_for_runtime(p.type.shape) for p in graph.params], results, steps,
+                      constants)
+    return program, kernels
+
+
+def _plan_memory(steps, params, results, constants, types) -> None:
+    """Free each intermediate after its last use; let an elementwise kernel write into an
+    input that dies there (same type, full domain)."""
+    last_use: dict[int, int] = {}
+    for i, st in enumerate(steps):
+        for s in st.inputs:
+            last_use[s] = i
+    keep = set(params) | set(results) | set(constants)
+    for i, st in enumerate(steps):
+        st.frees = sorted(s for s in set(st.inputs) if last_use.get(s) == i and s not in keep)
+        st.inplace = [None] * len(st.outputs)
+        if st.kind != "kernel" or st.fusion == "matmul":  # np.dot must not write its input
+            continue
+        taken = set()
+        for k, out in enumerate(st.outputs):
+            for s in st.frees:
+                if s in taken or st.inputs.count(s) != 1:
+                    continue
+                t, u = types.get(s), types[out]
+                if t == u and tuple(d if isinstance(d, int) else str(d) for d in t.shape) \
+                        == tuple(st.work):
+                    st.inplace[k] = s
+                    taken.add(s)
+                    break

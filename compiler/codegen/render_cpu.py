@@ -1,0 +1,267 @@
+"""Render a ``kernel`` node as numba source for the CPU.
+
+The kernel's region is a small graph over one iteration domain. Every value in it is
+computed as a scalar at a domain index: ``full`` values over the whole domain, ``keep`` and
+``row`` values once per row (the kept dims) of a reduction. Inputs are loaded with their
+broadcast index. Each kernel is emitted twice, ``<name>_par`` (prange over the outermost
+loop, for large work) and ``<name>_ser``; the runtime picks by size. Signature:
+``kernel(in0.., out0.., <symbol sizes>)``; arrays of rank 0 are passed as 1-element 1-D.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from .. import dtypes as dt
+from .. import ops as P
+from ..ir import Graph, Literal, Sym, Value
+from ..ops import elementwise as E
+
+NUMBA_FLAGS = 'error_model="numpy", cache=CACHE'
+FASTMATH = '{"reassoc", "contract"}'  # reassociation for reductions; never nnan/ninf
+
+
+def _np_type(d: dt.DType) -> str:
+    return f"np.{d.np.name}"
+
+
+def literal(x: Literal) -> str:
+    v = x.value
+    if x.dtype.is_bool:
+        return "True" if v else "False"
+    if x.dtype.is_float:
+        text = {float("inf"): "np.inf", float("-inf"): "-np.inf"}.get(v) or \
+            ("np.nan" if v != v else repr(v))
+        return f"{_np_type(x.dtype)}({text})"
+    return f"{_np_type(x.dtype)}({v})"
+
+
+def dim_code(d) -> str:
+    return str(d) if isinstance(d, int) else "(" + "+".join(
+        "*".join(list(m) + ([str(c)] if c != 1 or not m else [])) for m, c in d.terms) + ")"
+
+
+class KernelSource:
+    """Rendered source of one kernel, with what the runtime needs to call it."""
+
+    def __init__(self, name, source, symbols, n_inputs, n_outputs, domain, kind, helpers):
+        self.name, self.source, self.symbols, self.helpers = name, source, symbols, helpers
+        self.n_inputs, self.n_outputs, self.domain, self.kind = (n_inputs, n_outputs,
+                                                                 domain, kind)
+
+
+class _Renderer:
+    def __init__(self, node):
+        self.node = node
+        self.body: Graph = node.regions[0]
+        self.kind = node.attr("kind")
+        self.name = node.attr("name")
+        reds = [n for n in self.body.nodes if n.op in (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN,
+                                                         P.REDUCE_PROD)]
+        mm = [n for n in self.body.nodes if n.op is P.MATMUL]
+        if reds:
+            self.domain = reds[0].inputs[0].type.shape
+            self.axes = reds[0].attr("axes")
+        elif mm:
+            self.domain, self.axes = mm[0].outputs[0].type.shape, ()
+        else:
+            self.domain, self.axes = node.outputs[0].type.shape, ()
+        k = len(self.domain)
+        self.kept = [d for d in range(k) if d not in self.axes]
+        self.names = {p.name: f"in{i}" for i, p in enumerate(self.body.params)}
+        self.outs = {r.name: f"out{i}" for i, r in enumerate(self.body.results)}
+        self.producer = {o.name: n for n in self.body.nodes for o in n.outputs}
+        self.helpers: set[str] = set()
+        self.symbols = sorted({s for t in [v.type for v in list(self.body.params) +
+                                           list(self.body.results)] + [self._domain_type()]
+                               for s in t.symbols()} | self._attr_symbols())
+
+    def _domain_type(self):
+        from ..ir import TensorType
+        return TensorType(self.domain, dt.f32)
+
+    def _attr_symbols(self) -> set:
+        out = set()
+        for n in self.body.nodes:
+            for _, v in n.attrs:
+                for d in (v if isinstance(v, tuple) else (v,)):
+                    if isinstance(d, Sym):
+                        out |= d.symbols()
+        return out
+
+    # -- roles and indexing --
+    def role(self, v: Value) -> str:
+        shape = v.type.shape
+        if shape == self.domain:
+            return "full"
+        if self.axes and shape == tuple(1 if i in self.axes else d
+                                        for i, d in enumerate(self.domain)):
+            return "keep"
+        return "row"
+
+    def index(self, shape, role) -> str:
+        """Index expression of an array of ``shape`` read/written at a ``role`` position."""
+        if not shape:
+            return "0"
+        dims = list(range(len(self.domain))) if role != "row" else self.kept
+        if len(shape) > len(dims):
+            raise ValueError(f"{self.name}: cannot index {shape} in domain {self.domain}")
+        dims = dims[len(dims) - len(shape):]
+        parts = []
+        for s, d in zip(shape, dims):
+            reduced_here = role == "keep" and d in self.axes
+            parts.append("0" if (s == 1 and self.domain[d] != 1) or reduced_here else f"i{d}")
+        return ", ".join(parts)
+
+    def var(self, v) -> str:
+        return "v_" + re.sub(r"\W", "_", v.name)
+
+    # -- expressions --
+    def operand(self, x, role) -> str:
+        if isinstance(x, Literal):
+            return literal(x)
+        if x.name in self.names:
+            return f"{self.names[x.name]}[{self.index(x.type.shape, role)}]"
+        return self.var(x)
+
+    def expr(self, node, role) -> str:
+        op = node.op
+        args = [self.operand(x, role) for x in node.inputs]
+        if op is P.BROADCAST_TO:
+            return args[0]
+        if op is P.CAST_:
+            return f"{_np_type(node.attr('to'))}({args[0]})"
+        text = op.scalar(*args, **node.attr_dict)
+        self.helpers |= set(re.findall(r"kiln_\w+", text))
+        out_dtype = node.outputs[0].type.dtype
+        if out_dtype.is_float and op.kind in ("unary", "binary"):
+            text = f"{_np_type(out_dtype)}({text})"  # keep f32 math in f32
+        return text
+
+    # -- emission --
+    def needed_full(self, roots) -> list:
+        """Full-role nodes needed to compute ``roots`` (values), in program order."""
+        need, stack = set(), [r for r in roots if isinstance(r, Value)]
+        while stack:
+            v = stack.pop()
+            n = self.producer.get(v.name)
+            if n is None or v.name in need or self.role(v) != "full" or n.op is P.MATMUL:
+                continue
+            need.add(v.name)
+            stack += [x for x in n.inputs if isinstance(x, Value)]
+        return [n for n in self.body.nodes if n.outputs[0].name in need]
+
+    def loops(self, dims, indent, parallel_first):
+        lines = []
+        for j, d in enumerate(dims):
+            rng = "prange" if (j == 0 and parallel_first) else "range"
+            lines.append(f"{indent}for i{d} in {rng}({dim_code(self.domain[d])}):")
+            indent += "    "
+        return lines, indent
+
+    def render(self) -> KernelSource:
+        args = list(self.names.values()) + list(self.outs.values()) + self.symbols
+        body = self._body()
+        funcs = []
+        for suffix, par in (("par", True), ("ser", False)):
+            funcs.append(f"@numba.njit(parallel={par}, fastmath={FASTMATH}, {NUMBA_FLAGS})")
+            funcs.append(f"def {self.name}_{suffix}({', '.join(args)}):")
+            funcs += ["    " + line for line in body]
+            funcs.append("")
+        return KernelSource(self.name, "\n".join(funcs), self.symbols, len(self.body.params),
+                            len(self.outs), self.domain, self.kind, self.helpers)
+
+    def _body(self) -> list[str]:
+        mm = [n for n in self.body.nodes if n.op is P.MATMUL]
+        pre = self._matmul(mm[0]) if mm else []
+        ind = "    " * len(self.kept)  # content sits inside the loops over kept dims
+        content: list[str] = []
+        for n in self.body.nodes:
+            if n.op is P.MATMUL or self.role(n.outputs[0]) == "full":
+                continue  # full values are computed inside the loops that need them
+            if n.op in (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN, P.REDUCE_PROD):
+                content += self._reduction(n, ind)
+            else:
+                role = self.role(n.outputs[0])
+                content.append(f"{ind}{self.var(n.outputs[0])} = {self.expr(n, role)}")
+        full_outs = [r for r in self.body.results if self.role(r) == "full" and
+                     self.names.get(r.name) is None]
+        if full_outs:
+            inner, ind2 = self.loops(list(self.axes), ind, not self.kept)
+            content += inner
+            for n in self.needed_full(full_outs):
+                content.append(f"{ind2}{self.var(n.outputs[0])} = {self.expr(n, 'full')}")
+            for r in full_outs:
+                content.append(f"{ind2}{self.outs[r.name]}[{self.index(r.type.shape, 'full')}]"
+                               f" = {self.operand(r, 'full')}")
+        for r in self.body.results:
+            role = self.role(r)
+            if role != "full":
+                content.append(f"{ind}{self.outs[r.name]}[{self.index(r.type.shape, role)}] = "
+                               f"{self.operand(r, role)}")
+        if content:
+            loops, _ = self.loops(self.kept, "", True)
+            content = loops + content
+        return pre + content or ["pass"]
+
+    def _reduction(self, n, ind) -> list[str]:
+        acc = self.var(n.outputs[0])
+        d = n.inputs[0].type.dtype
+        ident = Literal(n.op.identity(d), d)
+        lines = [f"{ind}{acc} = {literal(ident)}"]
+        # Serial inner loops: numba's prange only knows + and * reductions.
+        inner, ind2 = self.loops(list(self.axes), ind, False)
+        lines += inner
+        for m in self.needed_full([n.inputs[0]]):
+            lines.append(f"{ind2}{self.var(m.outputs[0])} = {self.expr(m, 'full')}")
+        x = self.operand(n.inputs[0], "full")
+        combine = n.op.combine(acc, x)
+        self.helpers |= set(re.findall(r"kiln_\w+", combine))
+        lines.append(f"{ind2}{acc} = {combine}")
+        return lines
+
+    def _matmul(self, n) -> list[str]:
+        a, b = (self.operand_array(x) for x in n.inputs)
+        a = f"{a}.T" if n.attr("transpose_a") else a
+        b = f"{b}.T" if n.attr("transpose_b") else b
+        res = n.outputs[0]
+        target = self.outs.get(res.name)
+        if target is None:  # the raw product is not an output: compute it in the first one
+            target = next(iter(self.outs.values()))
+        self.names[res.name] = target  # the epilogue reads the product from memory
+        return [f"np.dot({a}, {b}, {target})"]
+
+    def operand_array(self, x) -> str:
+        return self.names[x.name]
+
+
+def render_kernel(node) -> KernelSource:
+    return _Renderer(node).render()
+
+
+def helper_sources(names: set[str]) -> str:
+    """Sources of the scalar helpers used (and those they call), compiled inline."""
+    todo, done = set(names), {}
+    while todo:
+        name = todo.pop()
+        if name in done:
+            continue
+        src = inspect.getsource(getattr(E, name))
+        done[name] = src
+        todo |= set(re.findall(r"kiln_\w+", src)) - {name}
+    return "\n\n".join(f"@numba.njit(inline=\"always\", {NUMBA_FLAGS})\n{src.strip()}"
+                       for name, src in sorted(done.items()))
+
+
+def module_source(kernels: list[KernelSource], helpers: set[str], version: str) -> str:
+    head = [f"# Generated by Kiln {version} (numba {version_numba()}); do not edit.",
+            "import math", "", "import numba", "import numpy as np", "from numba import prange",
+            "", "CACHE = True", ""]
+    return "\n".join(head) + helper_sources(helpers) + "\n\n\n" + "\n".join(
+        k.source for k in kernels)
+
+
+def version_numba() -> str:
+    import numba
+    return numba.__version__

@@ -1,0 +1,224 @@
+"""fuse: group nodes into kernels (DESIGN.md section 5).
+
+Groups, built greedily in program order:
+- ``elementwise``: elementwise ops (and broadcast_to) over one output shape, the domain.
+- ``rows``: reductions over the same axes of one domain, with their elementwise producers
+  (full-domain values) and consumers (per-row values, keepdims or squeezed). Softmax,
+  log-softmax, layer norm and cross-entropy become one such kernel: the generated code makes
+  one pass over a row per reduction, recomputing cheap elementwise work instead of storing it.
+- ``matmul``: a matmul with its elementwise epilogue (bias, activation, residual).
+Every other op stays a plain node (a library call at run time). A node joins a group only
+if that creates no cycle between groups. Each decision not to fuse a producer into its
+consumer is recorded, and printed as a comment in the fused dump.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import ops as P
+from ..ir import Graph, Literal, Node, Value, sorted_attrs
+
+ELEMENTWISE_KINDS = ("unary", "binary", "select", "cast")
+REDUCTIONS = (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN, P.REDUCE_PROD)
+
+
+@dataclass
+class Group:
+    id: int
+    kind: str                       # elementwise | rows | matmul | library
+    domain: tuple                   # the full iteration shape
+    axes: tuple = ()                # reduced axes (rows groups)
+    members: list = field(default_factory=list)
+    roles: dict = field(default_factory=dict)   # value name -> "full" | "keep" | "row"
+    ancestors: set = field(default_factory=set)
+
+    def row_shape(self, keep: bool) -> tuple:
+        if keep:
+            return tuple(1 if i in self.axes else d for i, d in enumerate(self.domain))
+        return tuple(d for i, d in enumerate(self.domain) if i not in self.axes)
+
+
+def _is_elementwise(node) -> bool:
+    return node.op.kind in ELEMENTWISE_KINDS or node.op is P.BROADCAST_TO
+
+
+def _role(group: Group, shape) -> str | None:
+    """Which kind of value a node of this output shape would be inside the group."""
+    if shape == group.domain:
+        return "full"
+    if group.kind == "rows":
+        if shape == group.row_shape(True):
+            return "keep"
+        if shape == group.row_shape(False):
+            return "row"
+    return None
+
+
+def _accepts(group: Group, node: Node) -> str | None:
+    """The role ``node`` would have in ``group``, or None when it cannot join."""
+    shape = node.outputs[0].type.shape
+    if _is_elementwise(node) and group.kind in ("elementwise", "rows", "matmul"):
+        role = _role(group, shape)
+        if role is None:
+            return None
+        # Operands from inside the group must be readable at this node's index.
+        ok = {"full": ("full", "keep"), "keep": ("keep",), "row": ("row",)}[role]
+        for x in node.inputs:
+            r = group.roles.get(x.name) if isinstance(x, Value) else None
+            if r is not None and r not in ok:
+                return None
+        if node.op is P.BROADCAST_TO and role != "full":
+            return None
+        return role
+    if node.op in REDUCTIONS and group.kind in ("elementwise", "rows"):
+        x = node.inputs[0]
+        axes = node.attr("axes")
+        if x.type.shape != group.domain or group.roles.get(x.name) != "full":
+            return None
+        if group.kind == "rows" and axes != group.axes:
+            return None
+        return "keep" if node.attr("keepdims") else "row"
+    return None
+
+
+def _describe(node) -> str:
+    return f"%{node.outputs[0].name} ({node.op.name} -> {node.outputs[0].type})"
+
+
+def plan_groups(graph: Graph) -> tuple[list[Group], dict, list[str]]:
+    groups: list[Group] = []
+    group_of: dict[str, Group] = {}   # value name -> group that produces it
+    notes: list[str] = []
+    for node in graph.nodes:
+        in_groups = []
+        for x in node.inputs:
+            g = group_of.get(x.name) if isinstance(x, Value) else None
+            if g is not None and g not in in_groups:
+                in_groups.append(g)
+        chosen, role = None, None
+        if not node.regions and len(node.outputs) == 1:
+            for g in in_groups:
+                r = _accepts(g, node)
+                if r is None:
+                    continue
+                if any(g.id in h.ancestors for h in in_groups if h is not g):
+                    notes.append(f"not fused: {_describe(node)} into k{g.id}: it also reads a "
+                                 f"value computed from k{g.id} outside it (a cycle)")
+                    continue
+                chosen, role = g, r
+                break
+        if chosen is None:
+            chosen = _new_group(len(groups), node)
+            role = ("keep" if node.attr("keepdims") else "row") if chosen.kind == "rows" \
+                else "full"
+            groups.append(chosen)
+            for g in in_groups:
+                if g.kind != "library" and chosen.kind != "library":
+                    notes.append(f"not fused: {_describe(node)} with its producer k{g.id} "
+                                 f"({g.kind} over {_shape(g.domain)}): "
+                                 f"{_why(g, node)}")
+        elif chosen.kind == "elementwise" and node.op in REDUCTIONS:
+            chosen.kind, chosen.axes = "rows", node.attr("axes")
+        chosen.members.append(node)
+        for o in node.outputs:
+            chosen.roles[o.name] = role
+            group_of[o.name] = chosen
+        for g in in_groups:
+            if g is not chosen:
+                chosen.ancestors |= g.ancestors | {g.id}
+    return groups, group_of, notes
+
+
+def _shape(domain) -> str:
+    return "[" + ",".join(map(str, domain)) + "]"
+
+
+def _why(group: Group, node: Node) -> str:
+    if group.kind == "matmul" and not _is_elementwise(node):
+        return "only an elementwise epilogue fuses into a matmul"
+    if node.op is P.MATMUL:
+        return "a matmul reads its operands from memory (producers are not fused into it)"
+    if node.op in REDUCTIONS and group.kind == "rows":
+        return f"reduces axes {list(node.attr('axes'))}, the kernel reduces {list(group.axes)}"
+    if not (_is_elementwise(node) or node.op in REDUCTIONS):
+        return f"{node.op.name} has no fused lowering yet (runs as a library call)"
+    return f"its shape {_shape(node.outputs[0].type.shape)} is not the kernel's domain or rows"
+
+
+def _new_group(i: int, node: Node) -> Group:
+    if node.op is P.MATMUL:
+        return Group(i, "matmul", node.outputs[0].type.shape)
+    if node.op in REDUCTIONS:
+        x = node.inputs[0]
+        return Group(i, "rows", x.type.shape, node.attr("axes"))
+    if _is_elementwise(node) and len(node.outputs) == 1 and not node.regions:
+        return Group(i, "elementwise", node.outputs[0].type.shape)
+    return Group(i, "library", ())
+
+
+def _order(groups, group_of) -> list[Group]:
+    """Groups in an order where every group comes after the groups it reads from."""
+    deps = {g.id: set() for g in groups}
+    for g in groups:
+        for n in g.members:
+            for x in n.inputs:
+                h = group_of.get(x.name) if isinstance(x, Value) else None
+                if h is not None and h is not g:
+                    deps[g.id].add(h.id)
+    done, out = set(), []
+    pending = list(groups)
+    while pending:
+        for g in pending:
+            if deps[g.id] <= done:
+                out.append(g)
+                done.add(g.id)
+                pending.remove(g)
+                break
+    return out
+
+
+def fuse(graph: Graph) -> Graph:
+    groups, group_of, notes = plan_groups(graph)
+    used_outside: dict[str, set] = {}
+    for g in groups:
+        for n in g.members:
+            for x in n.inputs:
+                if isinstance(x, Value):
+                    used_outside.setdefault(x.name, set()).add(g.id)
+    results = {r.name for r in graph.results}
+    nodes = []
+    for g in _order(groups, group_of):
+        if g.kind == "library" or (len(g.members) == 1 and g.kind == "elementwise"
+                                   and g.members[0].op is P.BROADCAST_TO):
+            nodes += g.members
+            continue
+        nodes.append(_kernel_node(g, used_outside, results))
+    return Graph(graph.name, graph.params, tuple(nodes), graph.results,
+                 (("notes", tuple(notes)),))
+
+
+def _kernel_node(g: Group, used_outside, results) -> Node:
+    name = f"k{g.id}_" + "_".join(dict.fromkeys(n.op.name for n in g.members))
+    prefix = f"k{g.id}."
+    defined = {o.name for n in g.members for o in n.outputs}
+    inputs: list[Value] = []
+    for n in g.members:
+        for x in n.inputs:
+            if isinstance(x, Value) and x.name not in defined and x not in inputs:
+                inputs.append(x)
+
+    def inner(x):
+        return x if isinstance(x, Literal) else Value(prefix + x.name, x.type)
+
+    body_nodes = tuple(Node(n.op, tuple(inner(x) for x in n.inputs),
+                            tuple(inner(o) for o in n.outputs), n.attrs, n.regions, n.loc)
+                       for n in g.members)
+    outs = [o for n in g.members for o in n.outputs
+            if o.name in results or used_outside.get(o.name, set()) - {g.id}]
+    body = Graph(name, tuple(inner(x) for x in inputs), body_nodes,
+                 tuple(inner(o) for o in outs))
+    attrs = {"name": name, "kind": g.kind,
+             "absorbed": tuple(n.op.name for n in g.members)}
+    return Node(P.KERNEL, tuple(inputs), tuple(outs), sorted_attrs(attrs), (body,),
+                g.members[-1].loc)

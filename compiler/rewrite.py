@@ -1,0 +1,87 @@
+"""The rewrite driver: rules are small functions run over the nodes in order.
+
+A rule receives a node (with its inputs already rewritten) and a ``Rewriter``; it returns
+None (no change) or the operands that replace the node's outputs. New nodes are made with
+``rw.emit``, which type-checks them and gives them fresh value numbers. Values that are not
+replaced keep their names, so before/after dumps diff cleanly.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .ir import Graph, Literal, Node, Value, sorted_attrs
+
+Rule = Callable[[Node, "Rewriter"], "tuple | None"]
+
+
+def _max_number(graph: Graph) -> int:
+    n = -1
+    for v in list(graph.params) + [o for node in graph.walk() for o in node.outputs]:
+        if v.name.isdigit():
+            n = max(n, int(v.name))
+    return n
+
+
+class Rewriter:
+    """Rebuilds a graph node by node; ``subst`` maps old value names to new operands."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.subst: dict[str, Value | Literal] = {}
+        self.nodes: list[Node] = []
+        self._next = _max_number(graph) + 1
+
+    def fresh(self, type) -> Value:
+        v = Value(str(self._next), type)
+        self._next += 1
+        return v
+
+    def get(self, x):
+        return self.subst.get(x.name, x) if isinstance(x, Value) else x
+
+    def emit(self, op, inputs, attrs=None, loc=None, regions=()) -> tuple[Value, ...]:
+        """Append a new, type-checked node; returns its outputs."""
+        attrs = op.check_attrs(attrs or {})
+        types = [x.type for x in inputs]
+        if op.canon is not None:
+            attrs = op.canon(types, attrs)
+        out_types = op.infer(types, attrs, tuple(regions)) if op.takes_regions else \
+            op.infer(types, attrs)
+        node = Node(op, tuple(inputs), tuple(self.fresh(t) for t in out_types),
+                    sorted_attrs(attrs), tuple(regions), loc)
+        self.nodes.append(node)
+        return node.outputs
+
+    def keep(self, node: Node) -> None:
+        self.nodes.append(node)
+
+    def remapped(self, node: Node) -> Node:
+        inputs = tuple(self.get(x) for x in node.inputs)
+        if inputs == node.inputs:
+            return node
+        return Node(node.op, inputs, node.outputs, node.attrs, node.regions, node.loc)
+
+    def finish(self, meta=()) -> Graph:
+        results = tuple(self.get(r) for r in self.graph.results)
+        return Graph(self.graph.name, self.graph.params, tuple(self.nodes), results,
+                     meta or self.graph.meta)
+
+
+def apply_rules(graph: Graph, rules: list[Rule]) -> Graph:
+    """One forward sweep: each node is offered to the rules in order; the first that returns
+    a replacement wins. Run again for a fixed point (the pipeline does)."""
+    rw = Rewriter(graph)
+    for node in graph.nodes:
+        node = rw.remapped(node)
+        for rule in rules:
+            start = len(rw.nodes)
+            out = rule(node, rw)
+            if out is not None:
+                for old, new in zip(node.outputs, out):
+                    rw.subst[old.name] = new
+                break
+            del rw.nodes[start:]  # a rule that declined leaves nothing behind
+        else:
+            rw.keep(node)
+    return rw.finish()

@@ -1,0 +1,122 @@
+"""Generated source -> loaded module of numba kernels, cached in memory and on disk.
+
+On disk, a module is ``<cache>/kiln_<hash>.py`` (the hash covers the source, Python and numba
+versions) and numba caches its machine code beside it (``cache=True``), so a second process
+compiles nothing. Files are written to a temporary name and renamed, so concurrent processes
+never read half a file; a file whose content does not match its hash is rewritten; a numba
+cache entry that fails to load is deleted and compiled again.
+
+``KILN_CACHE_DIR`` moves the folder (default: ``$XDG_CACHE_HOME/kiln`` or ``~/.cache/kiln``);
+``KILN_CACHE=0`` keeps everything in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+import types
+
+_modules: dict[str, types.ModuleType] = {}
+_lock = threading.Lock()
+
+
+def cache_enabled() -> bool:
+    return os.environ.get("KILN_CACHE", "1") not in ("0", "", "false")
+
+
+def cache_dir() -> str:
+    d = os.environ.get("KILN_CACHE_DIR")
+    if not d:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                ".cache")
+        d = os.path.join(base, "kiln")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def source_key(source: str) -> str:
+    import numba
+    tag = f"{sys.version_info[:2]}|numba {numba.__version__}|{source}"
+    return hashlib.sha256(tag.encode()).hexdigest()[:32]
+
+
+def _write_atomic(path: str, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".py.part")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_module(source: str) -> types.ModuleType:
+    """Import the generated ``source`` (once per process; from the disk cache when warm)."""
+    key = source_key(source)
+    mod = _modules.get(key)
+    if mod is not None:
+        return mod
+    with _lock:
+        mod = _modules.get(key)
+        if mod is None:
+            mod = _load_file(key, source) if cache_enabled() else _load_memory(key, source)
+            _modules[key] = mod
+    return mod
+
+
+def _load_memory(key: str, source: str) -> types.ModuleType:
+    mod = types.ModuleType(f"kiln_{key}")
+    exec(compile(source.replace("CACHE = True", "CACHE = False"), f"<kiln {key}>", "exec"),
+         mod.__dict__)
+    return mod
+
+
+def _load_file(key: str, source: str) -> types.ModuleType:
+    name = f"kiln_{key}"
+    path = os.path.join(cache_dir(), name + ".py")
+    try:
+        with open(path) as fh:
+            ok = fh.read() == source
+    except OSError:
+        ok = False
+    if not ok:  # missing, truncated or corrupt: (re)write it
+        _write_atomic(path, source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    mod.__kiln_path__ = path
+    return mod
+
+
+def drop_numba_cache(mod: types.ModuleType) -> None:
+    """Delete numba's cached machine code for a module (used when it fails to load)."""
+    path = getattr(mod, "__kiln_path__", None)
+    if not path:
+        return
+    folder = os.path.join(os.path.dirname(path), "__pycache__")
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if os.path.isdir(folder):
+        for f in os.listdir(folder):
+            if f.startswith(stem + "."):
+                try:
+                    os.unlink(os.path.join(folder, f))
+                except OSError:
+                    pass
+
+
+def cache_stats(mod: types.ModuleType) -> dict:
+    """Numba cache hits and misses over every kernel of a module."""
+    hits = misses = 0
+    for v in vars(mod).values():
+        st = getattr(v, "stats", None)
+        if st is not None and hasattr(st, "cache_hits"):
+            hits += sum(st.cache_hits.values())
+            misses += sum(st.cache_misses.values())
+    return {"hits": hits, "misses": misses}

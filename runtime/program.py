@@ -1,0 +1,131 @@
+"""``Program``: what the compiler hands the runtime, as plain data — buffer slots, constants,
+and a launch list of steps (generated kernels or library calls) — and ``execute``.
+
+Shapes are tuples of ints and dim expressions (``"N"``, ``"N*784"``) bound from the
+arguments at each call. Intermediates come from the caching allocator and go back to it
+after their last use (the ``frees`` of a step); an output marked ``inplace`` reuses an input
+buffer that dies at that step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .buffer import POOL
+
+PARALLEL_MIN_WORK = 1 << 15  # below this many domain points a kernel runs serially
+
+
+class KernelError(RuntimeError):
+    """A generated kernel failed to compile or run; the message holds its source and IR."""
+
+
+@dataclass
+class Step:
+    name: str
+    kind: str                              # "kernel" | "library"
+    inputs: list[int]
+    outputs: list[int]
+    out_shapes: list[tuple]
+    out_dtypes: list[np.dtype]
+    symbols: list[str] = field(default_factory=list)
+    work: tuple = ()                       # the iteration domain (kernels)
+    frees: list[int] = field(default_factory=list)
+    inplace: list = field(default_factory=list)   # per output: input slot to reuse, or None
+    fn: object = None                      # library: fn(env, *arrays) -> tuple of arrays
+    fn_par: object = None                  # kernel variants (numba dispatchers)
+    fn_ser: object = None
+    source: str = ""                       # kernel source, for errors and reports
+    ir: str = ""                           # the IR it came from
+    fusion: str = ""                       # kernel kind: elementwise | rows | matmul
+    flops: tuple = ()                      # (coefficient dims...) for cost reports
+    nbytes: int = 0
+
+
+@dataclass
+class Program:
+    n_slots: int
+    params: list[int]
+    param_shapes: list[tuple]
+    results: list[int]
+    steps: list[Step]
+    constants: dict[int, np.ndarray] = field(default_factory=dict)
+    module: object = None
+
+
+def eval_dim(d, env: dict) -> int:
+    if isinstance(d, int):
+        return d
+    total = 0
+    for term in d.split("+"):
+        prod = 1
+        for f in term.split("*"):
+            prod *= env[f] if f[0].isalpha() or f[0] == "_" else int(f)
+        total += prod
+    return total
+
+
+def bind(param_shapes, arrays) -> dict:
+    env: dict[str, int] = {}
+    for shape, a in zip(param_shapes, arrays):
+        for d, n in zip(shape, a.shape):
+            if isinstance(d, str) and d.isidentifier():
+                env.setdefault(d, n)
+    return env
+
+
+def _flat1(a: np.ndarray) -> np.ndarray:
+    return a.reshape(1) if a.ndim == 0 else a
+
+
+def execute(program: Program, args, profile: dict | None = None,
+            env: dict | None = None) -> list[np.ndarray]:
+    """Run ``program`` on numpy ``args``; returns the result arrays. ``env`` binds symbolic
+    dims (the caller may pass it after checking the arguments itself)."""
+    args = [np.require(a, requirements="C") for a in args]
+    env = bind(program.param_shapes, args) if env is None else env
+    slots: list = [None] * program.n_slots
+    for s, a in zip(program.params, args):
+        slots[s] = a
+    for s, a in program.constants.items():
+        slots[s] = a
+    for st in program.steps:
+        ins = [slots[i] for i in st.inputs]
+        t0 = time.perf_counter() if profile is not None else 0.0
+        if st.kind == "kernel":
+            outs = [slots[st.inplace[k]] if st.inplace[k] is not None else
+                    POOL.empty(tuple(eval_dim(d, env) for d in shape), dtype)
+                    for k, (shape, dtype) in enumerate(zip(st.out_shapes, st.out_dtypes))]
+            work = 1
+            for d in st.work:
+                work *= eval_dim(d, env)
+            fn = st.fn_par if work >= PARALLEL_MIN_WORK else st.fn_ser
+            try:
+                fn(*[_flat1(a) for a in ins], *[_flat1(o) for o in outs],
+                   *[env[s] for s in st.symbols])
+            except Exception as e:
+                if type(e).__module__.startswith("numba"):
+                    raise KernelError(_explain(st, e)) from None
+                raise
+        else:
+            outs = list(st.fn(env, *ins))
+        if profile is not None:
+            rec = profile.setdefault(st.name, {"calls": 0, "seconds": 0.0, "step": st,
+                                               "env": env})
+            rec["calls"] += 1
+            rec["seconds"] += time.perf_counter() - t0
+            rec["env"] = env
+        for s, o in zip(st.outputs, outs):
+            slots[s] = o
+        for s in st.frees:
+            slots[s] = None  # a pool buffer returns to the pool when its last view dies
+    return [slots[r] for r in program.results]
+
+
+def _explain(st: Step, e: Exception) -> str:
+    src = "\n".join(f"{i + 1:4d}  {line}" for i, line in enumerate(st.source.splitlines()))
+    return (f"kernel {st.name} failed to compile: {type(e).__name__}: {e}\n\n"
+            f"generated source:\n{src}\n\nfrom the IR kernel:\n{st.ir}")
