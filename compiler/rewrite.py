@@ -8,7 +8,7 @@ replaced keep their names, so before/after dumps diff cleanly.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .ir import Graph, Literal, Node, Value, sorted_attrs
 

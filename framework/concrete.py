@@ -69,6 +69,7 @@ class ConcreteFunction:
             with self._compile_lock:
                 if self._compiled is None:
                     from compiler.codegen.compile import compile_graph
+
                     from .debugging import stage_dumper
                     t0 = time.perf_counter()
                     self._compiled = compile_graph(self.graph, dump=stage_dumper(self))

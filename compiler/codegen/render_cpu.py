@@ -18,6 +18,7 @@ from .. import ops as P
 from ..ir import Graph, Literal, Sym, Value
 from ..ops import elementwise as E
 
+REDUCTIONS = (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN, P.REDUCE_PROD)
 NUMBA_FLAGS = 'error_model="numpy", cache=CACHE'
 FASTMATH = '{"reassoc", "contract"}'  # reassociation for reductions; never nnan/ninf
 
@@ -57,8 +58,7 @@ class _Renderer:
         self.body: Graph = node.regions[0]
         self.kind = node.attr("kind")
         self.name = node.attr("name")
-        reds = [n for n in self.body.nodes if n.op in (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN,
-                                                         P.REDUCE_PROD)]
+        reds = [n for n in self.body.nodes if n.op in REDUCTIONS]
         mm = [n for n in self.body.nodes if n.op is P.MATMUL]
         if reds:
             self.domain = reds[0].inputs[0].type.shape
@@ -73,6 +73,7 @@ class _Renderer:
         self.outs = {r.name: f"out{i}" for i, r in enumerate(self.body.results)}
         self.producer = {o.name: n for n in self.body.nodes for o in n.outputs}
         self.helpers: set[str] = set()
+        self.roles = self._roles()
         self.symbols = sorted({s for t in [v.type for v in list(self.body.params) +
                                            list(self.body.results)] + [self._domain_type()]
                                for s in t.symbols()} | self._attr_symbols())
@@ -91,14 +92,28 @@ class _Renderer:
         return out
 
     # -- roles and indexing --
-    def role(self, v: Value) -> str:
-        shape = v.type.shape
+    def _shape_role(self, shape) -> str:
         if shape == self.domain:
             return "full"
         if self.axes and shape == tuple(1 if i in self.axes else d
                                         for i, d in enumerate(self.domain)):
             return "keep"
         return "row"
+
+    def _roles(self) -> dict:
+        """Role of every value: by shape, as the fuse pass decided, except that reductions
+        always give row values (their shape equals the domain's when reduced dims are 1)."""
+        roles = {}
+        for n in self.body.nodes:
+            v = n.outputs[0]
+            if n.op in REDUCTIONS:
+                roles[v.name] = "keep" if n.attr("keepdims") else "row"
+            else:
+                roles[v.name] = self._shape_role(v.type.shape)
+        return roles
+
+    def role(self, v: Value) -> str:
+        return self.roles.get(v.name) or self._shape_role(v.type.shape)
 
     def index(self, shape, role) -> str:
         """Index expression of an array of ``shape`` read/written at a ``role`` position."""
@@ -132,6 +147,8 @@ class _Renderer:
             return args[0]
         if op is P.CAST_:
             return f"{_np_type(node.attr('to'))}({args[0]})"
+        if op.scalar is None:
+            raise ValueError(f"{self.name}: {op.name} has no scalar lowering")
         text = op.scalar(*args, **node.attr_dict)
         self.helpers |= set(re.findall(r"kiln_\w+", text))
         out_dtype = node.outputs[0].type.dtype
@@ -180,7 +197,7 @@ class _Renderer:
         for n in self.body.nodes:
             if n.op is P.MATMUL or self.role(n.outputs[0]) == "full":
                 continue  # full values are computed inside the loops that need them
-            if n.op in (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN, P.REDUCE_PROD):
+            if n.op in REDUCTIONS:
                 content += self._reduction(n, ind)
             else:
                 role = self.role(n.outputs[0])

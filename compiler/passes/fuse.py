@@ -193,7 +193,9 @@ def fuse(graph: Graph) -> Graph:
                                    and g.members[0].op is P.BROADCAST_TO):
             nodes += g.members
             continue
-        nodes.append(_kernel_node(g, used_outside, results))
+        kernel = _kernel_node(g, used_outside, results)
+        if kernel.outputs:  # a group nothing reads is dead code (when dce is disabled)
+            nodes.append(kernel)
     return Graph(graph.name, graph.params, tuple(nodes), graph.results,
                  (("notes", tuple(notes)),))
 
