@@ -103,13 +103,8 @@ def execute(program: Program, args, profile: dict | None = None,
             for d in st.work:
                 work *= eval_dim(d, env)
             fn = st.fn_par if work >= PARALLEL_MIN_WORK else st.fn_ser
-            try:
-                fn(*[_flat1(a) for a in ins], *[_flat1(o) for o in outs],
-                   *[env[s] for s in st.symbols])
-            except Exception as e:
-                if type(e).__module__.startswith("numba"):
-                    raise KernelError(_explain(st, e)) from None
-                raise
+            _call_kernel(program, st, fn, [_flat1(a) for a in ins] + [_flat1(o) for o in outs]
+                         + [env[s] for s in st.symbols])
         else:
             outs = list(st.fn(env, *ins))
         if profile is not None:
@@ -123,6 +118,22 @@ def execute(program: Program, args, profile: dict | None = None,
         for s in st.frees:
             slots[s] = None  # a pool buffer returns to the pool when its last view dies
     return [slots[r] for r in program.results]
+
+
+def _call_kernel(program: Program, st: Step, fn, args) -> None:
+    try:
+        fn(*args)
+    except Exception as e:
+        if type(e).__module__.startswith("numba"):
+            raise KernelError(_explain(st, e)) from None
+        # Anything else comes from loading numba's on-disk cache (a truncated or corrupt
+        # entry): delete the module's cached machine code and compile again.
+        from .jit import drop_numba_cache
+        drop_numba_cache(program.module)
+        try:
+            fn(*args)
+        except Exception as e2:
+            raise KernelError(_explain(st, e2)) from e
 
 
 def _explain(st: Step, e: Exception) -> str:

@@ -1,0 +1,82 @@
+"""The compile cache across processes: a second process compiles nothing, damaged entries
+are recompiled, concurrent processes filling a cold cache are safe, KILN_CACHE=0 writes
+nothing. Counted with numba's cache statistics, never timed."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PROGRAM = """
+import json, sys
+import numpy as np
+import framework as tf
+from runtime.jit import cache_stats
+
+@tf.function
+def f(x):
+    return tf.nn.softmax(x * 2.0) + tf.reduce_sum(x, 0)
+
+x = np.arange(12, dtype=np.float32).reshape(3, 4)
+want = tf.nn.softmax(x * 2.0).numpy() + x.sum(0)
+ok = bool(np.allclose(f(x).numpy(), want, rtol=1e-5))
+print(json.dumps(dict(ok=ok, **cache_stats(f.get_concrete_function(x).compiled().program.module))))
+"""
+
+
+def run(tmp_path, cache, extra_env=None, n=1):
+    script = tmp_path / "prog.py"
+    script.write_text(PROGRAM)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), KILN_CACHE_DIR=str(cache), **(extra_env or {}))
+    env.pop("KILN_DUMP_IR", None)
+    procs = [subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(n)]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr
+        out.append(json.loads(stdout.strip().splitlines()[-1]))
+    return out if n > 1 else out[0]
+
+
+def test_second_process_compiles_nothing(tmp_path):
+    cache = tmp_path / "cache"
+    first = run(tmp_path, cache)
+    assert first["ok"] and first["misses"] >= 1 and first["hits"] == 0
+    second = run(tmp_path, cache)
+    assert second["ok"] and second["misses"] == 0 and second["hits"] == first["misses"]
+
+
+def test_damaged_entries_are_recompiled(tmp_path):
+    cache = tmp_path / "cache"
+    run(tmp_path, cache)
+    numba_files = list((cache / "__pycache__").iterdir())
+    assert numba_files
+    for f in numba_files:  # truncate numba's index and machine code
+        f.write_bytes(f.read_bytes()[:20])
+    assert run(tmp_path, cache)["ok"]
+    (source,) = cache.glob("kiln_*.py")
+    source.write_text(source.read_text()[:100])  # a truncated generated module
+    assert run(tmp_path, cache)["ok"]
+    healthy = run(tmp_path, cache)  # and the cache is whole again
+    assert healthy["ok"] and healthy["misses"] == 0
+
+
+def test_concurrent_processes_fill_a_cold_cache_safely(tmp_path):
+    cache = tmp_path / "cache"
+    results = run(tmp_path, cache, n=4)
+    assert all(r["ok"] for r in results)
+    assert not [p for p in cache.rglob("*") if ".tmp-" in p.name]  # no half-written files
+    after = run(tmp_path, cache)
+    assert after["ok"] and after["misses"] == 0
+
+
+def test_cache_disabled_writes_nothing(tmp_path):
+    cache = tmp_path / "cache"
+    r = run(tmp_path, cache, {"KILN_CACHE": "0"})
+    assert r["ok"]
+    assert not any(cache.rglob("*.py"))
