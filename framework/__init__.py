@@ -4,6 +4,7 @@
 ``@function`` tracing into a typed IR you can print, math/nn/linalg/random ops.
 """
 
+import runtime.env  # noqa: F401,I001  (thread and BLAS settings: before numpy/numba load)
 from compiler import dtypes as _dt
 from compiler.dtypes import DType, as_dtype  # noqa: F401
 

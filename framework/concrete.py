@@ -77,6 +77,27 @@ class ConcreteFunction:
                     self.stats.update(self._compiled.stats)
         return self._compiled
 
+    def cost(self, *args, **sizes) -> dict:
+        """FLOPs, bytes moved and peak memory of the compiled program, before running it:
+        give example arguments (``cf.cost(x)``) or the symbolic sizes (``cf.cost(N=256)``)."""
+        from runtime.program import cost
+        env = dict(sizes)
+        if args:
+            from compiler.interpret import bind_dims
+
+            from .function import Function  # noqa: F401  (arguments flatten like a call)
+            from .specs import flatten_args
+            leaves, _, _ = flatten_args({f"a{i}": a for i, a in enumerate(args)})
+            arrays = [as_array(x, s) for x, s in zip(
+                [x for x in leaves if leaf_kind(x) is not STATIC], [s for s in self.specs
+                                                                    if s is not None])]
+            env = bind_dims([p for p in self.graph.params][:len(arrays)], arrays) | env
+        missing = sorted({s for p in self.graph.params for s in p.type.symbols()} - set(env))
+        if missing:
+            raise ValueError(f"cost: give the size of {', '.join(missing)} (e.g. "
+                             f"cost({missing[0]}=256)) or example arguments")
+        return cost(self.compiled().program, env)
+
     def to_dot(self) -> str:
         """The traced graph in Graphviz DOT."""
         return to_dot(self.graph)
@@ -111,7 +132,9 @@ class ConcreteFunction:
                 from compiler.interpret import bind_dims
                 from runtime.program import execute
                 env = bind_dims(self.graph.params, arrays)  # typed errors on bad shapes
-                outs = execute(self.compiled().program, arrays, env=env)
+                from .debugging import active_profile
+                outs = execute(self.compiled().program, arrays, env=env,
+                               profile=active_profile())
             else:
                 outs = run(self.graph, arrays)
         except SignatureError as e:

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 
 DUMP_ENV = "KILN_DUMP_IR"
 
@@ -73,3 +74,106 @@ def maybe_dump(cf) -> list[str]:
         write_atomic(path, cf.ir(stage))
         paths.append(path)
     return paths
+
+
+# -- profiling -------------------------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def active_profile() -> dict | None:
+    """The records of the innermost ``profile()`` block of this thread, or None."""
+    stack = getattr(_local, "profiles", None)
+    return stack[-1].records if stack else None
+
+
+class Profile:
+    """Per-kernel timings of compiled ``@function`` calls: name, calls, total time, bytes
+    moved and GB/s, FLOPs and GFLOP/s. Use as ``profile(f, *args)`` or as a context manager;
+    ``print(p)`` shows the table, ``p.rows`` the numbers."""
+
+    def __init__(self):
+        self.records: dict = {}
+
+    def __enter__(self):
+        _local.profiles = getattr(_local, "profiles", []) + [self]
+        return self
+
+    def __exit__(self, *exc):
+        _local.profiles.pop()
+        return False
+
+    @property
+    def rows(self) -> list[dict]:
+        total = sum(r["seconds"] for r in self.records.values()) or 1.0
+        out = []
+        for name, r in sorted(self.records.items(), key=lambda kv: -kv[1]["seconds"]):
+            sec = r["seconds"]
+            out.append({"name": name, "kind": r["kind"], "calls": r["calls"], "seconds": sec,
+                        "bytes": r["bytes"], "flops": r["flops"],
+                        "gb_per_s": r["bytes"] / sec / 1e9 if sec else 0.0,
+                        "gflop_per_s": r["flops"] / sec / 1e9 if sec else 0.0,
+                        "share": sec / total})
+        return out
+
+    def __str__(self) -> str:
+        head = (f"{'kernel':<44} {'kind':<11} {'calls':>5} {'total ms':>9} {'share':>6} "
+                f"{'GB/s':>7} {'GFLOP/s':>8}")
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            lines.append(f"{r['name'][:44]:<44} {r['kind']:<11} {r['calls']:>5} "
+                         f"{r['seconds'] * 1e3:>9.3f} {r['share']:>6.1%} "
+                         f"{r['gb_per_s']:>7.2f} {r['gflop_per_s']:>8.2f}")
+        return "\n".join(lines)
+
+
+def profile(f=None, *args, **kwargs) -> Profile:
+    """Profile compiled kernels.
+
+    ``profile(f, *args)`` calls ``f(*args)`` once and returns the Profile; ``with
+    profile() as p:`` collects every compiled call inside the block.
+
+    Example:
+        >>> p = framework.debugging.profile(step, x, y)
+        >>> print(p)
+    """
+    p = Profile()
+    if f is None:
+        return p
+    with p:
+        f(*args, **kwargs)
+    return p
+
+
+def load_ir(text: str):
+    """Compile IR text (for example, a dump edited by hand) and return a callable that takes
+    numpy arrays or tensors and returns a tuple of tensors.
+
+    Example:
+        >>> f = framework.debugging.load_ir(open("kiln-ir/f-f32-3.traced.ir").read())
+        >>> f(np.ones(3, np.float32))
+    """
+    import numpy as np
+
+    from compiler.codegen.compile import compile_graph
+    from compiler.interpret import bind_dims
+    from compiler.parser import parse
+    from compiler.verify import verify
+    from runtime.program import execute
+
+    from .tensor import Tensor
+    graph = verify(parse(text))
+    compiled = compile_graph(graph)
+
+    def call(*args):
+        arrays = [np.asarray(a, dtype=p.type.dtype.np) for a, p in zip(args, graph.params)]
+        if len(arrays) != len(graph.params):
+            from compiler.errors import SignatureError
+            raise SignatureError(f"@{graph.name}", f"expected {len(graph.params)} arguments; "
+                                 f"received {len(args)}")
+        env = bind_dims(graph.params, arrays)
+        return tuple(Tensor(a) for a in execute(compiled.program, arrays, env=env,
+                                                profile=active_profile()))
+
+    call.graph, call.compiled = graph, compiled
+    return call

@@ -41,8 +41,8 @@ class Step:
     source: str = ""                       # kernel source, for errors and reports
     ir: str = ""                           # the IR it came from
     fusion: str = ""                       # kernel kind: elementwise | rows | matmul
-    flops: tuple = ()                      # (coefficient dims...) for cost reports
-    nbytes: int = 0
+    flops: int | str = 0                   # FLOPs and bytes moved, as dim expressions
+    nbytes: int | str = 0
 
 
 @dataclass
@@ -108,11 +108,12 @@ def execute(program: Program, args, profile: dict | None = None,
         else:
             outs = list(st.fn(env, *ins))
         if profile is not None:
-            rec = profile.setdefault(st.name, {"calls": 0, "seconds": 0.0, "step": st,
-                                               "env": env})
+            rec = profile.setdefault(st.name, {"calls": 0, "seconds": 0.0, "flops": 0,
+                                               "bytes": 0, "kind": st.fusion or st.kind})
             rec["calls"] += 1
             rec["seconds"] += time.perf_counter() - t0
-            rec["env"] = env
+            rec["flops"] += eval_dim(st.flops, env)
+            rec["bytes"] += eval_dim(st.nbytes, env)
         for s, o in zip(st.outputs, outs):
             slots[s] = o
         for s in st.frees:
@@ -140,3 +141,28 @@ def _explain(st: Step, e: Exception) -> str:
     src = "\n".join(f"{i + 1:4d}  {line}" for i, line in enumerate(st.source.splitlines()))
     return (f"kernel {st.name} failed to compile: {type(e).__name__}: {e}\n\n"
             f"generated source:\n{src}\n\nfrom the IR kernel:\n{st.ir}")
+
+
+def cost(program: Program, env: dict) -> dict:
+    """FLOPs, bytes moved and the peak bytes of the buffer plan (arguments, constants and
+    every live intermediate) for the sizes in ``env``."""
+    flops = sum(eval_dim(st.flops, env) for st in program.steps)
+    moved = sum(eval_dim(st.nbytes, env) for st in program.steps)
+
+    def nbytes(shape, dtype):
+        n = np.dtype(dtype).itemsize
+        for d in shape:
+            n *= eval_dim(d, env)
+        return n
+
+    live = {}
+    base = sum(a.nbytes for a in program.constants.values())
+    peak = 0
+    for st in program.steps:
+        for k, (s, shape, dtype) in enumerate(zip(st.outputs, st.out_shapes, st.out_dtypes)):
+            if not (st.inplace and st.inplace[k] is not None):
+                live[s] = nbytes(shape, dtype)
+        peak = max(peak, base + sum(live.values()))
+        for s in st.frees:
+            live.pop(s, None)
+    return {"flops": flops, "bytes": moved, "peak_bytes": peak}

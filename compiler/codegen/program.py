@@ -71,16 +71,18 @@ def build_program(graph: Graph) -> tuple[Program, list[KernelSource]]:
         outputs = [new_slot(o) for o in node.outputs]
         shapes = [dims_for_runtime(o.type.shape) for o in node.outputs]
         dtypes = [o.type.dtype.np for o in node.outputs]
+        cost = _cost(node)
         if node.op is P.KERNEL:
             ks = render_kernel(node)
             kernels.append(ks)
             steps.append(Step(ks.name, "kernel", inputs, outputs, shapes, dtypes,
                               symbols=ks.symbols, work=dims_for_runtime(ks.domain),
                               source=ks.source, ir=print_graph(node.regions[0]),
-                              fusion=ks.kind))
+                              fusion=ks.kind, flops=cost[0], nbytes=cost[1]))
         else:
             steps.append(Step(f"{node.op.name}_%{node.outputs[0].name}", "library", inputs,
-                              outputs, shapes, dtypes, fn=library_call(node)))
+                              outputs, shapes, dtypes, fn=library_call(node), flops=cost[0],
+                              nbytes=cost[1]))
     results = [slot[r.name] for r in graph.results]
     _plan_memory(steps, params, results, constants, types)
     program = Program(len(slot) + len(constants), params,
@@ -113,3 +115,41 @@ def _plan_memory(steps, params, results, constants, types) -> None:
                     st.inplace[k] = s
                     taken.add(s)
                     break
+
+
+def _dim_str(d) -> str | int:
+    return d if isinstance(d, int) else str(d)
+
+
+def _size(t):
+    return t.size()
+
+
+def _flops_of(node):
+    """Floating-point operations of one (unfused) node, as a dim polynomial."""
+    op = node.op
+    if op is P.MATMUL:
+        a, b = node.inputs
+        k = a.type.shape[-2] if node.attr("transpose_a") else a.type.shape[-1]
+        return _size(node.outputs[0].type) * k * 2
+    if op is P.CONV2D:
+        w = node.inputs[1].type.shape
+        return _size(node.outputs[0].type) * (w[0] * w[1] * w[2] * 2)
+    if op.kind in ("unary", "binary", "select"):
+        return _size(node.outputs[0].type)
+    if op.kind in ("reduce", "arg_reduce", "window"):
+        return _size(node.inputs[0].type)
+    return 0
+
+
+def _cost(node):
+    """(FLOPs, bytes moved) of a step: compulsory traffic, each input read and each output
+    written once."""
+    inner = node.regions[0].nodes if node.op is P.KERNEL else (node,)
+    flops = 0
+    for n in inner:
+        flops = _flops_of(n) + flops
+    moved = 0
+    for v in [x for x in node.inputs if not isinstance(x, Literal)] + list(node.outputs):
+        moved = _size(v.type) * v.type.dtype.np.itemsize + moved
+    return _dim_str(flops), _dim_str(moved)
