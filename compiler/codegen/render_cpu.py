@@ -17,6 +17,7 @@ from .. import dtypes as dt
 from .. import ops as P
 from ..ir import Graph, Literal, Sym, Value
 from ..ops import elementwise as E
+from .mathlib import F32_REPLACEMENTS
 
 REDUCTIONS = (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN, P.REDUCE_PROD)
 NUMBA_FLAGS = 'error_model="numpy", cache=CACHE'
@@ -150,8 +151,11 @@ class _Renderer:
         if op.scalar is None:
             raise ValueError(f"{self.name}: {op.name} has no scalar lowering")
         text = op.scalar(*args, **node.attr_dict)
-        self.helpers |= set(re.findall(r"kiln_\w+", text))
         out_dtype = node.outputs[0].type.dtype
+        if out_dtype is dt.f32:  # vectorizable float32 forms (mathlib.py)
+            for name, fast in F32_REPLACEMENTS.items():
+                text = text.replace(name + "(", fast + "(")
+        self.helpers |= set(re.findall(r"kiln_\w+", text))
         if out_dtype.is_float and op.kind in ("unary", "binary"):
             text = f"{_np_type(out_dtype)}({text})"  # keep f32 math in f32
         return text
@@ -258,8 +262,10 @@ def render_kernel(node) -> KernelSource:
 
 
 def helper_sources(names: set[str]) -> str:
-    """Sources of the scalar helpers used (and those they call), compiled inline."""
-    todo, done = set(names), {}
+    """The scalar helpers used: float32 forms are imported from mathlib; the op helpers
+    (and those they call) are copied in, so a cached module stays valid on its own."""
+    fast = sorted(n for n in names if n in F32_REPLACEMENTS.values())
+    todo, done = {n for n in names if n not in fast}, {}
     while todo:
         name = todo.pop()
         if name in done:
@@ -267,8 +273,9 @@ def helper_sources(names: set[str]) -> str:
         src = inspect.getsource(getattr(E, name))
         done[name] = src
         todo |= set(re.findall(r"kiln_\w+", src)) - {name}
-    return "\n\n".join(f"@numba.njit(inline=\"always\", {NUMBA_FLAGS})\n{src.strip()}"
-                       for name, src in sorted(done.items()))
+    lines = [f"from compiler.codegen.mathlib import {', '.join(fast)}", ""] if fast else []
+    return "\n".join(lines) + "\n\n".join(
+        f"@numba.njit({NUMBA_FLAGS})\n{src.strip()}" for name, src in sorted(done.items()))
 
 
 def module_source(kernels: list[KernelSource], helpers: set[str], version: str) -> str:

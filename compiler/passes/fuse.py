@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import dtypes as dt
 from .. import ops as P
 from ..ir import Graph, Literal, Node, Value, sorted_attrs
 
@@ -57,6 +58,8 @@ def _role(group: Group, shape) -> str | None:
 
 def _accepts(group: Group, node: Node) -> str | None:
     """The role ``node`` would have in ``group``, or None when it cannot join."""
+    if not _compilable(node):
+        return None
     shape = node.outputs[0].type.shape
     if _is_elementwise(node) and group.kind in ("elementwise", "rows", "matmul"):
         role = _role(group, shape)
@@ -146,7 +149,20 @@ def _why(group: Group, node: Node) -> str:
     return f"its shape {_shape(node.outputs[0].type.shape)} is not the kernel's domain or rows"
 
 
+def _compilable(node: Node) -> bool:
+    """float16 runs as library calls (numba's float16 arithmetic is incomplete); matmul
+    kernels need float32/float64 2-D operands (BLAS)."""
+    types = [x.type for x in node.inputs] + [o.type for o in node.outputs]
+    if any(t.dtype is dt.f16 for t in types):
+        return False
+    if node.op is P.MATMUL:
+        return all(t.rank == 2 and t.dtype in (dt.f32, dt.f64) for t in types)
+    return True
+
+
 def _new_group(i: int, node: Node) -> Group:
+    if not _compilable(node):
+        return Group(i, "library", ())
     if node.op is P.MATMUL:
         return Group(i, "matmul", node.outputs[0].type.shape)
     if node.op in REDUCTIONS:
