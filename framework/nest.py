@@ -21,20 +21,22 @@ def map_structure(fn, structure):
 
 
 def pack_sequence_as(structure, leaves):
-    it = iter(leaves)
+    """Rebuild ``structure`` with ``leaves`` in flatten order."""
+    return _build(structure, iter(leaves))
 
-    def build(s):
-        if isinstance(s, dict):
-            built = {k: build(s[k]) for k in sorted(s, key=repr)}
-            return type(s)((k, built[k]) for k in s) if type(s) is not dict else \
-                {k: built[k] for k in s}
-        if _is_namedtuple(s):
-            return type(s)(*[build(x) for x in s])
-        if isinstance(s, (list, tuple)):
-            return type(s)(build(x) for x in s)
-        return next(it)
 
-    return build(structure)
+def _build(s, it):
+    # Module level on purpose: a recursive closure would form a reference cycle that keeps
+    # the leaves (and their buffers) alive until the garbage collector runs.
+    if isinstance(s, dict):
+        built = {k: _build(s[k], it) for k in sorted(s, key=repr)}
+        return type(s)((k, built[k]) for k in s) if type(s) is not dict else \
+            {k: built[k] for k in s}
+    if _is_namedtuple(s):
+        return type(s)(*[_build(x, it) for x in s])
+    if isinstance(s, (list, tuple)):
+        return type(s)(_build(x, it) for x in s)
+    return next(it)
 
 
 def structure_key(structure, leaf_key) -> tuple:

@@ -98,21 +98,21 @@ def static_key(x):
 
 def leaf_paths(args: dict) -> list[str]:
     """Human names for the leaves of the bound arguments: ``x``, ``batch[0]``, ``d['k']``."""
-    out = []
-
-    def walk(s, path):
-        if isinstance(s, dict):
-            for k in sorted(s, key=repr):
-                walk(s[k], f"{path}[{k!r}]")
-        elif isinstance(s, (list, tuple)):
-            for i, x in enumerate(s):
-                walk(x, f"{path}[{i}]")
-        else:
-            out.append(path)
-
+    out: list[str] = []
     for name, value in args.items():
-        walk(value, name)
+        _paths(value, name, out)
     return out
+
+
+def _paths(s, path, out):
+    if isinstance(s, dict):
+        for k in sorted(s, key=repr):
+            _paths(s[k], f"{path}[{k!r}]", out)
+    elif isinstance(s, (list, tuple)):
+        for i, x in enumerate(s):
+            _paths(x, f"{path}[{i}]", out)
+    else:
+        out.append(path)
 
 
 def flatten_args(args: dict):

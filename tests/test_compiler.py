@@ -211,3 +211,22 @@ def test_compiled_and_interpreted_agree_across_batch_sizes():
                                    if n else np.zeros(0), rtol=1e-5)
         if n:
             np.testing.assert_allclose(b.numpy(), x.mean(0), rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_reductions_keep_nan_and_inf_semantics():
+    @tf.function
+    def f(x):
+        return (tf.reduce_max(x, 1), tf.reduce_min(x, 1), tf.reduce_sum(x, 1),
+                tf.nn.softmax(x))
+
+    x = np.random.default_rng(5).normal(size=(5, 19)).astype(np.float32)
+    x[1, 7] = np.nan
+    x[2, :] = -np.inf
+    x[3, 18] = np.inf  # in the remainder of the 8-lane unrolled loop
+    x[4, 0] = np.nan   # in the first lane
+    got = [t.numpy() for t in f(x)]
+    with np.errstate(all="ignore"):
+        e = np.exp(x - x.max(1, keepdims=True))
+        want = [x.max(1), x.min(1), x.sum(1), e / e.sum(1, keepdims=True)]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, equal_nan=True)
