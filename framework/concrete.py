@@ -63,6 +63,16 @@ class ConcreteFunction:
         compiled = self.compiled()
         return compiled.source if stage == "kernels" else print_graph(compiled.stages[stage])
 
+    def _variable_aliases(self) -> dict[int, int]:
+        """Result index -> parameter index of the variable it updates."""
+        out = {}
+        for i, target in self._writes:
+            for p, source in enumerate(self._param_sources):
+                if source == target or (target[0] == "var" and source[0] == "var"
+                                        and source[1] is target[1]):
+                    out[i] = p
+        return out
+
     def compiled(self):
         """Compile on first use (thread-safe); later calls return the same program."""
         if self._compiled is None:
@@ -72,7 +82,8 @@ class ConcreteFunction:
 
                     from .debugging import stage_dumper
                     t0 = time.perf_counter()
-                    self._compiled = compile_graph(self.graph, dump=stage_dumper(self))
+                    self._compiled = compile_graph(self.graph, dump=stage_dumper(self),
+                                                   aliases=self._variable_aliases())
                     self.stats["compile_s"] = time.perf_counter() - t0
                     self.stats.update(self._compiled.stats)
         return self._compiled
@@ -144,8 +155,9 @@ class ConcreteFunction:
         results = [o.copy() if id(o) in var_buffers else o for o in outs]
         for i, (kind, ref) in self._writes:
             var = leaves[ref] if kind == "argvar" else ref
-            with var._lock:
-                var._value[...] = outs[i]
+            if outs[i] is not var._value:  # kernels may have written it in place already
+                with var._lock:
+                    var._value[...] = outs[i]
         flat = [Tensor(results[ref]) if kind == "result" else ref
                 for kind, ref in self._out_leaves]
         return nest.pack_sequence_as(self._out_structure, flat)

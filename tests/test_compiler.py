@@ -230,3 +230,27 @@ def test_compiled_reductions_keep_nan_and_inf_semantics():
         want = [x.max(1), x.min(1), x.sum(1), e / e.sum(1, keepdims=True)]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, equal_nan=True)
+
+
+def test_variable_updates_are_written_in_place():
+    v = tf.Variable(np.ones((64, 32), np.float32))
+    m = tf.Variable(np.zeros((64, 32), np.float32))
+    buf = v._value
+
+    @tf.function
+    def step(g):
+        m.assign(m * 0.9 + g)
+        v.assign_sub(m * 0.1)  # reads the new m, then updates v
+        return tf.reduce_sum(v)
+
+    g = np.full((64, 32), 2.0, np.float32)
+    total = step(g).numpy()
+    assert v._value is buf
+    np.testing.assert_allclose(v.numpy(), np.full((64, 32), 0.8), rtol=1e-6)
+    np.testing.assert_allclose(total, 0.8 * 64 * 32, rtol=1e-5)
+    program = step.get_concrete_function(g).compiled().program
+    param_slots = set(program.params)
+    in_place = [s for st in program.steps for s in st.inplace if s in param_slots]
+    assert len(in_place) >= 1  # at least one variable written by its kernel, no copy back
+    step(g)
+    np.testing.assert_allclose(v.numpy(), 0.8 - 0.1 * (2.0 * 0.9 + 2.0), rtol=1e-5)

@@ -23,11 +23,12 @@ class Compiled:
     stats: dict = field(default_factory=dict)
 
 
-def compile_graph(graph, dump=None) -> Compiled:
-    """Optimize, fuse, generate and load. ``dump(suffix, text)`` receives every stage."""
+def compile_graph(graph, dump=None, aliases=None) -> Compiled:
+    """Optimize, fuse, generate and load. ``dump(suffix, text)`` receives every stage;
+    ``aliases`` (result index -> parameter index) lets variable updates happen in place."""
     stages, pass_times = optimize(graph, dump=dump)
     t0 = time.perf_counter()
-    program, kernels = build_program(stages["fused"])
+    program, kernels = build_program(stages["fused"], aliases)
     helpers = set().union(*[k.helpers for k in kernels]) if kernels else set()
     source = module_source(kernels, helpers, __version__) if kernels else ""
     if dump is not None:

@@ -43,7 +43,10 @@ def library_call(node):
     return fn
 
 
-def build_program(graph: Graph) -> tuple[Program, list[KernelSource]]:
+def build_program(graph: Graph, aliases: dict[int, int] | None = None
+                  ) -> tuple[Program, list[KernelSource]]:
+    """``aliases`` maps a result index to the parameter index whose buffer may receive it
+    (a variable's new value written in place)."""
     slot: dict[str, int] = {}
     types: dict[int, object] = {}
     constants: dict[int, np.ndarray] = {}
@@ -85,6 +88,8 @@ def build_program(graph: Graph) -> tuple[Program, list[KernelSource]]:
                               nbytes=cost[1]))
     results = [slot[r.name] for r in graph.results]
     _plan_memory(steps, params, results, constants, types)
+    for r, p in (aliases or {}).items():
+        _write_in_place(steps, results[r], params[p], types)
     program = Program(len(slot) + len(constants), params,
                       [dims_for_runtime(p.type.shape) for p in graph.params], results, steps,
                       constants)
@@ -153,3 +158,22 @@ def _cost(node):
     for v in [x for x in node.inputs if not isinstance(x, Literal)] + list(node.outputs):
         moved = _size(v.type) * v.type.dtype.np.itemsize + moved
     return _dim_str(flops), _dim_str(moved)
+
+
+def _write_in_place(steps, result, param, types) -> None:
+    """Let the kernel that computes ``result`` write it into ``param``'s buffer, when that
+    is safe: an elementwise or rows kernel reading the parameter at the same index it writes
+    (same type, full domain), and no later step reading the parameter."""
+    readers = [i for i, st in enumerate(steps) if param in st.inputs]
+    for i, st in enumerate(steps):
+        if result not in st.outputs:
+            continue
+        k = st.outputs.index(result)
+        ok = (st.kind == "kernel" and st.fusion in ("elementwise", "rows")
+              and types[param] == types[result] and st.inputs.count(param) <= 1
+              and all(r <= i for r in readers) and param not in st.inplace
+              and tuple(d if isinstance(d, int) else str(d) for d in types[result].shape)
+              == tuple(st.work))
+        if ok:
+            st.inplace[k] = param
+        return
