@@ -32,6 +32,7 @@ RANGE = np.concatenate([np.arange(0, 2**32, 4093, dtype=np.uint64).astype(np.uin
                         .view(np.float32), EDGES])
 
 
+@np.errstate(all="ignore")
 def ulp_error(got, want):
     want32 = want.astype(np.float32)
     ok = (got == want32) | (np.isnan(got) & np.isnan(want32))
@@ -49,11 +50,13 @@ def test_max_error_over_float32_range(name, f, ref, max_ulp):
     got = apply(f, RANGE)
     with np.errstate(all="ignore"):
         want = ref(RANGE.astype(np.float64))
-    assert np.array_equal(np.isnan(got), np.isnan(want.astype(np.float32))), name
+    with np.errstate(all="ignore"):
+        assert np.array_equal(np.isnan(got), np.isnan(want.astype(np.float32))), name
     err = ulp_error(got, want)
     assert err.max() <= max_ulp, f"{name}: {err.max()} ulp at x={RANGE[np.argmax(err)]}"
 
 
+@np.errstate(all="ignore")
 def test_erf_absolute_and_relative_error():
     got = apply(M.kiln_erf_f32, RANGE).astype(np.float64)
     want = special.erf(RANGE.astype(np.float64))
@@ -77,7 +80,8 @@ def test_edges():
     assert logs[4] == np.float32(np.log(np.float64(np.float32(1e-45)))) and logs[5] == 0
     denormal = apply(M.kiln_exp_f32, np.float32([-100.0, -103.5]))
     assert 0 < denormal[0] < 1.17e-38 and 0 < denormal[1]  # gradual underflow
-    want = np.exp(np.float64([-100.0, -103.5])).astype(np.float32)
+    with np.errstate(all="ignore"):
+        want = np.exp(np.float64([-100.0, -103.5])).astype(np.float32)
     assert (np.abs(denormal - want) <= np.float32(1.5e-45)).all()  # within one denormal step
     assert apply(M.kiln_exp_f32, np.float32([88.72283]))[0] < inf
     assert apply(M.kiln_exp_f32, np.float32([88.73]))[0] == inf
