@@ -40,7 +40,8 @@ class Step:
     fn_ser: object = None
     source: str = ""                       # kernel source, for errors and reports
     ir: str = ""                           # the IR it came from
-    fusion: str = ""                       # kernel kind: elementwise | rows | matmul
+    fusion: str = ""                       # kernel kind: elementwise | rows | matmul | conv
+    scratch: list = field(default_factory=list)  # workspaces: (shape, dtype), pooled
     flops: int | str = 0                   # FLOPs and bytes moved, as dim expressions
     nbytes: int | str = 0
 
@@ -103,8 +104,10 @@ def execute(program: Program, args, profile: dict | None = None,
             for d in st.work:
                 work *= eval_dim(d, env)
             fn = st.fn_par if work >= PARALLEL_MIN_WORK else st.fn_ser
+            scratch = [POOL.empty(tuple(eval_dim(d, env) for d in shape), dtype)
+                       for shape, dtype in st.scratch]
             _call_kernel(program, st, fn, [_flat1(a) for a in ins] + [_flat1(o) for o in outs]
-                         + [env[s] for s in st.symbols])
+                         + scratch + [env[s] for s in st.symbols])
         else:
             outs = list(st.fn(env, *ins))
         if profile is not None:

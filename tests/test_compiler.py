@@ -254,3 +254,35 @@ def test_variable_updates_are_written_in_place():
     assert len(in_place) >= 1  # at least one variable written by its kernel, no copy back
     step(g)
     np.testing.assert_allclose(v.numpy(), 0.8 - 0.1 * (2.0 * 0.9 + 2.0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("strides, padding, dilations", [
+    (1, "SAME", 1), (2, "VALID", 1), ((1, 2), "SAME", (2, 1)),
+    (1, [[0, 0], [1, 2], [0, 1], [0, 0]], 1)])
+def test_conv_with_epilogue_is_one_kernel_and_matches(strides, padding, dilations):
+    @tf.function
+    def f(x, w, b):
+        return tf.nn.relu(tf.nn.conv2d(x, w, strides, padding, dilations=dilations) + b)
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(3, 9, 8, 4)).astype(np.float32)
+    w = rng.normal(size=(3, 2, 4, 5)).astype(np.float32)
+    b = rng.normal(size=5).astype(np.float32)
+    ks, fused = kernels_of(f, x, w, b)
+    assert len(fused.nodes) == 1 and ks[0].attr("kind") == "conv"
+    assert ks[0].attr("absorbed") == ("conv2d", "add", "max")
+    tf.config.set_functions_compiled(False)
+    try:
+        want = f(x, w, b).numpy()
+    finally:
+        tf.config.set_functions_compiled(True)
+    np.testing.assert_allclose(f(x, w, b).numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_grouped_conv_stays_a_library_call():
+    f = tf.function(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"))
+    x = np.ones((1, 5, 5, 4), np.float32)
+    w = np.ones((3, 3, 2, 6), np.float32)  # 2 groups
+    ks, fused = kernels_of(f, x, w)
+    assert not ks and fused.nodes[0].op is P.CONV2D
+    assert f(x, w).shape == (1, 5, 5, 6)

@@ -81,7 +81,9 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None
             steps.append(Step(ks.name, "kernel", inputs, outputs, shapes, dtypes,
                               symbols=ks.symbols, work=dims_for_runtime(ks.domain),
                               source=ks.source, ir=print_graph(node.regions[0]),
-                              fusion=ks.kind, flops=cost[0], nbytes=cost[1]))
+                              fusion=ks.kind, flops=cost[0], nbytes=cost[1],
+                              scratch=[(dims_for_runtime(shape), d.np)
+                                       for shape, d in ks.scratch]))
         else:
             steps.append(Step(f"{node.op.name}_%{node.outputs[0].name}", "library", inputs,
                               outputs, shapes, dtypes, fn=library_call(node), flops=cost[0],
@@ -107,8 +109,8 @@ def _plan_memory(steps, params, results, constants, types) -> None:
     for i, st in enumerate(steps):
         st.frees = sorted(s for s in set(st.inputs) if last_use.get(s) == i and s not in keep)
         st.inplace = [None] * len(st.outputs)
-        if st.kind != "kernel" or st.fusion == "matmul":  # np.dot must not write its input
-            continue
+        if st.kind != "kernel" or st.fusion in ("matmul", "conv"):  # BLAS must not write
+            continue                                                  # into its input
         taken = set()
         for k, out in enumerate(st.outputs):
             for s in st.frees:

@@ -63,7 +63,7 @@ class _Renderer:
         self.kind = node.attr("kind")
         self.name = node.attr("name")
         reds = [n for n in self.body.nodes if n.op in REDUCTIONS]
-        mm = [n for n in self.body.nodes if n.op is P.MATMUL]
+        mm = [n for n in self.body.nodes if n.op in (P.MATMUL, P.CONV2D)]
         if reds:
             self.domain = reds[0].inputs[0].type.shape
             self.axes = reds[0].attr("axes")
@@ -77,6 +77,7 @@ class _Renderer:
         self.outs = {r.name: f"out{i}" for i, r in enumerate(self.body.results)}
         self.producer = {o.name: n for n in self.body.nodes for o in n.outputs}
         self.helpers: set[str] = set()
+        self.scratch: list = []
         self.roles = self._roles()
         self.symbols = sorted({s for t in [v.type for v in list(self.body.params) +
                                            list(self.body.results)] + [self._domain_type()]
@@ -170,7 +171,8 @@ class _Renderer:
         while stack:
             v = stack.pop()
             n = self.producer.get(v.name)
-            if n is None or v.name in need or self.role(v) != "full" or n.op is P.MATMUL:
+            if n is None or v.name in need or self.role(v) != "full" or \
+                    n.op in (P.MATMUL, P.CONV2D):
                 continue
             need.add(v.name)
             stack += [x for x in n.inputs if isinstance(x, Value)]
@@ -185,8 +187,9 @@ class _Renderer:
         return lines, indent
 
     def render(self) -> KernelSource:
-        args = list(self.names.values()) + list(self.outs.values()) + self.symbols
         body = self._body()
+        args = (list(self.names.values())[:len(self.body.params)] + list(self.outs.values())
+                + [f"scratch{i}" for i in range(len(self.scratch))] + self.symbols)
         funcs = []
         has_loop = any("prange(" in line for line in body)
         for suffix, par in (("par", has_loop), ("ser", False)):
@@ -194,16 +197,18 @@ class _Renderer:
             funcs.append(f"def {self.name}_{suffix}({', '.join(args)}):")
             funcs += ["    " + line for line in body]
             funcs.append("")
-        return KernelSource(self.name, "\n".join(funcs), self.symbols, len(self.body.params),
-                            len(self.outs), self.domain, self.kind, self.helpers)
+        ks = KernelSource(self.name, "\n".join(funcs), self.symbols, len(self.body.params),
+                          len(self.outs), self.domain, self.kind, self.helpers)
+        ks.scratch = self.scratch
+        return ks
 
     def _body(self) -> list[str]:
-        mm = [n for n in self.body.nodes if n.op is P.MATMUL]
-        pre = self._matmul(mm[0]) if mm else []
+        mm = [n for n in self.body.nodes if n.op in (P.MATMUL, P.CONV2D)]
+        pre = (self._matmul(mm[0]) if mm[0].op is P.MATMUL else self._conv(mm[0])) if mm else []
         ind = "    " * len(self.kept)  # content sits inside the loops over kept dims
         content: list[str] = []
         for n in self.body.nodes:
-            if n.op is P.MATMUL or self.role(n.outputs[0]) == "full":
+            if n.op in (P.MATMUL, P.CONV2D) or self.role(n.outputs[0]) == "full":
                 continue  # full values are computed inside the loops that need them
             if n.op in REDUCTIONS:
                 content += self._reduction(n, ind)
@@ -285,6 +290,47 @@ class _Renderer:
             target = next(iter(self.outs.values()))
         self.names[res.name] = target  # the epilogue reads the product from memory
         return [f"np.dot({a}, {b}, {target})"]
+
+    def _conv(self, n) -> list[str]:
+        """conv2d NHWC/HWIO as im2col into a scratch matrix (parallel over output pixels)
+        and one BLAS gemm into the output; the epilogue then reads it from memory."""
+        from ..ops.nn import window_pads
+        x, w = n.inputs
+        xa, wa = self.operand_array(x), self.operand_array(w)
+        _, h, wd, c = x.type.shape
+        kh, kw, _, o = w.type.shape
+        sh, sw = n.attr("strides")
+        dh, dw = n.attr("dilations")
+        pad = n.attr("padding")
+        per_dim = pad if not isinstance(pad, str) else (pad, pad)
+        (pt, _, oh), (pl, _, ow) = (window_pads("conv2d", size, k, s, d, p) for size, k, s, d, p
+                                    in ((h, kh, sh, dh, per_dim[0]), (wd, kw, sw, dw, per_dim[1])))
+        res = n.outputs[0]
+        target = self.outs.get(res.name) or next(iter(self.outs.values()))
+        self.names[res.name] = target
+        k = kh * kw * c
+        return [
+            f"m_ = {xa}.shape[0] * {oh * ow}",
+            f"cols_ = {self.add_scratch((x.type.shape[0] * (oh * ow), k), x.type.dtype)}",
+            "for r_ in prange(m_):",
+            f"    b_ = r_ // {oh * ow}",
+            f"    oh_ = (r_ % {oh * ow}) // {ow}",
+            f"    ow_ = r_ % {ow}",
+            f"    for kh_ in range({kh}):",
+            f"        ih_ = oh_ * {sh} + kh_ * {dh} - {pt}",
+            f"        for kw_ in range({kw}):",
+            f"            iw_ = ow_ * {sw} + kw_ * {dw} - {pl}",
+            f"            base_ = (kh_ * {kw} + kw_) * {c}",
+            f"            inside_ = 0 <= ih_ < {h} and 0 <= iw_ < {wd}",
+            f"            for c_ in range({c}):",
+            f"                cols_[r_, base_ + c_] = {xa}[b_, ih_, iw_, c_] if inside_ else 0",
+            f"np.dot(cols_, {wa}.reshape({k}, {o}), {target}.reshape(m_, {o}))",
+        ]
+
+    def add_scratch(self, shape, dtype) -> str:
+        """A workspace argument the runtime allocates from its pool for each call."""
+        self.scratch.append((shape, dtype))
+        return f"scratch{len(self.scratch) - 1}"
 
     def operand_array(self, x) -> str:
         return self.names[x.name]

@@ -3,8 +3,8 @@ the values the subgraph reads from outside, its results what leaves it. The inte
 the region (so fused graphs stay checkable against unfused ones); codegen renders it.
 
 Attributes: ``name`` (``k1_matmul_add_max``), ``kind`` (``elementwise``, ``rows`` for
-reductions with their producers and consumers, ``matmul`` for a contraction with its
-epilogue) and ``absorbed`` (the op names inside, for reports).
+reductions with their producers and consumers, ``matmul`` and ``conv`` for a contraction
+with its epilogue) and ``absorbed`` (the op names inside, for reports).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..errors import VerifyError
 from .base import FUSION, REQUIRED, OpDef, fmt_types, register
 
-KINDS = ("elementwise", "rows", "matmul")
+KINDS = ("elementwise", "rows", "matmul", "conv")
 
 
 def _kernel_infer(types, attrs, regions):

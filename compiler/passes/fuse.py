@@ -6,7 +6,8 @@ Groups, built greedily in program order:
   (full-domain values) and consumers (per-row values, keepdims or squeezed). Softmax,
   log-softmax, layer norm and cross-entropy become one such kernel: the generated code makes
   one pass over a row per reduction, recomputing cheap elementwise work instead of storing it.
-- ``matmul``: a matmul with its elementwise epilogue (bias, activation, residual).
+- ``matmul`` and ``conv``: a matmul or conv2d with its elementwise epilogue (bias,
+  activation, residual).
 Every other op stays a plain node (a library call at run time). A node joins a group only
 if that creates no cycle between groups. Each decision not to fuse a producer into its
 consumer is recorded, and printed as a comment in the fused dump.
@@ -61,7 +62,7 @@ def _accepts(group: Group, node: Node) -> str | None:
     if not _compilable(node):
         return None
     shape = node.outputs[0].type.shape
-    if _is_elementwise(node) and group.kind in ("elementwise", "rows", "matmul"):
+    if _is_elementwise(node) and group.kind in ("elementwise", "rows", "matmul", "conv"):
         role = _role(group, shape)
         if role is None:
             return None
@@ -138,10 +139,10 @@ def _shape(domain) -> str:
 
 
 def _why(group: Group, node: Node) -> str:
-    if group.kind == "matmul" and not _is_elementwise(node):
-        return "only an elementwise epilogue fuses into a matmul"
-    if node.op is P.MATMUL:
-        return "a matmul reads its operands from memory (producers are not fused into it)"
+    if group.kind in ("matmul", "conv") and not _is_elementwise(node):
+        return f"only an elementwise epilogue fuses into a {group.kind}"
+    if node.op in (P.MATMUL, P.CONV2D):
+        return f"a {node.op.name} reads its operands from memory (producers are not fused)"
     if node.op in REDUCTIONS and group.kind == "rows":
         return f"reduces axes {list(node.attr('axes'))}, the kernel reduces {list(group.axes)}"
     if not (_is_elementwise(node) or node.op in REDUCTIONS):
@@ -157,6 +158,10 @@ def _compilable(node: Node) -> bool:
         return False
     if node.op is P.MATMUL:
         return all(t.rank == 2 and t.dtype in (dt.f32, dt.f64) for t in types)
+    if node.op is P.CONV2D:  # im2col + BLAS: one group, float, static image and filter
+        x, w = node.inputs
+        return (node.attr("groups") == 1 and x.type.dtype in (dt.f32, dt.f64)
+                and all(isinstance(d, int) for d in x.type.shape[1:] + w.type.shape))
     return True
 
 
@@ -165,6 +170,8 @@ def _new_group(i: int, node: Node) -> Group:
         return Group(i, "library", ())
     if node.op is P.MATMUL:
         return Group(i, "matmul", node.outputs[0].type.shape)
+    if node.op is P.CONV2D:
+        return Group(i, "conv", node.outputs[0].type.shape)
     if node.op in REDUCTIONS:
         x = node.inputs[0]
         return Group(i, "rows", x.type.shape, node.attr("axes"))
