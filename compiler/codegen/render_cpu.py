@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from dataclasses import dataclass, field
 
 from .. import dtypes as dt
 from .. import ops as P
@@ -43,17 +44,21 @@ def literal(x: Literal) -> str:
 
 
 def dim_code(d) -> str:
-    return str(d) if isinstance(d, int) else "(" + "+".join(
-        "*".join(list(m) + ([str(c)] if c != 1 or not m else [])) for m, c in d.terms) + ")"
+    """A dim as a Python expression: symbols are kernel arguments (``(N*784)``)."""
+    return str(d) if isinstance(d, int) else f"({d})"
 
 
+@dataclass
 class KernelSource:
     """Rendered source of one kernel, with what the runtime needs to call it."""
 
-    def __init__(self, name, source, symbols, n_inputs, n_outputs, domain, kind, helpers):
-        self.name, self.source, self.symbols, self.helpers = name, source, symbols, helpers
-        self.n_inputs, self.n_outputs, self.domain, self.kind = (n_inputs, n_outputs,
-                                                                 domain, kind)
+    name: str
+    source: str
+    symbols: list
+    domain: tuple
+    kind: str
+    helpers: set
+    scratch: list = field(default_factory=list)   # workspaces: (shape, dtype)
 
 
 class _Renderer:
@@ -197,10 +202,8 @@ class _Renderer:
             funcs.append(f"def {self.name}_{suffix}({', '.join(args)}):")
             funcs += ["    " + line for line in body]
             funcs.append("")
-        ks = KernelSource(self.name, "\n".join(funcs), self.symbols, len(self.body.params),
-                          len(self.outs), self.domain, self.kind, self.helpers)
-        ks.scratch = self.scratch
-        return ks
+        return KernelSource(self.name, "\n".join(funcs), self.symbols, self.domain,
+                            self.kind, self.helpers, self.scratch)
 
     def _body(self) -> list[str]:
         mm = [n for n in self.body.nodes if n.op in (P.MATMUL, P.CONV2D)]
