@@ -64,9 +64,23 @@ def graphs(draw):
             vals.append(b.emit1(draw(st.sampled_from(REDUCE)), [x],
                                 {"axes": axes, "keepdims": draw(st.booleans())}))
         elif kind == "movement" and x.type.rank == 2:
-            if x.type.shape[1] == c and draw(st.booleans()):
+            how = draw(st.sampled_from(["transpose", "reshape", "slice", "pad", "concat"]))
+            if how == "transpose" and x.type.shape[1] == c:
                 vals.append(b.emit1(P.TRANSPOSE, [b.emit1(P.TRANSPOSE, [x], {"perm": (1, 0)})],
                                     {"perm": (1, 0)}))
+            elif how == "slice":  # reverse the columns: same shape, so consumers can fuse it
+                cols = x.type.shape[1]
+                vals.append(b.emit1(P.SLICE, [x], {"begin": (0, cols - 1), "end": (N, -1),
+                                                   "stride": (1, -1)}))
+            elif how == "pad" and x.type.shape[1] > 1:
+                cut = b.emit1(P.SLICE, [x], {"begin": (0, 1), "end": (N, x.type.shape[1]),
+                                             "stride": (1, 1)})
+                vals.append(b.emit1(P.PAD, [cut], {"pads": ((0, 0), (0, 1)), "value": 0.5}))
+            elif how == "concat" and x.type.shape[1] > 1:
+                left = b.emit1(P.SLICE, [x], {"begin": (0, 0), "end": (N, 1), "stride": (1, 1)})
+                right = b.emit1(P.SLICE, [x], {"begin": (0, 1), "end": (N, x.type.shape[1]),
+                                               "stride": (1, 1)})
+                vals.append(b.emit1(P.CONCAT, [right, left], {"axis": 1}))
             else:
                 vals.append(b.emit1(P.RESHAPE, [x], {"shape": (x.type.size(),)}))
         elif kind == "matmul" and x.type.rank == 2 and x.type.shape[1] == c:
@@ -108,7 +122,9 @@ def compile_graph_with(fused):
         C.optimize = old
 
 
-@settings(max_examples=12)
+# Compiling kernels is slow: half the profile's examples here, a sixth per disabled pass
+# (KILN_HYPOTHESIS=stress scales both up).
+@settings(max_examples=max(4, settings.default.max_examples // 2))
 @given(graphs(), st.integers(0, 5), st.integers(0, 2**16))
 def test_random_graphs_compiled_match_interpreter(case, n, seed):
     g, c, d = case
@@ -117,7 +133,7 @@ def test_random_graphs_compiled_match_interpreter(case, n, seed):
 
 
 @pytest.mark.parametrize("disabled", PASS_NAMES)
-@settings(max_examples=4)
+@settings(max_examples=max(2, settings.default.max_examples // 6))
 @given(case=graphs(), seed=st.integers(0, 2**16))
 def test_random_graphs_with_a_pass_disabled(disabled, case, seed):
     g, c, d = case
@@ -286,3 +302,25 @@ def test_grouped_conv_stays_a_library_call():
     ks, fused = kernels_of(f, x, w)
     assert not ks and fused.nodes[0].op is P.CONV2D
     assert f(x, w).shape == (1, 5, 5, 6)
+
+
+@pytest.mark.parametrize("name, fn, sx, sy", [
+    ("transpose", lambda x, y: tf.transpose(x) * 2.0 + y, (5, 4), (4, 5)),
+    ("slice", lambda x, y: x[1:, ::-2] - y, (5, 8), (4, 4)),
+    ("pad", lambda x, y: tf.pad(x, [[1, 0], [0, 2]], constant_values=3.0) * y, (4, 3), (5, 5)),
+    ("concat", lambda x, y: tf.concat([x, y], 1) + 1.0, (3, 2), (3, 4)),
+    ("reshape", lambda x, y: tf.reshape(x, [6, 4]) + y, (4, 6), (6, 4)),
+    ("softmax_of_transpose", lambda x, y: tf.nn.softmax(tf.transpose(x)) + y, (7, 3), (3, 7)),
+])
+def test_movement_ops_fold_into_kernels(name, fn, sx, sy):
+    f = tf.function(fn)
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=sx).astype(np.float32), rng.normal(size=sy).astype(np.float32)
+    ks, fused = kernels_of(f, x, y)
+    assert len(fused.nodes) == 1 and len(ks) == 1, name
+    tf.config.set_functions_compiled(False)
+    try:
+        want = f(x, y).numpy()
+    finally:
+        tf.config.set_functions_compiled(True)
+    np.testing.assert_allclose(f(x, y).numpy(), want, rtol=1e-6, atol=1e-6)

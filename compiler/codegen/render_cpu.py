@@ -152,6 +152,8 @@ class _Renderer:
 
     def expr(self, node, role) -> str:
         op = node.op
+        if op.kind == "movement" and op is not P.BROADCAST_TO:
+            return self._view(node)
         args = [self.operand(x, role) for x in node.inputs]
         if op is P.BROADCAST_TO:
             return args[0]
@@ -329,6 +331,23 @@ class _Renderer:
             f"                cols_[r_, base_ + c_] = {xa}[b_, ih_, iw_, c_] if inside_ else 0",
             f"np.dot(cols_, {wa}.reshape({k}, {o}), {target}.reshape(m_, {o}))",
         ]
+
+    def _view(self, node) -> str:
+        """A movement op over arrays from outside the kernel: a load at the input index its
+        index map gives for this output position (pad and concat choose by condition)."""
+        idx = [f"i{d}" for d in range(len(self.domain))]
+        maps = node.op.index_map(idx, [x.type for x in node.inputs], node.outputs[0].type,
+                                 **node.attr_dict)
+        loads = [(cond, f"{self.names[x.name]}[{', '.join(ix) or '0'}]")
+                 for x, (cond, ix) in zip(node.inputs, maps)]
+        if node.op is P.PAD:
+            (cond, load), = loads
+            value = literal(Literal(node.attr("value"), node.outputs[0].type.dtype))
+            return load if cond is None else f"({load} if {cond} else {value})"
+        text = loads[-1][1]
+        for cond, load in reversed(loads[:-1]):  # concat: the first input whose range holds it
+            text = f"({load} if {cond} else {text})"
+        return text
 
     def add_scratch(self, shape, dtype) -> str:
         """A workspace argument the runtime allocates from its pool for each call."""

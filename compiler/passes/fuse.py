@@ -41,8 +41,16 @@ class Group:
         return tuple(d for i, d in enumerate(self.domain) if i not in self.axes)
 
 
+MOVEMENT = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE)
+
+
 def _is_elementwise(node) -> bool:
     return node.op.kind in ELEMENTWISE_KINDS or node.op is P.BROADCAST_TO
+
+
+def _is_view(node) -> bool:
+    """Movement ops fuse as index-mapped loads of arrays read from outside the kernel."""
+    return node.op in MOVEMENT
 
 
 def _role(group: Group, shape) -> str | None:
@@ -75,6 +83,9 @@ def _accepts(group: Group, node: Node) -> str | None:
         if node.op is P.BROADCAST_TO and role != "full":
             return None
         return role
+    if _is_view(node) and group.kind in ("elementwise", "rows"):
+        inside = any(isinstance(x, Value) and x.name in group.roles for x in node.inputs)
+        return "full" if shape == group.domain and not inside else None
     if node.op in REDUCTIONS and group.kind in ("elementwise", "rows"):
         x = node.inputs[0]
         axes = node.attr("axes")
@@ -175,7 +186,8 @@ def _new_group(i: int, node: Node) -> Group:
     if node.op in REDUCTIONS:
         x = node.inputs[0]
         return Group(i, "rows", x.type.shape, node.attr("axes"))
-    if _is_elementwise(node) and len(node.outputs) == 1 and not node.regions:
+    if (_is_elementwise(node) or _is_view(node)) and len(node.outputs) == 1 \
+            and not node.regions:
         return Group(i, "elementwise", node.outputs[0].type.shape)
     return Group(i, "library", ())
 
@@ -212,9 +224,9 @@ def fuse(graph: Graph) -> Graph:
     results = {r.name for r in graph.results}
     nodes = []
     for g in _order(groups, group_of):
-        if g.kind == "library" or (len(g.members) == 1 and g.kind == "elementwise"
-                                   and g.members[0].op is P.BROADCAST_TO):
-            nodes += g.members
+        if g.kind == "library" or (g.kind == "elementwise" and all(
+                _is_view(n) or n.op is P.BROADCAST_TO for n in g.members)):
+            nodes += g.members  # nothing to compute: numpy views and copies do it
             continue
         kernel = _kernel_node(g, used_outside, results)
         if kernel.outputs:  # a group nothing reads is dead code (when dce is disabled)
