@@ -324,3 +324,20 @@ def test_movement_ops_fold_into_kernels(name, fn, sx, sy):
     finally:
         tf.config.set_functions_compiled(True)
     np.testing.assert_allclose(f(x, y).numpy(), want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("pool", [tf.nn.max_pool2d, tf.nn.avg_pool2d])
+@pytest.mark.parametrize("ksize, strides, padding", [(2, 2, "VALID"), (3, 2, "SAME"),
+                                                     ((3, 2), (1, 2), "SAME")])
+def test_pooling_kernels_match(pool, ksize, strides, padding):
+    f = tf.function(lambda x: pool(x, ksize, strides, padding))
+    x = np.random.default_rng(8).normal(size=(2, 7, 6, 5)).astype(np.float32)
+    x[0, 1, 1, 1] = np.nan
+    ks, _ = kernels_of(f, x)
+    assert len(ks) == 1 and ks[0].attr("kind") == "pool"
+    tf.config.set_functions_compiled(False)
+    try:
+        want = f(x).numpy()
+    finally:
+        tf.config.set_functions_compiled(True)
+    np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-6, equal_nan=True)

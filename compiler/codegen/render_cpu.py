@@ -21,6 +21,8 @@ from ..ops import elementwise as E
 from .mathlib import F32_REPLACEMENTS
 
 REDUCTIONS = (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN, P.REDUCE_PROD)
+# Ops a kernel computes into memory first (its epilogue, if any, reads them back).
+CONTRACTIONS = (P.MATMUL, P.CONV2D, P.MAX_POOL, P.AVG_POOL)
 NUMBA_FLAGS = 'error_model="numpy", cache=CACHE'
 # Fast-math flags that change results by at most rounding (reassociated sums, fused
 # multiply-add, x/y as x*(1/y)) or a zero's sign; never nnan/ninf, which would break NaN and
@@ -68,7 +70,7 @@ class _Renderer:
         self.kind = node.attr("kind")
         self.name = node.attr("name")
         reds = [n for n in self.body.nodes if n.op in REDUCTIONS]
-        mm = [n for n in self.body.nodes if n.op in (P.MATMUL, P.CONV2D)]
+        mm = [n for n in self.body.nodes if n.op in CONTRACTIONS]
         if reds:
             self.domain = reds[0].inputs[0].type.shape
             self.axes = reds[0].attr("axes")
@@ -179,7 +181,7 @@ class _Renderer:
             v = stack.pop()
             n = self.producer.get(v.name)
             if n is None or v.name in need or self.role(v) != "full" or \
-                    n.op in (P.MATMUL, P.CONV2D):
+                    n.op in CONTRACTIONS:
                 continue
             need.add(v.name)
             stack += [x for x in n.inputs if isinstance(x, Value)]
@@ -208,12 +210,13 @@ class _Renderer:
                             self.kind, self.helpers, self.scratch)
 
     def _body(self) -> list[str]:
-        mm = [n for n in self.body.nodes if n.op in (P.MATMUL, P.CONV2D)]
-        pre = (self._matmul(mm[0]) if mm[0].op is P.MATMUL else self._conv(mm[0])) if mm else []
+        mm = [n for n in self.body.nodes if n.op in CONTRACTIONS]
+        pre = {P.MATMUL: self._matmul, P.CONV2D: self._conv}.get(
+            mm[0].op, self._pool)(mm[0]) if mm else []
         ind = "    " * len(self.kept)  # content sits inside the loops over kept dims
         content: list[str] = []
         for n in self.body.nodes:
-            if n.op in (P.MATMUL, P.CONV2D) or self.role(n.outputs[0]) == "full":
+            if n.op in CONTRACTIONS or self.role(n.outputs[0]) == "full":
                 continue  # full values are computed inside the loops that need them
             if n.op in REDUCTIONS:
                 content += self._reduction(n, ind)
@@ -348,6 +351,51 @@ class _Renderer:
         for cond, load in reversed(loads[:-1]):  # concat: the first input whose range holds it
             text = f"({load} if {cond} else {text})"
         return text
+
+    def _pool(self, n) -> list[str]:
+        """max/avg pooling over NHWC: channels innermost (contiguous, vectorized); max
+        propagates NaN; SAME averages only over the elements inside the image."""
+        from ..ops.nn import window_pads
+        x = n.inputs[0]
+        xa = self.operand_array(x)
+        _, h, wd, c = x.type.shape
+        kh, kw = n.attr("ksize")
+        sh, sw = n.attr("strides")
+        pad = n.attr("padding")
+        per_dim = pad if not isinstance(pad, str) else (pad, pad)
+        (pt, _, oh), (pl, _, ow) = (window_pads(n.op.name, size, k, s, 1, p) for size, k, s, p
+                                    in ((h, kh, sh, per_dim[0]), (wd, kw, sw, per_dim[1])))
+        res = n.outputs[0]
+        target = self.outs.get(res.name) or next(iter(self.outs.values()))
+        self.names[res.name] = target
+        d = x.type.dtype
+        is_max = n.op is P.MAX_POOL
+        init = literal(Literal(d.min(), d)) if is_max else literal(Literal(0, d))
+        update = (f"{target}[b_, oh_, ow_, c_] = kiln_max({target}[b_, oh_, ow_, c_], "
+                  f"{xa}[b_, ih_, iw_, c_])" if is_max else
+                  f"{target}[b_, oh_, ow_, c_] += {xa}[b_, ih_, iw_, c_]")
+        if is_max:
+            self.helpers.add("kiln_max")
+        lines = [
+            f"for b_ in prange({xa}.shape[0]):",
+            f"    for oh_ in range({oh}):",
+            f"        for ow_ in range({ow}):",
+            f"            for c_ in range({c}):",
+            f"                {target}[b_, oh_, ow_, c_] = {init}",
+            "            count_ = 0",
+            f"            for kh_ in range({kh}):",
+            f"                ih_ = oh_ * {sh} + kh_ - {pt}",
+            f"                for kw_ in range({kw}):",
+            f"                    iw_ = ow_ * {sw} + kw_ - {pl}",
+            f"                    if 0 <= ih_ < {h} and 0 <= iw_ < {wd}:",
+            "                        count_ += 1",
+            f"                        for c_ in range({c}):",
+            f"                            {update}",
+        ]
+        if not is_max:
+            lines += [f"            for c_ in range({c}):",
+                      f"                {target}[b_, oh_, ow_, c_] /= count_"]
+        return lines
 
     def add_scratch(self, shape, dtype) -> str:
         """A workspace argument the runtime allocates from its pool for each call."""

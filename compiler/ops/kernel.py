@@ -2,9 +2,10 @@
 the values the subgraph reads from outside, its results what leaves it. The interpreter runs
 the region (so fused graphs stay checkable against unfused ones); codegen renders it.
 
-Attributes: ``name`` (``k1_matmul_add_max``), ``kind`` (``elementwise``, ``rows`` for
-reductions with their producers and consumers, ``matmul`` and ``conv`` for a contraction
-with its epilogue) and ``absorbed`` (the op names inside, for reports).
+Attributes: ``name`` (``k1_matmul_add_max``), ``kind`` (``elementwise``; ``rows`` for
+reductions with their producers and consumers; ``matmul`` and ``conv`` for a contraction
+with its epilogue; ``pool`` for max/avg pooling) and ``absorbed`` (the op names inside,
+for reports).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from ..errors import VerifyError
 from .base import FUSION, REQUIRED, OpDef, fmt_types, register
 
-KINDS = ("elementwise", "rows", "matmul", "conv")
+KINDS = ("elementwise", "rows", "matmul", "conv", "pool")
 
 
 def _kernel_infer(types, attrs, regions):

@@ -169,6 +169,10 @@ def _compilable(node: Node) -> bool:
         return False
     if node.op is P.MATMUL:
         return all(t.rank == 2 and t.dtype in (dt.f32, dt.f64) for t in types)
+    if node.op in (P.MAX_POOL, P.AVG_POOL):
+        x = node.inputs[0]
+        return x.type.dtype in (dt.f32, dt.f64) and all(isinstance(d, int)
+                                                        for d in x.type.shape[1:])
     if node.op is P.CONV2D:  # im2col + BLAS: one group, float, static image and filter
         x, w = node.inputs
         return (node.attr("groups") == 1 and x.type.dtype in (dt.f32, dt.f64)
@@ -183,6 +187,8 @@ def _new_group(i: int, node: Node) -> Group:
         return Group(i, "matmul", node.outputs[0].type.shape)
     if node.op is P.CONV2D:
         return Group(i, "conv", node.outputs[0].type.shape)
+    if node.op in (P.MAX_POOL, P.AVG_POOL):
+        return Group(i, "pool", node.outputs[0].type.shape)
     if node.op in REDUCTIONS:
         x = node.inputs[0]
         return Group(i, "rows", x.type.shape, node.attr("axes"))
