@@ -46,7 +46,7 @@ def graphs(draw):
             vals.append(b.emit1(op, [x]))
         elif kind in ("binary", "select"):
             same = [v for v in vals if v.type.shape in (x.type.shape, x.type.shape[1:]) or
-                    (x.type.rank == 2 and v.type.shape == (N, 1))]
+                    (x.type.rank == 2 and x.type.shape[0] == N and v.type.shape == (N, 1))]
             y = draw(st.sampled_from(same or [x]))
             if kind == "select":
                 cond = b.emit1(P.GT, [x, Literal(0.0, d)])
@@ -69,16 +69,19 @@ def graphs(draw):
                 vals.append(b.emit1(P.TRANSPOSE, [b.emit1(P.TRANSPOSE, [x], {"perm": (1, 0)})],
                                     {"perm": (1, 0)}))
             elif how == "slice":  # reverse the columns: same shape, so consumers can fuse it
-                cols = x.type.shape[1]
-                vals.append(b.emit1(P.SLICE, [x], {"begin": (0, cols - 1), "end": (N, -1),
+                rows, cols = x.type.shape
+                vals.append(b.emit1(P.SLICE, [x], {"begin": (0, cols - 1), "end": (rows, -1),
                                                    "stride": (1, -1)}))
             elif how == "pad" and x.type.shape[1] > 1:
-                cut = b.emit1(P.SLICE, [x], {"begin": (0, 1), "end": (N, x.type.shape[1]),
+                rows, cols = x.type.shape
+                cut = b.emit1(P.SLICE, [x], {"begin": (0, 1), "end": (rows, cols),
                                              "stride": (1, 1)})
                 vals.append(b.emit1(P.PAD, [cut], {"pads": ((0, 0), (0, 1)), "value": 0.5}))
             elif how == "concat" and x.type.shape[1] > 1:
-                left = b.emit1(P.SLICE, [x], {"begin": (0, 0), "end": (N, 1), "stride": (1, 1)})
-                right = b.emit1(P.SLICE, [x], {"begin": (0, 1), "end": (N, x.type.shape[1]),
+                rows, cols = x.type.shape
+                left = b.emit1(P.SLICE, [x], {"begin": (0, 0), "end": (rows, 1),
+                                              "stride": (1, 1)})
+                right = b.emit1(P.SLICE, [x], {"begin": (0, 1), "end": (rows, cols),
                                                "stride": (1, 1)})
                 vals.append(b.emit1(P.CONCAT, [right, left], {"axis": 1}))
             else:

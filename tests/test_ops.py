@@ -297,6 +297,13 @@ def test_type_errors_name_op_expected_received():
         P.ADD.infer([f32(3), f32(4)], {})
 
 
+def test_slice_bounds_must_fit_static_dims():
+    from compiler.ir import Sym
+    with pytest.raises(ShapeError, match="bounds"):
+        P.SLICE.infer([TensorType((1, 1), dt.f32)], {"begin": (0, 0), "end": (Sym.named("N"), 1),
+                                                     "stride": (1, 1)})
+
+
 def test_register_refuses_incomplete_op():
     from compiler.ops.base import UNARY, OpDef, register
     with pytest.raises(ValueError, match="lacks scalar"):

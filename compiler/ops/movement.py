@@ -128,6 +128,8 @@ def _slice_len(op, dim, b, e, s):
     if s == 0:
         raise AttrError(op, "stride must not be 0")
     if isinstance(dim, Sym) or isinstance(b, Sym) or isinstance(e, Sym):
+        if not isinstance(dim, Sym):
+            raise ShapeError(op, f"bounds [{b}:{e}] of a static dim {dim} must be ints")
         if s != 1:
             raise ShapeError(op, f"a stride other than 1 needs a static dim; received dim {dim}")
         return e - b
