@@ -42,6 +42,7 @@ class Step:
     ir: str = ""                           # the IR it came from
     fusion: str = ""                       # kernel kind: elementwise | rows | matmul | conv
     scratch: list = field(default_factory=list)  # workspaces: (shape, dtype), pooled
+    aligned: set = field(default_factory=set)    # input slots read only at the output index
     flops: int | str = 0                   # FLOPs and bytes moved, as dim expressions
     nbytes: int | str = 0
 

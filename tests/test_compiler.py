@@ -344,3 +344,17 @@ def test_pooling_kernels_match(pool, ksize, strides, padding):
     finally:
         tf.config.set_functions_compiled(True)
     np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-6, equal_nan=True)
+
+
+def test_no_in_place_write_over_an_input_read_through_a_view():
+    @tf.function
+    def f(x):
+        y = tf.nn.softmax(x)           # materialized by a rows kernel, dies in the next one
+        return y[:, ::-1] * 2.0 + 1.0  # reads y reversed: writing into y would corrupt it
+
+    x = np.random.default_rng(9).normal(size=(6, 9)).astype(np.float32)
+    ks, _ = kernels_of(f, x)
+    assert len(ks) == 2
+    e = np.exp(x - x.max(1, keepdims=True))
+    want = (e / e.sum(1, keepdims=True))[:, ::-1] * 2.0 + 1.0
+    np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-5)

@@ -84,6 +84,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None
                               fusion=ks.kind, flops=cost[0], nbytes=cost[1],
                               scratch=[(dims_for_runtime(shape), d.np)
                                        for shape, d in ks.scratch]))
+            steps[-1].aligned = {inputs[i] for i in ks.aligned}
         else:
             steps.append(Step(f"{node.op.name}_%{node.outputs[0].name}", "library", inputs,
                               outputs, shapes, dtypes, fn=library_call(node), flops=cost[0],
@@ -114,7 +115,9 @@ def _plan_memory(steps, params, results, constants, types) -> None:
         taken = set()
         for k, out in enumerate(st.outputs):
             for s in st.frees:
-                if s in taken or st.inputs.count(s) != 1:
+                # Only an input the kernel reads exactly where it writes (not through a view
+                # or a broadcast) may share the output's buffer.
+                if s in taken or st.inputs.count(s) != 1 or s not in st.aligned:
                     continue
                 t, u = types.get(s), types[out]
                 if t == u and tuple(d if isinstance(d, int) else str(d) for d in t.shape) \
@@ -173,6 +176,7 @@ def _write_in_place(steps, result, param, types) -> None:
         k = st.outputs.index(result)
         ok = (st.kind == "kernel" and st.fusion in ("elementwise", "rows")
               and types[param] == types[result] and st.inputs.count(param) <= 1
+              and (param in st.aligned or param not in st.inputs)
               and all(r <= i for r in readers) and param not in st.inplace
               and tuple(d if isinstance(d, int) else str(d) for d in types[result].shape)
               == tuple(st.work))

@@ -61,6 +61,7 @@ class KernelSource:
     kind: str
     helpers: set
     scratch: list = field(default_factory=list)   # workspaces: (shape, dtype)
+    aligned: set = field(default_factory=set)     # inputs read only at the output's index
 
 
 class _Renderer:
@@ -85,6 +86,7 @@ class _Renderer:
         self.producer = {o.name: n for n in self.body.nodes for o in n.outputs}
         self.helpers: set[str] = set()
         self.scratch: list = []
+        self.unaligned: set[str] = set()  # inputs not read exactly at the output index
         self.roles = self._roles()
         self.symbols = sorted({s for t in [v.type for v in list(self.body.params) +
                                            list(self.body.results)] + [self._domain_type()]
@@ -149,6 +151,8 @@ class _Renderer:
         if isinstance(x, Literal):
             return literal(x)
         if x.name in self.names:
+            if role != "full" or x.type.shape != self.domain:
+                self.unaligned.add(x.name)  # read at another position than it is written
             return f"{self.names[x.name]}[{self.index(x.type.shape, role)}]"
         return self.var(x)
 
@@ -206,8 +210,10 @@ class _Renderer:
             funcs.append(f"def {self.name}_{suffix}({', '.join(args)}):")
             funcs += ["    " + line for line in body]
             funcs.append("")
+        aligned = {i for i, p in enumerate(self.body.params) if p.name not in self.unaligned
+                   and p.type.shape == self.domain}
         return KernelSource(self.name, "\n".join(funcs), self.symbols, self.domain,
-                            self.kind, self.helpers, self.scratch)
+                            self.kind, self.helpers, self.scratch, aligned)
 
     def _body(self) -> list[str]:
         mm = [n for n in self.body.nodes if n.op in CONTRACTIONS]
@@ -246,11 +252,13 @@ class _Renderer:
     def _reduction(self, n, ind) -> list[str]:
         if n.op in (P.REDUCE_MAX, P.REDUCE_MIN) and len(self.axes) == 1:
             return self._reduction_unrolled(n, ind)
+        if not self.kept and len(self.axes) == 1:
+            return self._reduction_blocked(n, ind)
         acc = self.var(n.outputs[0])
         d = n.inputs[0].type.dtype
         ident = Literal(n.op.identity(d), d)
         lines = [f"{ind}{acc} = {literal(ident)}"]
-        # Serial inner loops: numba's prange only knows + and * reductions.
+        # Serial inner loops: inside rows the outer loop is the parallel one.
         inner, ind2 = self.loops(list(self.axes), ind, False)
         lines += inner
         for m in self.needed_full([n.inputs[0]]):
@@ -259,6 +267,31 @@ class _Renderer:
         combine = n.op.combine(acc, x)
         self.helpers |= set(re.findall(r"kiln_\w+", combine))
         lines.append(f"{ind2}{acc} = {combine}")
+        return lines
+
+    def _reduction_blocked(self, n, ind, block: int = 1024) -> list[str]:
+        """A reduction over a whole vector: blocks of ``block`` elements accumulate
+        separately, then combine. One accumulator over 2^24 float32 elements
+        loses 1.9e-5 relative; blocking bounds the error by about (block + n/block) ulp."""
+        acc = self.var(n.outputs[0])
+        d = n.inputs[0].type.dtype
+        ident = literal(Literal(n.op.identity(d), d))
+        (axis,) = self.axes
+        i, size = f"i{axis}", dim_code(self.domain[axis])
+        part = f"{acc}_part"
+        x = self.operand(n.inputs[0], "full")
+        # Serial on purpose: numba's prange reduction over these blocks measured 7x slower
+        # (16 vs 2.4 ms over 2^24 f32; serial already streams at ~27 GB/s).
+        lines = [f"{ind}{acc} = {ident}",
+                 f"{ind}for {i}_b in range(({size} + {block - 1}) // {block}):",
+                 f"{ind}    {part} = {ident}",
+                 f"{ind}    for {i} in range({i}_b * {block}, min({i}_b * {block} + {block}, "
+                 f"{size})):"]
+        lines += [f"{ind}        {self.var(m.outputs[0])} = {self.expr(m, 'full')}"
+                  for m in self.needed_full([n.inputs[0]])]
+        lines.append(f"{ind}        {part} = {n.op.combine(part, x)}")
+        lines.append(f"{ind}    {acc} = {n.op.combine(acc, part)}")
+        self.helpers |= set(re.findall(r"kiln_\w+", n.op.combine(acc, part)))
         return lines
 
     def _reduction_unrolled(self, n, ind, lanes: int = 8) -> list[str]:
@@ -341,6 +374,7 @@ class _Renderer:
         idx = [f"i{d}" for d in range(len(self.domain))]
         maps = node.op.index_map(idx, [x.type for x in node.inputs], node.outputs[0].type,
                                  **node.attr_dict)
+        self.unaligned |= {x.name for x in node.inputs}
         loads = [(cond, f"{self.names[x.name]}[{', '.join(ix) or '0'}]")
                  for x, (cond, ix) in zip(node.inputs, maps)]
         if node.op is P.PAD:
