@@ -38,13 +38,7 @@ class GraphBuilder:
     def emit(self, op, inputs: list[Operand], attrs: dict | None = None, loc: Loc | None = None,
              regions: tuple[Graph, ...] = ()) -> tuple[Value, ...]:
         """Append ``op(inputs)``; returns its result values. Raises the op's typed errors."""
-        op.check_arity(len(inputs))
-        attrs = op.check_attrs(attrs or {})
-        types = [x.type for x in inputs]
-        if op.canon is not None:
-            attrs = op.canon(types, attrs)
-        out_types = op.infer(types, attrs, tuple(regions)) if op.takes_regions else \
-            op.infer(types, attrs)
+        attrs, out_types = op.typecheck([x.type for x in inputs], attrs or {}, regions)
         outputs = []
         for t in out_types:
             name = str(next(self._counter))

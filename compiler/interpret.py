@@ -34,12 +34,12 @@ def bind_dims(params, arrays, env: dict[str, int] | None = None, what: str = "")
     return env
 
 
-def _resolve(v, env):
+def resolve_attr(v, env):
     """Replace symbols inside an attribute by their sizes."""
     if isinstance(v, Sym):
         return v.evaluate(env)
     if isinstance(v, tuple):
-        return tuple(_resolve(x, env) for x in v)
+        return tuple(resolve_attr(x, env) for x in v)
     return v
 
 
@@ -73,7 +73,7 @@ def run(graph: Graph, args, env: dict[str, int] | None = None, outer: dict | Non
 
     with np.errstate(all="ignore"):
         for node in graph.nodes:
-            attrs = {k: _resolve(v, env) for k, v in node.attrs}
+            attrs = {k: resolve_attr(v, env) for k, v in node.attrs}
             if node.regions:  # a region runs as a function of its parameters
                 attrs["regions"] = [functools.partial(_run_region, r, env, vals)
                                     for r in node.regions]

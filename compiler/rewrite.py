@@ -42,12 +42,7 @@ class Rewriter:
 
     def emit(self, op, inputs, attrs=None, loc=None, regions=()) -> tuple[Value, ...]:
         """Append a new, type-checked node; returns its outputs."""
-        attrs = op.check_attrs(attrs or {})
-        types = [x.type for x in inputs]
-        if op.canon is not None:
-            attrs = op.canon(types, attrs)
-        out_types = op.infer(types, attrs, tuple(regions)) if op.takes_regions else \
-            op.infer(types, attrs)
+        attrs, out_types = op.typecheck([x.type for x in inputs], attrs or {}, regions)
         node = Node(op, tuple(inputs), tuple(self.fresh(t) for t in out_types),
                     sorted_attrs(attrs), tuple(regions), loc)
         self.nodes.append(node)

@@ -53,14 +53,10 @@ def _verify(g: Graph, outer: list[dict], names: set[str]) -> None:
         for r in node.regions:
             _verify(r, scopes, names)
         try:
-            node.op.check_arity(len(node.inputs))
-            attrs = node.op.check_attrs(dict(node.attrs))
-            types = [x.type for x in node.inputs]
-            if node.op.canon is not None and sorted_attrs(node.op.canon(types, attrs)) != \
-                    sorted_attrs(attrs):
+            attrs, out_types = node.op.typecheck([x.type for x in node.inputs],
+                                                 dict(node.attrs), node.regions)
+            if sorted_attrs(attrs) != node.attrs:
                 raise VerifyError(where, f"attributes are not canonical: {dict(node.attrs)}")
-            out_types = tuple(node.op.infer(types, attrs, node.regions)
-                              if node.op.takes_regions else node.op.infer(types, attrs))
         except VerifyError:
             raise
         except KilnError as e:

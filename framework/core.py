@@ -38,12 +38,8 @@ def _checked_attrs(op, inputs, attrs):
         key, hit = None, None
     if hit is not None:
         return hit
-    checked = op.check_attrs(attrs or {})
     types = [x.ir_type if isinstance(x, Tensor) else x.type for x in inputs]
-    if op.canon is not None:
-        checked = op.canon(types, checked)
-    op.check_arity(len(inputs))
-    op.infer(types, checked)
+    checked, _ = op.typecheck(types, attrs or {})
     if key is not None:
         if len(_CHECKED) >= _CHECKED_MAX:
             _CHECKED.clear()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import threading
+
+from runtime.files import write_atomic
 
 DUMP_ENV = "KILN_DUMP_IR"
 
@@ -35,20 +36,6 @@ def dump_name(cf) -> str:
     if len(sig) > 60:
         sig = sig[:40] + "-" + hashlib.sha1(sig.encode()).hexdigest()[:10]
     return f"{name}-{sig}" if sig else name
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``."""
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def stage_dumper(cf):

@@ -16,9 +16,10 @@ import hashlib
 import importlib.util
 import os
 import sys
-import tempfile
 import threading
 import types
+
+from .files import write_atomic
 
 _modules: dict[str, types.ModuleType] = {}
 _lock = threading.Lock()
@@ -42,18 +43,6 @@ def source_key(source: str) -> str:
     import numba
     tag = f"{sys.version_info[:2]}|numba {numba.__version__}|{source}"
     return hashlib.sha256(tag.encode()).hexdigest()[:32]
-
-
-def _write_atomic(path: str, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".py.part")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_module(source: str) -> types.ModuleType:
@@ -86,7 +75,7 @@ def _load_file(key: str, source: str) -> types.ModuleType:
     except OSError:
         ok = False
     if not ok:  # missing, truncated or corrupt: (re)write it
-        _write_atomic(path, source)
+        write_atomic(path, source)
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod

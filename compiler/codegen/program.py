@@ -10,7 +10,8 @@ from runtime.program import Program, Step
 
 from .. import ops as P
 from ..errors import KilnError
-from ..ir import Graph, Literal, Sym
+from ..interpret import resolve_attr
+from ..ir import Graph, Literal
 from ..printer import print_graph
 from .render_cpu import KernelSource, render_kernel
 
@@ -19,20 +20,12 @@ def dims_for_runtime(shape) -> tuple:
     return tuple(d if isinstance(d, int) else str(d) for d in shape)
 
 
-def _resolve(v, env):
-    if isinstance(v, Sym):
-        return v.evaluate(env)
-    if isinstance(v, tuple):
-        return tuple(_resolve(x, env) for x in v)
-    return v
-
-
 def library_call(node):
     """A step function running the op's numpy reference (ops without a generated kernel)."""
     op, attrs, loc = node.op, node.attrs, node.loc
 
     def fn(env, *arrays):
-        resolved = {k: _resolve(v, env) for k, v in attrs}
+        resolved = {k: resolve_attr(v, env) for k, v in attrs}
         try:
             with np.errstate(all="ignore"):
                 out = op.ref(*arrays, **resolved)

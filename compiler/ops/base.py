@@ -91,6 +91,17 @@ class OpDef:
                 out[k] = default
         return out
 
+    def typecheck(self, types, attrs: dict, regions=()) -> tuple[dict, tuple]:
+        """Arity, attributes (defaults filled, canonical form) and the type rule, in the
+        order every maker of nodes needs; returns (attrs, result types)."""
+        self.check_arity(len(types))
+        attrs = self.check_attrs(attrs)
+        if self.canon is not None:
+            attrs = self.canon(list(types), attrs)
+        out = self.infer(list(types), attrs, tuple(regions)) if self.takes_regions else \
+            self.infer(list(types), attrs)
+        return attrs, tuple(out)
+
     def check_arity(self, n: int) -> None:
         ok = (n >= 0 if self.kind == FUSION else n >= 1) if self.variadic else n == self.n_inputs
         if not ok:
