@@ -358,3 +358,22 @@ def test_no_in_place_write_over_an_input_read_through_a_view():
     e = np.exp(x - x.max(1, keepdims=True))
     want = (e / e.sum(1, keepdims=True))[:, ::-1] * 2.0 + 1.0
     np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-5)
+
+
+def test_steady_state_calls_allocate_nothing():
+    from runtime.buffer import POOL
+
+    @tf.function
+    def f(x, w):
+        h = tf.nn.relu(tf.matmul(x, w))
+        return tf.nn.softmax(h * 2.0), tf.reduce_sum(h)
+
+    x = np.random.default_rng(10).normal(size=(64, 32)).astype(np.float32)
+    w = np.random.default_rng(11).normal(size=(32, 16)).astype(np.float32)
+    for _ in range(3):
+        out = f(x, w)  # the previous results die here and return their buffers
+    before = POOL.stats["allocations"]
+    for _ in range(20):
+        out = f(x, w)
+    assert POOL.stats["allocations"] == before
+    assert out[0].shape == (64, 16)
