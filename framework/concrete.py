@@ -93,16 +93,12 @@ class ConcreteFunction:
         give example arguments (``cf.cost(x)``) or the symbolic sizes (``cf.cost(N=256)``)."""
         from runtime.program import cost
         env = dict(sizes)
-        if args:
+        if args:  # bind the sizes from example arguments, as a call would
             from compiler.interpret import bind_dims
-
-            from .function import Function  # noqa: F401  (arguments flatten like a call)
-            from .specs import flatten_args
-            leaves, _, _ = flatten_args({f"a{i}": a for i, a in enumerate(args)})
-            arrays = [as_array(x, s) for x, s in zip(
-                [x for x in leaves if leaf_kind(x) is not STATIC], [s for s in self.specs
-                                                                    if s is not None])]
-            env = bind_dims([p for p in self.graph.params][:len(arrays)], arrays) | env
+            tensors = [x for x in nest.flatten(list(args)) if leaf_kind(x) is not STATIC]
+            specs = [s for s in self.specs if s is not None]
+            arrays = [as_array(x, s) for x, s in zip(tensors, specs)]
+            env = bind_dims(self.graph.params[:len(arrays)], arrays) | env
         missing = sorted({s for p in self.graph.params for s in p.type.symbols()} - set(env))
         if missing:
             raise ValueError(f"cost: give the size of {', '.join(missing)} (e.g. "

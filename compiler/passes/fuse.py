@@ -28,12 +28,12 @@ REDUCTIONS = (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN, P.REDUCE_PROD)
 @dataclass
 class Group:
     id: int
-    kind: str                       # elementwise | rows | matmul | library
+    kind: str                       # elementwise | rows | matmul | conv | pool | library
     domain: tuple                   # the full iteration shape
     axes: tuple = ()                # reduced axes (rows groups)
     members: list = field(default_factory=list)
     roles: dict = field(default_factory=dict)   # value name -> "full" | "keep" | "row"
-    ancestors: set = field(default_factory=set)
+    deps: set = field(default_factory=set)      # ids of the groups it reads from
 
     def row_shape(self, keep: bool) -> tuple:
         if keep:
@@ -117,7 +117,7 @@ def plan_groups(graph: Graph) -> tuple[list[Group], dict, list[str]]:
                 r = _accepts(g, node)
                 if r is None:
                     continue
-                if any(g.id in h.ancestors for h in in_groups if h is not g):
+                if any(_reaches(groups, h, g.id) for h in in_groups if h is not g):
                     notes.append(f"not fused: {_describe(node)} into k{g.id}: it also reads a "
                                  f"value computed from k{g.id} outside it (a cycle)")
                     continue
@@ -139,10 +139,22 @@ def plan_groups(graph: Graph) -> tuple[list[Group], dict, list[str]]:
         for o in node.outputs:
             chosen.roles[o.name] = role
             group_of[o.name] = chosen
-        for g in in_groups:
-            if g is not chosen:
-                chosen.ancestors |= g.ancestors | {g.id}
+        chosen.deps |= {g.id for g in in_groups if g is not chosen}
     return groups, group_of, notes
+
+
+def _reaches(groups: list[Group], start: Group, target: int) -> bool:
+    """Does ``start`` read, directly or through other groups, from group ``target``?
+    Checked when deciding (groups grow, so dependencies computed earlier go stale)."""
+    seen, stack = set(), [start.id]
+    while stack:
+        gid = stack.pop()
+        if gid == target:
+            return True
+        if gid not in seen:
+            seen.add(gid)
+            stack += groups[gid].deps
+    return False
 
 
 def _shape(domain) -> str:
@@ -156,6 +168,9 @@ def _why(group: Group, node: Node) -> str:
         return f"a {node.op.name} reads its operands from memory (producers are not fused)"
     if node.op in REDUCTIONS and group.kind == "rows":
         return f"reduces axes {list(node.attr('axes'))}, the kernel reduces {list(group.axes)}"
+    if _is_view(node):
+        return (f"{node.op.name} fuses only as a load of an array from outside a kernel; "
+                f"here it reads a value the kernel computes")
     if not (_is_elementwise(node) or node.op in REDUCTIONS):
         return f"{node.op.name} has no fused lowering yet (runs as a library call)"
     return f"its shape {_shape(node.outputs[0].type.shape)} is not the kernel's domain or rows"
@@ -216,6 +231,9 @@ def _order(groups, group_of) -> list[Group]:
                 done.add(g.id)
                 pending.remove(g)
                 break
+        else:  # unreachable unless plan_groups let a cycle through: fail loudly
+            raise RuntimeError(f"internal: fusion created a cycle among kernels "
+                               f"{sorted(g.id for g in pending)}")
     return out
 
 
