@@ -80,3 +80,14 @@ def test_cache_disabled_writes_nothing(tmp_path):
     r = run(tmp_path, cache, {"KILN_CACHE": "0"})
     assert r["ok"]
     assert not any(cache.rglob("*.py"))
+
+
+def test_generated_modules_depend_on_mathlib_source(monkeypatch):
+    """numba's cache checks only a module's own file; kernels inline mathlib functions, so
+    the module source carries mathlib's hash and changes (recompiling) when mathlib does."""
+    import inspect
+
+    from compiler.codegen import mathlib, render_cpu
+    before = render_cpu.module_source([], set(), "0")
+    monkeypatch.setattr(inspect, "getsource", lambda obj: "changed" if obj is mathlib else "")
+    assert render_cpu.module_source([], set(), "0") != before

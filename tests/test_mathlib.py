@@ -43,7 +43,7 @@ def ulp_error(got, want):
 @pytest.mark.parametrize("name, f, ref, max_ulp", [
     ("exp", M.kiln_exp_f32, np.exp, 1.0),
     ("log", M.kiln_log_f32, np.log, 2.0),
-    ("tanh", M.kiln_tanh_f32, np.tanh, 2.0),
+    ("tanh", M.kiln_tanh_f32, np.tanh, 4.5),
     ("sigmoid", M.kiln_sigmoid_f32, special.expit, 2.5),
 ])
 def test_max_error_over_float32_range(name, f, ref, max_ulp):

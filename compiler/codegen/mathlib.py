@@ -90,33 +90,28 @@ def kiln_log_f32(x):
     return x if x != x else y
 
 
-@numba.njit(**_JIT)
-def _exp_0_19(x):
-    """e**x for x in [0, 19] (tanh's range): no clamps, no denormals, one scale."""
-    k = np.floor(x * np.float32(1.44269504) + np.float32(0.5))
-    r = x - k * np.float32(0.693359375) - k * np.float32(-2.12194440e-4)
-    z = r * r
-    p = ((((np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)) * r
-           + np.float32(8.3334519073e-3)) * r + np.float32(4.1665795894e-2)) * r
-         + np.float32(1.6666665459e-1)) * r + np.float32(5.0000001201e-1)
-    return (p * z + r + np.float32(1.0)) * _pow2(np.int32(k))
+# tanh(x) / x ~ P(x^2) / Q(x^2) on [0, 9], fitted here for minimum relative error
+# (iteratively reweighted least squares in float64, coefficients rounded to float32).
+_TANH_P = (np.float32(1.0), np.float32(0.13396865129470825), np.float32(0.0035142782144248486),
+           np.float32(2.091185342578683e-05), np.float32(1.3765363959805654e-08))
+_TANH_Q = (np.float32(1.0), np.float32(0.4673019051551819), np.float32(0.025948401540517807),
+           np.float32(0.00033159926533699036), np.float32(7.946511004774948e-07))
 
 
 @numba.njit(**_JIT)
 def kiln_tanh_f32(x):
-    """tanh in float32: an odd polynomial below 0.625, 1 - 2/(e**2|x| + 1) above. Max error
-    1.3 ulp (measured); +-1 for |x| > 9, exact sign of zero, nan for nan (a nan takes the
-    polynomial branch, which keeps it)."""
-    a = abs(x)
-    z = x * x
-    small = ((((np.float32(-5.70498872745e-3) * z + np.float32(2.06390887954e-2)) * z
-               - np.float32(5.37397155531e-2)) * z + np.float32(1.33314422036e-1)) * z
-             - np.float32(3.33332819422e-1)) * z * x + x
-    e = _exp_0_19(np.float32(2.0) * min(a, np.float32(9.5)))
-    big = np.float32(1.0) - np.float32(2.0) / (e + np.float32(1.0))
-    big = -big if x < 0 else big
-    y = big if a >= np.float32(0.625) else small
-    return x if x == 0 else y  # keeps the sign of zero
+    """tanh in float32 as a clamped rational x P(x^2) / Q(x^2). Max error 4 ulp (measured
+    with the kernels' FMA contraction; the accurate exp-based form was 1.3 ulp at twice the
+    cost, which kept fused gelu chains at 0.7x a hand-written kernel); +-1 beyond |x| = 9,
+    exact sign of zero, nan for nan."""
+    xc = min(max(x, np.float32(-9.0)), np.float32(9.0))
+    z = xc * xc
+    p0, p1, p2, p3, p4 = _TANH_P
+    q0, q1, q2, q3, q4 = _TANH_Q
+    num = (((p4 * z + p3) * z + p2) * z + p1) * z + p0
+    den = (((q4 * z + q3) * z + q2) * z + q1) * z + q0
+    y = min(max(xc * num / den, np.float32(-1.0)), np.float32(1.0))
+    return x if x != x else y
 
 
 @numba.njit(**_JIT)
