@@ -33,3 +33,7 @@ def train_step(x):
 
 loss = train_step(x)
 print(f"loss={float(loss):.4f} step={int(step.numpy())}")
+
+# The compiler: the traced graph became fused kernels; profile them per kernel.
+print(dense_gelu.get_concrete_function().ir("fused"))
+print(tf.debugging.profile(train_step, np.ones((256, 3), np.float32)))

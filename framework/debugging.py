@@ -117,8 +117,10 @@ class Profile:
 def profile(f=None, *args, **kwargs) -> Profile:
     """Profile compiled kernels.
 
-    ``profile(f, *args)`` calls ``f(*args)`` once and returns the Profile; ``with
-    profile() as p:`` collects every compiled call inside the block.
+    ``profile(f, *args)`` calls ``f(*args)`` once to compile and warm up, then once more
+    under the profiler, and returns the Profile; ``with profile() as p:`` collects every
+    compiled call inside the block (a function's first call also includes compiling its
+    kernels).
 
     Example:
         >>> p = framework.debugging.profile(step, x, y)
@@ -127,6 +129,7 @@ def profile(f=None, *args, **kwargs) -> Profile:
     p = Profile()
     if f is None:
         return p
+    f(*args, **kwargs)  # compile and warm up outside the measurement
     with p:
         f(*args, **kwargs)
     return p

@@ -36,7 +36,7 @@ def test_profile_reports_every_kernel():
     p = tf.debugging.profile(f, x)
     names = [r["name"] for r in p.rows]
     assert any(n.startswith("k0_matmul") for n in names) and len(names) == 2
-    mm = next(r for r in p.rows if r["kind"] == "matmul")
+    mm = next(r for r in p.rows if r["kind"] == "matmul")  # the measured call only
     assert mm["calls"] == 1 and mm["flops"] == 2 * 32 * 16 * 8 + 2 * 32 * 8
     assert mm["bytes"] == 4 * (32 * 16 + 16 * 8 + 8 + 32 * 8)
     with tf.debugging.profile() as p2:
