@@ -54,7 +54,12 @@ def load_module(source: str) -> types.ModuleType:
     with _lock:
         mod = _modules.get(key)
         if mod is None:
-            mod = _load_file(key, source) if cache_enabled() else _load_memory(key, source)
+            if cache_enabled():
+                try:
+                    mod = _load_file(key, source)
+                except OSError:  # an unwritable cache folder or a full disk: work without
+                    mod = None
+            mod = mod or _load_memory(key, source)
             _modules[key] = mod
     return mod
 

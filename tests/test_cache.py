@@ -91,3 +91,10 @@ def test_generated_modules_depend_on_mathlib_source(monkeypatch):
     before = render_cpu.module_source([], set(), "0")
     monkeypatch.setattr(inspect, "getsource", lambda obj: "changed" if obj is mathlib else "")
     assert render_cpu.module_source([], set(), "0") != before
+
+
+def test_unwritable_cache_folder_still_runs(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    r = run(tmp_path, blocker / "cache")
+    assert r["ok"]
