@@ -7,6 +7,7 @@ block returns to the pool. Blocks that the program itself frees go back at once.
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 
@@ -30,7 +31,7 @@ class Pool:
     def empty(self, shape, dtype) -> np.ndarray:
         """An uninitialized C-contiguous array; its block returns when it dies."""
         dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize
         size = _bucket(nbytes)
         with self._lock:
             blocks = self._free.get(size)
