@@ -30,6 +30,7 @@ class Rewriter:
         self.graph = graph
         self.subst: dict[str, Value | Literal] = {}
         self.nodes: list[Node] = []
+        self._producer: dict[str, Node] = {}
         self._next = _max_number(graph) + 1
 
     def fresh(self, type) -> Value:
@@ -45,11 +46,17 @@ class Rewriter:
         attrs, out_types = op.typecheck([x.type for x in inputs], attrs or {}, regions)
         node = Node(op, tuple(inputs), tuple(self.fresh(t) for t in out_types),
                     sorted_attrs(attrs), tuple(regions), loc)
-        self.nodes.append(node)
+        self.keep(node)
         return node.outputs
 
     def keep(self, node: Node) -> None:
         self.nodes.append(node)
+        for o in node.outputs:
+            self._producer[o.name] = node
+
+    def producer(self, x) -> Node | None:
+        """The node (already in the new graph) that computes operand ``x``, if any."""
+        return self._producer.get(x.name) if isinstance(x, Value) else None
 
     def remapped(self, node: Node) -> Node:
         inputs = tuple(self.get(x) for x in node.inputs)
@@ -76,7 +83,10 @@ def apply_rules(graph: Graph, rules: list[Rule]) -> Graph:
                 for old, new in zip(node.outputs, out):
                     rw.subst[old.name] = new
                 break
-            del rw.nodes[start:]  # a rule that declined leaves nothing behind
+            for n in rw.nodes[start:]:  # a rule that declined leaves nothing behind
+                for o in n.outputs:
+                    rw._producer.pop(o.name, None)
+            del rw.nodes[start:]
         else:
             rw.keep(node)
     return rw.finish()

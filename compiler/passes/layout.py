@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from .. import ops as P
 from ..rewrite import apply_rules
-from .simplify import _producer
 
 
 def fold_transpose_into_matmul(node, rw):
@@ -14,7 +13,7 @@ def fold_transpose_into_matmul(node, rw):
                                      "transpose_b": node.attr("transpose_b")}
     changed = False
     for i, flag in ((0, "transpose_a"), (1, "transpose_b")):
-        prev = _producer(rw, ins[i])
+        prev = rw.producer(ins[i])
         if prev is not None and prev.op is P.TRANSPOSE:
             perm = prev.attr("perm")
             r = len(perm)

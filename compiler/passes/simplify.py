@@ -21,9 +21,11 @@ def _is(x, value) -> bool:
     if not isinstance(x, Literal):
         return False
     v = x.value
-    if isinstance(value, float) and isinstance(v, float):
-        return np.signbit(v) == np.signbit(value) and v == value
-    return v == value and type(v) is not bool if not isinstance(value, bool) else v is value
+    if isinstance(value, bool) or isinstance(v, bool):
+        return v is value
+    if isinstance(value, float):
+        return isinstance(v, float) and v == value and np.signbit(v) == np.signbit(value)
+    return v == value
 
 
 def _same(node, x):
@@ -55,20 +57,11 @@ def identities(node, rw):
     if op is P.SELECT_ and ins[1] == ins[2]:
         return _same(node, ins[1])
     if op in (P.NEG, P.LOGICAL_NOT):
-        prev = _producer(rw, ins[0])
+        prev = rw.producer(ins[0])
         if prev is not None and prev.op is op:
             return _same(node, prev.inputs[0])
     if op is P.CAST_ and ins[0].type.dtype is node.attr("to"):
         return _same(node, ins[0])
-    return None
-
-
-def _producer(rw, x):
-    if not isinstance(x, Value):
-        return None
-    for n in reversed(rw.nodes):
-        if x in n.outputs:
-            return n
     return None
 
 
@@ -79,7 +72,7 @@ def movement_chains(node, rw):
         return (x,)
     if op is P.TRANSPOSE and node.attr("perm") == tuple(range(len(node.attr("perm")))):
         return (x,)
-    prev = _producer(rw, x)
+    prev = rw.producer(x)
     if prev is None:
         return None
     if op is P.RESHAPE and prev.op is P.RESHAPE:
@@ -108,7 +101,7 @@ def fold_constants(node, rw):
         if isinstance(x, Literal):
             arrays.append(np.asarray(x.value, x.dtype.np))
             continue
-        prev = _producer(rw, x)
+        prev = rw.producer(x)
         if prev is None or prev.op is not P.CONSTANT:
             return None
         arrays.append(prev.attr("value").array)
