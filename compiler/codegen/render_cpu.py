@@ -18,6 +18,8 @@ from .. import dtypes as dt
 from .. import ops as P
 from ..ir import Graph, Literal, Sym, Value
 from ..ops import elementwise as E
+from ..ops.nn import window_geometry
+from ..passes.fuse import shape_role
 from .mathlib import F32_REPLACEMENTS
 
 REDUCTIONS = (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN, P.REDUCE_PROD)
@@ -88,13 +90,11 @@ class _Renderer:
         self.scratch: list = []
         self.unaligned: set[str] = set()  # inputs not read exactly at the output index
         self.roles = self._roles()
-        self.symbols = sorted({s for t in [v.type for v in list(self.body.params) +
-                                           list(self.body.results)] + [self._domain_type()]
-                               for s in t.symbols()} | self._attr_symbols())
-
-    def _domain_type(self):
-        from ..ir import TensorType
-        return TensorType(self.domain, dt.f32)
+        values = list(self.body.params) + list(self.body.results)
+        self.symbols = sorted({s for v in values for s in v.type.symbols()}
+                              | {s for d in self.domain if isinstance(d, Sym)
+                                 for s in d.symbols()}
+                              | self._attr_symbols())
 
     def _attr_symbols(self) -> set:
         out = set()
@@ -107,12 +107,7 @@ class _Renderer:
 
     # -- roles and indexing --
     def _shape_role(self, shape) -> str:
-        if shape == self.domain:
-            return "full"
-        if self.axes and shape == tuple(1 if i in self.axes else d
-                                        for i, d in enumerate(self.domain)):
-            return "keep"
-        return "row"
+        return shape_role(shape, self.domain, self.axes) or "row"
 
     def _roles(self) -> dict:
         """Role of every value: by shape, as the fuse pass decided, except that reductions
@@ -191,6 +186,11 @@ class _Renderer:
             stack += [x for x in n.inputs if isinstance(x, Value)]
         return [n for n in self.body.nodes if n.outputs[0].name in need]
 
+    def full_temps(self, roots, ind) -> list[str]:
+        """Statements computing the full values ``roots`` need, at the current index."""
+        return [f"{ind}{self.var(m.outputs[0])} = {self.expr(m, 'full')}"
+                for m in self.needed_full(roots)]
+
     def loops(self, dims, indent, parallel_first):
         lines = []
         for j, d in enumerate(dims):
@@ -234,8 +234,7 @@ class _Renderer:
         if full_outs:
             inner, ind2 = self.loops(list(self.axes), ind, not self.kept)
             content += inner
-            for n in self.needed_full(full_outs):
-                content.append(f"{ind2}{self.var(n.outputs[0])} = {self.expr(n, 'full')}")
+            content += self.full_temps(full_outs, ind2)
             for r in full_outs:
                 content.append(f"{ind2}{self.outs[r.name]}[{self.index(r.type.shape, 'full')}]"
                                f" = {self.operand(r, 'full')}")
@@ -261,8 +260,7 @@ class _Renderer:
         # Serial inner loops: inside rows the outer loop is the parallel one.
         inner, ind2 = self.loops(list(self.axes), ind, False)
         lines += inner
-        for m in self.needed_full([n.inputs[0]]):
-            lines.append(f"{ind2}{self.var(m.outputs[0])} = {self.expr(m, 'full')}")
+        lines += self.full_temps([n.inputs[0]], ind2)
         x = self.operand(n.inputs[0], "full")
         combine = n.op.combine(acc, x)
         self.helpers |= set(re.findall(r"kiln_\w+", combine))
@@ -287,8 +285,7 @@ class _Renderer:
                  f"{ind}    {part} = {ident}",
                  f"{ind}    for {i} in range({i}_b * {block}, min({i}_b * {block} + {block}, "
                  f"{size})):"]
-        lines += [f"{ind}        {self.var(m.outputs[0])} = {self.expr(m, 'full')}"
-                  for m in self.needed_full([n.inputs[0]])]
+        lines += self.full_temps([n.inputs[0]], ind + "        ")
         lines.append(f"{ind}        {part} = {n.op.combine(part, x)}")
         lines.append(f"{ind}    {acc} = {n.op.combine(acc, part)}")
         self.helpers |= set(re.findall(r"kiln_\w+", n.op.combine(acc, part)))
@@ -304,16 +301,15 @@ class _Renderer:
         (axis,) = self.axes
         i, size = f"i{axis}", dim_code(self.domain[axis])
         accs = [f"{acc}_{u}" for u in range(lanes)]
-        body = self.needed_full([n.inputs[0]])
         x = self.operand(n.inputs[0], "full")
         lines = [f"{ind}{a} = {ident}" for a in accs]
         lines.append(f"{ind}for {i}_b in range(0, {size} - {size} % {lanes}, {lanes}):")
         for u, a in enumerate(accs):
             lines.append(f"{ind}    {i} = {i}_b + {u}")
-            lines += [f"{ind}    {self.var(m.outputs[0])} = {self.expr(m, 'full')}" for m in body]
+            lines += self.full_temps([n.inputs[0]], ind + "    ")
             lines.append(f"{ind}    {a} = {n.op.combine(a, x)}")
         lines.append(f"{ind}for {i} in range({size} - {size} % {lanes}, {size}):")
-        lines += [f"{ind}    {self.var(m.outputs[0])} = {self.expr(m, 'full')}" for m in body]
+        lines += self.full_temps([n.inputs[0]], ind + "    ")
         lines.append(f"{ind}    {accs[0]} = {n.op.combine(accs[0], x)}")
         while len(accs) > 1:  # pairwise combine keeps the first-NaN-wins order irrelevant
             accs = [n.op.combine(a, b) for a, b in zip(accs[::2], accs[1::2])]
@@ -325,30 +321,27 @@ class _Renderer:
         a, b = (self.operand_array(x) for x in n.inputs)
         a = f"{a}.T" if n.attr("transpose_a") else a
         b = f"{b}.T" if n.attr("transpose_b") else b
+        return [f"np.dot({a}, {b}, {self._product_target(n)})"]
+
+    def _product_target(self, n) -> str:
+        """The output array a matmul/conv/pool writes its result into: its own output, or
+        (when only the epilogue's result leaves the kernel) the first output, which the
+        epilogue then overwrites; the epilogue reads the product from there."""
         res = n.outputs[0]
-        target = self.outs.get(res.name)
-        if target is None:  # the raw product is not an output: compute it in the first one
-            target = next(iter(self.outs.values()))
-        self.names[res.name] = target  # the epilogue reads the product from memory
-        return [f"np.dot({a}, {b}, {target})"]
+        target = self.outs.get(res.name) or next(iter(self.outs.values()))
+        self.names[res.name] = target
+        return target
 
     def _conv(self, n) -> list[str]:
         """conv2d NHWC/HWIO as im2col into a scratch matrix (parallel over output pixels)
         and one BLAS gemm into the output; the epilogue then reads it from memory."""
-        from ..ops.nn import window_pads
         x, w = n.inputs
         xa, wa = self.operand_array(x), self.operand_array(w)
         _, h, wd, c = x.type.shape
         kh, kw, _, o = w.type.shape
-        sh, sw = n.attr("strides")
-        dh, dw = n.attr("dilations")
-        pad = n.attr("padding")
-        per_dim = pad if not isinstance(pad, str) else (pad, pad)
-        (pt, _, oh), (pl, _, ow) = (window_pads("conv2d", size, k, s, d, p) for size, k, s, d, p
-                                    in ((h, kh, sh, dh, per_dim[0]), (wd, kw, sw, dw, per_dim[1])))
-        res = n.outputs[0]
-        target = self.outs.get(res.name) or next(iter(self.outs.values()))
-        self.names[res.name] = target
+        ((pt, _, oh), (pl, _, ow)), (sh, sw), (dh, dw) = window_geometry(
+            "conv2d", x.type.shape, (kh, kw), n.attr_dict)
+        target = self._product_target(n)
         k = kh * kw * c
         return [
             f"m_ = {xa}.shape[0] * {oh * ow}",
@@ -389,19 +382,13 @@ class _Renderer:
     def _pool(self, n) -> list[str]:
         """max/avg pooling over NHWC: channels innermost (contiguous, vectorized); max
         propagates NaN; SAME averages only over the elements inside the image."""
-        from ..ops.nn import window_pads
         x = n.inputs[0]
         xa = self.operand_array(x)
         _, h, wd, c = x.type.shape
         kh, kw = n.attr("ksize")
-        sh, sw = n.attr("strides")
-        pad = n.attr("padding")
-        per_dim = pad if not isinstance(pad, str) else (pad, pad)
-        (pt, _, oh), (pl, _, ow) = (window_pads(n.op.name, size, k, s, 1, p) for size, k, s, p
-                                    in ((h, kh, sh, per_dim[0]), (wd, kw, sw, per_dim[1])))
-        res = n.outputs[0]
-        target = self.outs.get(res.name) or next(iter(self.outs.values()))
-        self.names[res.name] = target
+        ((pt, _, oh), (pl, _, ow)), (sh, sw), _ = window_geometry(
+            n.op.name, x.type.shape, (kh, kw), n.attr_dict)
+        target = self._product_target(n)
         d = x.type.dtype
         is_max = n.op is P.MAX_POOL
         init = literal(Literal(d.min(), d)) if is_max else literal(Literal(0, d))

@@ -41,7 +41,8 @@ def window_pads(op, size, k, stride, dilation, padding):
     return lo, hi, out
 
 
-def _spatial(op, x_shape, ksize, attrs):
+def window_geometry(op, x_shape, ksize, attrs):
+    """((pad_lo, pad_hi, out) per spatial dim, strides, dilations) of an NHWC window op."""
     strides = _pair(op, "strides", attrs["strides"])
     dil = _pair(op, "dilations", attrs.get("dilations", 1))
     padding = attrs["padding"]
@@ -81,12 +82,12 @@ def _conv_infer(types, attrs):
         raise ShapeError("conv2d", f"input channels {c} must equal filter in-channels "
                                    f"{w.shape[2]} x groups {g}, and {o} out-channels must divide "
                                    f"by groups; received {x} and {w}")
-    geo, _, _ = _spatial("conv2d", x.shape, w.shape[:2], attrs)
+    geo, _, _ = window_geometry("conv2d", x.shape, w.shape[:2], attrs)
     return (x.with_shape((x.shape[0], geo[0][2], geo[1][2], o)),)
 
 
 def _conv_ref(x, w, strides, padding, dilations, groups):
-    geo, strides, dil = _spatial("conv2d", x.shape, w.shape[:2],
+    geo, strides, dil = window_geometry("conv2d", x.shape, w.shape[:2],
                                  {"strides": strides, "padding": padding, "dilations": dilations})
     acc_dt = np.float32 if x.dtype == np.float16 else x.dtype
     n, c, o = x.shape[0], x.shape[3], w.shape[3]
@@ -113,14 +114,14 @@ def _pool_infer(name):
         if x.rank != 4:
             raise ShapeError(name, f"expected an NHWC input of rank 4; received {x}")
         ksize = _pair(name, "ksize", attrs["ksize"])
-        geo, _, _ = _spatial(name, x.shape, ksize, attrs)
+        geo, _, _ = window_geometry(name, x.shape, ksize, attrs)
         return (x.with_shape((x.shape[0], geo[0][2], geo[1][2], x.shape[3])),)
     return infer
 
 
 def _max_pool_ref(x, ksize, strides, padding):
     ksize = _pair("max_pool", "ksize", ksize)
-    geo, strides, dil = _spatial("max_pool", x.shape, ksize, {"strides": strides,
+    geo, strides, dil = window_geometry("max_pool", x.shape, ksize, {"strides": strides,
                                                               "padding": padding})
     out = None
     for _, _, view in _windows(x, ksize, strides, dil, geo, dt.from_numpy(x.dtype).min()):
@@ -130,7 +131,7 @@ def _max_pool_ref(x, ksize, strides, padding):
 
 def _avg_pool_ref(x, ksize, strides, padding):
     ksize = _pair("avg_pool", "ksize", ksize)
-    geo, strides, dil = _spatial("avg_pool", x.shape, ksize, {"strides": strides,
+    geo, strides, dil = window_geometry("avg_pool", x.shape, ksize, {"strides": strides,
                                                               "padding": padding})
     acc_dt = np.float32 if x.dtype == np.float16 else x.dtype
     ones = np.ones((1,) + x.shape[1:3] + (1,), acc_dt)

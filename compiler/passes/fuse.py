@@ -35,11 +35,6 @@ class Group:
     roles: dict = field(default_factory=dict)   # value name -> "full" | "keep" | "row"
     deps: set = field(default_factory=set)      # ids of the groups it reads from
 
-    def row_shape(self, keep: bool) -> tuple:
-        if keep:
-            return tuple(1 if i in self.axes else d for i, d in enumerate(self.domain))
-        return tuple(d for i, d in enumerate(self.domain) if i not in self.axes)
-
 
 MOVEMENT = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE)
 
@@ -53,14 +48,16 @@ def _is_view(node) -> bool:
     return node.op in MOVEMENT
 
 
-def _role(group: Group, shape) -> str | None:
-    """Which kind of value a node of this output shape would be inside the group."""
-    if shape == group.domain:
+def shape_role(shape, domain, axes) -> str | None:
+    """The kind of value of this shape in a kernel over ``domain`` reducing ``axes``:
+    "full" (one per domain point), "keep" (one per row, reduced dims kept as 1), "row"
+    (one per row, reduced dims dropped), or None. The code generator uses the same rule."""
+    if shape == domain:
         return "full"
-    if group.kind == "rows":
-        if shape == group.row_shape(True):
+    if axes:
+        if shape == tuple(1 if i in axes else d for i, d in enumerate(domain)):
             return "keep"
-        if shape == group.row_shape(False):
+        if shape == tuple(d for i, d in enumerate(domain) if i not in axes):
             return "row"
     return None
 
@@ -71,7 +68,7 @@ def _accepts(group: Group, node: Node) -> str | None:
         return None
     shape = node.outputs[0].type.shape
     if _is_elementwise(node) and group.kind in ("elementwise", "rows", "matmul", "conv"):
-        role = _role(group, shape)
+        role = shape_role(shape, group.domain, group.axes)
         if role is None:
             return None
         # Operands from inside the group must be readable at this node's index.
