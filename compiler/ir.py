@@ -267,10 +267,6 @@ class Node:
     regions: tuple[Graph, ...] = ()
     loc: Loc | None = None
 
-    @property
-    def output(self) -> Value:
-        return self.outputs[0]
-
     def attr(self, name: str, default=None):
         for k, v in self.attrs:
             if k == name:

@@ -49,18 +49,12 @@ def stage_dumper(cf):
     return lambda suffix, text: write_atomic(f"{base}.{suffix}", text)
 
 
-def maybe_dump(cf) -> list[str]:
-    """With ``KILN_DUMP_IR=<dir>`` set, write every stage of ``cf``; returns the paths."""
-    folder = os.environ.get(DUMP_ENV)
-    if not folder:
-        return []
-    os.makedirs(folder, exist_ok=True)
-    paths = []
-    for stage in ("traced",):  # later stages are written when the function compiles
-        path = os.path.join(folder, f"{dump_name(cf)}.{stage}.ir")
-        write_atomic(path, cf.ir(stage))
-        paths.append(path)
-    return paths
+def maybe_dump(cf) -> None:
+    """With ``KILN_DUMP_IR`` set, write the traced stage now (the compiler's stages follow
+    when the function compiles)."""
+    dump = stage_dumper(cf)
+    if dump is not None:
+        dump("traced.ir", cf.ir("traced"))
 
 
 # -- profiling -------------------------------------------------------------------------------------

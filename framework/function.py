@@ -46,7 +46,6 @@ class Function:
         self._history: dict = {}      # static key -> list of spec lists seen, for relaxing
         self._last: tuple | None = None
         self._tracing_count = 0
-        self._variables: list = []
         self._lock = threading.RLock()
         self._instances: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         if self.input_signature is not None:
@@ -189,7 +188,6 @@ class Function:
         self._tracing_count += 1
         cf = trace_function(self.python_function, self._name, bound, leaves, paths, specs, key,
                             allow_variable_creation=self._tracing_count == 1, groups=groups)
-        self._variables += cf.variables
         if any(s is not None and None in s.shape for s in specs):
             self._relaxed.append(cf)
         self._last = (key, specs, paths)

@@ -204,8 +204,6 @@ class Tensor:
     def T(self):
         return _a.transpose(self)
 
-    def __iadd__(self, o): return self + o  # tensors are immutable: rebind
-
 
 # -- conversion ----------------------------------------------------------------------------------
 

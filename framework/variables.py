@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 import numpy as np
@@ -12,8 +11,6 @@ from compiler.errors import DTypeError, ShapeError, TracingError
 
 from . import tracing
 from .tensor import Tensor, TensorShape, constant_array
-
-_uid = itertools.count()
 
 
 class Variable:
@@ -63,7 +60,6 @@ class Variable:
                                          f"expected {tuple(shape)}", tracing.where())
         self.trainable = bool(trainable)
         self._name = name or "Variable"
-        self._id = next(_uid)
         self._lock = threading.Lock()
         if trace is not None:
             trace.created_variables.append(self)
@@ -158,7 +154,7 @@ class Variable:
     # -- arithmetic reads the value --
     def __getattr__(self, name):
         # Tensor methods and operators (x.T, x[0], ...) act on the current value.
-        if name.startswith("__") or name in ("_value", "_name", "_id", "_lock", "trainable"):
+        if name.startswith("__") or name in ("_value", "_name", "_lock", "trainable"):
             raise AttributeError(name)
         return getattr(self._read(), name)
 

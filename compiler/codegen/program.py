@@ -16,8 +16,13 @@ from ..printer import print_graph
 from .render_cpu import KernelSource, render_kernel
 
 
+def dim_for_runtime(d) -> int | str:
+    """A dim as the runtime sees it: an int, or its expression text (``"N*784"``)."""
+    return d if isinstance(d, int) else str(d)
+
+
 def dims_for_runtime(shape) -> tuple:
-    return tuple(d if isinstance(d, int) else str(d) for d in shape)
+    return tuple(dim_for_runtime(d) for d in shape)
 
 
 def library_call(node):
@@ -113,19 +118,10 @@ def _plan_memory(steps, params, results, constants, types) -> None:
                 if s in taken or st.inputs.count(s) != 1 or s not in st.aligned:
                     continue
                 t, u = types.get(s), types[out]
-                if t == u and tuple(d if isinstance(d, int) else str(d) for d in t.shape) \
-                        == tuple(st.work):
+                if t == u and dims_for_runtime(t.shape) == tuple(st.work):
                     st.inplace[k] = s
                     taken.add(s)
                     break
-
-
-def _dim_str(d) -> str | int:
-    return d if isinstance(d, int) else str(d)
-
-
-def _size(t):
-    return t.size()
 
 
 def _flops_of(node):
@@ -134,14 +130,14 @@ def _flops_of(node):
     if op is P.MATMUL:
         a, b = node.inputs
         k = a.type.shape[-2] if node.attr("transpose_a") else a.type.shape[-1]
-        return _size(node.outputs[0].type) * k * 2
+        return node.outputs[0].type.size() * k * 2
     if op is P.CONV2D:
         w = node.inputs[1].type.shape
-        return _size(node.outputs[0].type) * (w[0] * w[1] * w[2] * 2)
+        return node.outputs[0].type.size() * (w[0] * w[1] * w[2] * 2)
     if op.kind in ("unary", "binary", "select"):
-        return _size(node.outputs[0].type)
+        return node.outputs[0].type.size()
     if op.kind in ("reduce", "arg_reduce", "window"):
-        return _size(node.inputs[0].type)
+        return node.inputs[0].type.size()
     return 0
 
 
@@ -154,8 +150,8 @@ def _cost(node):
         flops = _flops_of(n) + flops
     moved = 0
     for v in [x for x in node.inputs if not isinstance(x, Literal)] + list(node.outputs):
-        moved = _size(v.type) * v.type.dtype.np.itemsize + moved
-    return _dim_str(flops), _dim_str(moved)
+        moved = v.type.size() * v.type.dtype.np.itemsize + moved
+    return dim_for_runtime(flops), dim_for_runtime(moved)
 
 
 def _write_in_place(steps, result, param, types) -> None:
@@ -171,8 +167,7 @@ def _write_in_place(steps, result, param, types) -> None:
               and types[param] == types[result] and st.inputs.count(param) <= 1
               and (param in st.aligned or param not in st.inputs)
               and all(r <= i for r in readers) and param not in st.inplace
-              and tuple(d if isinstance(d, int) else str(d) for d in types[result].shape)
-              == tuple(st.work))
+              and dims_for_runtime(types[result].shape) == tuple(st.work))
         if ok:
             st.inplace[k] = param
         return
