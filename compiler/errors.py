@@ -68,3 +68,7 @@ class ParseError(KilnError, ValueError):
 
 class OutOfRangeError(KilnError, IndexError):
     """An index read from data is outside the valid range (gather, scatter_add)."""
+
+
+class GradientError(KilnError, LookupError):
+    """A gradient that cannot be taken: an op without a second-order rule, an unbounded loop."""

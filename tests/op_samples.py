@@ -177,6 +177,24 @@ def _pool(op, data):
         "padding": data.draw(st.sampled_from(["SAME", "VALID"]))}
 
 
+def _pool_out(shapes, attrs):
+    from compiler.ops.nn import window_geometry
+    (n, h, w, c), = shapes
+    geo, _, _ = window_geometry("pool", (n, h, w, c), attrs["ksize"], attrs)
+    return (n, geo[0][2], geo[1][2], c)
+
+
+def _max_pool_grad(op, data):
+    shapes, attrs = _pool(op, data)
+    out = _pool_out(shapes, attrs)
+    return [shapes[0], out, out], attrs
+
+
+def _avg_pool_grad(op, data):
+    shapes, attrs = _pool(op, data)
+    return [_pool_out(shapes, attrs)], attrs | {"input_size": shapes[0][1:3]}
+
+
 def _constant(op, data):
     d = data.draw(st.sampled_from(dt.ALL))
     arr = values(np.random.default_rng(0), TensorType(shape(data), d))
@@ -201,7 +219,8 @@ CASES = {
     P.SELECT_: _select, P.CAST_: None, P.BROADCAST_TO: _broadcast, P.RESHAPE: _reshape,
     P.TRANSPOSE: _transpose, P.SLICE: _slice, P.CONCAT: _concat, P.PAD: _pad,
     P.GATHER_: _gather, P.SCATTER_ADD: _scatter, P.MATMUL: _matmul, P.CONV2D: _conv,
-    P.MAX_POOL: _pool, P.AVG_POOL: _pool, P.CONSTANT: _constant, P.IOTA: _iota,
+    P.MAX_POOL: _pool, P.AVG_POOL: _pool, P.MAX_POOL_GRAD: _max_pool_grad,
+    P.AVG_POOL_GRAD: _avg_pool_grad, P.CONSTANT: _constant, P.IOTA: _iota,
     P.RANDOM_BITS: _random, P.DIM_SIZE: _dim_size,
 }
 KIND_CASES = {"unary": _elementwise, "binary": _elementwise, "reduce": _reduce,
@@ -238,6 +257,9 @@ def draw_case(op, data):
         arrays[1] = rng.integers(0, n, shapes[1]).astype(types[1].dtype.np)
     if op is P.SCATTER_ADD:
         arrays[1] = rng.integers(0, attrs["size"], shapes[1]).astype(types[1].dtype.np)
+    if op is P.MAX_POOL_GRAD:  # y: the pool of x, so windows find their maxima
+        attrs_ = {k: v for k, v in attrs.items()}
+        arrays[1] = P.MAX_POOL.ref(arrays[0], **attrs_)
     if op is P.RANDOM_BITS:
         arrays[0] = rng.integers(-2**31, 2**31, 2).astype(np.int32)
     return types, attrs, arrays

@@ -32,7 +32,8 @@ def _map_ref(x, regions):
 # An op with a region (a scalar body applied to every element), to exercise regions in the
 # printer, parser, verifier and interpreter before control flow arrives. Registered only
 # while a test uses it, so the registry-wide op tests never see it.
-MAP = OpDef("t_map", UNARY, lambda types, attrs: (types[0],), _map_ref, scalar=lambda a: a)
+MAP = OpDef("t_map", UNARY, lambda types, attrs: (types[0],), _map_ref, scalar=lambda a: a,
+            vjp="a test op")
 
 
 @pytest.fixture
@@ -206,7 +207,7 @@ def test_random_graphs_round_trip_and_interpret(case, n):
 
 def test_interpreter_catches_a_ref_that_disagrees_with_its_type_rule():
     liar = OpDef("t_liar", UNARY, lambda types, attrs: (types[0],),
-                 lambda x: np.concatenate([x, x]), scalar=lambda a: a)
+                 lambda x: np.concatenate([x, x]), scalar=lambda a: a, vjp="a test op")
     register(liar)
     try:
         b = GraphBuilder("lie")

@@ -308,5 +308,7 @@ def test_register_refuses_incomplete_op():
     from compiler.ops.base import UNARY, OpDef, register
     with pytest.raises(ValueError, match="lacks scalar"):
         register(OpDef("t_incomplete", UNARY, lambda t, a: t, lambda x: x))
+    with pytest.raises(ValueError, match="lacks vjp"):  # gradient status must be stated
+        register(OpDef("t_incomplete", UNARY, lambda t, a: t, lambda x: x, scalar=str))
     with pytest.raises(ValueError, match="registered twice"):
         register(P.ADD)

@@ -6,6 +6,6 @@ from .elementwise import *  # noqa: F401,F403
 from .kernel import KERNEL  # noqa: F401
 from .linalg import MATMUL  # noqa: F401
 from .movement import *  # noqa: F401,F403
-from .nn import AVG_POOL, CONV2D, MAX_POOL  # noqa: F401
+from .nn import AVG_POOL, AVG_POOL_GRAD, CONV2D, MAX_POOL, MAX_POOL_GRAD  # noqa: F401
 from .reduce import *  # noqa: F401,F403
 from .source import CONSTANT, DIM_SIZE, IOTA, RANDOM_BITS  # noqa: F401

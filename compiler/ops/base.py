@@ -1,9 +1,9 @@
 """``OpDef`` and the registry: one declaration per primitive with every rule beside it.
 
 An op declares its kind, its attributes with defaults, a type rule (``infer``), a numpy
-reference (``ref``), its lowering data for the code generators, and a slot for its gradient
-rule (``vjp``; the autodiff issue fills it). ``register`` refuses an op that lacks a rule its
-kind needs, at import time.
+reference (``ref``), its lowering data for the code generators, and its gradient rule
+(``vjp``) or the reason it has none. ``register`` refuses an op that lacks a rule its kind
+needs, or whose gradient status is unstated, at import time.
 """
 
 from __future__ import annotations
@@ -48,7 +48,12 @@ class OpDef:
         index_map: for movement ops, ``f(out_index_exprs, in_types, out_type, **attrs)`` -> per
             input, the index expressions that read it (see ops/movement.py).
         template: name of the kernel template family for contractions, windows and sources.
-        vjp: gradient rule (filled by the autodiff issue); ``None`` until then.
+        vjp: the gradient rule ``vjp(e, site, g) -> [input gradient or None, ...]``: ``e`` emits
+            ops (``e("mul", a, b)``; see compiler/transforms/vjp.py), ``site`` has the node's
+            ``inputs``, ``output``, ``attrs`` and ``needs`` (which inputs want a gradient), ``g``
+            is the output's cotangent. Gradients may keep the output's broadcast shape; the
+            transform sums them back to each input's shape. Or a string: why no gradient
+            flows (boolean/integer results, piecewise-constant functions, sources).
     """
 
     name: str
@@ -62,10 +67,14 @@ class OpDef:
     combine: Callable | None = None
     index_map: Callable | None = None
     template: str | None = None
-    vjp: Callable | None = None
+    vjp: Callable | str | None = None
     commutative: bool = False
     variadic: bool = False
     n_inputs: int = 1
+
+    @property
+    def differentiable(self) -> bool:
+        return callable(self.vjp)
 
     @property
     def takes_regions(self) -> bool:
@@ -117,7 +126,7 @@ def register(op: OpDef) -> OpDef:
         raise ValueError(f"op {op.name!r} registered twice")
     if op.kind not in _NEEDS:
         raise ValueError(f"op {op.name!r}: unknown kind {op.kind!r}")
-    missing = [f for f in _NEEDS[op.kind] if getattr(op, f) is None]
+    missing = [f for f in _NEEDS[op.kind] + ("vjp",) if getattr(op, f) is None]
     if missing:
         raise ValueError(f"op {op.name!r} of kind {op.kind} lacks {', '.join(missing)}")
     REGISTRY[op.name] = op

@@ -183,56 +183,116 @@ def _keep_dtype(f):
     return ref
 
 
-def _unary(name, ref, scalar, allowed=FLOAT, out=None):
+def _unary(name, ref, scalar, vjp, allowed=FLOAT, out=None):
     return register(OpDef(name, UNARY, _unary_infer(name, allowed, out),
-                          ref if out is not None else _keep_dtype(ref), scalar=scalar))
+                          ref if out is not None else _keep_dtype(ref), scalar=scalar, vjp=vjp))
 
 
-def _binary(name, ref, scalar, allowed=NUMERIC, out=None, commutative=False):
+def _binary(name, ref, scalar, vjp, allowed=NUMERIC, out=None, commutative=False):
     return register(OpDef(name, BINARY, _binary_infer(name, allowed, out),
                           ref if out is not None else _keep_dtype(ref), scalar=scalar,
-                          commutative=commutative, n_inputs=2))
+                          commutative=commutative, n_inputs=2, vjp=vjp))
 
 
 def _cmp(name, f, sym, allowed=NUMERIC + BOOL):
     return _binary(name, lambda a, b: np.asarray(f(a, b)), lambda a, b: f"({a} {sym} {b})",
-                   allowed, out=dt.bool_, commutative=sym in ("==", "!="))
+                   BOOLEAN, allowed, out=dt.bool_, commutative=sym in ("==", "!="))
+
+
+# -- gradient rules (see OpDef.vjp). x, y: the input and output; g: the output's cotangent.
+
+BOOLEAN = "its result is boolean"
+PIECEWISE = "piecewise constant: its derivative is zero wherever it exists"
+
+
+def _unary_rule(f):
+    """A rule for y = op(x) from ``f(e, x, y, g) -> dx``."""
+    return lambda e, n, g: [f(e, n.inputs[0], n.output, g)]
+
+
+def _d_pow(e, n, g):
+    a, b = n.inputs
+    da = e("mul", g, e("mul", b, e("pow", a, e("sub", b, e.lit(1, b))))) if n.needs[0] else None
+    if not n.needs[1]:
+        return [da, None]
+    pos = e("gt", a, e.lit(0, a))  # d/db a**b = a**b log a, taken as 0 where a <= 0
+    log_a = e("log", e("select", pos, a, e.lit(1, a)))
+    return [da, e("select", pos, e("mul", g, e("mul", n.output, log_a)), e.lit(0, g))]
+
+
+def _d_extremum(cmp):
+    """max/min: the gradient goes to the chosen input (to the first one on ties)."""
+    def rule(e, n, g):
+        a, b = n.inputs
+        first = e(cmp, a, b)
+        zero = e.lit(0, g)
+        return [e("select", first, g, zero), e("select", first, zero, g)]
+    return rule
+
+
+def _d_atan2(e, n, g):
+    a, b = n.inputs
+    scale = e("div", g, e("add", e("mul", a, a), e("mul", b, b)))
+    return [e("mul", scale, b), e("neg", e("mul", scale, a))]
 
 
 def _erf_ref(x):
     return special.erf(x.astype(np.float64) if x.dtype == np.float16 else x)
 
 
-NEG = _unary("neg", np.negative, lambda a: f"(-{a})", NUMERIC)
-ABS = _unary("abs", np.abs, lambda a: f"abs({a})", NUMERIC)
-SIGN = _unary("sign", np.sign, lambda a: f"kiln_sign({a})", NUMERIC)
-SQUARE = _unary("square", np.square, lambda a: f"({a} * {a})", NUMERIC)
-EXP = _unary("exp", np.exp, lambda a: f"kiln_exp({a})")
-EXPM1 = _unary("expm1", np.expm1, lambda a: f"kiln_expm1({a})")
-LOG = _unary("log", np.log, lambda a: f"kiln_log({a})")
-LOG1P = _unary("log1p", np.log1p, lambda a: f"kiln_log1p({a})")
-SQRT = _unary("sqrt", np.sqrt, lambda a: f"kiln_sqrt({a})")
-RSQRT = _unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda a: f"kiln_rsqrt({a})")
-RECIPROCAL = _unary("reciprocal", np.reciprocal, lambda a: f"kiln_div(1.0, {a})")
-TANH = _unary("tanh", np.tanh, lambda a: f"math.tanh({a})")
-SIGMOID = _unary("sigmoid", lambda x: special.expit(x), lambda a: f"kiln_sigmoid({a})")
-ERF = _unary("erf", _erf_ref, lambda a: f"math.erf({a})")
-SIN = _unary("sin", np.sin, lambda a: f"math.sin({a})")
-COS = _unary("cos", np.cos, lambda a: f"math.cos({a})")
-FLOOR = _unary("floor", np.floor, lambda a: f"kiln_floor({a})")
-CEIL = _unary("ceil", np.ceil, lambda a: f"kiln_ceil({a})")
-ROUND = _unary("round", np.round, lambda a: f"kiln_round({a})")
-LOGICAL_NOT = _unary("logical_not", np.logical_not, lambda a: f"(not {a})", BOOL)
-IS_NAN = _unary("is_nan", np.isnan, lambda a: f"({a} != {a})", FLOAT, out=dt.bool_)
-IS_FINITE = _unary("is_finite", np.isfinite, lambda a: f"math.isfinite({a})", FLOAT,
+NEG = _unary("neg", np.negative, lambda a: f"(-{a})",
+             _unary_rule(lambda e, x, y, g: e("neg", g)), NUMERIC)
+ABS = _unary("abs", np.abs, lambda a: f"abs({a})",
+             _unary_rule(lambda e, x, y, g: e("mul", g, e("sign", x))), NUMERIC)
+SIGN = _unary("sign", np.sign, lambda a: f"kiln_sign({a})", PIECEWISE, NUMERIC)
+SQUARE = _unary("square", np.square, lambda a: f"({a} * {a})",
+                _unary_rule(lambda e, x, y, g: e("mul", g, e("mul", x, e.lit(2, x)))), NUMERIC)
+EXP = _unary("exp", np.exp, lambda a: f"kiln_exp({a})",
+             _unary_rule(lambda e, x, y, g: e("mul", g, y)))
+EXPM1 = _unary("expm1", np.expm1, lambda a: f"kiln_expm1({a})",
+               _unary_rule(lambda e, x, y, g: e("mul", g, e("add", y, e.lit(1, y)))))
+LOG = _unary("log", np.log, lambda a: f"kiln_log({a})",
+             _unary_rule(lambda e, x, y, g: e("div", g, x)))
+LOG1P = _unary("log1p", np.log1p, lambda a: f"kiln_log1p({a})",
+               _unary_rule(lambda e, x, y, g: e("div", g, e("add", x, e.lit(1, x)))))
+SQRT = _unary("sqrt", np.sqrt, lambda a: f"kiln_sqrt({a})",
+              _unary_rule(lambda e, x, y, g: e("div", e("mul", g, e.lit(0.5, g)), y)))
+RSQRT = _unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda a: f"kiln_rsqrt({a})",
+               _unary_rule(lambda e, x, y, g:
+                   e("mul", g, e("mul", e("mul", y, e("mul", y, y)), e.lit(-0.5, y)))))
+RECIPROCAL = _unary("reciprocal", np.reciprocal, lambda a: f"kiln_div(1.0, {a})",
+                    _unary_rule(lambda e, x, y, g: e("neg", e("mul", g, e("mul", y, y)))))
+TANH = _unary("tanh", np.tanh, lambda a: f"math.tanh({a})",
+              _unary_rule(lambda e, x, y, g: e("mul", g, e("sub", e.lit(1, y), e("mul", y, y)))))
+SIGMOID = _unary("sigmoid", lambda x: special.expit(x), lambda a: f"kiln_sigmoid({a})",
+                 _unary_rule(lambda e, x, y, g:
+                     e("mul", g, e("mul", y, e("sub", e.lit(1, y), y)))))
+ERF = _unary("erf", _erf_ref, lambda a: f"math.erf({a})",
+             _unary_rule(lambda e, x, y, g: e("mul", g, e("mul", e.lit(2 / math.sqrt(math.pi), x),
+                                                          e("exp", e("neg", e("mul", x, x)))))))
+SIN = _unary("sin", np.sin, lambda a: f"math.sin({a})",
+             _unary_rule(lambda e, x, y, g: e("mul", g, e("cos", x))))
+COS = _unary("cos", np.cos, lambda a: f"math.cos({a})",
+             _unary_rule(lambda e, x, y, g: e("neg", e("mul", g, e("sin", x)))))
+FLOOR = _unary("floor", np.floor, lambda a: f"kiln_floor({a})", PIECEWISE)
+CEIL = _unary("ceil", np.ceil, lambda a: f"kiln_ceil({a})", PIECEWISE)
+ROUND = _unary("round", np.round, lambda a: f"kiln_round({a})", PIECEWISE)
+LOGICAL_NOT = _unary("logical_not", np.logical_not, lambda a: f"(not {a})", BOOLEAN, BOOL)
+IS_NAN = _unary("is_nan", np.isnan, lambda a: f"({a} != {a})", BOOLEAN, FLOAT, out=dt.bool_)
+IS_FINITE = _unary("is_finite", np.isfinite, lambda a: f"math.isfinite({a})", BOOLEAN, FLOAT,
                    out=dt.bool_)
 
-ADD = _binary("add", np.add, lambda a, b: f"({a} + {b})", commutative=True)
-SUB = _binary("sub", np.subtract, lambda a, b: f"({a} - {b})")
-MUL = _binary("mul", np.multiply, lambda a, b: f"({a} * {b})", commutative=True)
-DIV = _binary("div", np.divide, lambda a, b: f"kiln_div({a}, {b})", FLOAT)
-FLOORDIV = _binary("floordiv", np.floor_divide, lambda a, b: f"kiln_floordiv({a}, {b})")
-MOD = _binary("mod", np.mod, lambda a, b: f"kiln_mod({a}, {b})")
+ADD = _binary("add", np.add, lambda a, b: f"({a} + {b})", lambda e, n, g: [g, g], commutative=True)
+SUB = _binary("sub", np.subtract, lambda a, b: f"({a} - {b})", lambda e, n, g: [g, e("neg", g)])
+MUL = _binary("mul", np.multiply, lambda a, b: f"({a} * {b})", lambda e, n, g: [
+    e("mul", g, n.inputs[1]) if n.needs[0] else None,
+    e("mul", g, n.inputs[0]) if n.needs[1] else None], commutative=True)
+DIV = _binary("div", np.divide, lambda a, b: f"kiln_div({a}, {b})", lambda e, n, g: [
+    e("div", g, n.inputs[1]) if n.needs[0] else None,
+    e("neg", e("div", e("mul", g, n.output), n.inputs[1])) if n.needs[1] else None], FLOAT)
+FLOORDIV = _binary("floordiv", np.floor_divide, lambda a, b: f"kiln_floordiv({a}, {b})", PIECEWISE)
+MOD = _binary("mod", np.mod, lambda a, b: f"kiln_mod({a}, {b})", lambda e, n, g: [
+    g, e("neg", e("mul", g, e("floordiv", *n.inputs)))])
 def _pow_ref(a, b):
     """x ** y; for integers a negative exponent gives 0 (1 and -1 keep their powers)."""
     if np.result_type(a, b).kind != "i":
@@ -243,21 +303,23 @@ def _pow_ref(a, b):
     return np.where(neg, ones, r)
 
 
-POW = _binary("pow", _pow_ref, lambda a, b: f"kiln_pow({a}, {b})")
-MAXIMUM = _binary("max", np.maximum, lambda a, b: f"kiln_max({a}, {b})", commutative=True)
-MINIMUM = _binary("min", np.minimum, lambda a, b: f"kiln_min({a}, {b})", commutative=True)
-ATAN2 = _binary("atan2", np.arctan2, lambda a, b: f"math.atan2({a}, {b})", FLOAT)
+POW = _binary("pow", _pow_ref, lambda a, b: f"kiln_pow({a}, {b})", _d_pow)
+MAXIMUM = _binary("max", np.maximum, lambda a, b: f"kiln_max({a}, {b})", _d_extremum("ge"),
+                  commutative=True)
+MINIMUM = _binary("min", np.minimum, lambda a, b: f"kiln_min({a}, {b})", _d_extremum("le"),
+                  commutative=True)
+ATAN2 = _binary("atan2", np.arctan2, lambda a, b: f"math.atan2({a}, {b})", _d_atan2, FLOAT)
 EQ = _cmp("eq", np.equal, "==")
 NE = _cmp("ne", np.not_equal, "!=")
 LT = _cmp("lt", np.less, "<", NUMERIC)
 LE = _cmp("le", np.less_equal, "<=", NUMERIC)
 GT = _cmp("gt", np.greater, ">", NUMERIC)
 GE = _cmp("ge", np.greater_equal, ">=", NUMERIC)
-LOGICAL_AND = _binary("logical_and", np.logical_and, lambda a, b: f"({a} and {b})", BOOL,
+LOGICAL_AND = _binary("logical_and", np.logical_and, lambda a, b: f"({a} and {b})", BOOLEAN, BOOL,
                       commutative=True)
-LOGICAL_OR = _binary("logical_or", np.logical_or, lambda a, b: f"({a} or {b})", BOOL,
+LOGICAL_OR = _binary("logical_or", np.logical_or, lambda a, b: f"({a} or {b})", BOOLEAN, BOOL,
                      commutative=True)
-LOGICAL_XOR = _binary("logical_xor", np.logical_xor, lambda a, b: f"({a} != {b})", BOOL,
+LOGICAL_XOR = _binary("logical_xor", np.logical_xor, lambda a, b: f"({a} != {b})", BOOLEAN, BOOL,
                       commutative=True)
 
 
@@ -270,7 +332,9 @@ def _select_infer(types, attrs):
 
 SELECT_ = register(OpDef(
     "select", SELECT, _select_infer, lambda c, a, b: np.asarray(np.where(c, a, b)),
-    scalar=lambda c, a, b: f"({a} if {c} else {b})", n_inputs=3))
+    scalar=lambda c, a, b: f"({a} if {c} else {b})", n_inputs=3,
+    vjp=lambda e, n, g: [None, e("select", n.inputs[0], g, e.lit(0, g)),
+                         e("select", n.inputs[0], e.lit(0, g), g)]))
 
 
 def _cast_infer(types, attrs):
@@ -292,4 +356,9 @@ def _cast_scalar(a, to):
 
 
 CAST_ = register(OpDef("cast", CAST, _cast_infer, _cast_ref, attrs={"to": REQUIRED},
-                       scalar=_cast_scalar))
+                       scalar=_cast_scalar,
+                       vjp=lambda e, n, g: [e("cast", g, to=e.type(n.inputs[0]).dtype)]))
+
+# Identity whose gradient is stopped; simplify removes it once autodiff has run.
+STOP_GRADIENT = _unary("stop_gradient", np.copy, lambda a: a, "it stops gradients by design",
+                       dt.ALL)

@@ -36,4 +36,5 @@ def _kernel_ref(*arrays, name, kind, absorbed, regions):
 
 KERNEL = register(OpDef("kernel", FUSION, _kernel_infer, _kernel_ref, template="kernel",
                         attrs={"name": REQUIRED, "kind": REQUIRED, "absorbed": ()},
-                        variadic=True))
+                        variadic=True,
+                        vjp="kernels exist only after fusion; autodiff runs before it"))

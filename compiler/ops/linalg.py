@@ -37,6 +37,19 @@ def _matmul_ref(a, b, transpose_a, transpose_b):
     return np.matmul(a, b)
 
 
+def _d_matmul(e, n, g):
+    """C = op(A) op(B): each gradient is one matmul, with the transposes folded in."""
+    (a, b), ta, tb = n.inputs, n.attrs["transpose_a"], n.attrs["transpose_b"]
+    da = db = None
+    if n.needs[0]:
+        da = e("matmul", b, g, transpose_a=tb, transpose_b=True) if ta else \
+            e("matmul", g, b, transpose_a=False, transpose_b=not tb)
+    if n.needs[1]:
+        db = e("matmul", g, a, transpose_a=True, transpose_b=ta) if tb else \
+            e("matmul", a, g, transpose_a=not ta, transpose_b=False)
+    return [da, db]
+
+
 MATMUL = register(OpDef("matmul", CONTRACTION, _matmul_infer, _matmul_ref,
                         attrs={"transpose_a": False, "transpose_b": False},
-                        template="matmul", n_inputs=2))
+                        template="matmul", n_inputs=2, vjp=_d_matmul))

@@ -60,7 +60,7 @@ def _broadcast_map(idx, in_types, out_type, shape):
 BROADCAST_TO = register(OpDef(
     "broadcast_to", MOVEMENT, _broadcast_infer,
     lambda x, shape: np.broadcast_to(x, shape).copy(), attrs={"shape": REQUIRED},
-    index_map=_broadcast_map))
+    index_map=_broadcast_map, vjp=lambda e, n, g: [g]))  # the transform sums g back
 
 
 # -- reshape --------------------------------------------------------------------------------------
@@ -94,7 +94,8 @@ def _reshape_map(idx, in_types, out_type, shape):
 
 RESHAPE = register(OpDef("reshape", MOVEMENT, _reshape_infer,
                          lambda x, shape: np.reshape(x, shape).copy(),
-                         attrs={"shape": REQUIRED}, index_map=_reshape_map))
+                         attrs={"shape": REQUIRED}, index_map=_reshape_map,
+                         vjp=lambda e, n, g: [e("reshape", g, shape=e.type(n.inputs[0]).shape)]))
 
 
 # -- transpose ------------------------------------------------------------------------------------
@@ -118,7 +119,10 @@ def _transpose_map(idx, in_types, out_type, perm):
 
 TRANSPOSE = register(OpDef("transpose", MOVEMENT, _transpose_infer,
                            lambda x, perm: np.transpose(x, perm).copy(),
-                           attrs={"perm": REQUIRED}, index_map=_transpose_map))
+                           attrs={"perm": REQUIRED}, index_map=_transpose_map,
+                           vjp=lambda e, n, g: [e("transpose", g, perm=tuple(
+                               sorted(range(len(n.attrs["perm"])),
+                                      key=n.attrs["perm"].__getitem__)))]))
 
 
 # -- slice (strided; begin/end/stride are absolute, one per dim, end may be -1 if stride < 0) --
@@ -155,11 +159,32 @@ def _slice_ref(x, begin, end, stride):
     return x[np.ix_(*[np.arange(b, e, s) for b, e, s in zip(begin, end, stride)])]
 
 
+def _d_slice(e, n, g):
+    """Place g back: pad where the stride is 1, scatter_add along the other axes."""
+    x = e.type(n.inputs[0])
+    begin, end, stride = (n.attrs[k] for k in ("begin", "end", "stride"))
+    pads = []
+    for axis, (d, b, s) in enumerate(zip(x.shape, begin, stride)):
+        if s == 1:
+            pads.append((b, d - b - e.type(g).shape[axis]))
+            continue
+        pads.append((0, 0))
+        count = e.type(g).shape[axis]
+        index = e("add", e("mul", e("iota", shape=(count,), dtype=dt.i32), e.lit(s, dt.i32)),
+                  e.lit(b, dt.i32))
+        g = e("scatter_add", g, index, axis=axis, size=d)
+    if any(not isinstance(p, int) for pair in pads for p in pair):
+        raise ShapeError("slice", f"the gradient of a slice [{begin}:{end}] of {x} needs its "
+                                  "padding to be static")
+    return [e("pad", g, pads=tuple(pads)) if any(lo or hi for lo, hi in pads) else g]
+
+
 SLICE = register(OpDef(
     "slice", MOVEMENT, _slice_infer, _slice_ref,
     attrs={"begin": REQUIRED, "end": REQUIRED, "stride": REQUIRED},
     index_map=lambda idx, it, ot, begin, end, stride: [
-        (None, [f"({_d(b)} + {i} * {s})" for i, b, s in zip(idx, begin, stride)])]))
+        (None, [f"({_d(b)} + {i} * {s})" for i, b, s in zip(idx, begin, stride)])],
+    vjp=_d_slice))
 
 
 # -- concat ---------------------------------------------------------------------------------------
@@ -189,9 +214,22 @@ def _concat_map(idx, in_types, out_type, axis):
     return out
 
 
+def _d_concat(e, n, g):
+    gt, axis = e.type(g), n.attrs["axis"]
+    out, offset = [], 0
+    for x in n.inputs:
+        size = e.type(x).shape[axis]
+        begin = [0] * gt.rank
+        end = list(gt.shape)
+        begin[axis], end[axis] = offset, offset + size
+        out.append(e("slice", g, begin=tuple(begin), end=tuple(end), stride=(1,) * gt.rank))
+        offset = offset + size
+    return out
+
+
 CONCAT = register(OpDef(
     "concat", MOVEMENT, _concat_infer, lambda *xs, axis: np.concatenate(xs, axis=axis),
-    attrs={"axis": REQUIRED}, variadic=True, index_map=_concat_map,
+    attrs={"axis": REQUIRED}, variadic=True, index_map=_concat_map, vjp=_d_concat,
     canon=lambda types, attrs: attrs | {"axis": norm_axis("concat", attrs["axis"],
                                                           types[0].rank)}))
 
@@ -222,7 +260,11 @@ def _pad_ref(x, pads, value):
 
 PAD = register(OpDef(
     "pad", MOVEMENT, _pad_infer, _pad_ref,
-    attrs={"pads": REQUIRED, "value": 0}, index_map=_pad_map))
+    attrs={"pads": REQUIRED, "value": 0}, index_map=_pad_map,
+    vjp=lambda e, n, g: [e("slice", g, begin=tuple(lo for lo, _ in n.attrs["pads"]),
+                           end=tuple(lo + d for (lo, _), d in zip(n.attrs["pads"],
+                                                                  e.type(n.inputs[0]).shape)),
+                           stride=(1,) * len(n.attrs["pads"]))]))
 
 
 # -- gather and its gradient scatter_add ----------------------------------------------------------
@@ -254,6 +296,8 @@ def _gather_map(idx, in_types, out_type, axis):
 GATHER_ = register(OpDef(
     "gather", GATHER, _gather_infer, _gather_ref, attrs={"axis": 0}, n_inputs=2,
     index_map=_gather_map,
+    vjp=lambda e, n, g: [e("scatter_add", g, n.inputs[1], axis=n.attrs["axis"],
+                           size=e.type(n.inputs[0]).shape[n.attrs["axis"]]), None],
     canon=lambda types, attrs: attrs | {"axis": norm_axis("gather", attrs["axis"],
                                                           types[0].rank)}))
 
@@ -281,4 +325,5 @@ SCATTER_ADD = register(OpDef(
     attrs={"axis": 0, "size": REQUIRED}, n_inputs=2,
     index_map=lambda idx, it, ot, axis, size: [
         (None, idx[:axis] + ["$1"] + idx[axis + it[1].rank:]),
-        (None, idx[axis:axis + it[1].rank])]))
+        (None, idx[axis:axis + it[1].rank])],
+    vjp=lambda e, n, g: [e("gather", g, n.inputs[1], axis=n.attrs["axis"]), None]))

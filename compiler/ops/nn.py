@@ -1,13 +1,14 @@
 """Windowed primitives on NHWC images: conv2d (HWIO filters, strides, SAME/VALID or explicit
 padding, dilation, groups), max_pool and avg_pool (TensorFlow's SAME averages over the
-elements inside the image only)."""
+elements inside the image only), and the pools' gradients max_pool_grad and avg_pool_grad.
+conv2d's gradients are conv2d themselves (on dilated, flipped or transposed operands)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import dtypes as dt
-from ..errors import AttrError, ShapeError
+from ..errors import AttrError, GradientError, ShapeError
 from .base import REQUIRED, WINDOW, OpDef, register, require_dtype, same_dtype
 
 
@@ -55,15 +56,32 @@ def window_geometry(op, x_shape, ksize, attrs):
             for i in range(2)], strides, dil
 
 
-def _windows(x, ksize, strides, dil, geo, fill):
-    """Yield (kh, kw, view) with view[n, oh, ow, c] = padded x at that window offset."""
-    (t, b, oh), (l, r, ow) = geo
-    xp = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=fill)
+def _offsets(ksize, strides, dil, geo):
+    """Yield (kh, kw, index) where padded_x[index][n, oh, ow, c] is the element at window
+    offset (kh, kw) of output position (oh, ow)."""
+    (_, _, oh), (_, _, ow) = geo
     for kh in range(ksize[0]):
         for kw in range(ksize[1]):
             h0, w0 = kh * dil[0], kw * dil[1]
-            yield kh, kw, xp[:, h0:h0 + (oh - 1) * strides[0] + 1:strides[0],
-                             w0:w0 + (ow - 1) * strides[1] + 1:strides[1], :]
+            yield kh, kw, (slice(None), slice(h0, h0 + (oh - 1) * strides[0] + 1, strides[0]),
+                           slice(w0, w0 + (ow - 1) * strides[1] + 1, strides[1]))
+
+
+def _pad_hw(x, geo, fill):
+    (t, b, _), (l, r, _) = geo
+    return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=fill)
+
+
+def _crop_hw(xp, geo):
+    (t, b, _), (l, r, _) = geo
+    return xp[:, t:xp.shape[1] - b, l:xp.shape[2] - r]
+
+
+def _windows(x, ksize, strides, dil, geo, fill):
+    """Yield (kh, kw, view) with view[n, oh, ow, c] = padded x at that window offset."""
+    xp = _pad_hw(x, geo, fill)
+    for kh, kw, index in _offsets(ksize, strides, dil, geo):
+        yield kh, kw, xp[index]
 
 
 # -- conv2d ---------------------------------------------------------------------------------------
@@ -99,8 +117,63 @@ def _conv_ref(x, w, strides, padding, dilations, groups):
     return out.reshape(out.shape[:3] + (o,)).astype(x.dtype)
 
 
+def _pad_or_crop(e, x, hw_pads):
+    """Pad dims 1 and 2 of x by (lo, hi) each; negative amounts crop."""
+    shape = e.type(x).shape
+    if any(p < 0 for pair in hw_pads for p in pair):
+        begin = [0, max(-hw_pads[0][0], 0), max(-hw_pads[1][0], 0), 0]
+        end = [shape[0], shape[1] - max(-hw_pads[0][1], 0), shape[2] - max(-hw_pads[1][1], 0),
+               shape[3]]
+        x = e("slice", x, begin=tuple(begin), end=tuple(end), stride=(1, 1, 1, 1))
+    pads = ((0, 0),) + tuple((max(lo, 0), max(hi, 0)) for lo, hi in hw_pads) + ((0, 0),)
+    return e("pad", x, pads=pads) if any(map(any, pads)) else x
+
+
+def _d_conv(e, n, g):
+    """dx: a stride-1 conv of g (dilated by the strides, padded to full) with the flipped
+    filter, in- and out-channels swapped per group. dw: a conv of x (channels as batch, batch
+    as channels) with g as the filter, strides and dilations exchanged."""
+    x, w = n.inputs
+    (bn, hh, ww, c), (kh, kw, cg, o) = e.type(x).shape, e.type(w).shape
+    groups = n.attrs["groups"]
+    geo, strides, dil = window_geometry("conv2d", (bn, hh, ww, c), (kh, kw), n.attrs)
+    (t, b, oh), (l, r, ow) = geo
+    dx = dw = None
+    if n.needs[0]:
+        gd = g
+        if strides != (1, 1):  # insert stride-1 zeros after each element (and after the last)
+            gd = e("reshape", g, shape=(bn, oh, 1, ow, 1, o))
+            gd = e("pad", gd, pads=((0, 0), (0, 0), (0, strides[0] - 1), (0, 0),
+                                    (0, strides[1] - 1), (0, 0)))
+            gd = e("reshape", gd, shape=(bn, oh * strides[0], ow * strides[1], o))
+        full = [((k - 1) * d - lo, (lo + size + hi) - n_out * s - hi)
+                for k, d, lo, hi, size, n_out, s in ((kh, dil[0], t, b, hh, oh, strides[0]),
+                                                     (kw, dil[1], l, r, ww, ow, strides[1]))]
+        wf = e("slice", w, begin=(kh - 1, kw - 1, 0, 0), end=(-1, -1, cg, o),
+               stride=(-1, -1, 1, 1))
+        wf = e("reshape", wf, shape=(kh, kw, cg, groups, o // groups))
+        wf = e("reshape", e("transpose", wf, perm=(0, 1, 4, 3, 2)),
+               shape=(kh, kw, o // groups, c))
+        dx = e("conv2d", _pad_or_crop(e, gd, full), wf, strides=(1, 1), padding="VALID",
+               dilations=dil, groups=groups)
+    if n.needs[1]:
+        xp = _pad_or_crop(e, x, ((t, b), (l, r)))
+        hp, wp = hh + t + b, ww + l + r
+        xs = e("reshape", xp, shape=(bn, hp, wp, groups, cg))
+        xs = e("reshape", e("transpose", xs, perm=(4, 1, 2, 3, 0)),
+               shape=(cg, hp, wp, groups * bn))
+        gf = e("transpose", g, perm=(1, 2, 0, 3))
+        dw = e("conv2d", xs, gf, strides=dil, padding="VALID", dilations=strides,
+               groups=groups)
+        out = e.type(dw).shape
+        if (out[1], out[2]) != (kh, kw):
+            dw = e("slice", dw, begin=(0, 0, 0, 0), end=(cg, kh, kw, o), stride=(1, 1, 1, 1))
+        dw = e("transpose", dw, perm=(1, 2, 0, 3))
+    return [dx, dw]
+
+
 CONV2D = register(OpDef(
-    "conv2d", WINDOW, _conv_infer, _conv_ref, template="conv2d", n_inputs=2,
+    "conv2d", WINDOW, _conv_infer, _conv_ref, template="conv2d", n_inputs=2, vjp=_d_conv,
     attrs={"strides": (1, 1), "padding": "VALID", "dilations": (1, 1), "groups": 1}))
 
 
@@ -143,7 +216,92 @@ def _avg_pool_ref(x, ksize, strides, padding):
 
 
 _POOL_ATTRS = {"ksize": REQUIRED, "strides": REQUIRED, "padding": "VALID"}
-MAX_POOL = register(OpDef("max_pool", WINDOW, _pool_infer("max_pool"), _max_pool_ref,
-                          attrs=_POOL_ATTRS, template="pool"))
-AVG_POOL = register(OpDef("avg_pool", WINDOW, _pool_infer("avg_pool"), _avg_pool_ref,
-                          attrs=_POOL_ATTRS, template="pool"))
+MAX_POOL = register(OpDef(
+    "max_pool", WINDOW, _pool_infer("max_pool"), _max_pool_ref, attrs=_POOL_ATTRS,
+    template="pool", vjp=lambda e, n, g: [e("max_pool_grad", n.inputs[0], n.output, g,
+                                            **n.attrs)]))
+AVG_POOL = register(OpDef(
+    "avg_pool", WINDOW, _pool_infer("avg_pool"), _avg_pool_ref, attrs=_POOL_ATTRS,
+    template="pool", vjp=lambda e, n, g: [e("avg_pool_grad", g, input_size=e.type(
+        n.inputs[0]).shape[1:3], **n.attrs)]))
+
+
+# -- the pools' gradients -------------------------------------------------------------------------
+
+
+def _pool_grad_geometry(name, x_shape, g, attrs):
+    ksize = _pair(name, "ksize", attrs["ksize"])
+    geo, strides, dil = window_geometry(name, x_shape, ksize, attrs)
+    want = (x_shape[0], geo[0][2], geo[1][2], x_shape[3])
+    if tuple(g.shape) != want:
+        raise ShapeError(name, f"the gradient must have the pool's output shape "
+                               f"[{','.join(map(str, want))}]; received {g}")
+    return ksize, strides, dil, geo
+
+
+def _max_pool_grad_infer(types, attrs):
+    x, y, g = types
+    same_dtype("max_pool_grad", types)
+    _pool_infer("max_pool_grad")([x], attrs)
+    _pool_grad_geometry("max_pool_grad", x.shape, y, attrs)
+    _pool_grad_geometry("max_pool_grad", x.shape, g, attrs)
+    return (x,)
+
+
+def _max_pool_grad_ref(x, y, g, ksize, strides, padding):
+    """Each window's gradient goes to its first maximal element (TensorFlow's MaxPoolGrad)."""
+    ksize, strides, dil, geo = _pool_grad_geometry(
+        "max_pool_grad", x.shape, g, {"ksize": ksize, "strides": strides, "padding": padding})
+    (t, b, _), (l, r, _) = geo
+    dxp = np.zeros((x.shape[0], t + x.shape[1] + b, l + x.shape[2] + r, x.shape[3]), x.dtype)
+    taken = np.zeros(g.shape, bool)
+    for (_, _, view), (_, _, index) in zip(
+            _windows(x, ksize, strides, dil, geo, dt.from_numpy(x.dtype).min()),
+            _offsets(ksize, strides, dil, geo)):
+        hit = (view == y) & ~taken
+        taken |= hit
+        dxp[index] += np.where(hit, g, 0)
+    return _crop_hw(dxp, geo)
+
+
+def _second_order_max_pool(e, n, g):
+    raise GradientError("max_pool_grad", "second derivatives through max_pool are not "
+                        "supported yet")
+
+
+MAX_POOL_GRAD = register(OpDef(
+    "max_pool_grad", WINDOW, _max_pool_grad_infer, _max_pool_grad_ref, attrs=_POOL_ATTRS,
+    template="pool_grad", n_inputs=3, vjp=_second_order_max_pool))
+
+
+def _avg_pool_grad_infer(types, attrs):
+    (g,) = types
+    require_dtype("avg_pool_grad", g, dt.FLOATS)
+    size = _pair("avg_pool_grad", "input_size", attrs["input_size"])
+    if g.rank != 4:
+        raise ShapeError("avg_pool_grad", f"expected an NHWC gradient of rank 4; received {g}")
+    x_shape = (g.shape[0],) + size + (g.shape[3],)
+    _pool_grad_geometry("avg_pool_grad", x_shape, g, attrs)
+    return (g.with_shape(x_shape),)
+
+
+def _avg_pool_grad_ref(g, ksize, strides, padding, input_size):
+    """Each window's gradient shared equally by the elements it averaged (inside the image)."""
+    x_shape = (g.shape[0],) + tuple(input_size) + (g.shape[3],)
+    ksize, strides, dil, geo = _pool_grad_geometry(
+        "avg_pool_grad", x_shape, g, {"ksize": ksize, "strides": strides, "padding": padding})
+    acc_dt = np.float32 if g.dtype == np.float16 else g.dtype
+    inside = _pad_hw(np.ones((1,) + tuple(input_size) + (1,), acc_dt), geo, 0)
+    count = sum(inside[index] for _, _, index in _offsets(ksize, strides, dil, geo))
+    share = g.astype(acc_dt) / count
+    dxp = np.zeros((g.shape[0],) + inside.shape[1:3] + (g.shape[3],), acc_dt)
+    for _, _, index in _offsets(ksize, strides, dil, geo):
+        dxp[index] += share
+    return _crop_hw(dxp, geo).astype(g.dtype)
+
+
+AVG_POOL_GRAD = register(OpDef(
+    "avg_pool_grad", WINDOW, _avg_pool_grad_infer, _avg_pool_grad_ref,
+    attrs=_POOL_ATTRS | {"input_size": REQUIRED}, template="pool_grad",
+    vjp=lambda e, n, g: [e("avg_pool", g, **{k: v for k, v in n.attrs.items()
+                                            if k != "input_size"})]))

@@ -28,7 +28,8 @@ def _constant_infer(types, attrs):
 
 
 CONSTANT = register(OpDef("constant", SOURCE, _constant_infer, lambda value: value.array,
-                          attrs={"value": REQUIRED}, template="constant", n_inputs=0))
+                          attrs={"value": REQUIRED}, template="constant", n_inputs=0,
+                          vjp="it has no inputs"))
 
 
 # -- iota -----------------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ def _iota_ref(shape, axis, dtype):
 
 IOTA = register(OpDef("iota", SOURCE, _iota_infer, _iota_ref,
                       attrs={"shape": REQUIRED, "axis": 0, "dtype": dt.i32},
-                      template="iota", n_inputs=0))
+                      template="iota", n_inputs=0, vjp="it has no inputs"))
 
 
 # -- random_bits (Philox-4x32-10) -----------------------------------------------------------------
@@ -99,7 +100,8 @@ def _random_ref(key, shape):
 
 
 RANDOM_BITS = register(OpDef("random_bits", SOURCE, _random_infer, _random_ref,
-                             attrs={"shape": REQUIRED}, template="random_bits"))
+                             attrs={"shape": REQUIRED}, template="random_bits",
+                             vjp="its result is integer"))
 
 
 # -- dim_size: a (possibly symbolic) dimension as a scalar, for means and shape() ----------------
@@ -116,4 +118,4 @@ def _dim_size_infer(types, attrs):
 DIM_SIZE = register(OpDef(
     "dim_size", SOURCE, _dim_size_infer,
     lambda dim, dtype: np.asarray(dim, dtype=dtype.np), attrs={"dim": REQUIRED, "dtype": dt.i32},
-    template="dim_size", n_inputs=0))
+    template="dim_size", n_inputs=0, vjp="it has no inputs"))

@@ -35,6 +35,8 @@ def _same(node, x):
 
 def identities(node, rw):
     op, ins = node.op, node.inputs
+    if op is P.STOP_GRADIENT:  # it has done its work: autodiff runs before the pipeline
+        return _same(node, ins[0])
     if op is P.MUL:
         for a, b in (ins, ins[::-1]):
             if _is(b, 1) or _is(b, 1.0):

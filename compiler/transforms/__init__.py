@@ -1,0 +1,1 @@
+"""Graph-to-graph transforms: reverse-mode autodiff (vjp)."""
