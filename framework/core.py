@@ -8,7 +8,7 @@ import numpy as np
 from compiler.errors import KilnError, TracingError
 from compiler.ir import Literal
 
-from . import tracing
+from . import tape, tracing
 from .tensor import Tensor
 
 
@@ -52,19 +52,22 @@ def apply(op, inputs, attrs: dict | None = None):
     trace = tracing.current()
     try:
         if trace is not None:
-            return _record(trace, op, inputs, attrs)
-        if any(isinstance(x, Tensor) and x._sym is not None for x in inputs):
-            raise TracingError(op.name, "received a tensor from a finished trace (kept in "
-                               "Python state while tracing); return it from the function "
-                               "instead")
-        checked = _checked_attrs(op, inputs, attrs)
-        with np.errstate(all="ignore"):
-            out = op.ref(*[_eager_array(x) for x in inputs], **checked)
+            outs, checked = _record(trace, op, inputs, attrs)
+        else:
+            if any(isinstance(x, Tensor) and x._sym is not None for x in inputs):
+                raise TracingError(op.name, "received a tensor from a finished trace (kept in "
+                                   "Python state while tracing); return it from the function "
+                                   "instead")
+            checked = _checked_attrs(op, inputs, attrs)
+            with np.errstate(all="ignore"):
+                out = op.ref(*[_eager_array(x) for x in inputs], **checked)
+            outs = tuple(Tensor(np.asarray(o)) for o in out) if isinstance(out, tuple) else \
+                (Tensor(np.asarray(out)),)
     except KilnError as e:
         raise e.with_location(tracing.where()) from None
-    if isinstance(out, tuple):
-        return tuple(Tensor(np.asarray(o)) for o in out)
-    return Tensor(np.asarray(out))
+    if tape.active() and op.differentiable:
+        tape.record(op, inputs, checked, outs)
+    return outs if len(outs) > 1 else outs[0]
 
 
 def _record(trace, op, inputs, attrs):
@@ -81,5 +84,4 @@ def _record(trace, op, inputs, attrs):
         else:
             operands.append(x._sym)
     outs = trace.builder.emit(op, operands, attrs, loc=tracing.user_location())
-    tensors = tuple(Tensor(sym=v, trace=trace) for v in outs)
-    return tensors if len(tensors) > 1 else tensors[0]
+    return tuple(Tensor(sym=v, trace=trace) for v in outs), trace.builder.nodes[-1].attr_dict

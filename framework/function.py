@@ -17,7 +17,7 @@ import weakref
 
 from compiler.errors import SignatureError
 
-from . import config, nest, tracing
+from . import config, nest, tape, tracing
 from .concrete import ConcreteFunction, trace_function
 from .specs import STATIC, TensorSpec, covariation_groups, flatten_args, leaf_kind, leaf_spec, relax
 
@@ -82,8 +82,9 @@ class Function:
 
     # -- calling --
     def __call__(self, *args, **kwargs):
-        if config.functions_run_eagerly() or tracing.current() is not None:
-            # Eager debugging, or a nested @function: run the Python code inline.
+        if config.functions_run_eagerly() or tracing.current() is not None or tape.active():
+            # Eager debugging, a nested @function, or an eager GradientTape recording the
+            # ops: run the Python code inline.
             return self.python_function(*args, **kwargs)
         bound, leaves, paths, key = self._bind(args, kwargs)
         cf = self._lookup_or_trace(bound, leaves, paths, key)

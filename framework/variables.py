@@ -9,7 +9,7 @@ import numpy as np
 from compiler import dtypes as dt
 from compiler.errors import DTypeError, ShapeError, TracingError
 
-from . import tracing
+from . import tape, tracing
 from .tensor import Tensor, TensorShape, constant_array
 
 
@@ -91,20 +91,25 @@ class Variable:
         """The value as an op input: symbolic inside a trace, else the live buffer."""
         trace = tracing.current()
         if trace is None:
-            return Tensor(self._value)
-        key = id(self)
-        if key not in trace.var_values:
-            from compiler.ir import TensorType
-            p = trace.builder.param(self._name, TensorType(self._value.shape, self.dtype))
-            trace.var_params[key] = (self, p)
-            trace.var_order.append(self)
-            trace.var_values[key] = Tensor(sym=p, trace=trace)
-        return trace.var_values[key]
+            if not tape.active():
+                return Tensor(self._value)
+            t = Tensor(self._value.copy())  # a tape keeps it: later assigns must not change it
+        else:
+            key = id(self)
+            if key not in trace.var_values:
+                from compiler.ir import TensorType
+                p = trace.builder.param(self._name, TensorType(self._value.shape, self.dtype))
+                trace.var_params[key] = (self, p)
+                trace.var_order.append(self)
+                trace.var_values[key] = Tensor(sym=p, trace=trace)
+            t = trace.var_values[key]
+        tape.on_variable_read(self, t)
+        return t
 
     def value(self) -> Tensor:
         """A snapshot of the current value (symbolic inside a trace)."""
         t = self._read()
-        return t if t.is_symbolic else Tensor(self._value.copy())
+        return t if t.is_symbolic or tape.active() else Tensor(self._value.copy())
 
     read_value = value
 

@@ -91,24 +91,45 @@ def movement_chains(node, rw):
     return None
 
 
+def _constant_input(x, rw):
+    """The array of a constant operand (a literal, a constant, a broadcast literal) or None."""
+    if isinstance(x, Literal):
+        return np.asarray(x.value, x.dtype.np)
+    prev = rw.producer(x)
+    if prev is not None and prev.op is P.CONSTANT:
+        return prev.attr("value").array
+    if prev is not None and _is_splat(prev):
+        lit = prev.inputs[0]
+        return np.broadcast_to(np.asarray(lit.value, lit.dtype.np), x.type.shape)
+    return None
+
+
+def _is_splat(node) -> bool:
+    return node.op is P.BROADCAST_TO and isinstance(node.inputs[0], Literal) and \
+        node.outputs[0].type.is_static
+
+
 def fold_constants(node, rw):
-    """Evaluate a node whose inputs are all constants, if its result is small and static."""
-    if node.op in (P.CONSTANT, P.RANDOM_BITS) or node.regions or len(node.outputs) != 1:
+    """Evaluate a node whose inputs are all constants, if its result is static and small or
+    one value repeated (which becomes a broadcast literal, however large)."""
+    if node.op in (P.CONSTANT, P.RANDOM_BITS) or node.regions or len(node.outputs) != 1 \
+            or _is_splat(node):
         return None
     out = node.outputs[0].type
-    if not out.is_static or out.size() > FOLD_MAX_ELEMENTS or _symbolic_attrs(node):
+    if not out.is_static or _symbolic_attrs(node):
         return None
-    arrays = []
-    for x in node.inputs:
-        if isinstance(x, Literal):
-            arrays.append(np.asarray(x.value, x.dtype.np))
-            continue
-        prev = rw.producer(x)
-        if prev is None or prev.op is not P.CONSTANT:
-            return None
-        arrays.append(prev.attr("value").array)
+    arrays = [_constant_input(x, rw) for x in node.inputs]
+    if any(a is None for a in arrays):
+        return None
     with np.errstate(all="ignore"):
         value = np.asarray(node.op.ref(*arrays, **node.attr_dict))
+    flat = value.reshape(-1)
+    if value.size > 1 and (flat.view(np.uint8).reshape(value.size, -1) ==
+                           flat[:1].view(np.uint8)).all():
+        return rw.emit(P.BROADCAST_TO, [Literal(flat[0].item(), out.dtype)],
+                       {"shape": out.shape}, node.loc)
+    if value.size > FOLD_MAX_ELEMENTS:
+        return None
     return rw.emit(P.CONSTANT, [], {"value": Dense(value)}, node.loc)
 
 
