@@ -55,8 +55,10 @@ def on_variable_read(var, t: Tensor) -> None:
     for tape in active():
         if tape._recording and (id(var) in tape._watched_vars or
                                 (var.trainable and tape._watch_accessed)):
+            reads = tape._var_reads.setdefault(id(var), (var, []))[1]
+            if all(key(r) != key(t) for r in reads):
+                reads.append(t)  # traced reads return one tensor until the next assign
             tape._watch_tensors([t])
-            tape._var_reads.setdefault(id(var), (var, []))[1].append(t)
 
 
 class _TensorEmitter(Emitter):
@@ -162,8 +164,12 @@ class GradientTape:
                                             unconnected_gradients)) is UnconnectedGradients.ZERO
         e = _TensorEmitter()
         targets = [t._read() if isinstance(t, Variable) else t for t in nest.flatten(target)]
-        weights = nest.flatten(output_gradients) if output_gradients is not None else \
-            [None] * len(targets)
+        if output_gradients is None:
+            weights = [None] * len(targets)
+        elif isinstance(target, (Tensor, Variable)):
+            weights = [output_gradients]
+        else:
+            weights = list(output_gradients)
         if len(weights) != len(targets):
             raise ValueError(f"GradientTape.gradient: {len(targets)} targets but "
                              f"{len(weights)} output_gradients")
@@ -177,8 +183,12 @@ class GradientTape:
         flat = nest.flatten(sources)
         handles, owner = [], []
         for i, s in enumerate(flat):
-            reads = self._var_reads.get(id(s), (None, []))[1] if isinstance(s, Variable) \
-                else [s] if isinstance(s, Tensor) else None
+            if isinstance(s, Variable):
+                reads = self._var_reads.get(id(s), (None, []))[1]
+            elif isinstance(s, Tensor):  # only watched tensors (and results of them) count
+                reads = [s] if key(s) in self._watched else []
+            else:
+                reads = None
             if reads is None:
                 raise TypeError(f"GradientTape.gradient: sources must be tensors or variables; "
                                 f"received {type(s).__name__}")
