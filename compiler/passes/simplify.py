@@ -37,6 +37,13 @@ def identities(node, rw):
     op, ins = node.op, node.inputs
     if op is P.STOP_GRADIENT:  # it has done its work: autodiff runs before the pipeline
         return _same(node, ins[0])
+    if op.kind == "binary":  # x * broadcast_to(2.0) -> x * 2.0 when x has the result's shape
+        for k in (0, 1):
+            prev, other = rw.producer(ins[k]), ins[1 - k]
+            if prev is not None and _is_splat(prev) and isinstance(other, Value) and \
+                    other.type.shape == node.outputs[0].type.shape:
+                operands = [prev.inputs[0], other] if k == 0 else [other, prev.inputs[0]]
+                return rw.emit(op, operands, node.attr_dict, node.loc)
     if op is P.MUL:
         for a, b in (ins, ins[::-1]):
             if _is(b, 1) or _is(b, 1.0):
