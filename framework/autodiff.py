@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 
 from compiler import ops as P
-from compiler.errors import ShapeError
+from compiler.errors import ShapeError, SignatureError
 
 from . import nest, tape, tracing
 from .core import apply
@@ -23,7 +23,8 @@ def _argnums(argnums, n):
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for i in nums:
         if not -n <= i < n:
-            raise ValueError(f"argnums {argnums!r} is out of range for {n} positional arguments")
+            raise SignatureError("grad", f"argnums must index the {n} positional arguments; "
+                                         f"received {argnums!r}", tracing.where())
     return nums
 
 
@@ -98,15 +99,17 @@ def custom_gradient(f):
         flat = nest.flatten(outs)
         watched = {tape.key(x) for x in inputs}
         if any(isinstance(o, Tensor) and tape.key(o) in watched for o in flat):
-            raise ValueError(f"custom_gradient {f.__name__}: an output is one of the inputs; "
-                             "return framework.identity(x) instead")
+            raise SignatureError(f"custom_gradient {f.__name__}", "expected new tensors as "
+                                 "outputs; received one of the inputs (return x * 1 instead)",
+                                 tracing.where())
 
         def rule(e, site, gs):
             dx = grad_fn(*gs)
             dx = list(dx) if isinstance(dx, (list, tuple)) else [dx]
             if len(dx) != len(inputs):
-                raise ValueError(f"custom_gradient {f.__name__}: grad_fn returned {len(dx)} "
-                                 f"gradients for {len(inputs)} inputs")
+                raise SignatureError(f"custom_gradient {f.__name__}", f"expected grad_fn to "
+                                     f"return {len(inputs)} gradients (one per input); "
+                                     f"received {len(dx)}", tracing.where())
             return [None if d is None else convert_to_tensor(d, dtype=x.dtype)
                     for d, x in zip(dx, inputs)]
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import enum
 import threading
 
+from compiler.errors import SignatureError
 from compiler.ir import Literal, TensorType
 from compiler.transforms.vjp import Emitter, Record, backward
 
-from . import nest
+from . import nest, tracing
 from .tensor import Tensor
 
 _local = threading.local()
@@ -141,8 +142,8 @@ class GradientTape:
             elif isinstance(t, Tensor):
                 self._watch_tensors([t])
             else:
-                raise TypeError(f"GradientTape.watch: expected tensors or variables; received "
-                                f"{type(t).__name__}")
+                raise SignatureError("GradientTape.watch", f"expected tensors or variables; "
+                                     f"received {type(t).__name__}", tracing.where())
 
     def watched_variables(self) -> list:
         """The variables read while watched, in first-read order."""
@@ -158,8 +159,9 @@ class GradientTape:
         """
         from .variables import Variable
         if self._used and not self._persistent:
-            raise RuntimeError("A non-persistent GradientTape can only be used to compute one "
-                               "set of gradients; create it with persistent=True for more")
+            raise RuntimeError(f"A non-persistent GradientTape can only be used to compute one "
+                               f"set of gradients; create it with persistent=True for more "
+                               f"(at {tracing.where()})")
         zero = UnconnectedGradients(getattr(unconnected_gradients, "value",
                                             unconnected_gradients)) is UnconnectedGradients.ZERO
         e = _TensorEmitter()
@@ -171,13 +173,14 @@ class GradientTape:
         else:
             weights = list(output_gradients)
         if len(weights) != len(targets):
-            raise ValueError(f"GradientTape.gradient: {len(targets)} targets but "
-                             f"{len(weights)} output_gradients")
+            raise SignatureError("GradientTape.gradient", f"expected one output gradient per "
+                                 f"target ({len(targets)}); received {len(weights)}",
+                                 tracing.where())
         seeds = []
         for t, w in zip(targets, weights):
             if not isinstance(t, Tensor):
-                raise TypeError(f"GradientTape.gradient: targets must be tensors; received "
-                                f"{type(t).__name__}")
+                raise SignatureError("GradientTape.gradient", f"targets must be tensors; "
+                                     f"received {type(t).__name__}", tracing.where())
             if t.dtype.is_float:
                 seeds.append((t, e.ones(t.ir_type) if w is None else _as_weight(w, t)))
         flat = nest.flatten(sources)
@@ -190,8 +193,9 @@ class GradientTape:
             else:
                 reads = None
             if reads is None:
-                raise TypeError(f"GradientTape.gradient: sources must be tensors or variables; "
-                                f"received {type(s).__name__}")
+                raise SignatureError("GradientTape.gradient", f"sources must be tensors or "
+                                     f"variables; received {type(s).__name__}",
+                                     tracing.where())
             handles += reads
             owner += [i] * len(reads)
         self._used = True

@@ -313,3 +313,28 @@ def test_compiled_step_matches_eager_and_updates_in_place():
     # The update is fused into the gradient kernels: a kernel that ends in the SGD update.
     assert any("matmul" in line and "sub" in line for line in fused.splitlines()
                if "= kernel" in line)
+
+
+def test_bad_use_gets_typed_errors_with_the_user_line():
+    x = tf.constant([1.0, 2.0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = x * x
+    with pytest.raises(TypeError, match=r"sources must be tensors or variables; received str"
+                                        r".*test_tape.py:\d+"):
+        tape.gradient(y, "x")
+    with pytest.raises(TypeError, match="one output gradient per target"):
+        tape.gradient([y, y], x, output_gradients=[1.0])
+    with pytest.raises(TypeError, match="expected tensors or variables"):
+        tape.watch(3)
+
+    @tf.custom_gradient
+    def bad(x):
+        return x * 2.0, lambda dy: (dy, dy)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = bad(x)
+    with pytest.raises(TypeError, match="return 1 gradients"):
+        tape.gradient(y, x)
+    with pytest.raises(TypeError, match="argnums"):
+        tf.grad(lambda x: tf.reduce_sum(x), argnums=3)(x)
