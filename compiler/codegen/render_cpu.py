@@ -215,7 +215,85 @@ class _Renderer:
         return KernelSource(self.name, "\n".join(funcs), self.symbols, self.domain,
                             self.kind, self.helpers, self.scratch, aligned)
 
+    def _full_outs(self) -> list:
+        return [r for r in self.body.results if self.role(r) == "full" and
+                self.names.get(r.name) is None]
+
+    def _columns_ok(self) -> bool:
+        """Reductions over leading axes only (bias gradients, column sums) whose inputs need
+        no value the kernel itself reduces: these run column-blocked (``_body_columns``)."""
+        reds = [n for n in self.body.nodes if n.op in REDUCTIONS]
+        if self.kind != "rows" or not self.kept or not reds or \
+                list(self.axes) != list(range(len(self.axes))) or \
+                any(n.op in CONTRACTIONS for n in self.body.nodes):
+            return False
+        roots = [n.inputs[0] for n in reds] + self._full_outs()
+        for m in self.needed_full(roots) + reds:
+            for x in m.inputs:
+                if isinstance(x, Value) and x.name not in self.names and \
+                        self.role(x) != "full":
+                    return False
+        return True
+
+    def _body_columns(self, block: int = 128) -> list[str]:
+        """Column reductions: one reduction per kept index would walk memory with a stride
+        and chain its additions (0.22 ms for a 256x512 bias gradient). Instead each parallel
+        task owns a block of ``block`` kept indices and adds whole rows into a workspace
+        vector, so the inner loop is contiguous and vectorizes; then the epilogue runs per
+        kept index. Each element's sum is still taken in row order."""
+        reds = [n for n in self.body.nodes if n.op in REDUCTIONS]
+        k0, size = self.kept[0], dim_code(self.domain[self.kept[0]])
+        kidx = ", ".join(f"i{d}" for d in self.kept)
+        shape = tuple(self.domain[d] for d in self.kept)
+
+        def kept_loops(ind):
+            out = [f"{ind}for i{k0} in range(lo_, hi_):"]
+            for d in self.kept[1:]:
+                ind += "    "
+                out.append(f"{ind}for i{d} in range({dim_code(self.domain[d])}):")
+            return out, ind + "    "
+
+        accs = {n.outputs[0].name: f"{self.add_scratch(shape, n.outputs[0].type.dtype)}"
+                                   f"[{kidx}]" for n in reds}
+        lines = [f"for cb_ in prange(({size} + {block - 1}) // {block}):",
+                 f"    lo_ = cb_ * {block}",
+                 f"    hi_ = min(lo_ + {block}, {size})"]
+        loops, ind = kept_loops("    ")
+        lines += loops
+        for n in reds:
+            d = n.inputs[0].type.dtype
+            lines.append(f"{ind}{accs[n.outputs[0].name]} = "
+                         f"{literal(Literal(n.op.identity(d), d))}")
+        outer, ind = self.loops(list(self.axes), "    ", False)
+        inner, ind = kept_loops(ind)
+        lines += outer + inner
+        full_outs = self._full_outs()
+        lines += self.full_temps([n.inputs[0] for n in reds] + full_outs, ind)
+        for n in reds:
+            acc = accs[n.outputs[0].name]
+            combine = n.op.combine(acc, self.operand(n.inputs[0], "full"))
+            self.helpers |= set(re.findall(r"kiln_\w+", combine))
+            lines.append(f"{ind}{acc} = {combine}")
+        for r in full_outs:
+            lines.append(f"{ind}{self.outs[r.name]}[{self.index(r.type.shape, 'full')}] = "
+                         f"{self.operand(r, 'full')}")
+        loops, ind = kept_loops("    ")
+        lines += loops
+        for n in self.body.nodes:
+            if n.op in REDUCTIONS:
+                lines.append(f"{ind}{self.var(n.outputs[0])} = {accs[n.outputs[0].name]}")
+            elif self.role(n.outputs[0]) != "full":
+                lines.append(f"{ind}{self.var(n.outputs[0])} = "
+                             f"{self.expr(n, self.role(n.outputs[0]))}")
+        for r in self.body.results:
+            if self.role(r) != "full":
+                lines.append(f"{ind}{self.outs[r.name]}[{self.index(r.type.shape, self.role(r))}]"
+                             f" = {self.operand(r, self.role(r))}")
+        return lines
+
     def _body(self) -> list[str]:
+        if self._columns_ok():
+            return self._body_columns()
         mm = [n for n in self.body.nodes if n.op in CONTRACTIONS]
         pre = {P.MATMUL: self._matmul, P.CONV2D: self._conv}.get(
             mm[0].op, self._pool)(mm[0]) if mm else []
@@ -229,8 +307,7 @@ class _Renderer:
             else:
                 role = self.role(n.outputs[0])
                 content.append(f"{ind}{self.var(n.outputs[0])} = {self.expr(n, role)}")
-        full_outs = [r for r in self.body.results if self.role(r) == "full" and
-                     self.names.get(r.name) is None]
+        full_outs = self._full_outs()
         if full_outs:
             inner, ind2 = self.loops(list(self.axes), ind, not self.kept)
             content += inner
