@@ -421,3 +421,26 @@ def test_column_reductions_run_blocked_and_match(shape, axes):
     for g, e in zip(got, want):
         np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-5)
     assert "cb_ in prange" in compiled.get_concrete_function().ir("kernels")
+
+
+def test_views_of_parameters_load_inside_their_consumers():
+    """A reshape/transpose of an input is an index-mapped load in each kernel that reads it,
+    not a copy of its own (keep-, row- and broadcast-shaped uses)."""
+    @tf.function
+    def f(x, y, b):
+        col = tf.reshape(y, [-1, 1])                       # keep-shaped in the row kernel
+        s = tf.reduce_sum(x * col, axis=1)
+        bias = tf.transpose(tf.reshape(b, [5, 2]))         # broadcast operand: [2, 5]
+        return s * tf.reshape(y, [-1]), x[:, :5] + tf.reshape(bias, [10])[:5]
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 10)).astype(np.float32)
+    y = rng.standard_normal((6,)).astype(np.float32)
+    b = rng.standard_normal((10,)).astype(np.float32)
+    got = f(x, y, b)
+    s = (x * y[:, None]).sum(1)
+    np.testing.assert_allclose(got[0].numpy(), s * y, rtol=1e-5)
+    np.testing.assert_allclose(got[1].numpy(), x[:, :5] + b.reshape(5, 2).T.reshape(10)[:5],
+                               rtol=1e-6)
+    stats = f.get_concrete_function(x, y, b).compiled().stats
+    assert stats["library_calls"] == 0, f.get_concrete_function(x, y, b).ir("fused")

@@ -90,6 +90,19 @@ class _Renderer:
         self.scratch: list = []
         self.unaligned: set[str] = set()  # inputs not read exactly at the output index
         self.roles = self._roles()
+        # Movement ops read only by movement ops: never computed, their index maps compose.
+        yielded = {r.name for r in self.body.results}
+        users: dict[str, list] = {}
+        for n in self.body.nodes:
+            for x in n.inputs:
+                if isinstance(x, Value):
+                    users.setdefault(x.name, []).append(n)
+        self.inline_views = {
+            n.outputs[0].name for n in self.body.nodes
+            if n.op.kind == "movement" and n.op is not P.BROADCAST_TO
+            and n.outputs[0].name not in yielded
+            and all(u.op.kind == "movement" and u.op is not P.BROADCAST_TO
+                    for u in users.get(n.outputs[0].name, []))}
         values = list(self.body.params) + list(self.body.results)
         self.symbols = sorted({s for v in values for s in v.type.symbols()}
                               | {s for d in self.domain if isinstance(d, Sym)
@@ -154,7 +167,7 @@ class _Renderer:
     def expr(self, node, role) -> str:
         op = node.op
         if op.kind == "movement" and op is not P.BROADCAST_TO:
-            return self._view(node)
+            return self._view(node, role)
         args = [self.operand(x, role) for x in node.inputs]
         if op is P.BROADCAST_TO:
             return args[0]
@@ -180,7 +193,7 @@ class _Renderer:
             v = stack.pop()
             n = self.producer.get(v.name)
             if n is None or v.name in need or self.role(v) != "full" or \
-                    n.op in CONTRACTIONS:
+                    n.op in CONTRACTIONS or v.name in self.inline_views:
                 continue
             need.add(v.name)
             stack += [x for x in n.inputs if isinstance(x, Value)]
@@ -231,7 +244,7 @@ class _Renderer:
         for m in self.needed_full(roots) + reds:
             for x in m.inputs:
                 if isinstance(x, Value) and x.name not in self.names and \
-                        self.role(x) != "full":
+                        self.role(x) != "full" and x.name not in self.inline_views:
                     return False
         return True
 
@@ -282,7 +295,8 @@ class _Renderer:
         for n in self.body.nodes:
             if n.op in REDUCTIONS:
                 lines.append(f"{ind}{self.var(n.outputs[0])} = {accs[n.outputs[0].name]}")
-            elif self.role(n.outputs[0]) != "full":
+            elif self.role(n.outputs[0]) != "full" and \
+                    n.outputs[0].name not in self.inline_views:
                 lines.append(f"{ind}{self.var(n.outputs[0])} = "
                              f"{self.expr(n, self.role(n.outputs[0]))}")
         for r in self.body.results:
@@ -300,7 +314,8 @@ class _Renderer:
         ind = "    " * len(self.kept)  # content sits inside the loops over kept dims
         content: list[str] = []
         for n in self.body.nodes:
-            if n.op in CONTRACTIONS or self.role(n.outputs[0]) == "full":
+            if n.op in CONTRACTIONS or self.role(n.outputs[0]) == "full" or \
+                    n.outputs[0].name in self.inline_views:
                 continue  # full values are computed inside the loops that need them
             if n.op in REDUCTIONS:
                 content += self._reduction(n, ind)
@@ -438,15 +453,15 @@ class _Renderer:
             f"np.dot(cols_, {wa}.reshape({k}, {o}), {target}.reshape(m_, {o}))",
         ]
 
-    def _view(self, node) -> str:
+    def _view(self, node, role) -> str:
         """A movement op over arrays from outside the kernel: a load at the input index its
         index map gives for this output position (pad and concat choose by condition)."""
-        idx = [f"i{d}" for d in range(len(self.domain))]
+        return self._view_at(node, self.index(node.outputs[0].type.shape, role).split(", "))
+
+    def _view_at(self, node, idx) -> str:
         maps = node.op.index_map(idx, [x.type for x in node.inputs], node.outputs[0].type,
                                  **node.attr_dict)
-        self.unaligned |= {x.name for x in node.inputs}
-        loads = [(cond, f"{self.names[x.name]}[{', '.join(ix) or '0'}]")
-                 for x, (cond, ix) in zip(node.inputs, maps)]
+        loads = [(cond, self._load(x, ix)) for x, (cond, ix) in zip(node.inputs, maps)]
         if node.op is P.PAD:
             (cond, load), = loads
             value = literal(Literal(node.attr("value"), node.outputs[0].type.dtype))
@@ -499,6 +514,13 @@ class _Renderer:
         """A workspace argument the runtime allocates from its pool for each call."""
         self.scratch.append((shape, dtype))
         return f"scratch{len(self.scratch) - 1}"
+
+    def _load(self, x, idx) -> str:
+        """Element ``idx`` of x: an input array, or a movement op of the kernel (composed)."""
+        if x.name in self.names:
+            self.unaligned.add(x.name)
+            return f"{self.names[x.name]}[{', '.join(idx) or '0'}]"
+        return self._view_at(self.producer[x.name], idx)
 
     def operand_array(self, x) -> str:
         return self.names[x.name]

@@ -234,8 +234,60 @@ def _order(groups, group_of) -> list[Group]:
     return out
 
 
+def _sink_views(groups: list[Group], group_of: dict, results: set) -> list[Group]:
+    """A movement op that starts its own group (it reads a parameter, or a value of another
+    kernel) would run as a numpy copy. Move it instead into every kernel that reads it, as an
+    index-mapped load there, when each of them can index its result; chains of movement ops
+    move one after another (last first) and compose their index maps."""
+    readers: dict[str, list[Group]] = {}
+    for g in groups:
+        for n in g.members:
+            for x in n.inputs:
+                if isinstance(x, Value) and group_of.get(x.name) is not g and \
+                        g not in readers.setdefault(x.name, []):
+                    readers[x.name].append(g)
+    for v in reversed(groups):
+        if v.kind != "elementwise" or len(v.members) != 1 or not _is_view(v.members[0]):
+            continue
+        n = v.members[0]
+        out = n.outputs[0]
+        users = readers.get(out.name, [])
+        sources = {group_of[x.name].id for x in n.inputs
+                   if isinstance(x, Value) and x.name in group_of}
+        roles = [_view_role(out, c) for c in users]
+        if out.name in results or not users or None in roles or \
+                any(c.id in sources for c in users):
+            continue
+        for c, role in zip(users, roles):
+            c.members.insert(0, n)
+            c.roles[out.name] = role
+        for x in n.inputs:
+            if isinstance(x, Value):
+                rs = readers.setdefault(x.name, [])
+                rs[:] = [g for g in rs if g is not v] + [c for c in users if c not in rs]
+        v.members = []
+        del group_of[out.name]
+    return [g for g in groups if g.members]
+
+
+def _view_role(value: Value, group: Group) -> str | None:
+    """How ``group`` would use ``value`` if it computed it: "view" when only movement ops
+    there read it (their index maps compose), else its role by shape."""
+    if group.kind not in ("elementwise", "rows"):
+        return None
+    if all(_is_view(m) for m in group.members if value in m.inputs):
+        return "view"
+    shape = value.type.shape
+    role = shape_role(shape, group.domain, group.axes)
+    if role is None and not group.axes and len(shape) <= len(group.domain) and all(
+            d == 1 or d == e for d, e in zip(shape[::-1], group.domain[::-1])):
+        role = "row"  # a broadcast operand of an elementwise kernel
+    return role
+
+
 def fuse(graph: Graph) -> Graph:
     groups, group_of, notes = plan_groups(graph)
+    groups = _sink_views(groups, group_of, {r.name for r in graph.results})
     used_outside: dict[str, set] = {}
     for g in groups:
         for n in g.members:
