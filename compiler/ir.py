@@ -324,7 +324,8 @@ class Dense:
 
     def __init__(self, array):
         import numpy as np
-        a = np.ascontiguousarray(array)
+        a = np.asarray(array)
+        a = np.ascontiguousarray(a).reshape(a.shape)  # ascontiguousarray makes 0-d 1-d
         self.dtype = dt.from_numpy(a.dtype)
         if self.dtype is None:
             raise TypeError(f"constant: unsupported numpy dtype {a.dtype}")

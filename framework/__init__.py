@@ -8,7 +8,8 @@ import runtime.env  # noqa: F401,I001  (thread and BLAS settings: before numpy/n
 from compiler import dtypes as _dt
 from compiler.dtypes import DType, as_dtype  # noqa: F401
 
-from . import config, debugging, errors, linalg, math, nest, nn, random  # noqa: F401
+from . import config, data, debugging, errors, linalg, math, nest, nn, random  # noqa: F401
+from . import keras  # noqa: F401,E402
 from .array_ops import (  # noqa
                         broadcast_to,
                         concat,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from compiler import ops as P
-from compiler.errors import AttrError
+from compiler.errors import AttrError, KilnError, ShapeError
 
 from . import tracing
 from .array_ops import expand_dims, one_hot, reshape
@@ -29,7 +29,7 @@ from .math_ops import (
     tanh,
     where,
 )
-from .tensor import as_operand
+from .tensor import Tensor, as_operand
 
 __all__ = [
     "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "softplus",
@@ -257,6 +257,42 @@ def conv2d(input, filters, strides=1, padding="VALID", data_format="NHWC", dilat
     return apply(P.CONV2D, [x, as_operand(filters, x.dtype)], {
         "strides": _spatial("conv2d", strides), "padding": _padding("conv2d", padding),
         "dilations": _spatial("conv2d", dilations), "groups": max(int(groups), 1)})
+
+
+def conv2d_transpose(input, filters, output_shape, strides=1, padding="SAME",
+                     data_format="NHWC", dilations=None, name=None):
+    """The gradient of conv2d with respect to its input, as ``tf.nn.conv2d_transpose``:
+    ``filters`` is [KH, KW, out_channels, in_channels] and ``output_shape`` the NHWC shape
+    of the result."""
+    from compiler.ir import TensorType
+    from compiler.transforms.vjp import Site
+
+    from .tape import _TensorEmitter
+    _check_format("conv2d_transpose", data_format, ("NHWC",))
+    g, w = _x(input), as_operand(filters)
+    out = tuple(int(d) if not isinstance(d, Tensor) else d for d in output_shape)
+    if not isinstance(out[0], int) or out[0] < 0:
+        out = (g.ir_type.shape[0],) + tuple(out[1:])
+    attrs = {"strides": _spatial("conv2d_transpose", strides),
+             "padding": _padding("conv2d_transpose", padding),
+             "dilations": _spatial("conv2d_transpose", dilations), "groups": 1}
+    attrs = P.CONV2D.check_attrs(attrs)
+    try:  # the forward conv must map output_shape to the input's shape
+        _, (fwd,) = P.CONV2D.typecheck([TensorType(out, g.dtype), w.ir_type], attrs)
+    except KilnError as e:
+        raise e.with_location(tracing.where()) from None
+    if fwd.shape != g.ir_type.shape:
+        raise ShapeError("conv2d_transpose", f"a conv2d of output_shape {list(out)} gives "
+                         f"{fwd}, not the input {g.ir_type}", tracing.where())
+    site = Site((_Typed(TensorType(out, g.dtype)), w), None, attrs, (True, False))
+    return P.CONV2D.vjp(_TensorEmitter(), site, g)[0]
+
+
+class _Typed:
+    """A stand-in operand that only has a type (the transposed conv's output)."""
+
+    def __init__(self, t):
+        self.ir_type = t
 
 
 def depthwise_conv2d(input, filter, strides=(1, 1, 1, 1), padding="VALID", data_format=None,

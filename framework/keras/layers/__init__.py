@@ -1,0 +1,39 @@
+"""Keras layers, as ``tf.keras.layers``."""
+
+from .base import Input, KerasTensor, Layer  # noqa: F401
+from .conv import (  # noqa: F401
+    AveragePooling1D,
+    AveragePooling2D,
+    Conv1D,
+    Conv2D,
+    Conv2DTranspose,
+    DepthwiseConv2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
+from .core import (  # noqa: F401
+    Activation,
+    Add,
+    Average,
+    Concatenate,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    InputLayer,
+    Lambda,
+    Multiply,
+    Permute,
+    Reshape,
+    Subtract,
+)
+from .normalization import BatchNormalization, LayerNormalization  # noqa: F401
+
+AvgPool2D, MaxPool2D, MaxPool1D, AvgPool1D = (AveragePooling2D, MaxPooling2D, MaxPooling1D,
+                                              AveragePooling1D)
+Convolution2D, Convolution1D = Conv2D, Conv1D
+GlobalAvgPool2D, GlobalMaxPool2D = GlobalAveragePooling2D, GlobalMaxPooling2D

@@ -1,0 +1,317 @@
+"""``Layer``: weights, building on first call, sublayer tracking, configs — and the symbolic
+``KerasTensor`` that calling a layer on ``Input`` returns (the functional API).
+
+A layer's ``call`` is ordinary framework code, so the same layer runs eagerly, traced inside
+``@framework.function`` (where it emits IR), and compiled.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+
+from compiler import dtypes as dt
+from compiler.errors import ShapeError
+
+from ... import nest, tracing
+from ...tensor import Tensor, TensorShape
+from ...variables import Variable
+
+_names: dict[str, int] = {}
+_names_lock = threading.Lock()
+
+
+def unique_name(base: str) -> str:
+    """``dense``, ``dense_1``, ... per process, as Keras names layers."""
+    with _names_lock:
+        n = _names.get(base, 0)
+        _names[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def snake(name: str) -> str:
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower().replace("__", "_")
+
+
+class Node:
+    """One call of a layer in a functional graph: its input structure (KerasTensors), the
+    extra keyword arguments, and the output structure."""
+
+    def __init__(self, layer, inputs, kwargs, outputs=None):
+        self.layer, self.inputs, self.kwargs, self.outputs = layer, inputs, kwargs, outputs
+
+    @property
+    def parents(self) -> list:
+        if self.inputs is None:  # an InputLayer
+            return []
+        return [k.node for k in nest.flatten(self.inputs) if k.node is not None]
+
+
+class KerasTensor:
+    """A symbolic tensor of the functional API: a shape (batch dim ``None``), a dtype, and
+    the layer call (``node``) that produces it."""
+
+    def __init__(self, shape, dtype, node=None, index=0, name=None):
+        self.shape = TensorShape(shape)
+        self.dtype = dt.as_dtype(dtype)
+        self.node, self.index = node, index
+        self.name = name
+
+    @property
+    def layer(self):
+        return self.node.layer if self.node is not None else None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self):
+        return (f"<KerasTensor shape={tuple(self.shape)}, dtype={self.dtype.tf_name}, "
+                f"name={self.name}>")
+
+
+def Input(shape=None, batch_size=None, dtype="float32", name=None, batch_shape=None):
+    """A symbolic input of a functional model: ``Input(shape=(784,))``."""
+    full = tuple(batch_shape) if batch_shape is not None else (batch_size,) + tuple(shape)
+    from .core import InputLayer
+    layer = InputLayer(batch_shape=full, dtype=dtype, name=name)
+    return layer.output
+
+
+def symbolic_call(layer, fn, inputs):
+    """Run ``fn`` on placeholders shaped like the KerasTensors in ``inputs`` inside a
+    throwaway trace, to learn the output shapes and dtypes. Returns (the traced output
+    structure, [(shape, dtype) per output leaf])."""
+    from compiler.ir import Sym, TensorType
+    trace = tracing.Trace(f"{layer.name}_shape", allow_variable_creation=True)
+    batch = Sym.named("batch")
+
+    def placeholder(k):
+        dims = tuple(batch if d is None else d for d in k.shape)
+        return Tensor(sym=trace.builder.param("x", TensorType(dims, k.dtype)), trace=trace)
+
+    with tracing.active(trace):
+        out = fn(nest.map_structure(placeholder, inputs))
+    specs = []
+    for t in nest.flatten(out):
+        if not isinstance(t, Tensor):
+            raise ShapeError(layer.name, f"call() must return tensors; received {t!r}")
+        specs.append((tuple(None if isinstance(d, Sym) else d for d in t.ir_type.shape),
+                      t.dtype))
+    return out, specs
+
+
+class Layer:
+    """Base class of layers, as ``tf.keras.layers.Layer``.
+
+    Override ``build(input_shape)`` to create weights with ``add_weight`` and
+    ``call(inputs, training=None)`` for the computation. Layers assigned as attributes are
+    tracked: their weights are this layer's weights too.
+    """
+
+    def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
+        batch_input_shape = kwargs.pop("batch_input_shape", None)
+        input_dim = kwargs.pop("input_dim", None)
+        if input_dim is not None:
+            input_shape = (input_dim,)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unknown arguments {sorted(kwargs)}")
+        self._name = name or unique_name(snake(type(self).__name__))
+        self.trainable = trainable
+        self.dtype = dt.as_dtype(dtype) if dtype is not None else dt.f32
+        self.built = False
+        self._weights: list[Variable] = []
+        self._layers: list[Layer] = []
+        self._losses: list = []
+        self._callable_losses: list = []
+        if input_shape is not None:
+            batch_input_shape = (None,) + tuple(input_shape)
+        self._batch_input_shape = tuple(batch_input_shape) if batch_input_shape else None
+        self._inbound = []  # functional calls: (input KerasTensors, output KerasTensors)
+
+    # -- tracking --
+    def __setattr__(self, name, value):
+        if not name.startswith("_") or name == "_layers":
+            for v in nest.flatten(value) if isinstance(value, (list, tuple, dict)) else [value]:
+                if isinstance(v, Layer) and "_layers" in self.__dict__ and v is not self \
+                        and all(v is not x for x in self._layers):
+                    self._layers.append(v)
+        object.__setattr__(self, name, value)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def layers(self) -> list:
+        return list(self._layers)
+
+    def _flatten_layers(self):
+        for layer in self._layers:
+            yield layer
+            yield from layer._flatten_layers()
+
+    def _unique(self, variables):
+        seen, out = set(), []
+        for v in variables:
+            if id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+        return out
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        own = [w for w in self._weights if w.trainable]
+        return self._unique(own + [w for s in self._layers for w in s.trainable_weights])
+
+    @property
+    def non_trainable_weights(self) -> list:
+        own = [w for w in self._weights if not w.trainable or not self.trainable]
+        subs = [w for s in self._layers for w in
+                (s.weights if not self.trainable else s.non_trainable_weights)]
+        return self._unique(own + subs)
+
+    @property
+    def weights(self) -> list:
+        return self._unique(self.trainable_weights + self.non_trainable_weights) \
+            if self.trainable else self.non_trainable_weights
+
+    trainable_variables = trainable_weights
+    variables = weights
+    non_trainable_variables = non_trainable_weights
+
+    def count_params(self) -> int:
+        return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    def get_weights(self) -> list:
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        ws = self.weights
+        if len(weights) != len(ws):
+            raise ValueError(f"{self.name}.set_weights: expected {len(ws)} arrays; received "
+                             f"{len(weights)}")
+        for w, a in zip(ws, weights):
+            a = np.asarray(a)
+            if tuple(a.shape) != tuple(w.shape):
+                raise ShapeError(self.name, f"weight {w.name} has shape {tuple(w.shape)}; "
+                                            f"received {a.shape}")
+            w.assign(a.astype(w.dtype.np))
+
+    # -- weights --
+    def add_weight(self, name=None, shape=(), dtype=None, initializer="glorot_uniform",
+                   regularizer=None, trainable=True, constraint=None):
+        from .. import initializers, regularizers
+        dtype = dt.as_dtype(dtype) if dtype is not None else self.dtype
+        init = initializers.get(initializer)
+        with tracing.active(None):
+            value = np.asarray(init(tuple(shape), dtype), dtype=dtype.np)
+        v = Variable(value, trainable=trainable, name=f"{self.name}/{name or 'weight'}")
+        self._weights.append(v)
+        reg = regularizers.get(regularizer)
+        if reg is not None:
+            self._callable_losses.append(lambda: reg(v))
+        return v
+
+    def add_loss(self, loss) -> None:
+        self._losses.append(loss)
+
+    @property
+    def losses(self) -> list:
+        own = list(self._losses) + [f() for f in self._callable_losses]
+        return own + [x for s in self._layers for x in s.losses]
+
+    def _clear_losses(self):
+        self._losses = []
+        for s in self._layers:
+            s._clear_losses()
+
+    # -- building and calling --
+    def build(self, input_shape) -> None:
+        self.built = True
+
+    def call(self, inputs, *args, **kwargs):
+        return inputs
+
+    def _maybe_build(self, inputs) -> None:
+        if self.built:
+            return
+        shapes = nest.map_structure(lambda t: TensorShape(getattr(t, "shape", np.shape(t))),
+                                    inputs)
+        self.build(shapes)
+        self.built = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        if any(isinstance(t, KerasTensor) for t in nest.flatten(inputs)):
+            return self._functional_call(inputs, args, kwargs)
+        inputs = nest.map_structure(_as_input, inputs)
+        self._maybe_build(inputs)
+        out = self.call(inputs, *args, **_accepted(self.call, kwargs))
+        self._output_shapes = [(None,) + tuple(t.shape)[1:] for t in nest.flatten(out)
+                               if isinstance(t, Tensor)]
+        return out
+
+    def _functional_call(self, inputs, args, kwargs):
+        if args:
+            raise TypeError(f"{self.name}: on symbolic inputs pass extra arguments by "
+                            f"keyword; received {len(args)} positional")
+        out, specs = symbolic_call(self, lambda xs: self(xs, **kwargs), inputs)
+        node = Node(self, inputs, dict(kwargs))
+        flat = [KerasTensor(s, d, node, i, name=f"{self.name}/out{i}" if i else self.name)
+                for i, (s, d) in enumerate(specs)]
+        node.outputs = nest.pack_sequence_as(out, flat)
+        self._inbound.append(node)
+        return node.outputs
+
+    def compute_output_shape(self, input_shape):
+        """Output shape(s) for an input shape (batch dim None), found by tracing ``call``."""
+        flat = [KerasTensor(s, self.dtype) for s in (
+            [input_shape] if not isinstance(input_shape, list) else input_shape)]
+        ks = flat[0] if not isinstance(input_shape, list) else flat
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+        out, specs = symbolic_call(self, lambda xs: self(xs), ks)
+        shapes = [TensorShape(s) for s, _ in specs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    # -- config --
+    def get_config(self) -> dict:
+        cfg = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.tf_name}
+        if self._batch_input_shape is not None:
+            cfg["batch_input_shape"] = list(self._batch_input_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _as_input(x):
+    if isinstance(x, (Tensor, Variable)) or x is None:
+        return x
+    from ...array_ops import convert_to_tensor
+    arr = np.asarray(x)
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)  # Keras casts float inputs to the layer's float32
+    return convert_to_tensor(arr)
+
+
+def _accepted(fn, kwargs):
+    """Drop ``training``/``mask`` when ``call`` does not take them (as Keras does)."""
+    import inspect
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return kwargs
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params or k not in ("training", "mask")}

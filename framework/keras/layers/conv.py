@@ -1,0 +1,209 @@
+"""Convolution and pooling layers (channels last): Conv1D, Conv2D, DepthwiseConv2D,
+Conv2DTranspose, Max/AveragePooling1D/2D, GlobalAverage/MaxPooling1D/2D."""
+
+from __future__ import annotations
+
+from compiler.errors import ShapeError
+
+from ... import array_ops as A
+from ... import math_ops as M
+from ... import nn, tracing
+from .. import activations, initializers, regularizers
+from .base import Layer
+from .core import _ser_init
+
+
+def _tuple(v, n, what):
+    v = (v,) * n if isinstance(v, int) else tuple(v)
+    if len(v) != n or any(not isinstance(x, int) or x < 1 for x in v):
+        raise ValueError(f"{what} must be a positive int or {n} of them; received {v!r}")
+    return v
+
+
+def _check_format(name, data_format):
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"{name}: only data_format='channels_last' is supported; received "
+                         f"{data_format!r}")
+
+
+class _Conv(Layer):
+    rank = 2
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_format(type(self).__name__, data_format)
+        n = self.rank
+        self.filters, self.groups = int(filters), int(groups)
+        self.kernel_size = _tuple(kernel_size, n, "kernel_size")
+        self.strides = _tuple(strides, n, "strides")
+        self.dilation_rate = _tuple(dilation_rate, n, "dilation_rate")
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(f"{type(self).__name__}: padding must be 'valid' or 'same'; "
+                             f"received {padding!r}")
+        self.padding = padding.lower()
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def _kernel_shape(self, channels):
+        if channels is None or channels % self.groups:
+            raise ShapeError(self.name, f"input channels must be known and divisible by "
+                                        f"groups={self.groups}; received {channels}",
+                             tracing.where())
+        return self.kernel_size + (channels // self.groups, self.filters)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight("kernel", self._kernel_shape(input_shape[-1]),
+                                      initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.filters,), initializer=self.bias_initializer,
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+        self.built = True
+
+    def call(self, inputs):
+        pad = self.padding.upper()
+        if self.rank == 1:
+            y = nn.conv1d(inputs, self.kernel, self.strides[0], pad,
+                          dilations=self.dilation_rate[0])
+        else:
+            y = nn.conv2d(inputs, self.kernel, self.strides, pad, dilations=self.dilation_rate)
+        if self.use_bias:
+            y = y + self.bias
+        return self.activation(y)
+
+    def get_config(self):
+        return super().get_config() | {
+            "filters": self.filters, "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides), "padding": self.padding,
+            "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+            "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+            "kernel_initializer": _ser_init(self.kernel_initializer),
+            "bias_initializer": _ser_init(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
+
+class Conv2D(_Conv):
+    rank = 2
+
+
+class Conv1D(_Conv):
+    rank = 1
+
+
+class DepthwiseConv2D(_Conv):
+    """One filter (times ``depth_multiplier``) per input channel."""
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
+                 depthwise_initializer="glorot_uniform", **kwargs):
+        kwargs.setdefault("kernel_initializer", depthwise_initializer)
+        super().__init__(1, kernel_size, strides, padding, **kwargs)
+        self.depth_multiplier = int(depth_multiplier)
+
+    def build(self, input_shape):
+        c = input_shape[-1]
+        self.groups = c
+        self.filters = c * self.depth_multiplier
+        super().build(input_shape)
+
+    def get_config(self):
+        cfg = super().get_config()
+        for k in ("filters", "groups"):
+            cfg.pop(k)
+        return cfg | {"depth_multiplier": self.depth_multiplier}
+
+
+class Conv2DTranspose(_Conv):
+    """The transpose (gradient) of a Conv2D: upsamples by ``strides``."""
+
+    def _kernel_shape(self, channels):
+        return self.kernel_size + (self.filters, channels)
+
+    def call(self, inputs):
+        n, h, w, _ = inputs.shape
+        out = []
+        for size, k, s, d in zip((h, w), self.kernel_size, self.strides, self.dilation_rate):
+            eff = (k - 1) * d + 1
+            out.append(size * s if self.padding == "same" else size * s + max(eff - s, 0))
+        batch = A.shape(inputs)[0] if n is None else n
+        y = nn.conv2d_transpose(inputs, self.kernel, [batch, out[0], out[1], self.filters],
+                                self.strides, self.padding.upper(), dilations=self.dilation_rate)
+        if self.use_bias:
+            y = y + self.bias
+        return self.activation(y)
+
+
+class _Pool(Layer):
+    rank, kind = 2, "max"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_format(type(self).__name__, data_format)
+        self.pool_size = _tuple(pool_size, self.rank, "pool_size")
+        self.strides = _tuple(strides, self.rank, "strides") if strides is not None else \
+            self.pool_size
+        self.padding = padding.lower()
+
+    def call(self, inputs):
+        fn = {("max", 1): nn.max_pool1d, ("max", 2): nn.max_pool2d,
+              ("avg", 1): nn.avg_pool1d, ("avg", 2): nn.avg_pool2d}[self.kind, self.rank]
+        return fn(inputs, self.pool_size, self.strides, self.padding.upper())
+
+    def get_config(self):
+        return super().get_config() | {"pool_size": list(self.pool_size),
+                                       "strides": list(self.strides), "padding": self.padding}
+
+
+class MaxPooling2D(_Pool):
+    rank, kind = 2, "max"
+
+
+class AveragePooling2D(_Pool):
+    rank, kind = 2, "avg"
+
+
+class MaxPooling1D(_Pool):
+    rank, kind = 1, "max"
+
+
+class AveragePooling1D(_Pool):
+    rank, kind = 1, "avg"
+
+
+class _GlobalPool(Layer):
+    rank, kind = 2, "avg"
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        _check_format(type(self).__name__, data_format)
+        self.keepdims = keepdims
+
+    def call(self, inputs):
+        axes = list(range(1, 1 + self.rank))
+        fn = M.reduce_mean if self.kind == "avg" else M.reduce_max
+        return fn(inputs, axes, keepdims=self.keepdims)
+
+    def get_config(self):
+        return super().get_config() | {"keepdims": self.keepdims}
+
+
+class GlobalAveragePooling2D(_GlobalPool):
+    rank, kind = 2, "avg"
+
+
+class GlobalAveragePooling1D(_GlobalPool):
+    rank, kind = 1, "avg"
+
+
+class GlobalMaxPooling2D(_GlobalPool):
+    rank, kind = 2, "max"
+
+
+class GlobalMaxPooling1D(_GlobalPool):
+    rank, kind = 1, "max"

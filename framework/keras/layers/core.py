@@ -1,0 +1,246 @@
+"""Core layers: InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Permute, Lambda,
+Embedding, and the merging layers Add, Multiply, Concatenate."""
+
+from __future__ import annotations
+
+from compiler.errors import ShapeError
+
+from ... import array_ops as A
+from ... import math_ops as M
+from ... import nn, tracing
+from .. import activations, initializers, regularizers
+from .base import KerasTensor, Layer, Node
+
+
+class InputLayer(Layer):
+    """The layer behind ``Input``; its output is the model's symbolic input."""
+
+    def __init__(self, input_shape=None, batch_size=None, dtype="float32", name=None,
+                 batch_shape=None, batch_input_shape=None):
+        shape = batch_shape or batch_input_shape or ((batch_size,) + tuple(input_shape))
+        super().__init__(name=name, dtype=dtype, batch_input_shape=shape)
+        self.built = True
+        self.output = KerasTensor(shape, self.dtype, Node(self, None, {}), 0, name=self.name)
+        self.output.node.outputs = self.output
+
+    def get_config(self):
+        return {"batch_shape": list(self._batch_input_shape), "dtype": self.dtype.tf_name,
+                "name": self.name}
+
+
+def _ser_init(x):
+    return initializers.serialize(x) if isinstance(x, initializers.Initializer) else x
+
+
+class Dense(Layer):
+    """``activation(inputs @ kernel + bias)`` over the last axis."""
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units < 1:
+            raise ValueError(f"Dense: units must be a positive int; received {units!r}")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def build(self, input_shape):
+        last = input_shape[-1]
+        if last is None:
+            raise ShapeError(self.name, f"the last dim of the input must be known; received "
+                                        f"{tuple(input_shape)}", tracing.where())
+        self.kernel = self.add_weight("kernel", (last, self.units),
+                                      initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.units,), initializer=self.bias_initializer,
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+        self.built = True
+
+    def call(self, inputs):
+        if inputs.shape.rank == 2:
+            y = M.matmul(inputs, self.kernel)
+        else:  # contract the last axis of a higher-rank input
+            inner = list(inputs.shape[1:-1])
+            if None in inner:
+                raise ShapeError(self.name, f"dims between the batch and the last must be "
+                                            f"known; received {tuple(inputs.shape)}",
+                                 tracing.where())
+            flat = A.reshape(inputs, [-1, inputs.shape[-1]])
+            y = A.reshape(M.matmul(flat, self.kernel), [-1] + inner + [self.units])
+        if self.use_bias:
+            y = y + self.bias
+        return self.activation(y)
+
+    def get_config(self):
+        return super().get_config() | {
+            "units": self.units, "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": _ser_init(self.kernel_initializer),
+            "bias_initializer": _ser_init(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
+
+class Activation(Layer):
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def get_config(self):
+        return super().get_config() | {"activation": activations.serialize(self.activation)}
+
+
+class Dropout(Layer):
+    """Zero inputs with probability ``rate`` while training (scaling the rest by 1/(1-rate))."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"Dropout: rate must be in [0, 1); received {rate!r}")
+        self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        return nn.dropout(inputs, self.rate, noise_shape=self.noise_shape, seed=self.seed)
+
+    def get_config(self):
+        return super().get_config() | {"rate": self.rate, "noise_shape": self.noise_shape,
+                                       "seed": self.seed}
+
+
+class Flatten(Layer):
+    def call(self, inputs):
+        return A.reshape(inputs, [-1, _prod(inputs.shape[1:])])
+
+
+def _prod(dims):
+    out = 1
+    for d in dims:
+        if d is None:
+            raise ShapeError("Flatten", f"all dims but the batch must be known; received "
+                                        f"{tuple(dims)}", tracing.where())
+        out *= d
+    return out
+
+
+class Reshape(Layer):
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(target_shape)
+
+    def call(self, inputs):
+        return A.reshape(inputs, (-1,) + self.target_shape)
+
+    def get_config(self):
+        return super().get_config() | {"target_shape": list(self.target_shape)}
+
+
+class Permute(Layer):
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = tuple(dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(f"Permute: dims must permute 1..{len(self.dims)}; received {dims}")
+
+    def call(self, inputs):
+        return A.transpose(inputs, (0,) + self.dims)
+
+    def get_config(self):
+        return super().get_config() | {"dims": list(self.dims)}
+
+
+class Lambda(Layer):
+    """Wrap a Python function as a layer. Its code is not saved: a model holding a Lambda
+    saves its config without the function, and loading it needs ``custom_objects``."""
+
+    def __init__(self, function, output_shape=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        self.function, self.arguments = function, dict(arguments or {})
+
+    def call(self, inputs):
+        return self.function(inputs, **self.arguments)
+
+    def get_config(self):
+        return super().get_config() | {"function": getattr(self.function, "__name__", "?")}
+
+
+class Embedding(Layer):
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
+                 embeddings_regularizer=None, **kwargs):
+        kwargs.pop("input_length", None)
+        super().__init__(**kwargs)
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        init = "random_uniform" if embeddings_initializer == "uniform" else \
+            embeddings_initializer
+        self.embeddings_initializer = initializers.get(init)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          initializer=self.embeddings_initializer,
+                                          regularizer=self.embeddings_regularizer)
+        self.built = True
+
+    def call(self, inputs):
+        if not inputs.dtype.is_int:
+            inputs = M.cast(inputs, "int32")
+        return A.gather(self.embeddings, inputs)
+
+    def get_config(self):
+        return super().get_config() | {
+            "input_dim": self.input_dim, "output_dim": self.output_dim,
+            "embeddings_initializer": _ser_init(self.embeddings_initializer)}
+
+
+class _Merge(Layer):
+    def call(self, inputs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise ValueError(f"{type(self).__name__} needs a list of at least 2 inputs")
+        return self._merge(list(inputs))
+
+
+class Add(_Merge):
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Subtract(_Merge):
+    def _merge(self, xs):
+        return xs[0] - xs[1]
+
+
+class Multiply(_Merge):
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
+class Average(_Merge):
+    def _merge(self, xs):
+        return Add()._merge(xs) * (1.0 / len(xs))
+
+
+class Concatenate(_Merge):
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def _merge(self, xs):
+        return A.concat(xs, self.axis)
+
+    def get_config(self):
+        return super().get_config() | {"axis": self.axis}

@@ -1,0 +1,167 @@
+"""Losses, as ``tf.keras.losses``: functions return one loss per sample (the mean over the
+last axis); ``Loss`` classes reduce with ``sum_over_batch_size`` (the default), ``sum`` or
+``none``, and take ``sample_weight``."""
+
+from __future__ import annotations
+
+from .. import array_ops as A
+from .. import math_ops as M
+from .. import nn
+
+EPSILON = 1e-7
+
+
+def _pair(y_true, y_pred):
+    y_pred = A.convert_to_tensor(y_pred)
+    y_true = M.cast(A.convert_to_tensor(y_true), y_pred.dtype)
+    return y_true, y_pred
+
+
+def mean_squared_error(y_true, y_pred):
+    y_true, y_pred = _pair(y_true, y_pred)
+    return M.reduce_mean(M.square(y_pred - y_true), -1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    y_true, y_pred = _pair(y_true, y_pred)
+    return M.reduce_mean(M.abs(y_pred - y_true), -1)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    y_true, y_pred = _pair(y_true, y_pred)
+    err = M.abs(y_pred - y_true)
+    quad = M.minimum(err, delta)
+    return M.reduce_mean(0.5 * M.square(quad) + delta * (err - quad), -1)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    y_true, y_pred = _pair(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        return M.reduce_mean(nn.sigmoid_cross_entropy_with_logits(y_true, y_pred), -1)
+    p = M.clip_by_value(y_pred, EPSILON, 1.0 - EPSILON)
+    return M.reduce_mean(-(y_true * M.log(p) + (1.0 - y_true) * M.log(1.0 - p)), -1)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    y_true, y_pred = _pair(y_true, y_pred)
+    if label_smoothing:
+        n = y_pred.shape[axis]
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / n
+    if from_logits:
+        return nn.softmax_cross_entropy_with_logits(y_true, y_pred, axis=axis)
+    p = y_pred / M.reduce_sum(y_pred, axis, keepdims=True)
+    p = M.clip_by_value(p, EPSILON, 1.0 - EPSILON)
+    return -M.reduce_sum(y_true * M.log(p), axis)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
+    y_pred = A.convert_to_tensor(y_pred)
+    labels = A.convert_to_tensor(y_true)
+    if labels.shape.rank == y_pred.shape.rank:  # labels [N, 1] -> [N]
+        labels = A.squeeze(labels, [-1])
+    labels = M.cast(labels, "int32")
+    if from_logits:
+        return nn.sparse_softmax_cross_entropy_with_logits(labels, y_pred)
+    p = M.clip_by_value(y_pred / M.reduce_sum(y_pred, axis, keepdims=True), EPSILON,
+                        1.0 - EPSILON)
+    onehot = A.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
+    return -M.reduce_sum(onehot * M.log(p), -1)
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+
+
+class Loss:
+    def __init__(self, reduction="sum_over_batch_size", name=None):
+        if reduction not in ("sum_over_batch_size", "sum", "none", "auto"):
+            raise ValueError(f"reduction must be sum_over_batch_size, sum or none; received "
+                             f"{reduction!r}")
+        self.reduction = "sum_over_batch_size" if reduction == "auto" else reduction
+        self.name = name or _snake(type(self).__name__)
+
+    def call(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        losses = self.call(y_true, y_pred)
+        if sample_weight is not None:
+            w = M.cast(A.convert_to_tensor(sample_weight), losses.dtype)
+            losses = losses * A.reshape(w, [-1] + [1] * (losses.shape.rank - 1)) \
+                if w.shape.rank < losses.shape.rank else losses * w
+        if self.reduction == "none":
+            return losses
+        total = M.reduce_sum(losses)
+        if self.reduction == "sum":
+            return total
+        return total / M.cast(A.size(losses), losses.dtype)
+
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _snake(name):
+    import re
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _wrap(cls_name, fn, **defaults):
+    def __init__(self, reduction="sum_over_batch_size", name=None, **kwargs):
+        Loss.__init__(self, reduction, name or fn.__name__)
+        unknown = set(kwargs) - set(defaults)
+        if unknown:
+            raise TypeError(f"{cls_name}: unknown arguments {sorted(unknown)}")
+        self.kwargs = defaults | kwargs
+
+    def call(self, y_true, y_pred):
+        return fn(y_true, y_pred, **self.kwargs)
+
+    def get_config(self):
+        return Loss.get_config(self) | self.kwargs
+    return type(cls_name, (Loss,), {"__init__": __init__, "call": call,
+                                    "get_config": get_config, "fn": staticmethod(fn)})
+
+
+MeanSquaredError = _wrap("MeanSquaredError", mean_squared_error)
+MeanAbsoluteError = _wrap("MeanAbsoluteError", mean_absolute_error)
+Huber = _wrap("Huber", huber, delta=1.0)
+BinaryCrossentropy = _wrap("BinaryCrossentropy", binary_crossentropy, from_logits=False,
+                           label_smoothing=0.0)
+CategoricalCrossentropy = _wrap("CategoricalCrossentropy", categorical_crossentropy,
+                                from_logits=False, label_smoothing=0.0, axis=-1)
+SparseCategoricalCrossentropy = _wrap("SparseCategoricalCrossentropy",
+                                      sparse_categorical_crossentropy, from_logits=False,
+                                      axis=-1)
+
+_BY_NAME = {
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError, "huber": Huber,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+}
+_CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
+
+
+def get(identifier) -> Loss:
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier) or _CLASSES.get(identifier)
+        if cls is None:
+            raise ValueError(f"unknown loss {identifier!r}; known: {sorted(_BY_NAME)}")
+        return cls()
+    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
+        return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
+    if callable(identifier):
+        for cls in _CLASSES.values():
+            if cls.fn is identifier:
+                return cls()
+        return _wrap("LossFunctionWrapper", identifier)()
+    raise ValueError(f"cannot interpret {identifier!r} as a loss")
