@@ -444,3 +444,14 @@ def test_views_of_parameters_load_inside_their_consumers():
                                rtol=1e-6)
     stats = f.get_concrete_function(x, y, b).compiled().stats
     assert stats["library_calls"] == 0, f.get_concrete_function(x, y, b).ir("fused")
+
+
+def test_window_kernels_never_write_over_their_input():
+    # A pool whose input dies at it must not reuse the input's buffer: each output element
+    # reads its neighbours, which an in-place write would already have overwritten.
+    x = np.random.default_rng(0).normal(size=(2, 5, 3))
+    f = tf.function(lambda t: tf.nn.avg_pool1d(t * 2.0, 3, 1, "SAME"))
+    ref = tf.nn.avg_pool1d(tf.constant(x * 2.0), 3, 1, "SAME").numpy()
+    np.testing.assert_allclose(f(x).numpy(), ref, rtol=1e-12)
+    steps = f.get_concrete_function(x).compiled().program.steps
+    assert all(st.inplace == [None] for st in steps if st.fusion == "pool")

@@ -108,8 +108,8 @@ def _plan_memory(steps, params, results, constants, types) -> None:
     for i, st in enumerate(steps):
         st.frees = sorted(s for s in set(st.inputs) if last_use.get(s) == i and s not in keep)
         st.inplace = [None] * len(st.outputs)
-        if st.kind != "kernel" or st.fusion in ("matmul", "conv"):  # BLAS must not write
-            continue                                                  # into its input
+        if st.kind != "kernel" or st.fusion not in ("elementwise", "rows"):
+            continue  # BLAS, windows (pools) and gathers read neighbours of what they write
         taken = set()
         for k, out in enumerate(st.outputs):
             for s in st.frees:

@@ -131,8 +131,8 @@ def _pad_or_crop(e, x, hw_pads):
 
 def _d_conv(e, n, g):
     """dx: a stride-1 conv of g (dilated by the strides, padded to full) with the flipped
-    filter, in- and out-channels swapped per group. dw: a conv of x (channels as batch, batch
-    as channels) with g as the filter, strides and dilations exchanged."""
+    filter, in- and out-channels swapped per group. dw: the windows of x laid side by side
+    (im2col) times g, one matmul (batched over groups), so the batch may be symbolic."""
     x, w = n.inputs
     (bn, hh, ww, c), (kh, kw, cg, o) = e.type(x).shape, e.type(w).shape
     groups = n.attrs["groups"]
@@ -156,19 +156,26 @@ def _d_conv(e, n, g):
                shape=(kh, kw, o // groups, c))
         dx = e("conv2d", _pad_or_crop(e, gd, full), wf, strides=(1, 1), padding="VALID",
                dilations=dil, groups=groups)
-    if n.needs[1]:
+    if n.needs[1]:  # im2col of x (any batch size, symbolic too) times g, per group
         xp = _pad_or_crop(e, x, ((t, b), (l, r)))
-        hp, wp = hh + t + b, ww + l + r
-        xs = e("reshape", xp, shape=(bn, hp, wp, groups, cg))
-        xs = e("reshape", e("transpose", xs, perm=(4, 1, 2, 3, 0)),
-               shape=(cg, hp, wp, groups * bn))
-        gf = e("transpose", g, perm=(1, 2, 0, 3))
-        dw = e("conv2d", xs, gf, strides=dil, padding="VALID", dilations=strides,
-               groups=groups)
-        out = e.type(dw).shape
-        if (out[1], out[2]) != (kh, kw):
-            dw = e("slice", dw, begin=(0, 0, 0, 0), end=(cg, kh, kw, o), stride=(1, 1, 1, 1))
-        dw = e("transpose", dw, perm=(1, 2, 0, 3))
+        cols = [e("slice", xp, begin=(0, i * dil[0], j * dil[1], 0),
+                  end=(bn, i * dil[0] + (oh - 1) * strides[0] + 1,
+                       j * dil[1] + (ow - 1) * strides[1] + 1, c),
+                  stride=(1, strides[0], strides[1], 1))
+                for i in range(kh) for j in range(kw)]
+        patches = e("concat", *cols, axis=3) if len(cols) > 1 else cols[0]
+        m, og = bn * oh * ow, o // groups
+        if groups == 1:
+            dw = e("matmul", e("reshape", patches, shape=(m, kh * kw * c)),
+                   e("reshape", g, shape=(m, o)), transpose_a=True)
+        else:
+            pm = e("transpose", e("reshape", patches, shape=(m, kh * kw, groups, cg)),
+                   perm=(2, 1, 3, 0))
+            gm = e("transpose", e("reshape", g, shape=(m, groups, og)), perm=(1, 0, 2))
+            dw = e("matmul", e("reshape", pm, shape=(groups, kh * kw * cg, m)), gm)
+            dw = e("transpose", e("reshape", dw, shape=(groups, kh, kw, cg, og)),
+                   perm=(1, 2, 3, 0, 4))
+        dw = e("reshape", dw, shape=(kh, kw, cg, o))
     return [dx, dw]
 
 

@@ -20,6 +20,8 @@ class Model(Trainer, Layer):
     """``Model(inputs, outputs)`` builds a functional model from symbolic tensors;
     subclasses define ``call(inputs, training=None)`` and create layers in ``__init__``."""
 
+    _autocast = False  # each layer casts its own inputs
+
     def __init__(self, *args, **kwargs):
         inputs = kwargs.pop("inputs", args[0] if args else None)
         outputs = kwargs.pop("outputs", args[1] if len(args) > 1 else None)

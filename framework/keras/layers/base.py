@@ -33,7 +33,7 @@ def unique_name(base: str) -> str:
 
 def snake(name: str) -> str:
     s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower().replace("__", "_")
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
 class Node:
@@ -111,6 +111,8 @@ class Layer:
     ``call(inputs, training=None)`` for the computation. Layers assigned as attributes are
     tracked: their weights are this layer's weights too.
     """
+
+    _autocast = True  # floating inputs are cast to the layer's dtype
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)
@@ -249,7 +251,8 @@ class Layer:
     def __call__(self, inputs, *args, **kwargs):
         if any(isinstance(t, KerasTensor) for t in nest.flatten(inputs)):
             return self._functional_call(inputs, args, kwargs)
-        inputs = nest.map_structure(_as_input, inputs)
+        cast = self.dtype if self._autocast and self.dtype.is_float else None
+        inputs = nest.map_structure(lambda t: _as_input(t, cast), inputs)
         self._maybe_build(inputs)
         out = self.call(inputs, *args, **_accepted(self.call, kwargs))
         self._output_shapes = [(None,) + tuple(t.shape)[1:] for t in nest.flatten(out)
@@ -295,14 +298,20 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
-def _as_input(x):
-    if isinstance(x, (Tensor, Variable)) or x is None:
+def _as_input(x, dtype):
+    """A tensor for ``x``; floating inputs are cast to the layer's ``dtype`` (as Keras
+    autocasts), integer and boolean inputs are kept."""
+    if x is None:
         return x
-    from ...array_ops import convert_to_tensor
-    arr = np.asarray(x)
-    if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)  # Keras casts float inputs to the layer's float32
-    return convert_to_tensor(arr)
+    if not isinstance(x, (Tensor, Variable)):
+        from ...array_ops import convert_to_tensor
+        arr = np.asarray(x)
+        x = convert_to_tensor(arr.astype(np.float32) if arr.dtype == np.float64 and
+                              dtype is None else arr)
+    if dtype is not None and x.dtype.is_float and x.dtype is not dtype:
+        from ...math_ops import cast
+        x = cast(x, dtype)
+    return x
 
 
 def _accepted(fn, kwargs):

@@ -122,11 +122,11 @@ class Flatten(Layer):
         return A.reshape(inputs, [-1, _prod(inputs.shape[1:])])
 
 
-def _prod(dims):
+def _prod(dims, layer="Flatten"):
     out = 1
     for d in dims:
         if d is None:
-            raise ShapeError("Flatten", f"all dims but the batch must be known; received "
+            raise ShapeError(layer, f"all dims but the batch must be known; received "
                                         f"{tuple(dims)}", tracing.where())
         out *= d
     return out
@@ -138,7 +138,15 @@ class Reshape(Layer):
         self.target_shape = tuple(target_shape)
 
     def call(self, inputs):
-        return A.reshape(inputs, (-1,) + self.target_shape)
+        target = self.target_shape
+        if -1 in target:  # resolve it from the known per-sample size
+            total, known = _prod(inputs.shape[1:], self.name), _prod(
+                [d for d in target if d != -1], self.name)
+            if total % known:
+                raise ShapeError(self.name, f"cannot reshape {tuple(inputs.shape)} to "
+                                            f"(batch,) + {target}", tracing.where())
+            target = tuple(total // known if d == -1 else d for d in target)
+        return A.reshape(inputs, (-1,) + target)
 
     def get_config(self):
         return super().get_config() | {"target_shape": list(self.target_shape)}
