@@ -2,8 +2,9 @@
 the fused IR summary of the compiled train step (forward, backward and Adam in one program).
 This is `make demo`."""
 
-import framework as tf
 from digits_data import load_digits
+
+import framework as tf
 
 tf.keras.utils.set_random_seed(0)
 (x_train, y_train), (x_test, y_test) = load_digits(image=True)

@@ -455,3 +455,4 @@ def test_window_kernels_never_write_over_their_input():
     np.testing.assert_allclose(f(x).numpy(), ref, rtol=1e-12)
     steps = f.get_concrete_function(x).compiled().program.steps
     assert all(st.inplace == [None] for st in steps if st.fusion == "pool")
+

@@ -288,11 +288,12 @@ def _view_role(value: Value, group: Group) -> str | None:
 def fuse(graph: Graph) -> Graph:
     groups, group_of, notes = plan_groups(graph)
     groups = _sink_views(groups, group_of, {r.name for r in graph.results})
-    used_outside: dict[str, set] = {}
+    used_outside: dict[str, set] = {}  # value -> groups that read it without computing it
     for g in groups:
+        defined = {o.name for n in g.members for o in n.outputs}  # sunk views: in several
         for n in g.members:
             for x in n.inputs:
-                if isinstance(x, Value):
+                if isinstance(x, Value) and x.name not in defined:
                     used_outside.setdefault(x.name, set()).add(g.id)
     results = {r.name for r in graph.results}
     nodes = []

@@ -55,7 +55,7 @@ class Model(Trainer, Layer):
             visit(k.node)
         known = {id(k.node) for k in self.inputs}
         for node in order:
-            if node.inputs is None and id(node) not in known:
+            if node.args is None and id(node) not in known:
                 raise ValueError(f"Model: output depends on input {node.layer.name!r}, "
                                  f"which is not among the model's inputs")
         self._nodes = order
@@ -74,13 +74,10 @@ class Model(Trainer, Layer):
         for k, v in zip(self.inputs, flat):
             values[id(k)] = v if v.dtype is k.dtype else M.cast(v, k.dtype)
         for node in self._nodes:
-            if node.inputs is None:
+            if node.args is None:
                 continue
-            args = nest.map_structure(lambda k: values[id(k)], node.inputs)
-            kw = dict(node.kwargs)
-            if training is not None:
-                kw.setdefault("training", training)
-            out = node.layer(args, **kw)
+            extra = {"training": training} if training is not None else {}
+            out = node.call(lambda k: values[id(k)], **extra)
             for k, v in zip(nest.flatten(node.outputs), nest.flatten(out)):
                 values[id(k)] = v
         return nest.map_structure(lambda k: values[id(k)], self._output_structure)

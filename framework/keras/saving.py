@@ -69,16 +69,20 @@ def layer_from_config(cfg, custom_objects=None):
 def functional_config(model) -> dict:
     """Layers (each once), then the call graph: every node names its layer and its inputs
     as ``{"node": i, "index": j}`` references to earlier nodes' outputs."""
+    from .layers.base import KerasTensor
     layers = model._layers
     where = {}
     nodes = []
+
+    def ref(x):
+        return where[id(x)] if isinstance(x, KerasTensor) else x
+
     for i, node in enumerate(model._nodes):
         for j, k in enumerate(nest.flatten(node.outputs)):
             where[id(k)] = {"node": i, "index": j}
-        args = None if node.inputs is None else \
-            nest.map_structure(lambda k: where[id(k)], node.inputs)
+        args = None if node.args is None else nest.map_structure(ref, list(node.args))
         nodes.append({"layer": layers.index(node.layer), "args": args,
-                      "kwargs": node.kwargs})
+                      "kwargs": nest.map_structure(ref, node.kwargs)})
     return {"name": model.name,
             "layers": [layer_config(x) for x in layers],
             "nodes": nodes,
@@ -108,7 +112,7 @@ def functional_from_config(config, custom_objects=None):
         if node["args"] is None:
             outs.append([layer.output])
             continue
-        out = layer(refs(node["args"]), **node["kwargs"])
+        out = layer(*refs(node["args"]), **refs(node["kwargs"]))
         outs.append(nest.flatten(out))
     return Model(refs(config["inputs"]), refs(config["outputs"]), name=config["name"])
 

@@ -42,8 +42,8 @@ def _is_chain(model) -> bool:
         return True
     prev = None
     for node in model._nodes:
-        if node.inputs is not None:
-            ins = [k.node for k in _leaves(node.inputs)]
+        if node.args is not None:
+            ins = [k.node for k in node.inputs]
             if len(ins) != 1 or ins[0] is not prev or len(_leaves(node.outputs)) != 1:
                 return False
         elif prev is not None:
@@ -83,8 +83,7 @@ def summary_text(model, line_length=None, positions=None) -> str:
                 text = f"[{text}]"
             row = [f" {layer.name} ({type(layer).__name__})", text, layer.count_params()]
             if not chain:
-                links = [] if node.inputs is None else [
-                    f"'{k.layer.name}[0][{k.index}]'" for k in _leaves(node.inputs)]
+                links = [f"'{k.layer.name}[0][{k.index}]'" for k in node.inputs]
                 row.append("[" + ", ".join(links) + "]" if links else "[]")
             if not (chain and isinstance(layer, InputLayer)):
                 rows.append(row)

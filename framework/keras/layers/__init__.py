@@ -1,5 +1,6 @@
 """Keras layers, as ``tf.keras.layers``."""
 
+from .attention import MultiHeadAttention  # noqa: F401
 from .base import Input, KerasTensor, Layer  # noqa: F401
 from .conv import (  # noqa: F401
     AveragePooling1D,
@@ -32,6 +33,7 @@ from .core import (  # noqa: F401
     Subtract,
 )
 from .normalization import BatchNormalization, LayerNormalization  # noqa: F401
+from .recurrent import GRU, LSTM  # noqa: F401
 
 AvgPool2D, MaxPool2D, MaxPool1D, AvgPool1D = (AveragePooling2D, MaxPooling2D, MaxPooling1D,
                                               AveragePooling1D)

@@ -23,10 +23,11 @@ _names: dict[str, int] = {}
 _names_lock = threading.Lock()
 
 
-def unique_name(base: str) -> str:
-    """``dense``, ``dense_1``, ... per process, as Keras names layers."""
+def unique_name(base: str, first: int = 0) -> str:
+    """``dense``, ``dense_1``, ... per process, as Keras names layers (inputs start at
+    ``input_1``)."""
     with _names_lock:
-        n = _names.get(base, 0)
+        n = _names.get(base, first)
         _names[base] = n + 1
     return base if n == 0 else f"{base}_{n}"
 
@@ -37,17 +38,31 @@ def snake(name: str) -> str:
 
 
 class Node:
-    """One call of a layer in a functional graph: its input structure (KerasTensors), the
-    extra keyword arguments, and the output structure."""
+    """One call of a layer in a functional graph: its positional and keyword arguments
+    (KerasTensors where tensors flow) and its output structure (KerasTensors)."""
 
-    def __init__(self, layer, inputs, kwargs, outputs=None):
-        self.layer, self.inputs, self.kwargs, self.outputs = layer, inputs, kwargs, outputs
+    def __init__(self, layer, args, kwargs, outputs=None):
+        self.layer, self.args, self.kwargs, self.outputs = layer, args, kwargs, outputs
+
+    @property
+    def inputs(self) -> list:
+        """The KerasTensors the call reads (none for an InputLayer)."""
+        if self.args is None:
+            return []
+        return [k for k in nest.flatten([list(self.args), self.kwargs])
+                if isinstance(k, KerasTensor)]
 
     @property
     def parents(self) -> list:
-        if self.inputs is None:  # an InputLayer
-            return []
-        return [k.node for k in nest.flatten(self.inputs) if k.node is not None]
+        return [k.node for k in self.inputs]
+
+    def call(self, value_of, **defaults):
+        """Run the layer with each KerasTensor argument replaced by ``value_of(k)``;
+        ``defaults`` are keyword arguments the recorded call did not set."""
+        def sub(x):
+            return value_of(x) if isinstance(x, KerasTensor) else x
+        args = nest.map_structure(sub, list(self.args))
+        return self.layer(*args, **(defaults | nest.map_structure(sub, self.kwargs)))
 
 
 class KerasTensor:
@@ -90,6 +105,8 @@ def symbolic_call(layer, fn, inputs):
     batch = Sym.named("batch")
 
     def placeholder(k):
+        if not isinstance(k, KerasTensor):
+            return k
         dims = tuple(batch if d is None else d for d in k.shape)
         return Tensor(sym=trace.builder.param("x", TensorType(dims, k.dtype)), trace=trace)
 
@@ -249,7 +266,7 @@ class Layer:
         self.built = True
 
     def __call__(self, inputs, *args, **kwargs):
-        if any(isinstance(t, KerasTensor) for t in nest.flatten(inputs)):
+        if any(isinstance(t, KerasTensor) for t in nest.flatten([inputs, list(args), kwargs])):
             return self._functional_call(inputs, args, kwargs)
         cast = self.dtype if self._autocast and self.dtype.is_float else None
         inputs = nest.map_structure(lambda t: _as_input(t, cast), inputs)
@@ -260,11 +277,9 @@ class Layer:
         return out
 
     def _functional_call(self, inputs, args, kwargs):
-        if args:
-            raise TypeError(f"{self.name}: on symbolic inputs pass extra arguments by "
-                            f"keyword; received {len(args)} positional")
-        out, specs = symbolic_call(self, lambda xs: self(xs, **kwargs), inputs)
-        node = Node(self, inputs, dict(kwargs))
+        call_args = [inputs, *args]
+        out, specs = symbolic_call(self, lambda a: self(*a[0], **a[1]), (call_args, kwargs))
+        node = Node(self, call_args, dict(kwargs))
         flat = [KerasTensor(s, d, node, i, name=f"{self.name}/out{i}" if i else self.name)
                 for i, (s, d) in enumerate(specs)]
         node.outputs = nest.pack_sequence_as(out, flat)

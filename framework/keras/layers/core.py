@@ -9,7 +9,7 @@ from ... import array_ops as A
 from ... import math_ops as M
 from ... import nn, tracing
 from .. import activations, initializers, regularizers
-from .base import KerasTensor, Layer, Node
+from .base import KerasTensor, Layer, Node, unique_name
 
 
 class InputLayer(Layer):
@@ -18,9 +18,10 @@ class InputLayer(Layer):
     def __init__(self, input_shape=None, batch_size=None, dtype="float32", name=None,
                  batch_shape=None, batch_input_shape=None):
         shape = batch_shape or batch_input_shape or ((batch_size,) + tuple(input_shape))
-        super().__init__(name=name, dtype=dtype, batch_input_shape=shape)
+        super().__init__(name=name or unique_name("input", first=1), dtype=dtype,
+                         batch_input_shape=shape)
         self.built = True
-        self.output = KerasTensor(shape, self.dtype, Node(self, None, {}), 0, name=self.name)
+        self.output = KerasTensor(shape, self.dtype, Node(self, None, None), 0, name=self.name)
         self.output.node.outputs = self.output
 
     def get_config(self):

@@ -1,0 +1,142 @@
+"""MultiHeadAttention, as ``tf.keras.layers.MultiHeadAttention``: every projection is one
+matmul over (batch x positions) rows, and the attention itself two batched matmuls around a
+row softmax, so the compiler fuses the scale, mask and softmax into row kernels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from compiler.errors import ShapeError
+
+from ... import array_ops as A
+from ... import math_ops as M
+from ... import nn, tracing
+from .. import initializers
+from .base import Layer, _as_input
+from .core import _ser_init
+
+
+class MultiHeadAttention(Layer):
+    """``call(query, value, key=None, attention_mask=None, return_attention_scores=False,
+    training=None, use_causal_mask=False)`` over inputs ``[batch, positions, features]``."""
+
+    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
+                 output_shape=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads, self.key_dim = int(num_heads), int(key_dim)
+        self.value_dim = int(value_dim) if value_dim is not None else self.key_dim
+        self.dropout, self.use_bias = float(dropout), use_bias
+        self.output_dim = output_shape
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def _proj(self, name, d_in, heads, dim):
+        kernel = self.add_weight(f"{name}/kernel", (d_in, heads, dim),
+                                 initializer=self.kernel_initializer)
+        bias = self.add_weight(f"{name}/bias", (heads, dim),
+                               initializer=self.bias_initializer) if self.use_bias else None
+        return kernel, bias
+
+    def build(self, query_shape, value_shape=None, key_shape=None):
+        if isinstance(query_shape, (list, tuple)) and query_shape and \
+                isinstance(query_shape[0], (list, tuple)):
+            query_shape, value_shape = query_shape[0], query_shape[1]
+        value_shape = value_shape or query_shape
+        key_shape = key_shape or value_shape
+        h = self.num_heads
+        self._q = self._proj("query", query_shape[-1], h, self.key_dim)
+        self._k = self._proj("key", key_shape[-1], h, self.key_dim)
+        self._v = self._proj("value", value_shape[-1], h, self.value_dim)
+        out = self.output_dim or query_shape[-1]
+        self._out_dim = out
+        self.output_kernel = self.add_weight("attention_output/kernel",
+                                             (h, self.value_dim, out),
+                                             initializer=self.kernel_initializer)
+        self.output_bias = self.add_weight("attention_output/bias", (out,),
+                                           initializer=self.bias_initializer) \
+            if self.use_bias else None
+        self.built = True
+
+    def __call__(self, query, value=None, key=None, **kwargs):
+        if value is None:
+            raise TypeError(f"{self.name}: call(query, value, key=None, ...) needs a value")
+        if not _symbolic(query):
+            value, key = (None if t is None else _as_input(t, self.dtype) for t in (value, key))
+            if not self.built:
+                self.build(tuple(np.shape(query)), tuple(value.shape),
+                           None if key is None else tuple(key.shape))
+        return super().__call__(query, value, key, **kwargs)
+
+    def _maybe_build(self, inputs):
+        self.built = True  # built in __call__, which sees all three inputs
+
+    def _project(self, x, proj, dim):
+        kernel, bias = proj
+        t = x.shape[1]
+        if t is None:
+            raise ShapeError(self.name, f"the number of positions must be known; received "
+                                        f"{tuple(x.shape)}", tracing.where())
+        d = x.shape[-1]
+        y = M.matmul(A.reshape(x, [-1, d]), A.reshape(kernel, [d, self.num_heads * dim]))
+        y = A.reshape(y, [-1, t, self.num_heads, dim])
+        if bias is not None:
+            y = y + bias
+        return A.transpose(y, [0, 2, 1, 3])  # [batch, heads, positions, dim]
+
+    def call(self, query, value, key=None, attention_mask=None,
+             return_attention_scores=False, training=None, use_causal_mask=False):
+        key = value if key is None else key
+        q = self._project(query, self._q, self.key_dim) * (1.0 / math.sqrt(self.key_dim))
+        k = self._project(key, self._k, self.key_dim)
+        v = self._project(value, self._v, self.value_dim)
+        scores = M.matmul(q, k, transpose_b=True)  # [batch, heads, q, k]
+        mask = _mask(attention_mask, use_causal_mask, query.shape[1], key.shape[1])
+        if mask is not None:
+            scores = M.where(mask, scores, -1e9 if scores.dtype.bits > 16 else -6e4)
+        probs = nn.softmax(scores, -1)
+        attn = nn.dropout(probs, self.dropout) if training and self.dropout else probs
+        out = M.matmul(attn, v)  # [batch, heads, q, value_dim]
+        t = query.shape[1]
+        out = A.reshape(A.transpose(out, [0, 2, 1, 3]), [-1, self.num_heads * self.value_dim])
+        out = M.matmul(out, A.reshape(self.output_kernel,
+                                      [self.num_heads * self.value_dim, self._out_dim]))
+        out = A.reshape(out, [-1, t, self._out_dim])
+        if self.output_bias is not None:
+            out = out + self.output_bias
+        return (out, probs) if return_attention_scores else out
+
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        if isinstance(query_shape, list) and query_shape and \
+                isinstance(query_shape[0], (list, tuple)):
+            query_shape = query_shape[0]
+        out = self.output_dim or query_shape[-1]
+        from ...tensor import TensorShape
+        return TensorShape(tuple(query_shape)[:-1] + (out,))
+
+    def get_config(self):
+        return super().get_config() | {
+            "num_heads": self.num_heads, "key_dim": self.key_dim,
+            "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
+            "output_shape": self.output_dim,
+            "kernel_initializer": _ser_init(self.kernel_initializer),
+            "bias_initializer": _ser_init(self.bias_initializer)}
+
+
+def _symbolic(x):
+    from .base import KerasTensor
+    return isinstance(x, KerasTensor)
+
+
+def _mask(attention_mask, causal, tq, tk):
+    """A boolean mask broadcastable to [batch, heads, q, k] (True: attend), or None."""
+    mask = None
+    if attention_mask is not None:
+        m = M.cast(attention_mask, "bool")
+        mask = A.expand_dims(m, 1)  # [batch, 1, q, k]
+    if causal:
+        tri = A.constant(np.tril(np.ones((tq, tk), bool)))
+        mask = tri if mask is None else M.logical_and(mask, tri)
+    return mask

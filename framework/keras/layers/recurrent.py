@@ -1,0 +1,175 @@
+"""LSTM and GRU, as ``tf.keras.layers``, unrolled over the (known) number of time steps at
+trace time: the input projection of every step is one matmul, then each step is a small
+matmul with the recurrent kernel and a fused elementwise gate kernel."""
+
+from __future__ import annotations
+
+from compiler.errors import ShapeError
+
+from ... import array_ops as A
+from ... import math_ops as M
+from ... import nn, tracing
+from .. import activations, initializers, regularizers
+from .base import Layer
+from .core import _ser_init
+
+
+class _RNN(Layer):
+    GATES = 1
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 dropout=0.0, recurrent_dropout=0.0, return_sequences=False,
+                 return_state=False, go_backwards=False, stateful=False, unroll=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if stateful:
+            raise ValueError(f"{type(self).__name__}: stateful=True is not supported")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.use_bias = use_bias
+        self.inits = {"kernel": initializers.get(kernel_initializer),
+                      "recurrent": initializers.get(recurrent_initializer),
+                      "bias": initializers.get(bias_initializer)}
+        self.regs = {"kernel": regularizers.get(kernel_regularizer),
+                     "recurrent": regularizers.get(recurrent_regularizer),
+                     "bias": regularizers.get(bias_regularizer)}
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.return_sequences, self.return_state = return_sequences, return_state
+        self.go_backwards = go_backwards
+
+    def build(self, input_shape):
+        d, n = input_shape[-1], self.GATES * self.units
+        self.kernel = self.add_weight("kernel", (d, n), initializer=self.inits["kernel"],
+                                      regularizer=self.regs["kernel"])
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, n),
+                                                initializer=self.inits["recurrent"],
+                                                regularizer=self.regs["recurrent"])
+        self.bias = self.add_weight("bias", self._bias_shape(n), initializer=self._bias_init(),
+                                    regularizer=self.regs["bias"]) if self.use_bias else None
+        self.built = True
+
+    def _bias_shape(self, n):
+        return (n,)
+
+    def _bias_init(self):
+        return self.inits["bias"]
+
+    def call(self, inputs, initial_state=None, training=None, mask=None):
+        t, d = inputs.shape[1], inputs.shape[-1]
+        if t is None:
+            raise ShapeError(self.name, f"the number of time steps must be known (the layer "
+                                        f"is unrolled); received {tuple(inputs.shape)}",
+                             tracing.where())
+        x = inputs
+        if training and self.dropout:  # one mask for every time step, as Keras
+            x = x * A.expand_dims(nn.dropout(A.ones_like(inputs[:, 0, :]), self.dropout), 1)
+        xw = A.reshape(M.matmul(A.reshape(x, [-1, d]), self.kernel),
+                       [-1, t, self.GATES * self.units])
+        xw = self._input_bias(xw)
+        zeros = A.zeros_like(xw[:, 0, : self.units])
+        state = list(initial_state) if initial_state is not None else self._zero_state(zeros)
+        steps = range(t - 1, -1, -1) if self.go_backwards else range(t)
+        keep = nn.dropout(A.ones_like(zeros), self.recurrent_dropout) \
+            if training and self.recurrent_dropout else None
+        outputs = []
+        for i in steps:
+            h_in = state[0] if keep is None else state[0] * keep
+            state = self._step(xw[:, i, :], h_in, state)
+            outputs.append(state[0])
+        out = A.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
+        return [out] + state if self.return_state else out
+
+    def _input_bias(self, xw):
+        return xw + self.bias if self.bias is not None else xw
+
+    def get_config(self):
+        return super().get_config() | {
+            "units": self.units, "activation": activations.serialize(self.activation),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": _ser_init(self.inits["kernel"]),
+            "recurrent_initializer": _ser_init(self.inits["recurrent"]),
+            "bias_initializer": _ser_init(self.inits["bias"]),
+            "kernel_regularizer": regularizers.serialize(self.regs["kernel"]),
+            "recurrent_regularizer": regularizers.serialize(self.regs["recurrent"]),
+            "bias_regularizer": regularizers.serialize(self.regs["bias"]),
+            "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
+            "return_sequences": self.return_sequences, "return_state": self.return_state,
+            "go_backwards": self.go_backwards}
+
+
+class LSTM(_RNN):
+    """Long short-term memory; gates in Keras's order (input, forget, cell, output)."""
+
+    GATES = 4
+
+    def __init__(self, units, unit_forget_bias=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = unit_forget_bias
+
+    def _bias_init(self):
+        if not self.unit_forget_bias:
+            return self.inits["bias"]
+        u, base = self.units, self.inits["bias"]
+
+        def init(shape, dtype=None):
+            import numpy as np
+            b = np.asarray(base((u * 4,), dtype))
+            b[u:2 * u] = 1.0
+            return b
+        return init
+
+    def _zero_state(self, zeros):
+        return [zeros, zeros]
+
+    def _step(self, xw_t, h, state):
+        u, c = self.units, state[1]
+        z = xw_t + M.matmul(h, self.recurrent_kernel)
+        i = self.recurrent_activation(z[:, :u])
+        f = self.recurrent_activation(z[:, u:2 * u])
+        g = self.activation(z[:, 2 * u:3 * u])
+        o = self.recurrent_activation(z[:, 3 * u:])
+        c = f * c + i * g
+        return [o * self.activation(c), c]
+
+    def get_config(self):
+        return super().get_config() | {"unit_forget_bias": self.unit_forget_bias}
+
+
+class GRU(_RNN):
+    """Gated recurrent unit with Keras 2's default ``reset_after=True``: gates (update,
+    reset, candidate), bias of shape [2, 3 * units] (input and recurrent biases)."""
+
+    GATES = 3
+
+    def __init__(self, units, reset_after=True, **kwargs):
+        super().__init__(units, **kwargs)
+        if not reset_after:
+            raise ValueError("GRU: only reset_after=True (the Keras 2 default) is supported")
+        self.reset_after = True
+
+    def _bias_shape(self, n):
+        return (2, n)
+
+    def _input_bias(self, xw):
+        return xw + self.bias[0] if self.bias is not None else xw
+
+    def _zero_state(self, zeros):
+        return [zeros]
+
+    def _step(self, xw_t, h, state):
+        u = self.units
+        r_all = M.matmul(h, self.recurrent_kernel)
+        if self.bias is not None:
+            r_all = r_all + self.bias[1]
+        z = self.recurrent_activation(xw_t[:, :u] + r_all[:, :u])
+        r = self.recurrent_activation(xw_t[:, u:2 * u] + r_all[:, u:2 * u])
+        hh = self.activation(xw_t[:, 2 * u:] + r * r_all[:, 2 * u:])
+        return [z * state[0] + (1.0 - z) * hh]
+
+    def get_config(self):
+        return super().get_config() | {"reset_after": True}
