@@ -150,8 +150,23 @@ def _compile_from_config(model, cfg):
         opt_cfg["learning_rate"] = getattr(optimizers.schedules, lr["class_name"])(
             **lr["config"])
     cls = getattr(optimizers, cfg["optimizer"]["class_name"])
-    model.compile(optimizer=cls(**opt_cfg), loss=cfg["loss"], metrics=cfg["metrics"],
-                  loss_weights=cfg["loss_weights"])
+    from . import losses, metrics
+
+    def revive(x, module):
+        if isinstance(x, dict) and "class_name" in x:
+            found = getattr(module, x["class_name"], None)
+            if found is None:
+                raise SavingError("load_model", f"unknown {module.__name__.split('.')[-1]} "
+                                                f"{x['class_name']!r}; pass compile=False")
+            return found.from_config(x["config"])
+        if isinstance(x, dict):
+            return {k: revive(v, module) for k, v in x.items()}
+        if isinstance(x, list):
+            return [revive(v, module) for v in x]
+        return x
+
+    model.compile(optimizer=cls(**opt_cfg), loss=revive(cfg["loss"], losses),
+                  metrics=revive(cfg["metrics"], metrics), loss_weights=cfg["loss_weights"])
 
 
 # -- files --
