@@ -15,6 +15,7 @@ import numpy as np
 
 from compiler import dtypes as dt
 
+from .. import array_ops as A
 from .. import math_ops as M
 from .. import tracing
 from ..variables import Variable
@@ -185,9 +186,9 @@ class Optimizer:
         grads = tape.gradient(value, var_list)
         return self.apply_gradients(zip(grads, var_list))
 
-    def _step(self):
-        """The 1-based step number of the update being applied, as float32."""
-        return M.cast(self.iterations, dt.f32) + 1.0
+    def _step(self, dtype=dt.f32):
+        """The 1-based step number of the update being applied."""
+        return M.cast(self.iterations, dtype) + 1.0
 
     def get_config(self) -> dict:
         lr = self._schedule.get_config() if self._schedule else float(self._lr.numpy())
@@ -235,9 +236,9 @@ class Adam(Optimizer):
             self.add_slot(var, "vhat")
 
     def update_step(self, g, var, lr):
-        t = self._step()
-        b1p = M.pow(M.cast(self.beta_1, dt.f32), t)
-        b2p = M.pow(M.cast(self.beta_2, dt.f32), t)
+        t = self._step(var.dtype)
+        b1p = M.pow(A.constant(self.beta_1, var.dtype), t)
+        b2p = M.pow(A.constant(self.beta_2, var.dtype), t)
         alpha = lr * M.sqrt(1.0 - b2p) / (1.0 - b1p)
         m, v = self.get_slot(var, "m"), self.get_slot(var, "v")
         m.assign(m + (g - m) * (1.0 - self.beta_1))
@@ -291,7 +292,7 @@ class RMSprop(Optimizer):
             a = self.get_slot(var, "average_gradient")
             a.assign(a * self.rho + g * (1.0 - self.rho))
             denom = v - M.square(a)
-        step = lr * g / (M.sqrt(denom) + self.epsilon)
+        step = lr * g * M.rsqrt(denom + self.epsilon)  # epsilon inside the root, as Keras
         if self.momentum:
             m = self.get_slot(var, "momentum")
             m.assign(m * self.momentum + step)
