@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/quickstart.py
+	cd examples && ../$(PY) digits_cnn.py
 
 test: $(STAMP)
 	$(PY) -m ruff check framework compiler runtime tests examples
