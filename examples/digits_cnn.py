@@ -2,7 +2,7 @@
 the fused IR summary of the compiled train step (forward, backward and Adam in one program).
 This is `make demo`."""
 
-from digits_data import load_digits
+from digits_data import train_and_evaluate
 
 import framework as tf
 
@@ -25,15 +25,7 @@ def build():
 
 def main(epochs=10, verbose=1):
     tf.keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = load_digits(image=True)
-    model = build()
-    if verbose:
-        model.summary()
-    model.fit(x_train, y_train, batch_size=32, epochs=epochs, validation_split=0.1,
-              verbose=verbose)
-    loss, acc = model.evaluate(x_test, y_test, verbose=0)
-    print(f"test accuracy: {acc:.4f}")
-    return model, acc
+    return train_and_evaluate(build(), image=True, epochs=epochs, verbose=verbose)
 
 
 def show_step(model):

@@ -21,3 +21,16 @@ def load_digits(image: bool = False, test_fraction: float = 0.25, seed: int = 0)
         x = x.reshape(-1, 8, 8, 1)
     cut = int(len(x) * (1 - test_fraction))
     return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+def train_and_evaluate(model, image=False, epochs=10, verbose=1):
+    """Fit ``model`` on the training digits (a tenth held out for validation) and return
+    ``(model, test accuracy)``."""
+    (x_train, y_train), (x_test, y_test) = load_digits(image=image)
+    if verbose:
+        model.summary()
+    model.fit(x_train, y_train, batch_size=32, epochs=epochs, validation_split=0.1,
+              verbose=verbose)
+    loss, acc = model.evaluate(x_test, y_test, verbose=0)
+    print(f"test accuracy: {acc:.4f}")
+    return model, acc

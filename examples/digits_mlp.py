@@ -1,6 +1,6 @@
 """A Sequential MLP on the scikit-learn digits, with compile/fit/evaluate."""
 
-from digits_data import load_digits
+from digits_data import train_and_evaluate
 
 import framework as tf
 
@@ -19,15 +19,7 @@ def build():
 
 def main(epochs=10, verbose=2):
     tf.keras.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = load_digits()
-    model = build()
-    if verbose:
-        model.summary()
-    model.fit(x_train, y_train, batch_size=32, epochs=epochs, validation_split=0.1,
-              verbose=verbose)
-    loss, acc = model.evaluate(x_test, y_test, verbose=0)
-    print(f"test accuracy: {acc:.4f}")
-    return model, acc
+    return train_and_evaluate(build(), image=False, epochs=epochs, verbose=verbose)
 
 
 if __name__ == "__main__":

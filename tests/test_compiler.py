@@ -456,3 +456,25 @@ def test_window_kernels_never_write_over_their_input():
     steps = f.get_concrete_function(x).compiled().program.steps
     assert all(st.inplace == [None] for st in steps if st.fusion == "pool")
 
+
+
+@pytest.mark.parametrize("pool", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize("shape,k,s,pad", [((2, 6, 6, 3), 2, 2, "VALID"),
+                                           ((2, 5, 7, 2), 3, 2, "SAME"),
+                                           ((1, 4, 4, 1), 3, 1, "SAME")])
+def test_pool_gradients_compile_to_kernels(pool, shape, k, s, pad):
+    x = np.random.default_rng(0).normal(size=shape)
+    x[0, 0, 0, 0] = x[0, 0, 1, 0]  # a tie: the first maximum takes the gradient
+    op = getattr(tf.nn, pool)
+
+    def f(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = op(x, k, s, pad)
+            loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, x)
+
+    g = tf.function(f)
+    np.testing.assert_allclose(g(x).numpy(), f(tf.constant(x)).numpy(), rtol=1e-12)
+    steps = g.get_concrete_function(x).compiled().program.steps
+    assert [st.fusion for st in steps if "pool_grad" in st.name] == ["pool"]

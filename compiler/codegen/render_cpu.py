@@ -18,13 +18,14 @@ from .. import dtypes as dt
 from .. import ops as P
 from ..ir import Graph, Literal, Sym, Value
 from ..ops import elementwise as E
-from ..ops.nn import window_geometry
 from ..passes.fuse import shape_role
 from .mathlib import F32_REPLACEMENTS
+from .render_windows import WindowKernels
 
 REDUCTIONS = (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN, P.REDUCE_PROD)
 # Ops a kernel computes into memory first (its epilogue, if any, reads them back).
-CONTRACTIONS = (P.MATMUL, P.CONV2D, P.MAX_POOL, P.AVG_POOL)
+CONTRACTIONS = (P.MATMUL, P.CONV2D, P.MAX_POOL, P.AVG_POOL, P.MAX_POOL_GRAD,
+                P.AVG_POOL_GRAD)
 NUMBA_FLAGS = 'error_model="numpy", cache=CACHE'
 # Fast-math flags that change results by at most rounding (reassociated sums, fused
 # multiply-add, x/y as x*(1/y)) or a zero's sign; never nnan/ninf, which would break NaN and
@@ -66,7 +67,7 @@ class KernelSource:
     aligned: set = field(default_factory=set)     # inputs read only at the output's index
 
 
-class _Renderer:
+class _Renderer(WindowKernels):
     def __init__(self, node):
         self.node = node
         self.body: Graph = node.regions[0]
@@ -309,8 +310,8 @@ class _Renderer:
         if self._columns_ok():
             return self._body_columns()
         mm = [n for n in self.body.nodes if n.op in CONTRACTIONS]
-        pre = {P.MATMUL: self._matmul, P.CONV2D: self._conv}.get(
-            mm[0].op, self._pool)(mm[0]) if mm else []
+        pre = {P.MATMUL: self._matmul, P.CONV2D: self._conv, P.MAX_POOL_GRAD: self._pool_grad,
+               P.AVG_POOL_GRAD: self._pool_grad}.get(mm[0].op, self._pool)(mm[0]) if mm else []
         ind = "    " * len(self.kept)  # content sits inside the loops over kept dims
         content: list[str] = []
         for n in self.body.nodes:
@@ -424,35 +425,6 @@ class _Renderer:
         self.names[res.name] = target
         return target
 
-    def _conv(self, n) -> list[str]:
-        """conv2d NHWC/HWIO as im2col into a scratch matrix (parallel over output pixels)
-        and one BLAS gemm into the output; the epilogue then reads it from memory."""
-        x, w = n.inputs
-        xa, wa = self.operand_array(x), self.operand_array(w)
-        _, h, wd, c = x.type.shape
-        kh, kw, _, o = w.type.shape
-        ((pt, _, oh), (pl, _, ow)), (sh, sw), (dh, dw) = window_geometry(
-            "conv2d", x.type.shape, (kh, kw), n.attr_dict)
-        target = self._product_target(n)
-        k = kh * kw * c
-        return [
-            f"m_ = {xa}.shape[0] * {oh * ow}",
-            f"cols_ = {self.add_scratch((x.type.shape[0] * (oh * ow), k), x.type.dtype)}",
-            "for r_ in prange(m_):",
-            f"    b_ = r_ // {oh * ow}",
-            f"    oh_ = (r_ % {oh * ow}) // {ow}",
-            f"    ow_ = r_ % {ow}",
-            f"    for kh_ in range({kh}):",
-            f"        ih_ = oh_ * {sh} + kh_ * {dh} - {pt}",
-            f"        for kw_ in range({kw}):",
-            f"            iw_ = ow_ * {sw} + kw_ * {dw} - {pl}",
-            f"            base_ = (kh_ * {kw} + kw_) * {c}",
-            f"            inside_ = 0 <= ih_ < {h} and 0 <= iw_ < {wd}",
-            f"            for c_ in range({c}):",
-            f"                cols_[r_, base_ + c_] = {xa}[b_, ih_, iw_, c_] if inside_ else 0",
-            f"np.dot(cols_, {wa}.reshape({k}, {o}), {target}.reshape(m_, {o}))",
-        ]
-
     def _view(self, node, role) -> str:
         """A movement op over arrays from outside the kernel: a load at the input index its
         index map gives for this output position (pad and concat choose by condition)."""
@@ -470,45 +442,6 @@ class _Renderer:
         for cond, load in reversed(loads[:-1]):  # concat: the first input whose range holds it
             text = f"({load} if {cond} else {text})"
         return text
-
-    def _pool(self, n) -> list[str]:
-        """max/avg pooling over NHWC: channels innermost (contiguous, vectorized); max
-        propagates NaN; SAME averages only over the elements inside the image."""
-        x = n.inputs[0]
-        xa = self.operand_array(x)
-        _, h, wd, c = x.type.shape
-        kh, kw = n.attr("ksize")
-        ((pt, _, oh), (pl, _, ow)), (sh, sw), _ = window_geometry(
-            n.op.name, x.type.shape, (kh, kw), n.attr_dict)
-        target = self._product_target(n)
-        d = x.type.dtype
-        is_max = n.op is P.MAX_POOL
-        init = literal(Literal(d.min(), d)) if is_max else literal(Literal(0, d))
-        update = (f"{target}[b_, oh_, ow_, c_] = kiln_max({target}[b_, oh_, ow_, c_], "
-                  f"{xa}[b_, ih_, iw_, c_])" if is_max else
-                  f"{target}[b_, oh_, ow_, c_] += {xa}[b_, ih_, iw_, c_]")
-        if is_max:
-            self.helpers.add("kiln_max")
-        lines = [
-            f"for b_ in prange({xa}.shape[0]):",
-            f"    for oh_ in range({oh}):",
-            f"        for ow_ in range({ow}):",
-            f"            for c_ in range({c}):",
-            f"                {target}[b_, oh_, ow_, c_] = {init}",
-            "            count_ = 0",
-            f"            for kh_ in range({kh}):",
-            f"                ih_ = oh_ * {sh} + kh_ - {pt}",
-            f"                for kw_ in range({kw}):",
-            f"                    iw_ = ow_ * {sw} + kw_ - {pl}",
-            f"                    if 0 <= ih_ < {h} and 0 <= iw_ < {wd}:",
-            "                        count_ += 1",
-            f"                        for c_ in range({c}):",
-            f"                            {update}",
-        ]
-        if not is_max:
-            lines += [f"            for c_ in range({c}):",
-                      f"                {target}[b_, oh_, ow_, c_] /= count_"]
-        return lines
 
     def add_scratch(self, shape, dtype) -> str:
         """A workspace argument the runtime allocates from its pool for each call."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..errors import AttrError, GradientError, ShapeError
+from ..ir import Dense
 from .base import REQUIRED, WINDOW, OpDef, register, require_dtype, same_dtype
 
 
@@ -154,16 +155,19 @@ def _d_conv(e, n, g):
         wf = e("reshape", wf, shape=(kh, kw, cg, groups, o // groups))
         wf = e("reshape", e("transpose", wf, perm=(0, 1, 4, 3, 2)),
                shape=(kh, kw, o // groups, c))
-        dx = e("conv2d", _pad_or_crop(e, gd, full), wf, strides=(1, 1), padding="VALID",
-               dilations=dil, groups=groups)
-    if n.needs[1]:  # im2col of x (any batch size, symbolic too) times g, per group
+        if all(p >= 0 for pair in full for p in pair):  # the conv pads as it reads
+            dx = e("conv2d", gd, wf, strides=(1, 1), padding=tuple(full), dilations=dil,
+                   groups=groups)
+        else:
+            dx = e("conv2d", _pad_or_crop(e, gd, full), wf, strides=(1, 1), padding="VALID",
+                   dilations=dil, groups=groups)
+    if n.needs[1]:  # im2col of x (one gather; any batch size, symbolic too) times g
         xp = _pad_or_crop(e, x, ((t, b), (l, r)))
-        cols = [e("slice", xp, begin=(0, i * dil[0], j * dil[1], 0),
-                  end=(bn, i * dil[0] + (oh - 1) * strides[0] + 1,
-                       j * dil[1] + (ow - 1) * strides[1] + 1, c),
-                  stride=(1, strides[0], strides[1], 1))
-                for i in range(kh) for j in range(kw)]
-        patches = e("concat", *cols, axis=3) if len(cols) > 1 else cols[0]
+        hp, wp = hh + t + b, ww + l + r
+        rows = [(i * dil[0] + p * strides[0]) * wp + j * dil[1] + q * strides[1]
+                for p in range(oh) for q in range(ow) for i in range(kh) for j in range(kw)]
+        index = e("constant", value=Dense(np.asarray(rows, np.int32)))
+        patches = e("gather", e("reshape", xp, shape=(bn, hp * wp, c)), index, axis=1)
         m, og = bn * oh * ow, o // groups
         if groups == 1:
             dw = e("matmul", e("reshape", patches, shape=(m, kh * kw * c)),

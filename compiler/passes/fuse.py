@@ -173,6 +173,9 @@ def _why(group: Group, node: Node) -> str:
     return f"its shape {_shape(node.outputs[0].type.shape)} is not the kernel's domain or rows"
 
 
+POOLS = (P.MAX_POOL, P.AVG_POOL, P.MAX_POOL_GRAD, P.AVG_POOL_GRAD)
+
+
 def _compilable(node: Node) -> bool:
     """float16 runs as library calls (numba's float16 arithmetic is incomplete); matmul
     kernels need float32/float64 2-D operands (BLAS)."""
@@ -181,10 +184,10 @@ def _compilable(node: Node) -> bool:
         return False
     if node.op is P.MATMUL:
         return all(t.rank == 2 and t.dtype in (dt.f32, dt.f64) for t in types)
-    if node.op in (P.MAX_POOL, P.AVG_POOL):
+    if node.op in POOLS:  # static image size; the batch may be symbolic
         x = node.inputs[0]
-        return x.type.dtype in (dt.f32, dt.f64) and all(isinstance(d, int)
-                                                        for d in x.type.shape[1:])
+        return x.type.dtype in (dt.f32, dt.f64) and all(
+            isinstance(d, int) for t in types for d in t.shape[1:])
     if node.op is P.CONV2D:  # im2col + BLAS: one group, float, static image and filter
         x, w = node.inputs
         return (node.attr("groups") == 1 and x.type.dtype in (dt.f32, dt.f64)
@@ -199,7 +202,7 @@ def _new_group(i: int, node: Node) -> Group:
         return Group(i, "matmul", node.outputs[0].type.shape)
     if node.op is P.CONV2D:
         return Group(i, "conv", node.outputs[0].type.shape)
-    if node.op in (P.MAX_POOL, P.AVG_POOL):
+    if node.op in POOLS:
         return Group(i, "pool", node.outputs[0].type.shape)
     if node.op in REDUCTIONS:
         x = node.inputs[0]

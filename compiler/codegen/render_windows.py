@@ -1,0 +1,122 @@
+"""The window kernels of the CPU renderer: conv2d (im2col + BLAS), max/avg pooling and
+their gradients, over NHWC with the image sizes static and the batch symbolic."""
+
+from __future__ import annotations
+
+from .. import ops as P
+from ..ir import Literal
+from ..ops.nn import window_geometry
+
+
+class WindowKernels:
+    """Mixed into the renderer: each method returns the source lines that compute the
+    window op ``n`` into its product target."""
+
+    def _conv(self, n) -> list[str]:
+        """conv2d NHWC/HWIO as im2col into a scratch matrix (parallel over output pixels)
+        and one BLAS gemm into the output; the epilogue then reads it from memory."""
+        x, w = n.inputs
+        xa, wa = self.operand_array(x), self.operand_array(w)
+        _, h, wd, c = x.type.shape
+        kh, kw, _, o = w.type.shape
+        ((pt, _, oh), (pl, _, ow)), (sh, sw), (dh, dw) = window_geometry(
+            "conv2d", x.type.shape, (kh, kw), n.attr_dict)
+        target = self._product_target(n)
+        k = kh * kw * c
+        return [
+            f"m_ = {xa}.shape[0] * {oh * ow}",
+            f"cols_ = {self.add_scratch((x.type.shape[0] * (oh * ow), k), x.type.dtype)}",
+            "for r_ in prange(m_):",
+            f"    b_ = r_ // {oh * ow}",
+            f"    oh_ = (r_ % {oh * ow}) // {ow}",
+            f"    ow_ = r_ % {ow}",
+            f"    for kh_ in range({kh}):",
+            f"        ih_ = oh_ * {sh} + kh_ * {dh} - {pt}",
+            f"        for kw_ in range({kw}):",
+            f"            iw_ = ow_ * {sw} + kw_ * {dw} - {pl}",
+            f"            base_ = (kh_ * {kw} + kw_) * {c}",
+            f"            inside_ = 0 <= ih_ < {h} and 0 <= iw_ < {wd}",
+            f"            for c_ in range({c}):",
+            f"                cols_[r_, base_ + c_] = {xa}[b_, ih_, iw_, c_] if inside_ else 0",
+            f"np.dot(cols_, {wa}.reshape({k}, {o}), {target}.reshape(m_, {o}))",
+        ]
+
+
+    def _pool(self, n) -> list[str]:
+        """max/avg pooling over NHWC: channels innermost (contiguous, vectorized); max
+        propagates NaN; SAME averages only over the elements inside the image."""
+        x = n.inputs[0]
+        xa = self.operand_array(x)
+        _, h, wd, c = x.type.shape
+        kh, kw = n.attr("ksize")
+        ((pt, _, oh), (pl, _, ow)), (sh, sw), _ = window_geometry(
+            n.op.name, x.type.shape, (kh, kw), n.attr_dict)
+        target = self._product_target(n)
+        from .render_cpu import literal  # (render_cpu imports this module)
+        d = x.type.dtype
+        is_max = n.op is P.MAX_POOL
+        init = literal(Literal(d.min(), d)) if is_max else literal(Literal(0, d))
+        update = (f"{target}[b_, oh_, ow_, c_] = kiln_max({target}[b_, oh_, ow_, c_], "
+                  f"{xa}[b_, ih_, iw_, c_])" if is_max else
+                  f"{target}[b_, oh_, ow_, c_] += {xa}[b_, ih_, iw_, c_]")
+        if is_max:
+            self.helpers.add("kiln_max")
+        lines = [
+            f"for b_ in prange({xa}.shape[0]):",
+            f"    for oh_ in range({oh}):",
+            f"        for ow_ in range({ow}):",
+            f"            for c_ in range({c}):",
+            f"                {target}[b_, oh_, ow_, c_] = {init}",
+            "            count_ = 0",
+            f"            for kh_ in range({kh}):",
+            f"                ih_ = oh_ * {sh} + kh_ - {pt}",
+            f"                for kw_ in range({kw}):",
+            f"                    iw_ = ow_ * {sw} + kw_ - {pl}",
+            f"                    if 0 <= ih_ < {h} and 0 <= iw_ < {wd}:",
+            "                        count_ += 1",
+            f"                        for c_ in range({c}):",
+            f"                            {update}",
+        ]
+        if not is_max:
+            lines += [f"            for c_ in range({c}):",
+                      f"                {target}[b_, oh_, ow_, c_] /= count_"]
+        return lines
+
+    def _pool_grad(self, n) -> list[str]:
+        """The gradient of max/avg pooling, scattered per image (so images run in
+        parallel): max gives each window's gradient to its first maximal element (as
+        TensorFlow's MaxPoolGrad), avg shares it among the elements inside the image."""
+        target = self._product_target(n)
+        _, h, wd, c = n.outputs[0].type.shape
+        kh, kw = n.attr("ksize")
+        ga = self.operand_array(n.inputs[-1])
+        ((pt, _, oh), (pl, _, ow)), (sh, sw), _ = window_geometry(
+            n.op.name, n.outputs[0].type.shape, (kh, kw), n.attr_dict)
+
+        def window(ind, cond):
+            return [f"{ind}for kh_ in range({kh}):",
+                    f"{ind}    ih_ = oh_ * {sh} + kh_ - {pt}",
+                    f"{ind}    for kw_ in range({kw}):",
+                    f"{ind}        iw_ = ow_ * {sw} + kw_ - {pl}",
+                    f"{ind}        if 0 <= ih_ < {h} and 0 <= iw_ < {wd}{cond}:"]
+
+        lines = [f"for b_ in prange({ga}.shape[0]):",
+                 f"    {target}[b_] = 0",
+                 f"    for oh_ in range({oh}):",
+                 f"        for ow_ in range({ow}):"]
+        if n.op is P.MAX_POOL_GRAD:
+            xa, ya = self.operand_array(n.inputs[0]), self.operand_array(n.inputs[1])
+            hit = f" and not found_ and {xa}[b_, ih_, iw_, c_] == {ya}[b_, oh_, ow_, c_]"
+            return lines + [f"            for c_ in range({c}):",
+                            "                found_ = False",
+                            *window(" " * 16, hit),
+                            "                            found_ = True",
+                            f"                            {target}[b_, ih_, iw_, c_] += "
+                            f"{ga}[b_, oh_, ow_, c_]"]
+        return lines + ["            count_ = 0",
+                        *window(" " * 12, ""),
+                        "                        count_ += 1",
+                        *window(" " * 12, ""),
+                        f"                        for c_ in range({c}):",
+                        f"                            {target}[b_, ih_, iw_, c_] += "
+                        f"{ga}[b_, oh_, ow_, c_] / count_"]
