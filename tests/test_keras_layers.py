@@ -157,9 +157,9 @@ def test_multi_head_attention(tmp_path):
     np.testing.assert_allclose(loaded(q).numpy(), model(q).numpy(), rtol=1e-9)
 
 
-def test_embedding():
+def test_embedding(tmp_path):
     run_layer_test(kl.Embedding, {"input_dim": 7, "output_dim": 3}, (2, 4), (2, 4, 3),
-                   weights=1, int_range=7)
+                   weights=1, int_range=7, tmp_path=tmp_path)
 
 
 def test_batch_norm_training_updates_moving_statistics():
