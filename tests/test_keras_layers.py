@@ -226,7 +226,9 @@ def test_unknown_argument_and_bad_shapes_raise_typed_errors():
         kl.Dense(3, kernel_size=2)
     with pytest.raises(ValueError, match="units"):
         kl.Dense(0)
-    d = kl.Dense(3)
+    d = kl.Dense(3, name="proj")
     d(np.ones((2, 4), np.float32))
-    with pytest.raises(tf.errors.ShapeError):
+    with pytest.raises(tf.errors.ShapeError, match=r'layer "proj": expected axis -1 of the '
+                       r"input to have value 4; received input with shape \(None, 5\) "
+                       r"\(.*test_keras_layers.py:\d+\)"):
         d(np.ones((2, 5), np.float32))

@@ -271,10 +271,22 @@ class Layer:
         cast = self.dtype if self._autocast and self.dtype.is_float else None
         inputs = nest.map_structure(lambda t: _as_input(t, cast), inputs)
         self._maybe_build(inputs)
+        self._check_last_dim(inputs)
         out = self.call(inputs, *args, **_accepted(self.call, kwargs))
         self._output_shapes = [(None,) + tuple(t.shape)[1:] for t in nest.flatten(out)
                                if isinstance(t, Tensor)]
         return out
+
+    _last_dim = None  # layers whose weights fix the inputs' last dim set it in build
+
+    def _check_last_dim(self, inputs):
+        if self._last_dim is None or not isinstance(inputs, (Tensor, Variable)):
+            return
+        shape = tuple(inputs.shape)
+        if shape and shape[-1] is not None and shape[-1] != self._last_dim:
+            raise ShapeError(f'layer "{self.name}"', f"expected axis -1 of the input to have "
+                             f"value {self._last_dim}; received input with shape "
+                             f"{(None,) + shape[1:]}", tracing.where())
 
     def _functional_call(self, inputs, args, kwargs):
         call_args = [inputs, *args]

@@ -59,6 +59,7 @@ class _Conv(Layer):
         return self.kernel_size + (channels // self.groups, self.filters)
 
     def build(self, input_shape):
+        self._last_dim = input_shape[-1]
         self.kernel = self.add_weight("kernel", self._kernel_shape(input_shape[-1]),
                                       initializer=self.kernel_initializer,
                                       regularizer=self.kernel_regularizer)

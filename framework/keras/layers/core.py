@@ -55,6 +55,7 @@ class Dense(Layer):
         if last is None:
             raise ShapeError(self.name, f"the last dim of the input must be known; received "
                                         f"{tuple(input_shape)}", tracing.where())
+        self._last_dim = last
         self.kernel = self.add_weight("kernel", (last, self.units),
                                       initializer=self.kernel_initializer,
                                       regularizer=self.kernel_regularizer)
