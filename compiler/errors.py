@@ -72,3 +72,7 @@ class OutOfRangeError(KilnError, IndexError):
 
 class GradientError(KilnError, LookupError):
     """A gradient that cannot be taken: an op without a second-order rule, an unbounded loop."""
+
+
+class DeviceError(KilnError, RuntimeError):
+    """A device was asked for that this process cannot use (and what is missing)."""

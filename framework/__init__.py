@@ -42,6 +42,7 @@ from .array_ops import (  # noqa
 from .autodiff import custom_gradient, grad, stop_gradient, value_and_grad  # noqa: F401
 from .concrete import ConcreteFunction  # noqa: F401
 from .function import Function, function  # noqa: F401
+from .placement import device  # noqa: F401
 from .tape import GradientTape, UnconnectedGradients  # noqa: F401
 from .math_ops import (  # noqa
                         abs,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-from compiler.errors import SignatureError, TracingError
+from compiler.errors import DeviceError, SignatureError, TracingError
 from compiler.interpret import run
 from compiler.printer import print_graph, to_dot
 
@@ -40,7 +40,7 @@ class ConcreteFunction:
         self.static_key = static_key
         self.variables = created_variables
         self.stats = stats
-        self._compiled = None
+        self._compiled: dict = {}   # device -> compiled program
         self._compile_lock = threading.Lock()
 
     # -- inspection --
@@ -73,20 +73,32 @@ class ConcreteFunction:
                     out[i] = p
         return out
 
-    def compiled(self):
-        """Compile on first use (thread-safe); later calls return the same program."""
-        if self._compiled is None:
+    def compiled(self, device: str | None = None):
+        """Compile for ``device`` (default: the current one) on first use, thread-safely;
+        later calls return the same program."""
+        from .placement import current
+        device = device or current()
+        done = self._compiled.get(device)
+        if done is None:
             with self._compile_lock:
-                if self._compiled is None:
+                done = self._compiled.get(device)
+                if done is None:
                     from compiler.codegen.compile import compile_graph
 
                     from .debugging import stage_dumper
+                    if device == "cuda":
+                        from runtime.cuda import missing
+                        why = missing()
+                        if why is not None:
+                            raise DeviceError(f"@function {self.name}", f"CUDA was requested "
+                                              f"but cannot run here: {why}", tracing.where())
                     t0 = time.perf_counter()
-                    self._compiled = compile_graph(self.graph, dump=stage_dumper(self),
-                                                   aliases=self._variable_aliases())
+                    done = compile_graph(self.graph, dump=stage_dumper(self),
+                                         aliases=self._variable_aliases(), target=device)
                     self.stats["compile_s"] = time.perf_counter() - t0
-                    self.stats.update(self._compiled.stats)
-        return self._compiled
+                    self.stats.update(done.stats)
+                    self._compiled[device] = done
+        return done
 
     def cost(self, *args, **sizes) -> dict:
         """FLOPs, bytes moved and peak memory of the compiled program, before running it:

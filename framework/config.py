@@ -42,3 +42,4 @@ def list_physical_devices(device_type: str | None = None) -> list:
 
 
 list_logical_devices = list_physical_devices
+list_devices = list_physical_devices

@@ -3,6 +3,7 @@ what it received and the user's file:line)."""
 
 from compiler.errors import (  # noqa: F401
                              AttrError,
+                             DeviceError,
                              DTypeError,
                              KilnError,
                              OutOfRangeError,

@@ -33,7 +33,7 @@ class Function:
     """A Python function compiled by tracing; see ``framework.function``."""
 
     def __init__(self, python_function, input_signature=None, reduce_retracing=False,
-                 jit_compile=None, name=None, autograph=True):
+                 jit_compile=None, name=None, autograph=True, device=None):
         functools.update_wrapper(self, python_function)
         self.python_function = python_function
         self._name = name or getattr(python_function, "__name__", "function")
@@ -41,6 +41,8 @@ class Function:
         self.input_signature = None if input_signature is None else list(input_signature)
         self.reduce_retracing = bool(reduce_retracing)
         self.jit_compile = jit_compile
+        from .placement import canonical
+        self.device = canonical(device) if device is not None else None
         self._exact: dict = {}
         self._relaxed: list[ConcreteFunction] = []
         self._history: dict = {}      # static key -> list of spec lists seen, for relaxing
@@ -66,7 +68,7 @@ class Function:
             if bound is None:
                 bound = Function(self.python_function.__get__(instance, owner),
                                  self.input_signature, self.reduce_retracing, self.jit_compile,
-                                 self._name)
+                                 self._name, device=self.device)
                 try:
                     self._instances[instance] = bound
                 except TypeError:
@@ -88,6 +90,10 @@ class Function:
             return self.python_function(*args, **kwargs)
         bound, leaves, paths, key = self._bind(args, kwargs)
         cf = self._lookup_or_trace(bound, leaves, paths, key)
+        if self.device is not None:
+            from .placement import device
+            with device(self.device):
+                return cf.call_leaves(leaves)
         return cf.call_leaves(leaves)
 
     def get_concrete_function(self, *args, **kwargs) -> ConcreteFunction:
@@ -233,7 +239,7 @@ def _fmt(k) -> str:
 
 
 def function(func=None, input_signature=None, autograph=True, jit_compile=None,
-             reduce_retracing=False, experimental_relax_shapes=None, name=None):
+             reduce_retracing=False, experimental_relax_shapes=None, name=None, device=None):
     """Compile a Python function by tracing it into Kiln IR (``tf.function``).
 
     The function is traced once per new input signature (tensor shapes and dtypes, and the
@@ -247,6 +253,8 @@ def function(func=None, input_signature=None, autograph=True, jit_compile=None,
         reduce_retracing: after a shape changes, trace a version with the differing dims
             generalized to ``None`` instead of one per shape.
         jit_compile, autograph: accepted for TensorFlow compatibility.
+        device: "cpu" or "cuda" (also "gpu", "/GPU:0"): where the compiled function runs;
+            default: the enclosing ``framework.device`` block, else ``KILN_DEVICE``.
 
     Returns:
         A ``Function``; ``f.get_concrete_function(x).ir("traced")`` shows its IR.
@@ -261,6 +269,7 @@ def function(func=None, input_signature=None, autograph=True, jit_compile=None,
     relax_shapes = reduce_retracing or bool(experimental_relax_shapes)
 
     def wrap(fn):
-        return Function(fn, input_signature, relax_shapes, jit_compile, name, autograph)
+        return Function(fn, input_signature, relax_shapes, jit_compile, name, autograph,
+                        device)
 
     return wrap(func) if func is not None else wrap

@@ -15,4 +15,7 @@ class PhysicalDevice:
 
 def list_devices() -> list[PhysicalDevice]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return [PhysicalDevice("/physical_device:CPU:0", "CPU", cores or 1)]
+    out = [PhysicalDevice("/physical_device:CPU:0", "CPU", cores or 1)]
+    from .cuda import gpu_names
+    return out + [PhysicalDevice(f"/physical_device:GPU:{i}", "GPU")
+                  for i, _ in enumerate(gpu_names())]

@@ -21,27 +21,38 @@ class Compiled:
     stages: dict            # "optimized", "fused" -> Graph
     source: str             # the generated module ("kernels" stage)
     stats: dict = field(default_factory=dict)
+    kernels: list = field(default_factory=list)  # KernelSource per kernel (CUDA: signatures)
 
 
-def compile_graph(graph, dump=None, aliases=None) -> Compiled:
-    """Optimize, fuse, generate and load. ``dump(suffix, text)`` receives every stage;
-    ``aliases`` (result index -> parameter index) lets variable updates happen in place."""
-    stages, pass_times = optimize(graph, dump=dump)
+def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compiled:
+    """Optimize, fuse, generate and load for ``target`` ("cpu" or "cuda"). ``dump(suffix,
+    text)`` receives every stage; ``aliases`` (result index -> parameter index) lets
+    variable updates happen in place."""
+    stages, pass_times = optimize(graph, dump=dump, target=target)
     t0 = time.perf_counter()
-    program, kernels = build_program(stages["fused"], aliases)
+    program, kernels = build_program(stages["fused"], aliases, target)
     helpers = set().union(*[k.helpers for k in kernels]) if kernels else set()
-    source = module_source(kernels, helpers, __version__) if kernels else ""
+    if target == "cuda":
+        from .render_cuda import module_source_cuda
+        source = module_source_cuda(kernels, helpers, __version__) if kernels else ""
+    else:
+        source = module_source(kernels, helpers, __version__) if kernels else ""
     if dump is not None:
         dump("kernels.py", source)
     t1 = time.perf_counter()
     if kernels:
         mod = jit.load_module(source)
         program.module = mod
+        if target == "cuda":
+            from runtime.cuda import load_kernels
+            launchers = load_kernels(mod, [k.name for k in kernels])
         for st in program.steps:
-            if st.kind == "kernel":
+            if st.kind == "kernel" and target == "cuda":
+                st.fn_par = st.fn_ser = launchers[st.name]
+            elif st.kind == "kernel":
                 st.fn_par = getattr(mod, st.name + "_par")
                 st.fn_ser = getattr(mod, st.name + "_ser")
     stats = {"passes": pass_times, "codegen_s": t1 - t0, "load_s": time.perf_counter() - t1,
              "kernels": len(kernels),
              "library_calls": sum(1 for s in program.steps if s.kind == "library")}
-    return Compiled(program, stages, source, stats)
+    return Compiled(program, stages, source, stats, kernels)

@@ -41,10 +41,14 @@ def library_call(node):
     return fn
 
 
-def build_program(graph: Graph, aliases: dict[int, int] | None = None
+def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: str = "cpu"
                   ) -> tuple[Program, list[KernelSource]]:
     """``aliases`` maps a result index to the parameter index whose buffer may receive it
-    (a variable's new value written in place)."""
+    (a variable's new value written in place); ``target`` picks the renderer."""
+    if target == "cuda":
+        from .render_cuda import render_cuda_kernel as render
+    else:
+        render = render_kernel
     slot: dict[str, int] = {}
     types: dict[int, object] = {}
     constants: dict[int, np.ndarray] = {}
@@ -74,7 +78,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None
         dtypes = [o.type.dtype.np for o in node.outputs]
         cost = _cost(node)
         if node.op is P.KERNEL:
-            ks = render_kernel(node)
+            ks = render(node)
             kernels.append(ks)
             steps.append(Step(ks.name, "kernel", inputs, outputs, shapes, dtypes,
                               symbols=ks.symbols, work=dims_for_runtime(ks.domain),

@@ -65,9 +65,12 @@ class KernelSource:
     helpers: set
     scratch: list = field(default_factory=list)   # workspaces: (shape, dtype)
     aligned: set = field(default_factory=set)     # inputs read only at the output's index
+    signature: str = ""                           # argument types (CUDA: for compile_ptx)
 
 
 class _Renderer(WindowKernels):
+    f32_forms = F32_REPLACEMENTS  # scalar calls replaced by mathlib's float32 forms
+
     def __init__(self, node):
         self.node = node
         self.body: Graph = node.regions[0]
@@ -179,7 +182,7 @@ class _Renderer(WindowKernels):
         text = op.scalar(*args, **node.attr_dict)
         out_dtype = node.outputs[0].type.dtype
         if out_dtype is dt.f32:  # vectorizable float32 forms (mathlib.py)
-            for name, fast in F32_REPLACEMENTS.items():
+            for name, fast in self.f32_forms.items():
                 text = text.replace(name + "(", fast + "(")
         self.helpers |= set(re.findall(r"kiln_\w+", text))
         if out_dtype.is_float and op.kind in ("unary", "binary"):
@@ -204,6 +207,10 @@ class _Renderer(WindowKernels):
         """Statements computing the full values ``roots`` need, at the current index."""
         return [f"{ind}{self.var(m.outputs[0])} = {self.expr(m, 'full')}"
                 for m in self.needed_full(roots)]
+
+    def nest_depth(self, n: int) -> int:
+        """Indentation levels of the parallel loop nest over ``n`` dims."""
+        return n
 
     def loops(self, dims, indent, parallel_first):
         lines = []
@@ -312,7 +319,7 @@ class _Renderer(WindowKernels):
         mm = [n for n in self.body.nodes if n.op in CONTRACTIONS]
         pre = {P.MATMUL: self._matmul, P.CONV2D: self._conv, P.MAX_POOL_GRAD: self._pool_grad,
                P.AVG_POOL_GRAD: self._pool_grad}.get(mm[0].op, self._pool)(mm[0]) if mm else []
-        ind = "    " * len(self.kept)  # content sits inside the loops over kept dims
+        ind = "    " * self.nest_depth(len(self.kept))  # inside the loops over kept dims
         content: list[str] = []
         for n in self.body.nodes:
             if n.op in CONTRACTIONS or self.role(n.outputs[0]) == "full" or \

@@ -1,0 +1,103 @@
+"""CUDA through numba-cuda: whether it can run here, loading generated kernel modules,
+launching kernels, and compiling them to PTX and cubins for given GPUs without one.
+
+Under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) kernels run as Python threads, so
+launches use a small grid (2 blocks of 4 threads: enough to exercise the grid-stride loops
+and several blocks). On a GPU, a launch covers the work with 128-thread blocks, at most
+``32 x`` the multiprocessor count of them. Arguments are numpy arrays, copied to and from
+the device by numba at each launch (device-resident buffers are not built yet).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import types
+
+SIM_GRID = (2, 4)
+THREADS = 128
+
+
+def simulated() -> bool:
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def missing() -> str | None:
+    """Why CUDA cannot run in this process (None when it can)."""
+    try:
+        import numba_cuda  # noqa: F401
+    except ImportError:
+        if not simulated():
+            return ("numba-cuda is not installed (pip install -e '.[cuda]' installs it with "
+                    "the CUDA 13 wheels)")
+    try:
+        from numba import cuda
+    except ImportError as e:
+        return f"numba.cuda cannot be imported ({e})"
+    if simulated():
+        return None
+    try:
+        if cuda.is_available():
+            return None
+    except Exception as e:  # a broken driver installation
+        return f"the CUDA driver failed to initialize ({e})"
+    return ("no usable NVIDIA GPU or driver was found (numba-cuda is installed; "
+            "NUMBA_ENABLE_CUDASIM=1 runs kernels in numba's simulator instead)")
+
+
+def gpu_names() -> list[str]:
+    if missing() is not None:
+        return []
+    from numba import cuda
+    if simulated():
+        return ["simulated GPU"]
+    return [str(d.name.decode() if isinstance(d.name, bytes) else d.name) for d in cuda.gpus]
+
+
+class Launcher:
+    """Calls a ``cuda.jit`` kernel with a grid that covers its largest argument."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self._max_blocks = None
+
+    def __call__(self, *args):
+        if simulated():
+            blocks, threads = SIM_GRID
+        else:
+            if self._max_blocks is None:
+                from numba import cuda
+                self._max_blocks = 32 * cuda.get_current_device().MULTIPROCESSOR_COUNT
+            work = max((a.size for a in args if hasattr(a, "size")), default=1)
+            threads = THREADS
+            blocks = max(1, min(math.ceil(work / threads), self._max_blocks))
+        self.kernel[blocks, threads](*args)
+
+
+def load_kernels(module: types.ModuleType, names: list[str]) -> dict:
+    """``cuda.jit`` each kernel function of a generated module: name -> Launcher."""
+    from numba import cuda
+    return {name: Launcher(cuda.jit(getattr(module, name))) for name in names}
+
+
+def compile_ptx(module: types.ModuleType, name: str, signature: str, cc: tuple) -> str:
+    """PTX of one generated kernel for compute capability ``cc``, without a GPU (device
+    functions are compiled for ``cc`` too, instead of for the absent current device)."""
+    from numba import cuda
+    from numba.cuda import dispatcher
+    saved = dispatcher.get_current_device
+    if missing() is not None or not cuda.is_available():
+        dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
+    try:
+        ptx, _ = cuda.compile_ptx(getattr(module, name), signature, cc=cc)
+    finally:
+        dispatcher.get_current_device = saved
+    return ptx
+
+
+def link_cubin(ptx: str, arch: str) -> bytes:
+    """Assemble and link PTX into a cubin for ``arch`` (``"sm_90"``) with nvJitLink."""
+    from cuda.core import Linker, LinkerOptions, ObjectCode
+    code = Linker(ObjectCode.from_ptx(ptx.encode()), options=LinkerOptions(arch=arch)) \
+        .link("cubin")
+    return bytes(code.code) if hasattr(code, "code") else code
