@@ -1,4 +1,5 @@
-# Kiln: `make demo` runs the main example, `make test` the whole suite. Both create .venv.
+# Kiln: `make demo` runs the main example, `make test` the whole suite. Both create .venv
+# (with the cuda extra: numba-cuda and the CUDA 13 wheels compile kernels to PTX, no GPU needed).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,cuda]"
 	touch $(STAMP)
 
 demo: $(STAMP)

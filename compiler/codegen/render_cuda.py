@@ -83,6 +83,10 @@ def render_cuda_kernel(node) -> KernelSource:
     return _CudaRenderer(node).render()
 
 
+# Helpers whose CPU form uses what numba's CUDA target lacks.
+CUDA_FORMS = {"kiln_fmod": "def kiln_fmod(a, b):\n    return math.fmod(a, b)\n"}
+
+
 def helper_sources_cuda(names: set[str]) -> str:
     """The scalar helpers used (and those they call), as CUDA device functions."""
     todo, done = set(names), {}
@@ -90,7 +94,7 @@ def helper_sources_cuda(names: set[str]) -> str:
         name = todo.pop()
         if name in done:
             continue
-        src = inspect.getsource(getattr(E, name))
+        src = CUDA_FORMS.get(name) or inspect.getsource(getattr(E, name))
         done[name] = src
         todo |= set(re.findall(r"kiln_\w+", src)) - {name}
     return "\n\n".join(f"@cuda.jit(device=True)\n{src.strip()}"

@@ -91,11 +91,17 @@ def kiln_expm1(x):
     return math.expm1(x) if x < 709.0 else (math.inf if x == x else x)
 
 
+def kiln_fmod(a, b):
+    """C's fmod (exact). The CUDA renderer substitutes math.fmod (numba's CPU target has
+    only np.fmod, its CUDA target only math.fmod)."""
+    return np.fmod(a, b)
+
+
 def kiln_divmod(a, b):
     """Floor division and modulus of floats, exactly as numpy's npy_divmod."""
     if b == 0 or a != a or b != b or math.isinf(a):
         return kiln_div(a, b) if b == 0 else math.nan, math.nan
-    mod = np.fmod(a, b)
+    mod = kiln_fmod(a, b)
     div = (a - mod) / b
     if mod != 0:
         if (b < 0) != (mod < 0):
@@ -132,15 +138,16 @@ def kiln_pow(a, b):
         return 1 if a == 1 else ((1 if b % 2 == 0 else -1) if a == -1 else 0)
     if b == 0.5:  # numpy computes x ** 0.5 as sqrt(x)
         return kiln_sqrt(a)
-    odd = math.isfinite(b) and b == math.floor(b) and np.fmod(b, 2.0) != 0
+    odd = math.isfinite(b) and b == math.floor(b) and kiln_fmod(b, 2.0) != 0
     if a == 0 and b < 0:
         return math.copysign(math.inf, a) if odd else math.inf
     if a < 0 and math.isfinite(a) and math.isfinite(b) and b != math.floor(b):
         return math.nan
-    try:
-        return a ** b
-    except Exception:  # Python raises on overflow where numba returns inf
+    # Python raises OverflowError where numba returns inf (and CUDA has no try): test first.
+    if a != 0 and math.isfinite(a) and math.isfinite(b) and \
+            b * math.log(abs(a)) > 709.782712893384:  # log of the largest float64
         return -math.inf if a < 0 and odd else math.inf
+    return a ** b
 
 
 def kiln_max(a, b):  # NaN propagates, as np.maximum and tf.maximum

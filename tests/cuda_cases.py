@@ -1,0 +1,127 @@
+"""Programs covering the CUDA kernel families, run by ``tests/test_cuda.py`` in child
+processes (numba's simulator and ``compile_ptx`` cannot share one):
+
+    python tests/cuda_cases.py sim   # run each compiled for CUDA in the simulator, compare
+                                     # with the reference interpreter
+    python tests/cuda_cases.py ptx   # compile every generated kernel to PTX for compute
+                                     # capabilities 8.0 and 9.0 and link each to a cubin
+
+Each prints one JSON line per case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import framework as tf  # noqa: E402
+from compiler.codegen.compile import compile_graph  # noqa: E402
+from compiler.interpret import bind_dims, run  # noqa: E402
+from runtime.program import execute  # noqa: E402
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(3, 5)).astype(np.float32)
+Y = RNG.normal(size=(3, 5)).astype(np.float32)
+B = RNG.normal(size=(5,)).astype(np.float32)
+LABELS = np.array([0, 4, 2], np.int32)
+
+
+def _mlp_step(x, labels, w1, b1, w2):
+    with tf.GradientTape() as tape:
+        tape.watch([w1, b1, w2])
+        h = tf.nn.relu(tf.matmul(x, w1) + b1)
+        logits = tf.matmul(h, w2)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    g1, gb, g2 = tape.gradient(loss, [w1, b1, w2])
+    return loss, w1 - 0.1 * g1, b1 - 0.1 * gb, w2 - 0.1 * g2
+
+
+CASES = {
+    # elementwise chains, broadcasting, the float32 math functions, casts, selects
+    "elementwise": (lambda x, y, b: tf.nn.gelu(x * y + b, approximate=True) *
+                    tf.exp(-x) + tf.sigmoid(y) - tf.tanh(b), (X, Y, B)),
+    "math": (lambda x, y: tf.where(x > y, tf.math.log(tf.abs(x) + 1.0), tf.sqrt(y * y)) +
+             tf.cast(tf.cast(x * 3.0, tf.int32), tf.float32) + tf.pow(tf.abs(y), 1.5)
+             - tf.math.erf(x) + tf.maximum(x, y), (X, Y)),
+    "integer": (lambda a: (a * 3 + 1) // 2 - a % 3, (np.arange(12, dtype=np.int32),)),
+    # movement ops fused as index-mapped loads
+    "views": (lambda x, y: tf.transpose(x)[1:4] * 2.0 + tf.reverse(tf.transpose(y), [0])[1:4]
+              + tf.pad(x, [[0, 0], [1, 0]])[:, :3][0], (X, Y)),
+    "concat": (lambda x, y: tf.concat([x, y * 2.0], 1) + 1.0, (X, Y)),
+    # row reductions with prologue and epilogue
+    "softmax": (lambda x: tf.nn.softmax(x * 2.0), (X,)),
+    "log_softmax": (lambda x: tf.nn.log_softmax(x), (X,)),
+    "layer_norm": (lambda x: (x - tf.reduce_mean(x, -1, keepdims=True)) *
+                   tf.math.rsqrt(tf.reduce_variance(x, -1, keepdims=True) + 1e-3), (X,)),
+    "max_min_rows": (lambda x: tf.reduce_max(x, 1) - tf.reduce_min(x, 1) +
+                     tf.reduce_prod(x, 1), (X,)),
+    "cross_entropy": (lambda x, labels: tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels, x), (X, LABELS)),
+    # column and whole reductions
+    "columns": (lambda x: tf.reduce_sum(x * x, 0) + tf.reduce_mean(x, 0), (X,)),
+    "total": (lambda x, y: tf.reduce_mean(tf.square(x - y)), (X, Y)),
+    "nan_max": (lambda x: tf.reduce_max(x, 1), (np.array([[1.0, np.nan], [2.0, -np.inf]],
+                                                         np.float32),)),
+    # a training step: forward, gradients and SGD (matmuls run as library calls)
+    "mlp_train_step": (_mlp_step, (X, LABELS, RNG.normal(size=(5, 4)).astype(np.float32),
+                                   np.zeros(4, np.float32),
+                                   RNG.normal(size=(4, 5)).astype(np.float32))),
+}
+
+
+def compiled(name):
+    fn, args = CASES[name]
+    cf = tf.function(fn).get_concrete_function(*args)
+    return cf, compile_graph(cf.graph, target="cuda"), [np.asarray(a) for a in args]
+
+
+def simulate(name) -> dict:
+    cf, c, arrays = compiled(name)
+    got = execute(c.program, arrays, env=bind_dims(cf.graph.params, arrays))
+    ref = run(cf.graph, arrays)
+    err = 0.0
+    same_nan = True
+    for g, r in zip(got, ref):
+        g, r = np.asarray(g, np.float64), np.asarray(r, np.float64)
+        same_nan &= bool(np.array_equal(np.isnan(g), np.isnan(r)))
+        ok = ~np.isnan(r) & np.isfinite(r)
+        err = max(err, float(np.max(np.abs(g[ok] - r[ok]) / (1 + np.abs(r[ok])), initial=0)))
+        same_nan &= bool(np.array_equal(g[np.isinf(r)], r[np.isinf(r)]))
+    return {"case": name, "kernels": c.stats["kernels"], "max_rel_err": err,
+            "special_values_match": same_nan}
+
+
+def compile_ptx(name) -> dict:
+    from runtime.cuda import compile_ptx as ptx_of
+    from runtime.cuda import link_cubin
+    _, c, _ = compiled(name)
+    t0 = time.perf_counter()
+    done = []
+    for k in c.kernels:
+        for cc in ((8, 0), (9, 0)):
+            ptx = ptx_of(c.program.module, k.name, k.signature, cc)
+            cubin = link_cubin(ptx, f"sm_{cc[0]}{cc[1]}")
+            done.append((k.name, cc, len(ptx), len(cubin)))
+    return {"case": name, "kernels": len(c.kernels), "compiled": len(done),
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def main():
+    mode = sys.argv[1]
+    names = sys.argv[2:] or list(CASES)
+    for name in names:
+        try:
+            rec = simulate(name) if mode == "sim" else compile_ptx(name)
+        except Exception as e:  # reported, so the parent test names the case
+            rec = {"case": name, "error": f"{type(e).__name__}: {e}"[:2000]}
+        print(json.dumps(rec), flush=True)
+
+
+if __name__ == "__main__":
+    main()

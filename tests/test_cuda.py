@@ -1,0 +1,105 @@
+"""The CUDA path without a GPU: every kernel family and an MLP train step compiled for CUDA
+run in numba's simulator and match the reference interpreter; every generated kernel
+compiles to PTX for compute capabilities 8.0 and 9.0 and links to a cubin (nvJitLink). Both
+run in child processes (tests/cuda_cases.py): the simulator replaces numba.cuda for the
+whole process, and compile_ptx does not work under it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import framework as tf
+from framework.placement import canonical
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CASES = os.path.join(ROOT, "tests", "cuda_cases.py")
+has_numba_cuda = pytest.mark.skipif(
+    subprocess.run([sys.executable, "-c", "import numba_cuda"], capture_output=True)
+    .returncode != 0, reason="the cuda extra (numba-cuda) is not installed")
+
+
+def _run_cases(mode, simulator):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    if simulator:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    out = subprocess.run([sys.executable, CASES, mode], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    records = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert len(records) == len(CASE_NAMES), out.stdout + out.stderr[-3000:]
+    return records
+
+
+CASE_NAMES = ["elementwise", "math", "integer", "views", "concat", "softmax", "log_softmax",
+              "layer_norm", "max_min_rows", "cross_entropy", "columns", "total", "nan_max",
+              "mlp_train_step"]
+
+
+def test_case_list_is_complete():
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    try:
+        import cuda_cases
+    finally:
+        sys.path.pop(0)
+    assert list(cuda_cases.CASES) == CASE_NAMES
+
+
+def test_kernels_match_the_interpreter_in_the_simulator():
+    for rec in _run_cases("sim", simulator=True):
+        assert "error" not in rec, rec
+        assert rec["max_rel_err"] < 1e-6, rec
+        assert rec["special_values_match"], rec
+        assert rec["kernels"] >= 1, rec
+
+
+@has_numba_cuda
+def test_every_kernel_compiles_to_ptx_and_links_for_sm80_and_sm90():
+    for rec in _run_cases("ptx", simulator=False):
+        assert "error" not in rec, rec
+        assert rec["compiled"] == 2 * rec["kernels"] > 0, rec
+
+
+def test_device_names():
+    assert canonical("/GPU:0") == canonical("gpu") == canonical("/device:GPU:0") == "cuda"
+    assert canonical("/CPU:0") == canonical("cpu") == "cpu"
+    with pytest.raises(tf.errors.DeviceError, match="expected 'cpu', 'cuda' or 'gpu'"):
+        canonical("tpu")
+    with pytest.raises(tf.errors.DeviceError):
+        tf.function(lambda x: x, device="/GPU:3")
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1",
+                    reason="the simulator provides a CUDA device")
+def test_asking_for_cuda_without_a_gpu_says_what_is_missing():
+    from runtime.cuda import missing
+    if missing() is None:
+        pytest.skip("a GPU is present")
+
+    @tf.function(device="cuda")
+    def f(x):
+        return x * 2.0
+
+    with pytest.raises(tf.errors.DeviceError, match=r"CUDA was requested but cannot run "
+                       r"here: .*(numba-cuda|GPU).*\(.*test_cuda.py:\d+\)"):
+        f(np.ones(3, np.float32))
+    # the same traced function still runs on the CPU
+    with tf.device("cpu"):
+        np.testing.assert_array_equal(f.python_function(tf.constant([1.0])).numpy(), [2.0])
+    assert [d.device_type for d in tf.config.list_devices()] == ["CPU"]
+
+
+def test_device_scopes_choose_where_functions_compile(monkeypatch):
+    f = tf.function(lambda x: x + 1.0)
+    x = np.ones(2, np.float32)
+    f(x)
+    cf = f.get_concrete_function(x)
+    assert set(cf._compiled) == {"cpu"}
+    monkeypatch.setenv("KILN_DEVICE", "cpu")
+    with tf.device("/CPU:0"):
+        f(x)
+    assert set(cf._compiled) == {"cpu"}
