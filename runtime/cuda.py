@@ -54,14 +54,26 @@ def gpu_names() -> list[str]:
     return [str(d.name.decode() if isinstance(d.name, bytes) else d.name) for d in cuda.gpus]
 
 
-class Launcher:
-    """Calls a ``cuda.jit`` kernel with a grid that covers its largest argument."""
+TILE = 16  # the matmul kernels' tile (compiler/codegen/render_cuda.py)
 
-    def __init__(self, kernel):
-        self.kernel = kernel
+
+class Launcher:
+    """Calls a ``cuda.jit`` kernel with a grid that covers its work: ``"flat"`` kernels run
+    grid-stride loops over their largest argument; ``"tiles"`` kernels (matmul) take
+    TILE x TILE threads per output tile, over the first output (argument ``out_index``)."""
+
+    def __init__(self, kernel, launch: str = "flat", out_index: int = 0):
+        self.kernel, self.launch, self.out_index = kernel, launch, out_index
         self._max_blocks = None
 
     def __call__(self, *args):
+        if self.launch == "tiles":
+            out = args[self.out_index]
+            grid = (1, 1) if simulated() else (
+                min(math.ceil(out.shape[1] / TILE), 65535),
+                min(math.ceil(out.shape[0] / TILE), 65535))
+            self.kernel[grid, (TILE, TILE)](*args)
+            return
         if simulated():
             blocks, threads = SIM_GRID
         else:
@@ -74,10 +86,12 @@ class Launcher:
         self.kernel[blocks, threads](*args)
 
 
-def load_kernels(module: types.ModuleType, names: list[str]) -> dict:
-    """``cuda.jit`` each kernel function of a generated module: name -> Launcher."""
+def load_kernels(module: types.ModuleType, specs: list[tuple]) -> dict:
+    """``cuda.jit`` each kernel of a generated module; ``specs`` holds (name, launch,
+    index of its first output argument). Returns name -> Launcher."""
     from numba import cuda
-    return {name: Launcher(cuda.jit(getattr(module, name))) for name in names}
+    return {name: Launcher(cuda.jit(getattr(module, name)), launch, out_index)
+            for name, launch, out_index in specs}
 
 
 def compile_ptx(module: types.ModuleType, name: str, signature: str, cc: tuple) -> str:

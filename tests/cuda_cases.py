@@ -68,7 +68,13 @@ CASES = {
     "total": (lambda x, y: tf.reduce_mean(tf.square(x - y)), (X, Y)),
     "nan_max": (lambda x: tf.reduce_max(x, 1), (np.array([[1.0, np.nan], [2.0, -np.inf]],
                                                          np.float32),)),
-    # a training step: forward, gradients and SGD (matmuls run as library calls)
+    # matmuls (shared-memory tiles) with their epilogues, every transpose
+    "matmul_epilogue": (lambda x, w, b: tf.nn.relu(tf.matmul(x, w) + b),
+                        (X, RNG.normal(size=(5, 20)).astype(np.float32),
+                         RNG.normal(size=(20,)).astype(np.float32))),
+    "matmul_transposed": (lambda x, y: tf.matmul(x, y, transpose_a=True) +
+                          tf.matmul(x, y, transpose_b=True)[0, 0], (X, Y)),
+    # a training step: forward, gradients and SGD
     "mlp_train_step": (_mlp_step, (X, LABELS, RNG.normal(size=(5, 4)).astype(np.float32),
                                    np.zeros(4, np.float32),
                                    RNG.normal(size=(4, 5)).astype(np.float32))),

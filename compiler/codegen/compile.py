@@ -45,7 +45,8 @@ def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compil
         program.module = mod
         if target == "cuda":
             from runtime.cuda import load_kernels
-            launchers = load_kernels(mod, [k.name for k in kernels])
+            n_in = {st.name: len(st.inputs) for st in program.steps if st.kind == "kernel"}
+            launchers = load_kernels(mod, [(k.name, k.launch, n_in[k.name]) for k in kernels])
         for st in program.steps:
             if st.kind == "kernel" and target == "cuda":
                 st.fn_par = st.fn_ser = launchers[st.name]

@@ -66,6 +66,7 @@ class KernelSource:
     scratch: list = field(default_factory=list)   # workspaces: (shape, dtype)
     aligned: set = field(default_factory=set)     # inputs read only at the output's index
     signature: str = ""                           # argument types (CUDA: for compile_ptx)
+    launch: str = "flat"                          # CUDA: "flat" grid-stride or 2-D "tiles"
 
 
 class _Renderer(WindowKernels):
@@ -343,10 +344,15 @@ class _Renderer(WindowKernels):
             if role != "full":
                 content.append(f"{ind}{self.outs[r.name]}[{self.index(r.type.shape, role)}] = "
                                f"{self.operand(r, role)}")
+        return self.around(pre, content) or ["pass"]
+
+    def around(self, pre, content) -> list[str]:
+        """The kernel body: the product code (matmul, conv, pool), then the content at each
+        point of the kept dims, inside the parallel loops over them."""
         if content:
             loops, _ = self.loops(self.kept, "", True)
             content = loops + content
-        return pre + content or ["pass"]
+        return pre + content
 
     def _reduction(self, n, ind) -> list[str]:
         if n.op in (P.REDUCE_MAX, P.REDUCE_MIN) and len(self.axes) == 1:

@@ -18,8 +18,11 @@ from __future__ import annotations
 import inspect
 import re
 
+from .. import ops as P
 from ..ops import elementwise as E
 from .render_cpu import CONTRACTIONS, KernelSource, _Renderer, dim_code
+
+TILE = 16  # matmul: TILE x TILE threads per block, each computing one output element
 
 
 class _CudaRenderer(_Renderer):
@@ -28,9 +31,54 @@ class _CudaRenderer(_Renderer):
     def __init__(self, node):
         super().__init__(node)
         self.serial_only = False
-        if any(n.op in CONTRACTIONS for n in self.body.nodes):
-            raise ValueError(f"{self.name}: no CUDA lowering for "
-                             f"{[n.op.name for n in self.body.nodes if n.op in CONTRACTIONS]}")
+        self.matmul = None
+        bad = [n.op.name for n in self.body.nodes if n.op in CONTRACTIONS
+               and n.op is not P.MATMUL]
+        if bad:
+            raise ValueError(f"{self.name}: no CUDA lowering for {bad}")
+
+    # -- matmul: shared-memory tiles, the epilogue applied to each element as it is stored --
+    def _matmul(self, n) -> list[str]:
+        self.matmul = n
+        self._product_target(n)
+        return []
+
+    def around(self, pre, content) -> list[str]:
+        if self.matmul is None:
+            return super().around(pre, content)
+        n = self.matmul
+        a, b = n.inputs
+        ta, tb = n.attr("transpose_a"), n.attr("transpose_b")
+        an, bn = self.operand_array(a), self.operand_array(b)
+        target = self.names[n.outputs[0].name]
+        m, nn = (dim_code(d) for d in n.outputs[0].type.shape)
+        k = dim_code(a.type.shape[0] if ta else a.type.shape[1])
+        d = n.outputs[0].type.dtype
+        load_a = f"{an}[ka_, i0]" if ta else f"{an}[i0, ka_]"
+        load_b = f"{bn}[i1, kb_]" if tb else f"{bn}[kb_, i1]"
+        t = TILE
+        lines = [
+            f"sa_ = cuda.shared.array(({t}, {t}), np.{d.np.name})",
+            f"sb_ = cuda.shared.array(({t}, {t}), np.{d.np.name})",
+            "tx_ = cuda.threadIdx.x",
+            "ty_ = cuda.threadIdx.y",
+            f"for tr_ in range(cuda.blockIdx.y, ({m} + {t - 1}) // {t}, cuda.gridDim.y):",
+            f"    for tc_ in range(cuda.blockIdx.x, ({nn} + {t - 1}) // {t}, cuda.gridDim.x):",
+            f"        i0 = tr_ * {t} + ty_",
+            f"        i1 = tc_ * {t} + tx_",
+            f"        acc_ = np.{d.np.name}(0)",
+            f"        for kt_ in range(({k} + {t - 1}) // {t}):",
+            f"            ka_ = kt_ * {t} + tx_",
+            f"            kb_ = kt_ * {t} + ty_",
+            f"            sa_[ty_, tx_] = {load_a} if i0 < {m} and ka_ < {k} else 0",
+            f"            sb_[ty_, tx_] = {load_b} if kb_ < {k} and i1 < {nn} else 0",
+            "            cuda.syncthreads()",
+            f"            for kk_ in range({t}):",
+            "                acc_ += sa_[ty_, kk_] * sb_[kk_, tx_]",
+            "            cuda.syncthreads()",
+            f"        if i0 < {m} and i1 < {nn}:",
+            f"            {target}[i0, i1] = acc_"]
+        return lines + ["        " + line for line in content]
 
     def nest_depth(self, n: int) -> int:
         return 1 if n and not self.serial_only else n  # one flat grid-stride loop
@@ -70,7 +118,8 @@ class _CudaRenderer(_Renderer):
         aligned = {i for i, p in enumerate(self.body.params) if p.name not in self.unaligned
                    and p.type.shape == self.domain}
         return KernelSource(self.name, source, self.symbols, self.domain, self.kind,
-                            self.helpers, self.scratch, aligned, f"({', '.join(types)})")
+                            self.helpers, self.scratch, aligned, f"({', '.join(types)})",
+                            launch="tiles" if self.matmul is not None else "flat")
 
 
 def _array_type(dtype, rank: int) -> str:

@@ -174,8 +174,8 @@ def _why(group: Group, node: Node) -> str:
 
 
 POOLS = (P.MAX_POOL, P.AVG_POOL, P.MAX_POOL_GRAD, P.AVG_POOL_GRAD)
-# Ops whose kernels only the CPU renderer has (BLAS, im2col, window loops) so far.
-CPU_ONLY = (P.MATMUL, P.CONV2D) + POOLS
+# Ops whose kernels only the CPU renderer has (im2col + BLAS, window loops) so far.
+CPU_ONLY = (P.CONV2D,) + POOLS
 
 
 def _compilable(node: Node, target: str = "cpu") -> bool:
