@@ -59,8 +59,9 @@ TILE = 16  # the matmul kernels' tile (compiler/codegen/render_cuda.py)
 
 class Launcher:
     """Calls a ``cuda.jit`` kernel with a grid that covers its work: ``"flat"`` kernels run
-    grid-stride loops over their largest argument; ``"tiles"`` kernels (matmul) take
-    TILE x TILE threads per output tile, over the first output (argument ``out_index``)."""
+    grid-stride loops over their largest argument; ``"tiles"`` kernels (matmul, conv2d)
+    take TILE x TILE threads per tile of their first output (argument ``out_index``) seen
+    as a matrix: its last dim by the product of the others."""
 
     def __init__(self, kernel, launch: str = "flat", out_index: int = 0):
         self.kernel, self.launch, self.out_index = kernel, launch, out_index
@@ -70,8 +71,8 @@ class Launcher:
         if self.launch == "tiles":
             out = args[self.out_index]
             grid = (1, 1) if simulated() else (
-                min(math.ceil(out.shape[1] / TILE), 65535),
-                min(math.ceil(out.shape[0] / TILE), 65535))
+                min(math.ceil(out.shape[-1] / TILE), 65535),
+                min(math.ceil(out.size // max(out.shape[-1], 1) / TILE), 65535))
             self.kernel[grid, (TILE, TILE)](*args)
             return
         if simulated():

@@ -42,6 +42,24 @@ def _mlp_step(x, labels, w1, b1, w2):
     return loss, w1 - 0.1 * g1, b1 - 0.1 * gb, w2 - 0.1 * g2
 
 
+def _pool_grads(x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(tf.nn.max_pool2d(x, 2, 2, "VALID") ** 2) + \
+            tf.reduce_sum(tf.nn.avg_pool2d(x, 3, 2, "SAME") ** 2)
+    return tape.gradient(y, x)
+
+
+def _cnn_step(x, labels, k, w):
+    with tf.GradientTape() as tape:
+        tape.watch([k, w])
+        h = tf.nn.max_pool2d(tf.nn.relu(tf.nn.conv2d(x, k, 1, "SAME")), 2, 2, "VALID")
+        logits = tf.matmul(tf.reshape(h, [-1, 2 * 2 * 4]), w)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    gk, gw = tape.gradient(loss, [k, w])
+    return loss, k - 0.1 * gk, w - 0.1 * gw
+
+
 CASES = {
     # elementwise chains, broadcasting, the float32 math functions, casts, selects
     "elementwise": (lambda x, y, b: tf.nn.gelu(x * y + b, approximate=True) *
@@ -74,7 +92,22 @@ CASES = {
                          RNG.normal(size=(20,)).astype(np.float32))),
     "matmul_transposed": (lambda x, y: tf.matmul(x, y, transpose_a=True) +
                           tf.matmul(x, y, transpose_b=True)[0, 0], (X, Y)),
+    # conv2d as an implicit GEMM with its epilogue; strides, dilation, SAME padding
+    "conv2d": (lambda x, w, b: tf.nn.relu(tf.nn.conv2d(x, w, 2, "SAME") + b) +
+               tf.reduce_sum(tf.nn.conv2d(x, w, 1, "VALID", dilations=2)),
+               (RNG.normal(size=(2, 6, 5, 3)).astype(np.float32),
+                RNG.normal(size=(3, 2, 3, 4)).astype(np.float32),
+                RNG.normal(size=(4,)).astype(np.float32))),
+    # pooling and its gradients (per-image scatter), SAME and VALID windows
+    "pools": (lambda x: tf.nn.max_pool2d(x, 2, 2, "VALID") * 2.0 +
+              tf.nn.avg_pool2d(x, 3, 2, "SAME"), (RNG.normal(size=(2, 4, 4, 3))
+                                                  .astype(np.float32),)),
+    "pool_gradients": (lambda x: _pool_grads(x), (RNG.normal(size=(2, 5, 4, 3))
+                                                  .astype(np.float32),)),
     # a training step: forward, gradients and SGD
+    "cnn_train_step": (_cnn_step, (RNG.normal(size=(3, 4, 4, 2)).astype(np.float32), LABELS,
+                                   RNG.normal(size=(3, 3, 2, 4)).astype(np.float32),
+                                   RNG.normal(size=(16, 5)).astype(np.float32))),
     "mlp_train_step": (_mlp_step, (X, LABELS, RNG.normal(size=(5, 4)).astype(np.float32),
                                    np.zeros(4, np.float32),
                                    RNG.normal(size=(4, 5)).astype(np.float32))),

@@ -37,7 +37,8 @@ def _run_cases(mode, simulator):
 
 CASE_NAMES = ["elementwise", "math", "integer", "views", "concat", "softmax", "log_softmax",
               "layer_norm", "max_min_rows", "cross_entropy", "columns", "total", "nan_max",
-              "matmul_epilogue", "matmul_transposed", "mlp_train_step"]
+              "matmul_epilogue", "matmul_transposed", "conv2d", "pools", "pool_gradients",
+              "cnn_train_step", "mlp_train_step"]
 
 
 def test_case_list_is_complete():

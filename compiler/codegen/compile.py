@@ -28,7 +28,7 @@ def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compil
     """Optimize, fuse, generate and load for ``target`` ("cpu" or "cuda"). ``dump(suffix,
     text)`` receives every stage; ``aliases`` (result index -> parameter index) lets
     variable updates happen in place."""
-    stages, pass_times = optimize(graph, dump=dump, target=target)
+    stages, pass_times = optimize(graph, dump=dump)
     t0 = time.perf_counter()
     program, kernels = build_program(stages["fused"], aliases, target)
     helpers = set().union(*[k.helpers for k in kernels]) if kernels else set()

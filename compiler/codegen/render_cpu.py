@@ -209,6 +209,10 @@ class _Renderer(WindowKernels):
         return [f"{ind}{self.var(m.outputs[0])} = {self.expr(m, 'full')}"
                 for m in self.needed_full(roots)]
 
+    def par_for(self, var: str, size: str) -> str:
+        """The header of a loop whose iterations run in parallel."""
+        return f"for {var} in prange({size}):"
+
     def nest_depth(self, n: int) -> int:
         """Indentation levels of the parallel loop nest over ``n`` dims."""
         return n

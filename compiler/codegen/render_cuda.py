@@ -20,7 +20,8 @@ import re
 
 from .. import ops as P
 from ..ops import elementwise as E
-from .render_cpu import CONTRACTIONS, KernelSource, _Renderer, dim_code
+from ..ops.nn import window_geometry
+from .render_cpu import KernelSource, _Renderer, dim_code
 
 TILE = 16  # matmul: TILE x TILE threads per block, each computing one output element
 
@@ -31,31 +32,51 @@ class _CudaRenderer(_Renderer):
     def __init__(self, node):
         super().__init__(node)
         self.serial_only = False
-        self.matmul = None
-        bad = [n.op.name for n in self.body.nodes if n.op in CONTRACTIONS
-               and n.op is not P.MATMUL]
-        if bad:
-            raise ValueError(f"{self.name}: no CUDA lowering for {bad}")
+        self.product = None  # the matmul or conv2d the kernel computes in tiles
 
-    # -- matmul: shared-memory tiles, the epilogue applied to each element as it is stored --
+    # -- matmul and conv2d: shared-memory tiles; the epilogue runs on each element as it is
+    # stored, by the thread that computed it --
     def _matmul(self, n) -> list[str]:
-        self.matmul = n
+        self.product = n
         self._product_target(n)
         return []
 
+    def _conv(self, n) -> list[str]:
+        if n.attr("groups") != 1:
+            raise ValueError(f"{self.name}: grouped conv2d has no CUDA lowering")
+        return self._matmul(n)
+
     def around(self, pre, content) -> list[str]:
-        if self.matmul is None:
+        n = self.product
+        if n is None:
             return super().around(pre, content)
-        n = self.matmul
-        a, b = n.inputs
-        ta, tb = n.attr("transpose_a"), n.attr("transpose_b")
-        an, bn = self.operand_array(a), self.operand_array(b)
         target = self.names[n.outputs[0].name]
-        m, nn = (dim_code(d) for d in n.outputs[0].type.shape)
-        k = dim_code(a.type.shape[0] if ta else a.type.shape[1])
+        if n.op is P.MATMUL:
+            a, b = n.inputs
+            ta, tb = n.attr("transpose_a"), n.attr("transpose_b")
+            an, bn = self.operand_array(a), self.operand_array(b)
+            m, cols = (dim_code(d) for d in n.outputs[0].type.shape)
+            k = dim_code(a.type.shape[0] if ta else a.type.shape[1])
+            load_a = (f"{an}[ka_, r_]" if ta else f"{an}[r_, ka_]", "")
+            load_b = f"{bn}[o_, kb_]" if tb else f"{bn}[kb_, o_]"
+            store = ["i0 = r_", "i1 = o_"]
+        else:  # conv2d as an implicit GEMM: rows are output pixels, K runs over windows
+            x, w = n.inputs
+            xa, wa = self.operand_array(x), self.operand_array(w)
+            _, h, wd, c = x.type.shape
+            kh, kw, _, o = w.type.shape
+            ((pt, _, oh), (pl, _, ow)), (sh, sw), (dh, dw) = window_geometry(
+                "conv2d", x.type.shape, (kh, kw), n.attr_dict)
+            m, cols, k = f"{dim_code(x.type.shape[0])} * {oh * ow}", str(o), kh * kw * c
+            ih = f"(r_ % {oh * ow}) // {ow} * {sh} + ka_ // {kw * c} * {dh} - {pt}"
+            iw = f"r_ % {ow} * {sw} + (ka_ // {c}) % {kw} * {dw} - {pl}"
+            load_a = (f"{xa}[r_ // {oh * ow}, ih_, iw_, ka_ % {c}]",
+                      f" and 0 <= ih_ < {h} and 0 <= iw_ < {wd}")
+            load_b = f"{wa}[kb_ // {kw * c}, (kb_ // {c}) % {kw}, kb_ % {c}, o_]"
+            store = [f"i0 = r_ // {oh * ow}", f"i1 = (r_ // {ow}) % {oh}", f"i2 = r_ % {ow}",
+                     "i3 = o_"]
+            pre_a = [f"            ih_ = {ih}", f"            iw_ = {iw}"]
         d = n.outputs[0].type.dtype
-        load_a = f"{an}[ka_, i0]" if ta else f"{an}[i0, ka_]"
-        load_b = f"{bn}[i1, kb_]" if tb else f"{bn}[kb_, i1]"
         t = TILE
         lines = [
             f"sa_ = cuda.shared.array(({t}, {t}), np.{d.np.name})",
@@ -63,22 +84,31 @@ class _CudaRenderer(_Renderer):
             "tx_ = cuda.threadIdx.x",
             "ty_ = cuda.threadIdx.y",
             f"for tr_ in range(cuda.blockIdx.y, ({m} + {t - 1}) // {t}, cuda.gridDim.y):",
-            f"    for tc_ in range(cuda.blockIdx.x, ({nn} + {t - 1}) // {t}, cuda.gridDim.x):",
-            f"        i0 = tr_ * {t} + ty_",
-            f"        i1 = tc_ * {t} + tx_",
+            f"    for tc_ in range(cuda.blockIdx.x, ({cols} + {t - 1}) // {t}, "
+            f"cuda.gridDim.x):",
+            f"        r_ = tr_ * {t} + ty_",
+            f"        o_ = tc_ * {t} + tx_",
             f"        acc_ = np.{d.np.name}(0)",
             f"        for kt_ in range(({k} + {t - 1}) // {t}):",
             f"            ka_ = kt_ * {t} + tx_",
-            f"            kb_ = kt_ * {t} + ty_",
-            f"            sa_[ty_, tx_] = {load_a} if i0 < {m} and ka_ < {k} else 0",
-            f"            sb_[ty_, tx_] = {load_b} if kb_ < {k} and i1 < {nn} else 0",
+            f"            kb_ = kt_ * {t} + ty_"]
+        lines += pre_a if n.op is P.CONV2D else []
+        lines += [
+            f"            sa_[ty_, tx_] = {load_a[0]} if r_ < {m} and ka_ < {k}{load_a[1]} "
+            f"else 0",
+            f"            sb_[ty_, tx_] = {load_b} if kb_ < {k} and o_ < {cols} else 0",
             "            cuda.syncthreads()",
             f"            for kk_ in range({t}):",
             "                acc_ += sa_[ty_, kk_] * sb_[kk_, tx_]",
             "            cuda.syncthreads()",
-            f"        if i0 < {m} and i1 < {nn}:",
-            f"            {target}[i0, i1] = acc_"]
+            f"        if r_ < {m} and o_ < {cols}:"]
+        lines += ["            " + x for x in store]
+        lines.append(f"            {target}[{', '.join(x.split(' = ')[0] for x in store)}] "
+                     f"= acc_")
         return lines + ["        " + line for line in content]
+
+    def par_for(self, var: str, size: str) -> str:
+        return f"for {var} in range(cuda.grid(1), {size}, cuda.gridsize(1)):"
 
     def nest_depth(self, n: int) -> int:
         return 1 if n and not self.serial_only else n  # one flat grid-stride loop
@@ -119,7 +149,7 @@ class _CudaRenderer(_Renderer):
                    and p.type.shape == self.domain}
         return KernelSource(self.name, source, self.symbols, self.domain, self.kind,
                             self.helpers, self.scratch, aligned, f"({', '.join(types)})",
-                            launch="tiles" if self.matmul is not None else "flat")
+                            launch="tiles" if self.product is not None else "flat")
 
 
 def _array_type(dtype, rank: int) -> str:

@@ -26,7 +26,7 @@ class WindowKernels:
         return [
             f"m_ = {xa}.shape[0] * {oh * ow}",
             f"cols_ = {self.add_scratch((x.type.shape[0] * (oh * ow), k), x.type.dtype)}",
-            "for r_ in prange(m_):",
+            self.par_for("r_", "m_"),
             f"    b_ = r_ // {oh * ow}",
             f"    oh_ = (r_ % {oh * ow}) // {ow}",
             f"    ow_ = r_ % {ow}",
@@ -61,25 +61,26 @@ class WindowKernels:
                   f"{target}[b_, oh_, ow_, c_] += {xa}[b_, ih_, iw_, c_]")
         if is_max:
             self.helpers.add("kiln_max")
-        lines = [
-            f"for b_ in prange({xa}.shape[0]):",
-            f"    for oh_ in range({oh}):",
-            f"        for ow_ in range({ow}):",
-            f"            for c_ in range({c}):",
-            f"                {target}[b_, oh_, ow_, c_] = {init}",
-            "            count_ = 0",
-            f"            for kh_ in range({kh}):",
-            f"                ih_ = oh_ * {sh} + kh_ - {pt}",
-            f"                for kw_ in range({kw}):",
-            f"                    iw_ = ow_ * {sw} + kw_ - {pl}",
-            f"                    if 0 <= ih_ < {h} and 0 <= iw_ < {wd}:",
-            "                        count_ += 1",
-            f"                        for c_ in range({c}):",
-            f"                            {update}",
+        lines = [  # one (image, output row, output column) per parallel iteration
+            self.par_for("p_", f"{xa}.shape[0] * {oh * ow}"),
+            f"    b_ = p_ // {oh * ow}",
+            f"    oh_ = (p_ // {ow}) % {oh}",
+            f"    ow_ = p_ % {ow}",
+            f"    for c_ in range({c}):",
+            f"        {target}[b_, oh_, ow_, c_] = {init}",
+            "    count_ = 0",
+            f"    for kh_ in range({kh}):",
+            f"        ih_ = oh_ * {sh} + kh_ - {pt}",
+            f"        for kw_ in range({kw}):",
+            f"            iw_ = ow_ * {sw} + kw_ - {pl}",
+            f"            if 0 <= ih_ < {h} and 0 <= iw_ < {wd}:",
+            "                count_ += 1",
+            f"                for c_ in range({c}):",
+            f"                    {update}",
         ]
         if not is_max:
-            lines += [f"            for c_ in range({c}):",
-                      f"                {target}[b_, oh_, ow_, c_] /= count_"]
+            lines += [f"    for c_ in range({c}):",
+                      f"        {target}[b_, oh_, ow_, c_] /= count_"]
         return lines
 
     def _pool_grad(self, n) -> list[str]:
@@ -100,7 +101,7 @@ class WindowKernels:
                     f"{ind}        iw_ = ow_ * {sw} + kw_ - {pl}",
                     f"{ind}        if 0 <= ih_ < {h} and 0 <= iw_ < {wd}{cond}:"]
 
-        lines = [f"for b_ in prange({ga}.shape[0]):",
+        lines = [self.par_for("b_", f"{ga}.shape[0]"),
                  f"    {target}[b_] = 0",
                  f"    for oh_ in range({oh}):",
                  f"        for ow_ in range({ow}):"]

@@ -62,9 +62,9 @@ def shape_role(shape, domain, axes) -> str | None:
     return None
 
 
-def _accepts(group: Group, node: Node, target: str) -> str | None:
+def _accepts(group: Group, node: Node) -> str | None:
     """The role ``node`` would have in ``group``, or None when it cannot join."""
-    if not _compilable(node, target):
+    if not _compilable(node):
         return None
     shape = node.outputs[0].type.shape
     if _is_elementwise(node) and group.kind in ("elementwise", "rows", "matmul", "conv"):
@@ -98,7 +98,7 @@ def _describe(node) -> str:
     return f"%{node.outputs[0].name} ({node.op.name} -> {node.outputs[0].type})"
 
 
-def plan_groups(graph: Graph, target: str = "cpu") -> tuple[list[Group], dict, list[str]]:
+def plan_groups(graph: Graph) -> tuple[list[Group], dict, list[str]]:
     groups: list[Group] = []
     group_of: dict[str, Group] = {}   # value name -> group that produces it
     notes: list[str] = []
@@ -111,7 +111,7 @@ def plan_groups(graph: Graph, target: str = "cpu") -> tuple[list[Group], dict, l
         chosen, role = None, None
         if not node.regions and len(node.outputs) == 1:
             for g in in_groups:
-                r = _accepts(g, node, target)
+                r = _accepts(g, node)
                 if r is None:
                     continue
                 if any(_reaches(groups, h, g.id) for h in in_groups if h is not g):
@@ -121,7 +121,7 @@ def plan_groups(graph: Graph, target: str = "cpu") -> tuple[list[Group], dict, l
                 chosen, role = g, r
                 break
         if chosen is None:
-            chosen = _new_group(len(groups), node, target)
+            chosen = _new_group(len(groups), node)
             role = ("keep" if node.attr("keepdims") else "row") if chosen.kind == "rows" \
                 else "full"
             groups.append(chosen)
@@ -174,17 +174,13 @@ def _why(group: Group, node: Node) -> str:
 
 
 POOLS = (P.MAX_POOL, P.AVG_POOL, P.MAX_POOL_GRAD, P.AVG_POOL_GRAD)
-# Ops whose kernels only the CPU renderer has (im2col + BLAS, window loops) so far.
-CPU_ONLY = (P.CONV2D,) + POOLS
 
 
-def _compilable(node: Node, target: str = "cpu") -> bool:
+def _compilable(node: Node) -> bool:
     """float16 runs as library calls (numba's float16 arithmetic is incomplete); matmul
     kernels need float32/float64 2-D operands (BLAS)."""
     types = [x.type for x in node.inputs] + [o.type for o in node.outputs]
     if any(t.dtype is dt.f16 for t in types):
-        return False
-    if target != "cpu" and node.op in CPU_ONLY:
         return False
     if node.op is P.MATMUL:
         return all(t.rank == 2 and t.dtype in (dt.f32, dt.f64) for t in types)
@@ -199,8 +195,8 @@ def _compilable(node: Node, target: str = "cpu") -> bool:
     return True
 
 
-def _new_group(i: int, node: Node, target: str) -> Group:
-    if not _compilable(node, target):
+def _new_group(i: int, node: Node) -> Group:
+    if not _compilable(node):
         return Group(i, "library", ())
     if node.op is P.MATMUL:
         return Group(i, "matmul", node.outputs[0].type.shape)
@@ -292,9 +288,8 @@ def _view_role(value: Value, group: Group) -> str | None:
     return role
 
 
-def fuse(graph: Graph, target: str = "cpu") -> Graph:
-    """Group the graph's nodes into kernels for ``target`` ("cpu" or "cuda")."""
-    groups, group_of, notes = plan_groups(graph, target)
+def fuse(graph: Graph) -> Graph:
+    groups, group_of, notes = plan_groups(graph)
     groups = _sink_views(groups, group_of, {r.name for r in graph.results})
     used_outside: dict[str, set] = {}  # value -> groups that read it without computing it
     for g in groups:

@@ -43,9 +43,8 @@ def verify_enabled() -> bool:
 
 
 def optimize(graph, *, disabled: set[str] | None = None, verify: bool | None = None,
-             dump=None, target: str = "cpu"):
-    """Run the pipeline for ``target`` ("cpu" or "cuda": fusion forms the kernels that
-    target can render). Returns (stages, stats): stages maps "optimized" (before fusion) and
+             dump=None):
+    """Run the pipeline. Returns (stages, stats): stages maps "optimized" (before fusion) and
     "fused" to graphs; stats maps each pass name to its wall time in seconds."""
     disabled = disabled_passes() if disabled is None else set(disabled)
     verify = verify_enabled() if verify is None else verify
@@ -57,7 +56,7 @@ def optimize(graph, *, disabled: set[str] | None = None, verify: bool | None = N
         if name in disabled:
             continue
         t0 = time.perf_counter()
-        graph = fn(graph, target) if name == "fuse" else fn(graph)
+        graph = fn(graph)
         stats[name] = time.perf_counter() - t0
         if verify:
             verify_graph(graph)
