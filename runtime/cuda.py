@@ -14,8 +14,8 @@ import math
 import os
 import types
 
-SIM_GRID = (2, 4)
-THREADS = 128
+SIM_GRID = (2, 4)  # blocks, threads (a power of two, as the row reductions need)
+THREADS = 128  # per block: the row kernels' shared arrays hold this many (render_cuda.py)
 
 
 def simulated() -> bool:

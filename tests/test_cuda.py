@@ -65,6 +65,14 @@ def test_every_kernel_compiles_to_ptx_and_links_for_sm80_and_sm90():
         assert rec["compiled"] == 2 * rec["kernels"] > 0, rec
 
 
+def test_launch_sizes_agree_with_the_renderer():
+    from compiler.codegen import render_cuda
+    from runtime import cuda
+    assert cuda.TILE == render_cuda.TILE
+    assert cuda.THREADS == render_cuda.ROW_THREADS  # shared arrays sized for the block
+    assert all(n & (n - 1) == 0 for n in (cuda.THREADS, cuda.SIM_GRID[1]))  # tree halving
+
+
 def test_device_names():
     assert canonical("/GPU:0") == canonical("gpu") == canonical("/device:GPU:0") == "cuda"
     assert canonical("/CPU:0") == canonical("cpu") == "cpu"

@@ -19,11 +19,13 @@ import inspect
 import re
 
 from .. import ops as P
+from ..ir import Literal
 from ..ops import elementwise as E
 from ..ops.nn import window_geometry
-from .render_cpu import KernelSource, _Renderer, dim_code
+from .render_cpu import KernelSource, _Renderer, dim_code, literal
 
 TILE = 16  # matmul: TILE x TILE threads per block, each computing one output element
+ROW_THREADS = 128  # reductions: threads per block (a power of two; runtime.cuda launches it)
 
 
 class _CudaRenderer(_Renderer):
@@ -33,6 +35,7 @@ class _CudaRenderer(_Renderer):
         super().__init__(node)
         self.serial_only = False
         self.product = None  # the matmul or conv2d the kernel computes in tiles
+        self.shared: list[str] = []  # shared-memory arrays of the row reductions
 
     # -- matmul and conv2d: shared-memory tiles; the epilogue runs on each element as it is
     # stored, by the thread that computed it --
@@ -111,29 +114,73 @@ class _CudaRenderer(_Renderer):
         return f"for {var} in range(cuda.grid(1), {size}, cuda.gridsize(1)):"
 
     def nest_depth(self, n: int) -> int:
-        return 1 if n and not self.serial_only else n  # one flat grid-stride loop
+        return 1 if n and not self.serial_only else n  # one flat strided loop
 
     def loops(self, dims, indent, parallel_first):
-        if not parallel_first or self.serial_only or not dims:
+        """Elementwise kernels: one grid-stride loop over all threads. Kernels with
+        reductions take a block per row: blocks stride over the kept dims, and the threads
+        of a block over the reduced dims (partial results then combine in shared memory)."""
+        if not dims:
+            return [], indent
+        if self.axes and parallel_first:
+            return self._flat(dims, indent, "t_", "cuda.blockIdx.x", "cuda.gridDim.x")
+        if self.axes:
+            return self._flat(dims, indent, "u_", "cuda.threadIdx.x", "cuda.blockDim.x")
+        if not parallel_first:
             return super().loops(dims, indent, False)
+        return self._flat(dims, indent, "t_", "cuda.grid(1)", "cuda.gridsize(1)")
+
+    def _flat(self, dims, indent, var, start, step):
+        """A strided loop over the flattened ``dims``, setting each dim's index."""
         sizes = [dim_code(self.domain[d]) for d in dims]
-        lines = [f"{indent}for t_ in range(cuda.grid(1), {' * '.join(sizes)}, "
-                 f"cuda.gridsize(1)):"]
+        lines = [f"{indent}for {var} in range({start}, {' * '.join(sizes)}, {step}):"]
         indent += "    "
         for j, d in enumerate(dims):
             inner = " * ".join(sizes[j + 1:])
-            q = f"t_ // ({inner})" if inner else "t_"
+            q = f"{var} // ({inner})" if inner else var
             lines.append(f"{indent}i{d} = {q}" if j == 0 else f"{indent}i{d} = ({q}) % {sizes[j]}")
         return lines, indent
+
+    def _reduction(self, n, ind) -> list[str]:
+        """Each thread of the row's block reduces a strided share of the row; the shares
+        then combine pairwise in shared memory (a tree over the block's threads)."""
+        acc = self.var(n.outputs[0])
+        d = n.inputs[0].type.dtype
+        ident = literal(Literal(n.op.identity(d), d))
+        sh = f"sh_{acc}"
+        self.shared.append(f"{sh} = cuda.shared.array({ROW_THREADS}, np.{d.np.name})")
+        lines = [f"{ind}{acc} = {ident}"]
+        inner, ind2 = self.loops(list(self.axes), ind, False)
+        lines += inner + self.full_temps([n.inputs[0]], ind2)
+        combine = n.op.combine(acc, self.operand(n.inputs[0], "full"))
+        self.helpers |= set(re.findall(r"kiln_\w+", combine))
+        pair = n.op.combine(f"{sh}[cuda.threadIdx.x]", f"{sh}[cuda.threadIdx.x + s_]")
+        self.helpers |= set(re.findall(r"kiln_\w+", pair))
+        return lines + [
+            f"{ind2}{acc} = {combine}",
+            f"{ind}{sh}[cuda.threadIdx.x] = {acc}",
+            f"{ind}cuda.syncthreads()",
+            f"{ind}s_ = cuda.blockDim.x // 2",
+            f"{ind}while s_ > 0:",
+            f"{ind}    if cuda.threadIdx.x < s_:",
+            f"{ind}        {sh}[cuda.threadIdx.x] = {pair}",
+            f"{ind}    cuda.syncthreads()",
+            f"{ind}    s_ //= 2",
+            f"{ind}{acc} = {sh}[0]",
+            f"{ind}cuda.syncthreads()"]
 
     def _columns_ok(self) -> bool:
         return False  # column blocking is a CPU cache strategy; here a thread takes a column
 
     def _body(self) -> list[str]:
-        if self.kept:
-            return super()._body()
-        self.serial_only = True  # one value (a loss, a norm): thread 0 computes it
-        return ["if cuda.grid(1) == 0:"] + ["    " + line for line in super()._body()]
+        if self.kept or self.product is not None:
+            body = super()._body()
+        elif self.axes:  # a reduction to one value (a loss, a norm): one block
+            body = ["if cuda.blockIdx.x == 0:"] + ["    " + x for x in super()._body()]
+        else:  # elementwise over a scalar: thread 0
+            self.serial_only = True
+            body = ["if cuda.grid(1) == 0:"] + ["    " + x for x in super()._body()]
+        return self.shared + body
 
     def render(self) -> KernelSource:
         body = self._body()
@@ -149,7 +196,8 @@ class _CudaRenderer(_Renderer):
                    and p.type.shape == self.domain}
         return KernelSource(self.name, source, self.symbols, self.domain, self.kind,
                             self.helpers, self.scratch, aligned, f"({', '.join(types)})",
-                            launch="tiles" if self.product is not None else "flat")
+                            launch="tiles" if self.product is not None else
+                            "rows" if self.axes else "flat")
 
 
 def _array_type(dtype, rank: int) -> str:
