@@ -91,8 +91,9 @@ def load_kernels(module: types.ModuleType, specs: list[tuple]) -> dict:
     """``cuda.jit`` each kernel of a generated module; ``specs`` holds (name, launch,
     index of its first output argument). Returns name -> Launcher."""
     from numba import cuda
-    return {name: Launcher(cuda.jit(getattr(module, name)), launch, out_index)
-            for name, launch, out_index in specs}
+    cache = getattr(module, "CACHE", False) and not simulated()  # machine code on disk,
+    return {name: Launcher(cuda.jit(getattr(module, name), cache=cache), launch, out_index)
+            for name, launch, out_index in specs}  # keyed by numba per compute capability
 
 
 def compile_ptx(module: types.ModuleType, name: str, signature: str, cc: tuple) -> str:

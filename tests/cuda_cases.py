@@ -68,6 +68,12 @@ CASES = {
              tf.cast(tf.cast(x * 3.0, tf.int32), tf.float32) + tf.pow(tf.abs(y), 1.5)
              - tf.math.erf(x) + tf.maximum(x, y), (X, Y)),
     "integer": (lambda a: (a * 3 + 1) // 2 - a % 3, (np.arange(12, dtype=np.int32),)),
+    # counter-based random bits (Philox), fused with their consumers: the same bits as the
+    # CPU and the reference
+    "random": (lambda key, x: tf.random.stateless_uniform([3, 5], seed=key) * x +
+               tf.cast(tf.random.stateless_uniform([7], seed=key, minval=0, maxval=100,
+                                                   dtype=tf.int32), tf.float32)[1:6],
+               (np.array([7, -3], np.int32), X)),
     # movement ops fused as index-mapped loads
     "views": (lambda x, y: tf.transpose(x)[1:4] * 2.0 + tf.reverse(tf.transpose(y), [0])[1:4]
               + tf.pad(x, [[0, 0], [1, 0]])[:, :3][0], (X, Y)),

@@ -478,3 +478,16 @@ def test_pool_gradients_compile_to_kernels(pool, shape, k, s, pad):
     np.testing.assert_allclose(g(x).numpy(), f(tf.constant(x)).numpy(), rtol=1e-12)
     steps = g.get_concrete_function(x).compiled().program.steps
     assert [st.fusion for st in steps if "pool_grad" in st.name] == ["pool"]
+
+
+def test_random_bits_fuse_into_their_consumers_with_the_reference_bits():
+    f = tf.function(lambda key, x: tf.random.stateless_uniform(tf.shape(x), seed=key) * x,
+                    input_signature=[tf.TensorSpec([2], tf.int32),
+                                     tf.TensorSpec([None, 7], tf.float32)])
+    key = np.array([2**31 - 1, -(2**31)], np.int32)
+    for n in (1, 5, 9):  # every word of a Philox block, a symbolic batch
+        x = np.ones((n, 7), np.float32)
+        ref = tf.random.stateless_uniform([n, 7], seed=key).numpy()
+        np.testing.assert_array_equal(f(key, x).numpy(), ref)
+    steps = f.get_concrete_function().compiled().program.steps
+    assert [st.kind for st in steps] == ["kernel"]

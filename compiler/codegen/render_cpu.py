@@ -178,6 +178,8 @@ class _Renderer(WindowKernels):
             return args[0]
         if op is P.CAST_:
             return f"{_np_type(node.attr('to'))}({args[0]})"
+        if op is P.RANDOM_BITS:
+            return self._random_bits(node, role)
         if op.scalar is None:
             raise ValueError(f"{self.name}: {op.name} has no scalar lowering")
         text = op.scalar(*args, **node.attr_dict)
@@ -189,6 +191,18 @@ class _Renderer(WindowKernels):
         if out_dtype.is_float and op.kind in ("unary", "binary"):
             text = f"{_np_type(out_dtype)}({text})"  # keep f32 math in f32
         return text
+
+    def _random_bits(self, node, role) -> str:
+        """Element at this index of the output, from its flat index and the key array."""
+        key = self.names[node.inputs[0].name]
+        self.unaligned.add(node.inputs[0].name)
+        shape = node.outputs[0].type.shape
+        idx = self.index(shape, role).split(", ")
+        flat = idx[0]
+        for d, ix in zip(shape[1:], idx[1:]):
+            flat = f"({flat}) * {dim_code(d)} + {ix}"
+        self.helpers.add("kiln_philox")
+        return f"kiln_philox({key}[0], {key}[1], {flat})"
 
     # -- emission --
     def needed_full(self, roots) -> list:

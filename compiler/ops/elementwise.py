@@ -91,6 +91,26 @@ def kiln_expm1(x):
     return math.expm1(x) if x < 709.0 else (math.inf if x == x else x)
 
 
+def kiln_philox(k0, k1, i):
+    """Element ``i`` of ``random_bits`` (compiler/ops/source.py): word ``i % 4`` of the
+    Philox-4x32-10 block for counter ``(i // 4, 0, 0, 0)`` under key ``(k0, k1)``, as the
+    int32 with the same bits. Plain integer code: numba compiles it for the CPU and for
+    CUDA, so both give the reference's bits exactly."""
+    mask = np.uint64(0xFFFFFFFF)
+    key0, key1 = np.uint64(np.int64(k0) & 0xFFFFFFFF), np.uint64(np.int64(k1) & 0xFFFFFFFF)
+    block = np.uint64(i) >> np.uint64(2)
+    c0, c1, c2, c3 = block & mask, block >> np.uint64(32), np.uint64(0), np.uint64(0)
+    for _ in range(10):
+        p0, p1 = np.uint64(0xD2511F53) * c0, np.uint64(0xCD9E8D57) * c2
+        c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ key0, p1 & mask,
+                          (p0 >> np.uint64(32)) ^ c3 ^ key1, p0 & mask)
+        key0 = (key0 + np.uint64(0x9E3779B9)) & mask
+        key1 = (key1 + np.uint64(0xBB67AE85)) & mask
+    lane = i & 3
+    w = np.int64(c0 if lane == 0 else c1 if lane == 1 else c2 if lane == 2 else c3)
+    return np.int32(w - 4294967296 if w >= 2147483648 else w)
+
+
 def kiln_fmod(a, b):
     """C's fmod (exact). The CUDA renderer substitutes math.fmod (numba's CPU target has
     only np.fmod, its CUDA target only math.fmod)."""

@@ -40,7 +40,9 @@ MOVEMENT = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE)
 
 
 def _is_elementwise(node) -> bool:
-    return node.op.kind in ELEMENTWISE_KINDS or node.op is P.BROADCAST_TO
+    """Ops computed point by point: also random_bits (each element is a function of its
+    index and the key, which the kernel reads whole)."""
+    return node.op.kind in ELEMENTWISE_KINDS or node.op in (P.BROADCAST_TO, P.RANDOM_BITS)
 
 
 def _is_view(node) -> bool:
@@ -79,6 +81,9 @@ def _accepts(group: Group, node: Node) -> str | None:
                 return None
         if node.op is P.BROADCAST_TO and role != "full":
             return None
+        if node.op is P.RANDOM_BITS and isinstance(node.inputs[0], Value) and \
+                node.inputs[0].name in group.roles:
+            return None  # the key is read as an array
         return role
     if _is_view(node) and group.kind in ("elementwise", "rows"):
         inside = any(isinstance(x, Value) and x.name in group.roles for x in node.inputs)
