@@ -138,34 +138,47 @@ class ConcreteFunction:
         return True
 
     def call_leaves(self, leaves):
+        from .placement import current
+        device = current() if config.functions_compiled() else "cpu"
+        memory = None
+        if device == "cuda":
+            from runtime.cuda import MEMORY as memory
+        variables = {}  # param index -> the variable whose buffer it is
         arrays = []
         for kind, ref in self._param_sources:
             if kind == "arg":
                 arrays.append(as_array(leaves[ref], self.specs[ref]))
-            elif kind == "argvar":
-                arrays.append(leaves[ref]._value)
-            else:  # captured variable or eager tensor
-                arrays.append(ref._value)
+                continue
+            var = leaves[ref] if kind == "argvar" else ref
+            if isinstance(var, Variable):
+                variables[len(arrays)] = var
+                arrays.append(var._value if memory is None else var._device_array(memory))
+            else:  # a captured eager tensor
+                arrays.append(var._value)
         try:
             if config.functions_compiled():
                 from compiler.interpret import bind_dims
                 from runtime.program import execute
                 env = bind_dims(self.graph.params, arrays)  # typed errors on bad shapes
                 from .debugging import active_profile
-                outs = execute(self.compiled().program, arrays, env=env,
-                               profile=active_profile())
+                outs = execute(self.compiled(device).program, arrays, env=env,
+                               profile=active_profile(), memory=memory)
             else:
                 outs = run(self.graph, arrays)
         except SignatureError as e:
             raise e.with_location(tracing.where()) from None
-        var_buffers = {id(a) for kind, ref in self._param_sources if kind != "arg"
-                       for a in [leaves[ref]._value if kind == "argvar" else ref._value]}
-        results = [o.copy() if id(o) in var_buffers else o for o in outs]
+        var_buffers = {id(a) for i, a in enumerate(arrays) if i in variables}
         for i, (kind, ref) in self._writes:
             var = leaves[ref] if kind == "argvar" else ref
-            if outs[i] is not var._value:  # kernels may have written it in place already
+            if memory is not None:  # the new value stays on the device
+                var._device_written(outs[i])
+            elif outs[i] is not var._value:  # kernels may have written it in place already
                 with var._lock:
                     var._value[...] = outs[i]
+        if memory is not None:
+            results = [memory.host(o) for o in outs]
+        else:
+            results = [o.copy() if id(o) in var_buffers else o for o in outs]
         flat = [Tensor(results[ref]) if kind == "result" else ref
                 for kind, ref in self._out_leaves]
         return nest.pack_sequence_as(self._out_structure, flat)

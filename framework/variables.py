@@ -53,14 +53,16 @@ class Variable:
         with tracing.active(None):  # the initial value is computed eagerly
             if callable(initial_value):
                 initial_value = initial_value()
-            self._value = constant_array(initial_value, dt.as_dtype(dtype) if dtype else None,
+            self._host = constant_array(initial_value, dt.as_dtype(dtype) if dtype else None,
                                          "Variable").copy()
-        if shape is not None and tuple(shape) != self._value.shape:
-            raise ShapeError("Variable", f"initial value has shape {self._value.shape}; "
+        if shape is not None and tuple(shape) != self._host.shape:
+            raise ShapeError("Variable", f"initial value has shape {self._host.shape}; "
                                          f"expected {tuple(shape)}", tracing.where())
         self.trainable = bool(trainable)
         self._name = name or "Variable"
         self._lock = threading.Lock()
+        self._device = None          # a device copy (CUDA), when one is current
+        self._device_newer = False   # a compiled CUDA function wrote it last
         if trace is not None:
             trace.created_variables.append(self)
 
@@ -71,15 +73,40 @@ class Variable:
 
     @property
     def dtype(self) -> dt.DType:
-        return dt.from_numpy(self._value.dtype)
+        return dt.from_numpy(self._host.dtype)
 
     @property
     def shape(self) -> TensorShape:
-        return TensorShape(self._value.shape)
+        return TensorShape(self._host.shape)
 
     @property
     def ndim(self) -> int:
-        return self._value.ndim
+        return self._host.ndim
+
+    # -- storage: the host array, and a device copy that CUDA functions keep current --
+    @property
+    def _value(self):
+        """The host array, brought up to date from the device if a CUDA function wrote it
+        last. Whoever takes it may write it, so the device copy is dropped."""
+        if self._device_newer:
+            self._host[...] = self._device.copy_to_host()
+            self._device_newer = False
+        self._device = None
+        return self._host
+
+    @_value.setter
+    def _value(self, array):
+        self._host, self._device, self._device_newer = array, None, False
+
+    def _device_array(self, memory):
+        """The value on the device (copied there once; kept while only CUDA functions use
+        it)."""
+        if self._device is None:
+            self._device = memory.put(self._host)
+        return self._device
+
+    def _device_written(self, array) -> None:
+        self._device, self._device_newer = array, True
 
     def __repr__(self) -> str:
         body = np.array2string(self._value, separator=", ", prefix="    numpy=array(")
@@ -98,7 +125,7 @@ class Variable:
             key = id(self)
             if key not in trace.var_values:
                 from compiler.ir import TensorType
-                p = trace.builder.param(self._name, TensorType(self._value.shape, self.dtype))
+                p = trace.builder.param(self._name, TensorType(self._host.shape, self.dtype))
                 trace.var_params[key] = (self, p)
                 trace.var_order.append(self)
                 trace.var_values[key] = Tensor(sym=p, trace=trace)
@@ -146,8 +173,8 @@ class Variable:
         if dtype is not self.dtype:
             raise DTypeError("assign", f"variable {self.name} is {self.dtype.tf_name}; "
                                        f"received {dtype.tf_name}", tracing.where())
-        if tuple(shape) != self._value.shape:
-            raise ShapeError("assign", f"variable {self.name} has shape {self._value.shape}; "
+        if tuple(shape) != self._host.shape:
+            raise ShapeError("assign", f"variable {self.name} has shape {self._host.shape}; "
                                        f"received {tuple(shape)}", tracing.where())
 
     def assign_add(self, delta, read_value: bool = True):
@@ -159,7 +186,8 @@ class Variable:
     # -- arithmetic reads the value --
     def __getattr__(self, name):
         # Tensor methods and operators (x.T, x[0], ...) act on the current value.
-        if name.startswith("__") or name in ("_value", "_name", "_lock", "trainable"):
+        if name.startswith("__") or name in ("_value", "_host", "_device", "_device_newer",
+                                             "_name", "_lock", "trainable"):
             raise AttributeError(name)
         return getattr(self._read(), name)
 

@@ -117,3 +117,30 @@ def link_cubin(ptx: str, arch: str) -> bytes:
     code = Linker(ObjectCode.from_ptx(ptx.encode()), options=LinkerOptions(arch=arch)) \
         .link("cubin")
     return bytes(code.code) if hasattr(code, "code") else code
+
+
+class DeviceMemory:
+    """Buffers of a CUDA program (``execute(..., memory=DeviceMemory())``): device arrays
+    from numba, host arrays copied in on demand."""
+
+    @staticmethod
+    def is_device(a) -> bool:
+        return hasattr(a, "copy_to_host")  # numba's device arrays (and the simulator's)
+
+    def put(self, a):
+        from numba import cuda
+        if self.is_device(a):
+            return a
+        import numpy as np
+        a = np.asarray(a)
+        return cuda.to_device(a if a.flags.c_contiguous else a.copy())  # (keeps 0-d)
+
+    def empty(self, shape, dtype):
+        from numba import cuda
+        return cuda.device_array(shape, dtype)
+
+    def host(self, a):
+        return a.copy_to_host() if self.is_device(a) else a
+
+
+MEMORY = DeviceMemory()

@@ -89,11 +89,18 @@ def _flat1(a: np.ndarray) -> np.ndarray:
 
 
 def execute(program: Program, args, profile: dict | None = None,
-            env: dict | None = None) -> list[np.ndarray]:
-    """Run ``program`` on numpy ``args``; returns the result arrays. ``env`` binds symbolic
-    dims (the caller may pass it after checking the arguments itself)."""
-    args = [np.require(a, requirements="C") for a in args]
+            env: dict | None = None, memory=None) -> list:
+    """Run ``program`` on ``args``; returns the result arrays. ``env`` binds symbolic dims
+    (the caller may pass it after checking the arguments itself). ``memory`` places the
+    buffers on a device (``runtime.cuda.DeviceMemory``): arguments are moved there, kernels
+    get device arrays, ops without a kernel run on the host between copies, and results
+    stay on the device."""
+    if memory is None:
+        args = [np.require(a, requirements="C") for a in args]
     env = bind(program.param_shapes, args) if env is None else env
+    if memory is not None:
+        args = [memory.put(a) for a in args]
+    empty = POOL.empty if memory is None else memory.empty
     slots: list = [None] * program.n_slots
     for s, a in zip(program.params, args):
         slots[s] = a
@@ -104,18 +111,20 @@ def execute(program: Program, args, profile: dict | None = None,
         t0 = time.perf_counter() if profile is not None else 0.0
         if st.kind == "kernel":
             outs = [slots[st.inplace[k]] if st.inplace[k] is not None else
-                    POOL.empty(tuple(eval_dim(d, env) for d in shape), dtype)
+                    empty(tuple(eval_dim(d, env) for d in shape), dtype)
                     for k, (shape, dtype) in enumerate(zip(st.out_shapes, st.out_dtypes))]
             work = 1
             for d in st.work:
                 work *= eval_dim(d, env)
             fn = st.fn_par if work >= PARALLEL_MIN_WORK else st.fn_ser
-            scratch = [POOL.empty(tuple(eval_dim(d, env) for d in shape), dtype)
+            scratch = [empty(tuple(eval_dim(d, env) for d in shape), dtype)
                        for shape, dtype in st.scratch]
             _call_kernel(program, st, fn, [_flat1(a) for a in ins] + [_flat1(o) for o in outs]
                          + scratch + [env[s] for s in st.symbols])
-        else:
+        elif memory is None:
             outs = list(st.fn(env, *ins))
+        else:  # no kernel for it on the device: the numpy reference, between copies
+            outs = [memory.put(o) for o in st.fn(env, *[memory.host(a) for a in ins])]
         if profile is not None:
             rec = profile.setdefault(st.name, {"calls": 0, "seconds": 0.0, "flops": 0,
                                                "bytes": 0, "kind": st.fusion or st.kind})

@@ -90,6 +90,9 @@ CASES = {
     # column and whole reductions
     "columns": (lambda x: tf.reduce_sum(x * x, 0) + tf.reduce_mean(x, 0), (X,)),
     "total": (lambda x, y: tf.reduce_mean(tf.square(x - y)), (X, Y)),
+    "scalars": (lambda x, y: tf.reduce_sum(tf.reduce_sum(x * y), []) / tf.cast(tf.size(x),
+                                                                               tf.float32)
+                + tf.reduce_sum(x[:1, :1] * 2.0), (X, Y)),
     "nan_max": (lambda x: tf.reduce_max(x, 1), (np.array([[1.0, np.nan], [2.0, -np.inf]],
                                                          np.float32),)),
     # matmuls (shared-memory tiles) with their epilogues, every transpose
@@ -157,8 +160,62 @@ def compile_ptx(name) -> dict:
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
+def resident() -> list[dict]:
+    """Variables stay on the device between calls of a CUDA function (the host copy is
+    refreshed only when read), and a Keras fit on CUDA follows the CPU's losses."""
+    out = []
+
+    def sgd_run(device):
+        w = tf.Variable(np.full((5, 3), 0.1, np.float32))
+        b = tf.Variable(np.zeros(3, np.float32))
+
+        @tf.function(device=device)
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                logits = tf.matmul(x, w) + b
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+            gw, gb = tape.gradient(loss, [w, b])
+            w.assign_sub(0.5 * gw)
+            b.assign_sub(0.5 * gb)
+            return loss
+
+        losses, on_device = [], []
+        for _ in range(3):
+            losses.append(float(step(X[:, :5], LABELS[:3] % 3)))
+            on_device.append(bool(w._device_newer))
+        return losses, on_device, w.numpy(), w._device is None
+
+    cpu, cuda = sgd_run("cpu"), sgd_run("cuda")
+    out.append({"case": "resident_variables",
+                "max_loss_diff": max(abs(a - b) for a, b in zip(cpu[0], cuda[0])),
+                "max_weight_diff": float(np.abs(cpu[2] - cuda[2]).max()),
+                "stayed_on_device": all(cuda[1]), "synced_on_read": cuda[3]})
+
+    x = RNG.normal(size=(12, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0)
+
+    def fit(device):
+        tf.keras.utils.set_random_seed(0)
+        model = tf.keras.Sequential([tf.keras.layers.Dense(6, activation="relu",
+                                                           input_shape=(5,)),
+                                     tf.keras.layers.Dense(3)])
+        model.compile(tf.keras.optimizers.Adam(0.05), tf.keras.losses
+                      .SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        with tf.device(device):
+            hist = model.fit(x, y, batch_size=5, epochs=2, verbose=0, shuffle=False)
+        return hist.history["loss"]
+
+    a, b = fit("cpu"), fit("cuda")
+    out.append({"case": "keras_fit", "max_loss_diff": max(abs(p - q) for p, q in zip(a, b))})
+    return out
+
+
 def main():
     mode = sys.argv[1]
+    if mode == "resident":
+        for rec in resident():
+            print(json.dumps(rec), flush=True)
+        return
     names = sys.argv[2:] or list(CASES)
     for name in names:
         try:

@@ -22,7 +22,7 @@ has_numba_cuda = pytest.mark.skipif(
     .returncode != 0, reason="the cuda extra (numba-cuda) is not installed")
 
 
-def _run_cases(mode, simulator):
+def _run_cases(mode, simulator, expected=None):
     env = dict(os.environ, PYTHONPATH=ROOT)
     env.pop("NUMBA_ENABLE_CUDASIM", None)
     if simulator:
@@ -31,13 +31,13 @@ def _run_cases(mode, simulator):
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     records = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    assert len(records) == len(CASE_NAMES), out.stdout + out.stderr[-3000:]
+    assert len(records) == (expected or len(CASE_NAMES)), out.stdout + out.stderr[-3000:]
     return records
 
 
 CASE_NAMES = ["elementwise", "math", "integer", "random", "views", "concat", "softmax",
               "log_softmax", "layer_norm", "max_min_rows", "cross_entropy", "columns", "total",
-              "nan_max", "matmul_epilogue", "matmul_transposed", "conv2d", "pools",
+              "scalars", "nan_max", "matmul_epilogue", "matmul_transposed", "conv2d", "pools",
               "pool_gradients", "cnn_train_step", "mlp_train_step"]
 
 
@@ -58,6 +58,14 @@ def test_kernels_match_the_interpreter_in_the_simulator():
         assert rec["kernels"] >= 1, rec
         if rec["case"] in ("integer", "random", "views", "pools", "nan_max"):
             assert rec["max_rel_err"] == 0, rec  # exact: no rounding involved
+
+
+def test_variables_stay_on_the_device_between_calls():
+    resident, fit = _run_cases("resident", simulator=True, expected=2)
+    assert "error" not in resident and "error" not in fit, (resident, fit)
+    assert resident["stayed_on_device"] and resident["synced_on_read"], resident
+    assert resident["max_weight_diff"] < 1e-6 and resident["max_loss_diff"] < 1e-6, resident
+    assert fit["max_loss_diff"] < 1e-5, fit  # Keras fit on CUDA follows the CPU's losses
 
 
 @has_numba_cuda

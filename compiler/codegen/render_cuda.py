@@ -143,7 +143,10 @@ class _CudaRenderer(_Renderer):
 
     def _reduction(self, n, ind) -> list[str]:
         """Each thread of the row's block reduces a strided share of the row; the shares
-        then combine pairwise in shared memory (a tree over the block's threads)."""
+        then combine pairwise in shared memory (a tree over the block's threads). A
+        reduction over no axes (sum over ``axes=[]``) is the CPU's loop, run by one thread."""
+        if not self.axes:
+            return super()._reduction(n, ind)
         acc = self.var(n.outputs[0])
         d = n.inputs[0].type.dtype
         ident = literal(Literal(n.op.identity(d), d))
