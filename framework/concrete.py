@@ -171,12 +171,16 @@ class ConcreteFunction:
         for i, (kind, ref) in self._writes:
             var = leaves[ref] if kind == "argvar" else ref
             if memory is not None:  # the new value stays on the device
-                var._device_written(outs[i])
+                var._device_written(outs[i], memory)
             elif outs[i] is not var._value:  # kernels may have written it in place already
                 with var._lock:
                     var._value[...] = outs[i]
         if memory is not None:
             results = [memory.host(o) for o in outs]
+            kept = [v._device for v in variables.values()] + \
+                [leaves[ref]._device if kind == "argvar" else ref._device
+                 for _, (kind, ref) in self._writes]
+            memory.release([o for o in outs if not any(o is k for k in kept)])
         else:
             results = [o.copy() if id(o) in var_buffers else o for o in outs]
         flat = [Tensor(results[ref]) if kind == "result" else ref

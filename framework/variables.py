@@ -105,8 +105,12 @@ class Variable:
             self._device = memory.put(self._host)
         return self._device
 
-    def _device_written(self, array) -> None:
-        self._device, self._device_newer = array, True
+    def _device_written(self, array, memory) -> None:
+        """A CUDA function computed the new value into ``array``; the old buffer goes back
+        to the device pool."""
+        old, self._device, self._device_newer = self._device, array, True
+        if old is not None and old is not array:
+            memory.release([old])
 
     def __repr__(self) -> str:
         body = np.array2string(self._value, separator=", ", prefix="    numpy=array(")

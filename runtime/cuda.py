@@ -121,7 +121,14 @@ def link_cubin(ptx: str, arch: str) -> bytes:
 
 class DeviceMemory:
     """Buffers of a CUDA program (``execute(..., memory=DeviceMemory())``): device arrays
-    from numba, host arrays copied in on demand."""
+    from a caching pool (an intermediate released at its last use serves the next request
+    of its shape and dtype, so a steady-state call allocates only its results), host arrays
+    copied in on demand."""
+
+    def __init__(self):
+        import threading
+        self._free: dict = {}
+        self._lock = threading.Lock()
 
     @staticmethod
     def is_device(a) -> bool:
@@ -136,8 +143,23 @@ class DeviceMemory:
         return cuda.to_device(a if a.flags.c_contiguous else a.copy())  # (keeps 0-d)
 
     def empty(self, shape, dtype):
+        key = (tuple(shape), str(dtype))
+        with self._lock:
+            free = self._free.get(key)
+            if free:
+                return free.pop()
         from numba import cuda
         return cuda.device_array(shape, dtype)
+
+    def release(self, buffers) -> None:
+        """Return device buffers nothing uses any more (each once, however often named)."""
+        with self._lock:
+            for b in buffers:
+                if b is None or not self.is_device(b):
+                    continue
+                free = self._free.setdefault((tuple(b.shape), str(b.dtype)), [])
+                if all(b is not f for f in free):
+                    free.append(b)
 
     def host(self, a):
         return a.copy_to_host() if self.is_device(a) else a

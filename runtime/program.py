@@ -105,7 +105,7 @@ def execute(program: Program, args, profile: dict | None = None,
     for s, a in zip(program.params, args):
         slots[s] = a
     for s, a in program.constants.items():
-        slots[s] = a
+        slots[s] = a if memory is None else memory.put(a)
     for st in program.steps:
         ins = [slots[i] for i in st.inputs]
         t0 = time.perf_counter() if profile is not None else 0.0
@@ -134,6 +134,9 @@ def execute(program: Program, args, profile: dict | None = None,
             rec["bytes"] += eval_dim(st.nbytes, env)
         for s, o in zip(st.outputs, outs):
             slots[s] = o
+        if memory is not None:  # device buffers go back to the device pool explicitly
+            dead = [slots[s] for s in st.frees] + (scratch if st.kind == "kernel" else [])
+            memory.release([b for b in dead if not any(b is o for o in outs)])
         for s in st.frees:
             slots[s] = None  # a pool buffer returns to the pool when its last view dies
     return [slots[r] for r in program.results]

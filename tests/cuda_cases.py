@@ -179,17 +179,27 @@ def resident() -> list[dict]:
             b.assign_sub(0.5 * gb)
             return loss
 
-        losses, on_device = [], []
-        for _ in range(3):
-            losses.append(float(step(X[:, :5], LABELS[:3] % 3)))
-            on_device.append(bool(w._device_newer))
-        return losses, on_device, w.numpy(), w._device is None
+        from numba import cuda
+        made = []
+        allocate = cuda.device_array
+        cuda.device_array = lambda *a, **k: made.append(1) or allocate(*a, **k)
+        losses, on_device, allocations = [], [], []
+        try:
+            for _ in range(3):
+                before = len(made)
+                losses.append(float(step(X[:, :5], LABELS[:3] % 3)))
+                on_device.append(bool(w._device_newer))
+                allocations.append(len(made) - before)
+        finally:
+            cuda.device_array = allocate
+        return losses, on_device, w.numpy(), w._device is None, allocations
 
     cpu, cuda = sgd_run("cpu"), sgd_run("cuda")
     out.append({"case": "resident_variables",
                 "max_loss_diff": max(abs(a - b) for a, b in zip(cpu[0], cuda[0])),
                 "max_weight_diff": float(np.abs(cpu[2] - cuda[2]).max()),
-                "stayed_on_device": all(cuda[1]), "synced_on_read": cuda[3]})
+                "stayed_on_device": all(cuda[1]), "synced_on_read": cuda[3],
+                "device_allocations_per_step": cuda[4]})
 
     x = RNG.normal(size=(12, 5)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0)
