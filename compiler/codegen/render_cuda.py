@@ -21,7 +21,6 @@ import re
 from .. import ops as P
 from ..ir import Literal
 from ..ops import elementwise as E
-from ..ops.nn import window_geometry
 from .render_cpu import KernelSource, _Renderer, dim_code, literal
 
 TILE = 16  # matmul: TILE x TILE threads per block, each computing one output element
@@ -64,13 +63,10 @@ class _CudaRenderer(_Renderer):
             load_b = f"{bn}[o_, kb_]" if tb else f"{bn}[kb_, o_]"
             store = ["i0 = r_", "i1 = o_"]
         else:  # conv2d as an implicit GEMM: rows are output pixels, K runs over windows
-            x, w = n.inputs
-            xa, wa = self.operand_array(x), self.operand_array(w)
-            _, h, wd, c = x.type.shape
-            kh, kw, _, o = w.type.shape
-            ((pt, _, oh), (pl, _, ow)), (sh, sw), (dh, dw) = window_geometry(
-                "conv2d", x.type.shape, (kh, kw), n.attr_dict)
-            m, cols, k = f"{dim_code(x.type.shape[0])} * {oh * ow}", str(o), kh * kw * c
+            xa, wa, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = \
+                self.conv_geometry(n)
+            m = f"{dim_code(n.inputs[0].type.shape[0])} * {oh * ow}"
+            cols, k = str(o), kh * kw * c
             ih = f"(r_ % {oh * ow}) // {ow} * {sh} + ka_ // {kw * c} * {dh} - {pt}"
             iw = f"r_ % {ow} * {sw} + (ka_ // {c}) % {kw} * {dw} - {pl}"
             load_a = (f"{xa}[r_ // {oh * ow}, ih_, iw_, ka_ % {c}]",

@@ -12,15 +12,23 @@ class WindowKernels:
     """Mixed into the renderer: each method returns the source lines that compute the
     window op ``n`` into its product target."""
 
-    def _conv(self, n) -> list[str]:
-        """conv2d NHWC/HWIO as im2col into a scratch matrix (parallel over output pixels)
-        and one BLAS gemm into the output; the epilogue then reads it from memory."""
+    def conv_geometry(self, n):
+        """The arrays and sizes of a conv2d node: (input and filter array names, input
+        h, w, c, filter kh, kw, out-channels o, pads pt, pl, output oh, ow, strides sh, sw,
+        dilations dh, dw)."""
         x, w = n.inputs
-        xa, wa = self.operand_array(x), self.operand_array(w)
         _, h, wd, c = x.type.shape
         kh, kw, _, o = w.type.shape
         ((pt, _, oh), (pl, _, ow)), (sh, sw), (dh, dw) = window_geometry(
             "conv2d", x.type.shape, (kh, kw), n.attr_dict)
+        return (self.operand_array(x), self.operand_array(w), h, wd, c, kh, kw, o, pt, pl,
+                oh, ow, sh, sw, dh, dw)
+
+    def _conv(self, n) -> list[str]:
+        """conv2d NHWC/HWIO as im2col into a scratch matrix (parallel over output pixels)
+        and one BLAS gemm into the output; the epilogue then reads it from memory."""
+        x = n.inputs[0]
+        xa, wa, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = self.conv_geometry(n)
         target = self._product_target(n)
         k = kh * kw * c
         return [
