@@ -60,7 +60,7 @@ class Variable:
                                          f"expected {tuple(shape)}", tracing.where())
         self.trainable = bool(trainable)
         self._name = name or "Variable"
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # (re-entered: assign reads _value under it)
         self._device = None          # a device copy (CUDA), when one is current
         self._device_newer = False   # a compiled CUDA function wrote it last
         if trace is not None:
@@ -89,8 +89,10 @@ class Variable:
         """The host array, brought up to date from the device if a CUDA function wrote it
         last. Whoever takes it may write it, so the device copy is dropped."""
         if self._device_newer:
-            self._host[...] = self._device.copy_to_host()
-            self._device_newer = False
+            with self._lock:
+                if self._device_newer:
+                    self._host[...] = self._device.copy_to_host()
+                    self._device_newer = False
         self._device = None
         return self._host
 
