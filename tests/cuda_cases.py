@@ -142,7 +142,8 @@ def simulate(name) -> dict:
         err = max(err, float(np.max(np.abs(g[ok] - r[ok]) / (1 + np.abs(r[ok])), initial=0)))
         same_nan &= bool(np.array_equal(g[np.isinf(r)], r[np.isinf(r)]))
     return {"case": name, "kernels": c.stats["kernels"], "max_rel_err": err,
-            "special_values_match": same_nan}
+            "special_values_match": same_nan,
+            "host_ops": [st.name for st in c.program.steps if st.kind == "library"]}
 
 
 def compile_ptx(name) -> dict:

@@ -12,6 +12,7 @@ from .. import ops as P
 from ..errors import KilnError
 from ..interpret import resolve_attr
 from ..ir import Graph, Literal
+from ..passes.fuse import copy_kernel
 from ..printer import print_graph
 from .render_cpu import KernelSource, render_kernel
 
@@ -49,6 +50,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
         from .render_cuda import render_cuda_kernel as render
     else:
         render = render_kernel
+    copies = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE, P.BROADCAST_TO)
     slot: dict[str, int] = {}
     types: dict[int, object] = {}
     constants: dict[int, np.ndarray] = {}
@@ -76,6 +78,8 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
         outputs = [new_slot(o) for o in node.outputs]
         shapes = [dims_for_runtime(o.type.shape) for o in node.outputs]
         dtypes = [o.type.dtype.np for o in node.outputs]
+        if target == "cuda" and node.op in copies and node.outputs[0].type.dtype.np.kind in "fiub":
+            node = copy_kernel(node, 10_000 + len(steps))
         cost = _cost(node)
         if node.op is P.KERNEL:
             ks = render(node)

@@ -341,3 +341,11 @@ def _kernel_node(g: Group, used_outside, results) -> Node:
              "absorbed": tuple(n.op.name for n in g.members)}
     return Node(P.KERNEL, tuple(inputs), tuple(outs), sorted_attrs(attrs), (body,),
                 g.members[-1].loc)
+
+
+def copy_kernel(node: Node, kid: int) -> Node:
+    """A kernel computing one movement op (a transpose, slice, pad, concat, reshape or
+    broadcast) by itself: what the CPU leaves to numpy views and copies, a device runs as a
+    copy kernel instead of a round trip through the host."""
+    g = Group(kid, "elementwise", node.outputs[0].type.shape, members=[node])
+    return _kernel_node(g, {o.name: {-1} for o in node.outputs}, set())
