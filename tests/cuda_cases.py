@@ -78,6 +78,8 @@ CASES = {
     "views": (lambda x, y: tf.transpose(x)[1:4] * 2.0 + tf.reverse(tf.transpose(y), [0])[1:4]
               + tf.pad(x, [[0, 0], [1, 0]])[:, :3][0], (X, Y)),
     "concat": (lambda x, y: tf.concat([x, y * 2.0], 1) + 1.0, (X, Y)),
+    "gather": (lambda x, i: tf.gather(x, i, axis=1) * 2.0 + tf.gather(x, i[1:] % 3)[:, :4],
+               (X, np.array([4, 0, 2, 2], np.int32))),
     # row reductions with prologue and epilogue
     "softmax": (lambda x: tf.nn.softmax(x * 2.0), (X,)),
     "log_softmax": (lambda x: tf.nn.log_softmax(x), (X,)),

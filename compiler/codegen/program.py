@@ -50,7 +50,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
         from .render_cuda import render_cuda_kernel as render
     else:
         render = render_kernel
-    copies = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE, P.BROADCAST_TO)
+    copies = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE, P.BROADCAST_TO, P.GATHER_)
     slot: dict[str, int] = {}
     types: dict[int, object] = {}
     constants: dict[int, np.ndarray] = {}

@@ -171,7 +171,7 @@ class _Renderer(WindowKernels):
 
     def expr(self, node, role) -> str:
         op = node.op
-        if op.kind == "movement" and op is not P.BROADCAST_TO:
+        if (op.kind == "movement" or op is P.GATHER_) and op is not P.BROADCAST_TO:
             return self._view(node, role)
         args = [self.operand(x, role) for x in node.inputs]
         if op is P.BROADCAST_TO:
@@ -464,6 +464,14 @@ class _Renderer(WindowKernels):
     def _view_at(self, node, idx) -> str:
         maps = node.op.index_map(idx, [x.type for x in node.inputs], node.outputs[0].type,
                                  **node.attr_dict)
+        if node.op is P.GATHER_:  # "$1": the index loaded from input 1; out of range -> 0
+            (_, at), (_, where) = maps
+            axis = node.attr("axis")
+            ind = self._load(node.inputs[1], where)
+            load = self._load(node.inputs[0], [ind if x == "$1" else x for x in at])
+            size = dim_code(node.inputs[0].type.shape[axis])
+            zero = literal(Literal(0, node.outputs[0].type.dtype))
+            return f"({load} if 0 <= {ind} < {size} else {zero})"
         loads = [(cond, self._load(x, ix)) for x, (cond, ix) in zip(node.inputs, maps)]
         if node.op is P.PAD:
             (cond, load), = loads
