@@ -42,6 +42,13 @@ def _mlp_step(x, labels, w1, b1, w2):
     return loss, w1 - 0.1 * g1, b1 - 0.1 * gb, w2 - 0.1 * g2
 
 
+def _gather_grad(x, i):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(tf.gather(x, i, axis=1) ** 2) + tf.reduce_sum(tf.gather(x, i[1:] % 3))
+    return tape.gradient(y, x)
+
+
 def _pool_grads(x):
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -80,6 +87,8 @@ CASES = {
     "concat": (lambda x, y: tf.concat([x, y * 2.0], 1) + 1.0, (X, Y)),
     "gather": (lambda x, i: tf.gather(x, i, axis=1) * 2.0 + tf.gather(x, i[1:] % 3)[:, :4],
                (X, np.array([4, 0, 2, 2], np.int32))),
+    # its gradient: scatter-add with repeated indices (atomics on one block)
+    "scatter_add": (lambda x, i: _gather_grad(x, i), (X, np.array([4, 0, 2, 2], np.int32))),
     # row reductions with prologue and epilogue
     "softmax": (lambda x: tf.nn.softmax(x * 2.0), (X,)),
     "log_softmax": (lambda x: tf.nn.log_softmax(x), (X,)),

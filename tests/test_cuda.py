@@ -36,7 +36,7 @@ def _run_cases(mode, simulator, expected=None):
 
 
 CASE_NAMES = ["elementwise", "math", "integer", "random", "views", "concat", "gather",
-              "softmax",
+              "scatter_add", "softmax",
               "log_softmax", "layer_norm", "max_min_rows", "cross_entropy", "columns", "total",
               "scalars", "nan_max", "matmul_epilogue", "matmul_transposed", "conv2d", "pools",
               "pool_gradients", "cnn_train_step", "mlp_train_step"]

@@ -50,7 +50,8 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
         from .render_cuda import render_cuda_kernel as render
     else:
         render = render_kernel
-    copies = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE, P.BROADCAST_TO, P.GATHER_)
+    copies = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE, P.BROADCAST_TO, P.GATHER_,
+              P.SCATTER_ADD)
     slot: dict[str, int] = {}
     types: dict[int, object] = {}
     constants: dict[int, np.ndarray] = {}
@@ -74,12 +75,12 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
             s = new_slot(node.outputs[0])
             constants[s] = node.attr("value").array
             continue
+        if target == "cuda" and node.op in copies:
+            node = copy_kernel(node, 10_000 + len(steps))
         inputs = [operand_slot(x) for x in node.inputs]
         outputs = [new_slot(o) for o in node.outputs]
         shapes = [dims_for_runtime(o.type.shape) for o in node.outputs]
         dtypes = [o.type.dtype.np for o in node.outputs]
-        if target == "cuda" and node.op in copies and node.outputs[0].type.dtype.np.kind in "fiub":
-            node = copy_kernel(node, 10_000 + len(steps))
         cost = _cost(node)
         if node.op is P.KERNEL:
             ks = render(node)

@@ -172,6 +172,9 @@ class _CudaRenderer(_Renderer):
         return False  # column blocking is a CPU cache strategy; here a thread takes a column
 
     def _body(self) -> list[str]:
+        scatter = [n for n in self.body.nodes if n.op is P.SCATTER_ADD]
+        if scatter:
+            return self._scatter_add(scatter[0])
         if self.kept or self.product is not None:
             body = super()._body()
         elif self.axes:  # a reduction to one value (a loss, a norm): one block
@@ -180,6 +183,37 @@ class _CudaRenderer(_Renderer):
             self.serial_only = True
             body = ["if cuda.grid(1) == 0:"] + ["    " + x for x in super()._body()]
         return self.shared + body
+
+    def _scatter_add(self, n) -> list[str]:
+        """scatter_add on one block: its threads zero the output, synchronize, then add
+        each update atomically at its index (out-of-range indices are skipped)."""
+        updates, indices = n.inputs
+        ua, ia = self.operand_array(updates), self.operand_array(indices)
+        target = self._product_target(n)
+        out_shape, up_shape = n.outputs[0].type.shape, updates.type.shape
+        axis, r = n.attr("axis"), indices.type.rank
+
+        def decompose(var, shape, name):
+            sizes = [dim_code(d) for d in shape]
+            return [f"        {name}{j} = ({var} // ({' * '.join(sizes[j + 1:]) or '1'})) % "
+                    f"{sizes[j]}" for j in range(len(shape))]
+
+        out_idx = ", ".join(f"o{j}" for j in range(len(out_shape))) or "0"
+        up_idx = [f"u{j}" for j in range(len(up_shape))]
+        at = up_idx[:axis] + ["k_"] + up_idx[axis + r:]
+        out_size = " * ".join(map(dim_code, out_shape)) or "1"
+        lines = ["if cuda.blockIdx.x == 0:",
+                 f"    for t_ in range(cuda.threadIdx.x, {out_size}, cuda.blockDim.x):"]
+        lines += decompose("t_", out_shape, "o") + [f"        {target}[{out_idx}] = 0",
+                                                    "    cuda.syncthreads()"]
+        lines.append(f"    for t_ in range(cuda.threadIdx.x, "
+                     f"{' * '.join(map(dim_code, up_shape)) or 1}, cuda.blockDim.x):")
+        lines += decompose("t_", up_shape, "u")
+        lines += [f"        k_ = {ia}[{', '.join(up_idx[axis:axis + r]) or '0'}]",
+                  f"        if 0 <= k_ < {dim_code(n.attr('size'))}:",
+                  f"            cuda.atomic.add({target}, ({', '.join(at)},), "
+                  f"{ua}[{', '.join(up_idx) or '0'}])"]
+        return lines
 
     def render(self) -> KernelSource:
         body = self._body()
@@ -193,8 +227,9 @@ class _CudaRenderer(_Renderer):
                            ["    " + line for line in body] + [""])
         aligned = {i for i, p in enumerate(self.body.params) if p.name not in self.unaligned
                    and p.type.shape == self.domain}
+        signature = f"({', '.join(types)}{',' if len(types) == 1 else ''})"
         return KernelSource(self.name, source, self.symbols, self.domain, self.kind,
-                            self.helpers, self.scratch, aligned, f"({', '.join(types)})",
+                            self.helpers, self.scratch, aligned, signature,
                             launch="tiles" if self.product is not None else
                             "rows" if self.axes else "flat")
 
