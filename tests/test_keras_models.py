@@ -353,3 +353,31 @@ def test_fit_errors_are_clear():
     model.compile("sgd", "mse")
     with pytest.raises(ValueError, match="same number of samples"):
         model.fit(X, Y[:50], verbose=0)
+
+
+def test_datasets_of_inputs_only_and_errors_in_a_pipeline():
+    model = mlp()
+    model.fit(X, Y, epochs=1, verbose=0)
+    preds = model.predict(tf.data.Dataset.from_tensor_slices(X).batch(16))
+    np.testing.assert_allclose(preds, model.predict(X), rtol=1e-6)
+
+    def bad(x):
+        raise RuntimeError("broken map")
+
+    ds = tf.data.Dataset.from_tensor_slices(X).map(bad).prefetch(2)
+    with pytest.raises(RuntimeError, match="broken map"):
+        list(ds)
+
+
+def test_dict_inputs_and_a_shared_layer_survive_saving(tmp_path):
+    a, b = tf.keras.Input((6,), name="left"), tf.keras.Input((6,), name="right")
+    shared = kl.Dense(4, activation="tanh")
+    out = kl.Dense(3)(kl.Add()([shared(a), shared(b)]))
+    model = tf.keras.Model([a, b], out)
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit({"left": X, "right": X[::-1]}, Y, epochs=1, batch_size=25, verbose=0)
+    assert len(model.trainable_weights) == 4  # the shared layer's weights count once
+    model.save(tmp_path / "shared.kiln")
+    loaded = tf.keras.models.load_model(tmp_path / "shared.kiln")
+    np.testing.assert_allclose(loaded.predict([X, X[::-1]]), model.predict([X, X[::-1]]),
+                               rtol=1e-6)
