@@ -491,3 +491,12 @@ def test_random_bits_fuse_into_their_consumers_with_the_reference_bits():
         np.testing.assert_array_equal(f(key, x).numpy(), ref)
     steps = f.get_concrete_function().compiled().program.steps
     assert [st.kind for st in steps] == ["kernel"]
+
+
+def test_independent_elementwise_producers_merge_into_their_consumer():
+    # exp(-x), sigmoid(y) and the product chain share one domain: one kernel, not three.
+    f = tf.function(lambda x, y: tf.exp(-x) * tf.sigmoid(y) + x * y)
+    x, y = np.random.default_rng(0).normal(size=(2, 3, 4))
+    np.testing.assert_allclose(f(x, y).numpy(), np.exp(-x) / (1 + np.exp(-y)) + x * y,
+                               rtol=1e-12)
+    assert f.get_concrete_function(x, y).compiled().stats["kernels"] == 1

@@ -99,6 +99,33 @@ def _accepts(group: Group, node: Node) -> str | None:
     return None
 
 
+def _mergeable(groups, h: Group, g: Group) -> bool:
+    """Can elementwise group ``h`` (an independent producer of the node joining ``g``) join
+    ``g``: same domain, every value full there, and no path between them through a third
+    group (which would become a cycle)?"""
+    if h.kind != "elementwise" or g.kind not in ("elementwise", "rows") or \
+            h.domain != g.domain or any(r != "full" for r in h.roles.values()):
+        return False
+    others = [k for k in groups if k is not g and k is not h]
+    return not any(_reaches(groups, g, k.id) and _reaches(groups, k, h.id) for k in others) \
+        and not any(_reaches(groups, h, k.id) and _reaches(groups, k, g.id) for k in others)
+
+
+def _merge(groups, group_of, h: Group, g: Group) -> None:
+    """Move every member of ``h`` into ``g`` (before g's own: h reads nothing of g's). ``h``
+    stays in the list (ids are list positions), empty, reading from ``g``, so groups that
+    read from it still reach what now computes its values."""
+    if _reaches(groups, h, g.id):
+        return
+    g.members[:0] = h.members
+    g.roles.update(h.roles)
+    for n in h.members:
+        for o in n.outputs:
+            group_of[o.name] = g
+    g.deps = (g.deps | h.deps) - {g.id, h.id}
+    h.members, h.roles, h.deps = [], {}, {g.id}
+
+
 def _describe(node) -> str:
     return f"%{node.outputs[0].name} ({node.op.name} -> {node.outputs[0].type})"
 
@@ -125,6 +152,10 @@ def plan_groups(graph: Graph) -> tuple[list[Group], dict, list[str]]:
                     continue
                 chosen, role = g, r
                 break
+        if chosen is not None:
+            for h in [h for h in in_groups if h is not chosen]:
+                if _mergeable(groups, h, chosen):
+                    _merge(groups, group_of, h, chosen)
         if chosen is None:
             chosen = _new_group(len(groups), node)
             role = ("keep" if node.attr("keepdims") else "row") if chosen.kind == "rows" \
