@@ -230,8 +230,7 @@ class _CudaRenderer(_Renderer):
         signature = f"({', '.join(types)}{',' if len(types) == 1 else ''})"
         return KernelSource(self.name, source, self.symbols, self.domain, self.kind,
                             self.helpers, self.scratch, aligned, signature,
-                            launch="tiles" if self.product is not None else
-                            "rows" if self.axes else "flat")
+                            launch="tiles" if self.product is not None else "flat")
 
 
 def _array_type(dtype, rank: int) -> str:

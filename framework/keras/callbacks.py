@@ -160,17 +160,12 @@ class EarlyStopping(Callback):
         self.baseline, self.restore_best_weights = baseline, restore_best_weights
         self.start_from_epoch = start_from_epoch
         self.mode = _mode(mode, monitor)
-        self.min_delta = abs(min_delta) * (1 if self.mode == "max" else -1)
+        self.min_delta = abs(min_delta)
         self.stopped_epoch = 0
 
     def on_train_begin(self, logs=None):
         self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, 0, None, 0
-        self.best = self.baseline if self.baseline is not None else (
-            -np.inf if self.mode == "max" else np.inf)
-
-    def _better(self, value, ref):
-        return value - self.min_delta > ref if self.mode == "max" else \
-            value - self.min_delta < ref
+        self.best = self.baseline if self.baseline is not None else _worst(self.mode)
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -179,7 +174,7 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is None:
             self.best_weights = self.model.get_weights()
         self.wait += 1
-        if self._better(value, self.best):
+        if _improved(self.mode, value, self.best, self.min_delta):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
@@ -193,6 +188,16 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+
+
+def _improved(mode, value, best, min_delta=0.0) -> bool:
+    """Is ``value`` better than ``best`` by more than ``min_delta`` in ``mode``?"""
+    d = abs(min_delta)
+    return value > best + d if mode == "max" else value < best - d
+
+
+def _worst(mode) -> float:
+    return -np.inf if mode == "max" else np.inf
 
 
 def _mode(mode, monitor):
@@ -214,7 +219,7 @@ class ModelCheckpoint(Callback):
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         self.mode = _mode(mode, monitor)
-        self.best = -np.inf if self.mode == "max" else np.inf
+        self.best = _worst(self.mode)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -223,7 +228,7 @@ class ModelCheckpoint(Callback):
             value = logs.get(self.monitor)
             if value is None:
                 return
-            if not (value > self.best if self.mode == "max" else value < self.best):
+            if not _improved(self.mode, value, self.best):
                 return
             if self.verbose:
                 print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} "
@@ -273,7 +278,7 @@ class ReduceLROnPlateau(Callback):
 
     def on_train_begin(self, logs=None):
         self.wait, self.cooldown_counter = 0, 0
-        self.best = -np.inf if self.mode == "max" else np.inf
+        self.best = _worst(self.mode)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -285,9 +290,7 @@ class ReduceLROnPlateau(Callback):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        better = value > self.best + self.min_delta if self.mode == "max" else \
-            value < self.best - self.min_delta
-        if better:
+        if _improved(self.mode, value, self.best, self.min_delta):
             self.best, self.wait = value, 0
         elif self.cooldown_counter <= 0:
             self.wait += 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 from .. import array_ops as A
 from .. import math_ops as M
 from .. import nn
+from .layers.base import snake
 
 EPSILON = 1e-7
 
@@ -80,7 +81,7 @@ class Loss:
             raise ValueError(f"reduction must be sum_over_batch_size, sum or none; received "
                              f"{reduction!r}")
         self.reduction = "sum_over_batch_size" if reduction == "auto" else reduction
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or snake(type(self).__name__)
 
     def call(self, y_true, y_pred):
         raise NotImplementedError
@@ -104,11 +105,6 @@ class Loss:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-def _snake(name):
-    import re
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def _wrap(cls_name, fn, **defaults):

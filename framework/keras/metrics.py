@@ -14,6 +14,7 @@ from .. import math_ops as M
 from .. import tracing
 from ..variables import Variable
 from . import losses as L
+from .layers.base import snake
 
 
 class Metric:
@@ -21,7 +22,7 @@ class Metric:
     ``reset_state()``; calling a metric updates it and returns the result."""
 
     def __init__(self, name=None, dtype=None):
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or snake(type(self).__name__)
         self.dtype = dt.as_dtype(dtype) if dtype is not None else dt.f32
         self._variables: list[Variable] = []
 
@@ -279,11 +280,6 @@ class AUC(_Confusion):
     def get_config(self):
         return super().get_config() | {"num_thresholds": self.num_thresholds,
                                        "curve": self.curve, "from_logits": self.from_logits}
-
-
-def _snake(name):
-    from .layers.base import snake
-    return snake(name)
 
 
 _BY_NAME = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import nest
+
 
 def _shape_text(shapes) -> str:
     if shapes is None:
@@ -44,17 +46,12 @@ def _is_chain(model) -> bool:
     for node in model._nodes:
         if node.args is not None:
             ins = [k.node for k in node.inputs]
-            if len(ins) != 1 or ins[0] is not prev or len(_leaves(node.outputs)) != 1:
+            if len(ins) != 1 or ins[0] is not prev or len(nest.flatten(node.outputs)) != 1:
                 return False
         elif prev is not None:
             return False
         prev = node
     return True
-
-
-def _leaves(s):
-    from .. import nest
-    return nest.flatten(s)
 
 
 def summary_text(model, line_length=None, positions=None) -> str:
@@ -77,7 +74,7 @@ def summary_text(model, line_length=None, positions=None) -> str:
     if model._nodes is not None:
         for node in model._nodes:
             layer = node.layer
-            shapes = [tuple(k.shape) for k in _leaves(node.outputs)]
+            shapes = [tuple(k.shape) for k in nest.flatten(node.outputs)]
             text = _shape_text(shapes)
             if isinstance(layer, InputLayer):
                 text = f"[{text}]"

@@ -258,10 +258,7 @@ class Trainer:
         if bar:
             bar.update(n, logs, finalize=True)
         cb.on_test_end(logs)
-        if return_dict:
-            return logs
-        values = [logs[m] for m in self.metrics_names if m in logs]
-        return values[0] if len(values) == 1 else values
+        return _result(self, logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
                 **kwargs):

@@ -7,6 +7,7 @@ A layer's ``call`` is ordinary framework code, so the same layer runs eagerly, t
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 
@@ -343,11 +344,21 @@ def _as_input(x, dtype):
 
 def _accepted(fn, kwargs):
     """Drop ``training``/``mask`` when ``call`` does not take them (as Keras does)."""
+    names = _keyword_names(getattr(fn, "__func__", fn))
+    if names is None or not kwargs:
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in names or k not in ("training", "mask")}
+
+
+@functools.cache
+def _keyword_names(fn):
+    """The parameter names of ``fn``, or None when it takes any keyword (read once per
+    function: layers are called in loops)."""
     import inspect
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
-        return kwargs
+        return None
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    return {k: v for k, v in kwargs.items() if k in params or k not in ("training", "mask")}
+        return None
+    return frozenset(params)

@@ -8,9 +8,8 @@ from compiler.errors import ShapeError
 from ... import array_ops as A
 from ... import math_ops as M
 from ... import nn, tracing
-from .. import activations, initializers, regularizers
 from .base import Layer
-from .core import _ser_init
+from .core import kernel_bias_config, set_kernel_bias
 
 
 def _tuple(v, n, what):
@@ -44,12 +43,8 @@ class _Conv(Layer):
             raise ValueError(f"{type(self).__name__}: padding must be 'valid' or 'same'; "
                              f"received {padding!r}")
         self.padding = padding.lower()
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        set_kernel_bias(self, activation, use_bias, kernel_initializer, bias_initializer,
+                        kernel_regularizer, bias_regularizer)
 
     def _kernel_shape(self, channels):
         if channels is None or channels % self.groups:
@@ -83,11 +78,7 @@ class _Conv(Layer):
             "filters": self.filters, "kernel_size": list(self.kernel_size),
             "strides": list(self.strides), "padding": self.padding,
             "dilation_rate": list(self.dilation_rate), "groups": self.groups,
-            "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
-            "kernel_initializer": _ser_init(self.kernel_initializer),
-            "bias_initializer": _ser_init(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+        } | kernel_bias_config(self)
 
 
 class Conv2D(_Conv):

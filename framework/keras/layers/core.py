@@ -33,6 +33,25 @@ def _ser_init(x):
     return initializers.serialize(x) if isinstance(x, initializers.Initializer) else x
 
 
+def set_kernel_bias(layer, activation, use_bias, kernel_initializer, bias_initializer,
+                    kernel_regularizer, bias_regularizer) -> None:
+    """The activation and the kernel and bias settings of Dense and the convolutions."""
+    layer.activation = activations.get(activation)
+    layer.use_bias = use_bias
+    layer.kernel_initializer = initializers.get(kernel_initializer)
+    layer.bias_initializer = initializers.get(bias_initializer)
+    layer.kernel_regularizer = regularizers.get(kernel_regularizer)
+    layer.bias_regularizer = regularizers.get(bias_regularizer)
+
+
+def kernel_bias_config(layer) -> dict:
+    return {"activation": activations.serialize(layer.activation), "use_bias": layer.use_bias,
+            "kernel_initializer": _ser_init(layer.kernel_initializer),
+            "bias_initializer": _ser_init(layer.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(layer.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(layer.bias_regularizer)}
+
+
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` over the last axis."""
 
@@ -43,12 +62,8 @@ class Dense(Layer):
         if not isinstance(units, int) or units < 1:
             raise ValueError(f"Dense: units must be a positive int; received {units!r}")
         self.units = units
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        set_kernel_bias(self, activation, use_bias, kernel_initializer, bias_initializer,
+                        kernel_regularizer, bias_regularizer)
 
     def build(self, input_shape):
         last = input_shape[-1]
@@ -79,13 +94,7 @@ class Dense(Layer):
         return self.activation(y)
 
     def get_config(self):
-        return super().get_config() | {
-            "units": self.units, "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": _ser_init(self.kernel_initializer),
-            "bias_initializer": _ser_init(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+        return super().get_config() | {"units": self.units} | kernel_bias_config(self)
 
 
 class Activation(Layer):
