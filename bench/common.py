@@ -13,7 +13,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import runtime.env  # noqa: E402,F401  (same thread/BLAS settings for every system)
 
 
-def median_seconds(fn, repeat: int = 15, warmup: int = 3, budget_s: float = 3.0) -> float:
+def median_seconds(fn, repeat: int = 15, warmup: int = 3, budget_s: float = 3.0,
+                   settle_s: float = 0.3) -> float:
+    # A pause first: the thread pools of the system timed before (OpenBLAS's, numba's)
+    # spin for a while after their last call and would take a core from this one.
+    time.sleep(settle_s)
     for _ in range(warmup):
         fn()
     times = []

@@ -1,9 +1,12 @@
 """Process settings that must be in place before numba's thread pool and the BLAS that
 numba calls are loaded. Imported first by ``framework``; a value the user set wins.
 
-- ``GOMP_SPINCOUNT=0``: numba's OpenMP threads stop spinning after a parallel kernel, so
-  they do not steal the cores from the BLAS call that follows (an MLP step measured 6x
-  faster on 2 cores: 8.7 ms -> 1.4 ms).
+- ``GOMP_SPINCOUNT=10000``: numba's OpenMP threads spin for about 0.3 ms after a parallel
+  kernel before they sleep. Waking a sleeping thread costs ~65 us per parallel kernel on
+  these VMs (``GOMP_SPINCOUNT=0``: MLP forward 3.5 ms, with 10000: 1.5 ms), while libgomp's
+  default (300000, ~8 ms of spinning) takes a core from whatever runs next: it measured 6x
+  slower when that was an OpenBLAS call. float32 products no longer go to OpenBLAS
+  (compiler/codegen/gemm.py), so a step's kernels share one pool.
 - ``OPENBLAS_CORETYPE=SkylakeX`` on CPUs with AVX-512: OpenBLAS otherwise picks its AVX2
   kernels on some AVX-512 CPUs (sgemm 1024^3: 11 ms -> 6 ms here).
 """
@@ -30,7 +33,7 @@ def configure() -> dict:
     """Apply the defaults; returns what was set."""
     applied = {}
     if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["GOMP_SPINCOUNT"] = applied["GOMP_SPINCOUNT"] = "0"
+        os.environ["GOMP_SPINCOUNT"] = applied["GOMP_SPINCOUNT"] = "10000"
     if "OPENBLAS_CORETYPE" not in os.environ and set(AVX512) <= cpu_flags():
         os.environ["OPENBLAS_CORETYPE"] = applied["OPENBLAS_CORETYPE"] = "SkylakeX"
     return applied

@@ -16,8 +16,8 @@ import numpy as np
 
 from .buffer import POOL
 
-# Below this many domain points a kernel runs serially. Waking the sleeping OpenMP threads
-# costs ~50 us per parallel kernel here (GOMP_SPINCOUNT=0, see runtime/env.py), and a kernel
+# Below this many domain points a kernel runs serially. Waking sleeping OpenMP threads
+# costs ~50 us per parallel kernel here (runtime/env.py), and a kernel
 # body runs ~1-5 ns a point serially, so splitting pays only for larger domains (measured per
 # kernel on 2 cores: a digits-CNN train step 1.76 -> 0.75 ms of kernel time; an Adam update of
 # 401k weights still runs 1.5x faster in parallel).

@@ -10,6 +10,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROGRAM = """
 import json, sys
@@ -18,13 +20,15 @@ import framework as tf
 from runtime.jit import cache_stats
 
 @tf.function
-def f(x):
-    return tf.nn.softmax(x * 2.0) + tf.reduce_sum(x, 0)
+def f(x, w):  # the product is large enough for Kiln's own GEMM (a parallel function)
+    return tf.nn.softmax(x * 2.0) + tf.reduce_sum(x, 0) + tf.matmul(x, w)
 
-x = np.arange(12, dtype=np.float32).reshape(3, 4)
-want = tf.nn.softmax(x * 2.0).numpy() + x.sum(0)
-ok = bool(np.allclose(f(x).numpy(), want, rtol=1e-5))
-print(json.dumps(dict(ok=ok, **cache_stats(f.get_concrete_function(x).compiled().program.module))))
+x = np.linspace(-1, 1, 64 * 96, dtype=np.float32).reshape(64, 96)
+w = np.cos(np.arange(96 * 96, dtype=np.float32)).reshape(96, 96)
+want = tf.nn.softmax(x * 2.0).numpy() + x.sum(0) + x @ w
+ok = bool(np.allclose(f(x, w).numpy(), want, rtol=1e-4, atol=1e-4))
+module = f.get_concrete_function(x, w).compiled().program.module
+print(json.dumps(dict(ok=ok, **cache_stats(module))))
 """
 
 
@@ -82,14 +86,19 @@ def test_cache_disabled_writes_nothing(tmp_path):
     assert not any(cache.rglob("*.py"))
 
 
-def test_generated_modules_depend_on_mathlib_source(monkeypatch):
-    """numba's cache checks only a module's own file; kernels inline mathlib functions, so
-    the module source carries mathlib's hash and changes (recompiling) when mathlib does."""
+@pytest.mark.parametrize("dependency", ["mathlib", "gemm"])
+def test_generated_modules_depend_on_their_imports(monkeypatch, dependency):
+    """numba's cache checks only a module's own file; kernels inline mathlib's and gemm's
+    functions, so the module source carries their hash and changes (recompiling) with them."""
+    import importlib
     import inspect
 
-    from compiler.codegen import mathlib, render_cpu
+    from compiler.codegen import render_cpu
+    module = importlib.import_module(f"compiler.codegen.{dependency}")
     before = render_cpu.module_source([], set(), "0")
-    monkeypatch.setattr(inspect, "getsource", lambda obj: "changed" if obj is mathlib else "")
+    real = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource",
+                        lambda obj: "changed" if obj is module else real(obj))
     assert render_cpu.module_source([], set(), "0") != before
 
 

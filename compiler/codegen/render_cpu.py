@@ -19,6 +19,7 @@ from .. import ops as P
 from ..ir import Graph, Literal, Sym, Value
 from ..ops import elementwise as E
 from ..passes.fuse import shape_role
+from .gemm import workspace_shape
 from .mathlib import F32_REPLACEMENTS
 from .render_windows import WindowKernels
 
@@ -445,7 +446,15 @@ class _Renderer(WindowKernels):
         a, b = (self.operand_array(x) for x in n.inputs)
         a = f"{a}.T" if n.attr("transpose_a") else a
         b = f"{b}.T" if n.attr("transpose_b") else b
-        return [f"np.dot({a}, {b}, {self._product_target(n)})"]
+        return [self.gemm(a, b, self._product_target(n), n.outputs[0].type.dtype)]
+
+    def gemm(self, a, b, out, dtype) -> str:
+        """out = a @ b: Kiln's own GEMM for float32 (compiler/codegen/gemm.py: it does not
+        depend on the core type OpenBLAS was told to use), BLAS through np.dot otherwise."""
+        if dtype != dt.f32:
+            return f"np.dot({a}, {b}, {out})"
+        self.helpers.add("kiln_sgemm")
+        return f"kiln_sgemm({a}, {b}, {out}, {self.add_scratch(workspace_shape(), dtype)})"
 
     def _product_target(self, n) -> str:
         """The output array a matmul/conv/pool writes its result into: its own output, or
@@ -506,7 +515,8 @@ def helper_sources(names: set[str]) -> str:
     """The scalar helpers used: float32 forms are imported from mathlib; the op helpers
     (and those they call) are copied in, so a cached module stays valid on its own."""
     fast = sorted(n for n in names if n in F32_REPLACEMENTS.values())
-    todo, done = {n for n in names if n not in fast}, {}
+    gemm = ["from compiler.codegen.gemm import kiln_sgemm", ""] if "kiln_sgemm" in names else []
+    todo, done = {n for n in names if n not in fast and n != "kiln_sgemm"}, {}
     while todo:
         name = todo.pop()
         if name in done:
@@ -515,18 +525,19 @@ def helper_sources(names: set[str]) -> str:
         done[name] = src
         todo |= set(re.findall(r"kiln_\w+", src)) - {name}
     lines = [f"from compiler.codegen.mathlib import {', '.join(fast)}", ""] if fast else []
-    return "\n".join(lines) + "\n\n".join(
+    return "\n".join(gemm + lines) + "\n\n".join(
         f"@numba.njit({NUMBA_FLAGS})\n{src.strip()}" for name, src in sorted(done.items()))
 
 
 def _mathlib_stamp() -> str:
-    # Generated modules import mathlib's functions, and numba's cache validates only the
-    # module's own file: stamping mathlib's source hash into the module recompiles every
-    # kernel when mathlib changes (stale machine code would keep the old functions).
+    # Generated modules import mathlib's and gemm's functions, and numba's cache validates
+    # only the module's own file: stamping their source hash into the module recompiles
+    # every kernel when they change (stale machine code would keep the old functions).
     import hashlib
 
-    from . import mathlib
-    return hashlib.sha256(inspect.getsource(mathlib).encode()).hexdigest()[:16]
+    from . import gemm, mathlib
+    text = inspect.getsource(mathlib) + inspect.getsource(gemm)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def module_source(kernels: list[KernelSource], helpers: set[str], version: str) -> str:

@@ -1,0 +1,91 @@
+"""Kiln's own float32 GEMM (compiler/codegen/gemm.py) against float64 numpy: every edge of the
+blocking (partial micro-tiles, partial KC/MC/NC blocks, transposed operands, row and column
+bands per thread), and through compiled matmul and conv2d kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import framework as tf
+from compiler.codegen import gemm as G
+
+
+def reference(a, b):
+    return a.astype(np.float64) @ b.astype(np.float64)
+
+
+def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((k, m) if transpose_a else (m, k), dtype=np.float32)
+    b = rng.standard_normal((n, k) if transpose_b else (k, n), dtype=np.float32)
+    a, b = (a.T if transpose_a else a), (b.T if transpose_b else b)
+    c = np.full((m, n), np.nan, np.float32)   # every element must be written
+    G.kiln_sgemm(a, b, c, np.empty(G.workspace_shape(), np.float32))
+    want = reference(a, b)
+    # float32 accumulation over k terms of unit variance: error grows like sqrt(k) ulps
+    tol = 4 * np.finfo(np.float32).eps * np.sqrt(k) * np.abs(a).max() * np.abs(b).max() * 8
+    np.testing.assert_allclose(c, want, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("m,k,n", [
+    (G.MR, G.KC, G.NR),                      # one full micro-tile, one depth block
+    (G.MR * 7 + 5, 300, G.NR * 3 + 7),       # partial tiles in both directions
+    (200, G.KC * 2 + 1, 97),                 # a one-deep last depth block
+    (G.MC + G.MR + 1, 129, 130),             # a second row block with a partial tile
+    (70, 64, G.NC + 40),                     # a second column block, thread bands by columns
+    (600, 70, 40),                           # row bands, narrow
+    (3, 5000, 40),                           # fewer rows than a micro-tile
+    (256, 784, 10),                          # fewer columns than a micro-tile (MLP logits)
+    (1, 1, 1), (17, 3, 19),                  # small: np.dot
+])
+def test_shapes_match_numpy(m, k, n):
+    check(m, k, n)
+
+
+@pytest.mark.parametrize("ta,tb", [(True, False), (False, True), (True, True)])
+def test_transposed_operands(ta, tb):
+    check(150, 333, 170, ta, tb, seed=1)
+
+
+def test_zero_depth_gives_zeros():
+    c = np.full((40, 50), 7.0, np.float32)
+    G.kiln_sgemm(np.ones((40, 0), np.float32), np.ones((0, 50), np.float32), c,
+                 np.empty(G.workspace_shape(), np.float32))
+    assert not c.any()
+
+
+def test_nan_and_inf_propagate():
+    a = np.ones((64, 64), np.float32)
+    b = np.ones((64, 64), np.float32)
+    a[3, 5], b[7, 9] = np.nan, np.inf
+    c = np.empty((64, 64), np.float32)
+    G.kiln_sgemm(a, b, c, np.empty(G.workspace_shape(), np.float32))
+    want = a @ b
+    np.testing.assert_array_equal(np.isnan(c), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(c), np.isinf(want))
+
+
+def test_compiled_matmul_with_transposes_and_epilogue_uses_it():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((130, 300), dtype=np.float32)
+    w = rng.standard_normal((90, 300), dtype=np.float32)
+    bias = rng.standard_normal(90, dtype=np.float32)
+
+    @tf.function
+    def f(x, w, bias):
+        return tf.nn.relu(tf.matmul(x, w, transpose_b=True) + bias)
+
+    np.testing.assert_allclose(f(x, w, bias).numpy(),
+                               np.maximum(reference(x, w.T) + bias, 0), atol=2e-4)
+    assert "kiln_sgemm(" in f.get_concrete_function(x, w, bias).ir("kernels")
+
+
+def test_compiled_conv2d_uses_it():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 16, 16, 8), dtype=np.float32)
+    k = rng.standard_normal((3, 3, 8, 40), dtype=np.float32)
+    f = tf.function(lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"))
+    eager = tf.nn.conv2d(tf.constant(x), tf.constant(k), 1, "SAME").numpy()
+    np.testing.assert_allclose(f(x, k).numpy(), eager, atol=2e-4)
+    assert "kiln_sgemm(" in f.get_concrete_function(x, k).ir("kernels")
