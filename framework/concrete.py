@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 from compiler.errors import DeviceError, SignatureError, TracingError
 from compiler.interpret import run
@@ -147,7 +148,7 @@ class ConcreteFunction:
         arrays = []
         for kind, ref in self._param_sources:
             if kind == "arg":
-                arrays.append(as_array(leaves[ref], self.specs[ref]))
+                arrays.append(as_array(leaves[ref], self.specs[ref], memory is not None))
                 continue
             var = leaves[ref] if kind == "argvar" else ref
             if isinstance(var, Variable):
@@ -176,16 +177,31 @@ class ConcreteFunction:
                 with var._lock:
                     var._value[...] = outs[i]
         if memory is not None:
-            results = [memory.host(o) for o in outs]
-            kept = [v._device for v in variables.values()] + \
-                [leaves[ref]._device if kind == "argvar" else ref._device
-                 for _, (kind, ref) in self._writes]
-            memory.release([o for o in outs if not any(o is k for k in kept)])
+            results = self._device_results(outs, arrays, variables, leaves, memory)
         else:
-            results = [o.copy() if id(o) in var_buffers else o for o in outs]
-        flat = [Tensor(results[ref]) if kind == "result" else ref
-                for kind, ref in self._out_leaves]
+            results = [Tensor(o.copy() if id(o) in var_buffers else o) for o in outs]
+        flat = [results[ref] if kind == "result" else ref for kind, ref in self._out_leaves]
         return nest.pack_sequence_as(self._out_structure, flat)
+
+    def _device_results(self, outs, arrays, variables, leaves, memory) -> list:
+        """Results of a CUDA call stay on the device: each new buffer becomes a tensor that
+        copies itself to the host when first read and returns its buffer to the pool when
+        it dies. A buffer the call did not make for its result (a variable's, an argument's,
+        one returned twice) comes back as a host copy."""
+        kept = [a for a in arrays if memory.is_device(a)] + \
+            [v._device for v in variables.values()] + \
+            [leaves[ref]._device if kind == "argvar" else ref._device
+             for _, (kind, ref) in self._writes]
+        results = []
+        for o in outs:
+            if not memory.is_device(o) or any(o is k for k in kept):
+                results.append(Tensor(memory.host(o)))
+                continue
+            t = Tensor(device=o)
+            weakref.finalize(t, memory.release, [o])
+            kept.append(o)
+            results.append(t)
+        return results
 
 
 def trace_function(fn, name, bound_args: dict, leaves, paths, specs, static_key,

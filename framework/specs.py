@@ -124,9 +124,10 @@ def flatten_args(args: dict):
     return leaves, leaf_paths(args), (tuple(args), structure, leaf_keys)
 
 
-def as_array(x, spec: TensorSpec) -> np.ndarray:
+def as_array(x, spec: TensorSpec, device: bool = False) -> np.ndarray:
+    """An argument's array; with ``device``, a tensor still on the GPU stays there."""
     if isinstance(x, Tensor):
-        return x._value
+        return x._array() if device else x._value
     return constant_array(x, spec.dtype, "argument")
 
 

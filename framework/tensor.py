@@ -54,13 +54,31 @@ class Tensor:
         array([[3., 5.]], dtype=float32)
     """
 
-    __slots__ = ("_value", "_sym", "_trace", "__weakref__")
+    __slots__ = ("_host", "_device", "_sym", "_trace", "__weakref__")
     __array_priority__ = 100  # numpy defers ndarray + Tensor to Tensor.__radd__
 
-    def __init__(self, value=None, sym: Value | None = None, trace=None):
-        self._value = value
+    def __init__(self, value=None, sym: Value | None = None, trace=None, device=None):
+        self._host = value      # the numpy array (made from _device when first read)
+        self._device = device   # a CUDA device array: a compiled CUDA function's result
         self._sym = sym
         self._trace = trace
+
+    @property
+    def _value(self) -> np.ndarray:
+        """The host array; a result left on the GPU is copied back once, when first read."""
+        if self._host is None and self._device is not None:
+            self._host = self._device.copy_to_host()
+        return self._host
+
+    def _array(self):
+        """The host array, or the device array while the value lives only there."""
+        return self._host if self._host is not None or self._device is None else self._device
+
+    @property
+    def device(self) -> str:
+        """Where the value lives, as TensorFlow names it."""
+        where = "GPU" if self._device is not None else "CPU"
+        return f"/job:localhost/replica:0/task:0/device:{where}:0"
 
     # -- description --
     @property
@@ -69,13 +87,15 @@ class Tensor:
 
     @property
     def dtype(self) -> dt.DType:
-        return self._sym.type.dtype if self._sym is not None else dt.from_numpy(self._value.dtype)
+        if self._sym is not None:
+            return self._sym.type.dtype
+        return dt.from_numpy(self._array().dtype)
 
     @property
     def shape(self) -> TensorShape:
         if self._sym is not None:
             return TensorShape(None if isinstance(d, Sym) else d for d in self._sym.type.shape)
-        return TensorShape(self._value.shape)
+        return TensorShape(self._array().shape)
 
     @property
     def ndim(self) -> int:
@@ -90,7 +110,7 @@ class Tensor:
     def ir_type(self):
         """This tensor's IR type, with symbolic dims by name (``f32[N,784]``)."""
         from compiler.ir import TensorType
-        return self._sym.type if self._sym is not None else TensorType(self._value.shape,
+        return self._sym.type if self._sym is not None else TensorType(self._array().shape,
                                                                        self.dtype)
 
     def numpy(self) -> np.ndarray:

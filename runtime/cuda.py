@@ -128,6 +128,7 @@ class DeviceMemory:
     def __init__(self):
         import threading
         self._free: dict = {}
+        self._constants: dict = {}   # id(host array) -> (host array, its device copy)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -141,6 +142,15 @@ class DeviceMemory:
         import numpy as np
         a = np.asarray(a)
         return cuda.to_device(a if a.flags.c_contiguous else a.copy())  # (keeps 0-d)
+
+    def constant(self, a):
+        """The device copy of a program's constant, uploaded once (the entry holds the host
+        array, so its id is not reused while the copy is cached)."""
+        with self._lock:
+            hit = self._constants.get(id(a))
+        if hit is None:
+            hit = self._constants.setdefault(id(a), (a, self.put(a)))
+        return hit[1]
 
     def empty(self, shape, dtype):
         key = (tuple(shape), str(dtype))

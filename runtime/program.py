@@ -105,7 +105,7 @@ def execute(program: Program, args, profile: dict | None = None,
     for s, a in zip(program.params, args):
         slots[s] = a
     for s, a in program.constants.items():
-        slots[s] = a if memory is None else memory.put(a)
+        slots[s] = a if memory is None else memory.constant(a)
     for st in program.steps:
         ins = [slots[i] for i in st.inputs]
         t0 = time.perf_counter() if profile is not None else 0.0
@@ -139,6 +139,9 @@ def execute(program: Program, args, profile: dict | None = None,
             memory.release([b for b in dead if not any(b is o for o in outs)])
         for s in st.frees:
             slots[s] = None  # a pool buffer returns to the pool when its last view dies
+    if memory is not None:  # a constant's device copy is shared: the caller gets the host's
+        return [program.constants[r] if r in program.constants else slots[r]
+                for r in program.results]
     return [slots[r] for r in program.results]
 
 

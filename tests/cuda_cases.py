@@ -98,6 +98,12 @@ CASES = {
                      tf.reduce_prod(x, 1), (X,)),
     "cross_entropy": (lambda x, labels: tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels, x), (X, LABELS)),
+    # argmax/argmin (accuracy metrics): a thread per output element; ties give the first
+    # index, a NaN wins over every number
+    "arg_reduce": (lambda x: tf.cast(tf.argmax(x, 1), tf.float32) * 10.0 +
+                   tf.cast(tf.argmin(x, 0, output_type=tf.int32), tf.float32)[:3],
+                   (np.array([[1.0, 3.0, 3.0, 0.0], [np.nan, 2.0, np.nan, 5.0],
+                              [-1.0, -1.0, -2.0, -2.0]], np.float32),)),
     # column and whole reductions
     "columns": (lambda x: tf.reduce_sum(x * x, 0) + tf.reduce_mean(x, 0), (X,)),
     "total": (lambda x, y: tf.reduce_mean(tf.square(x - y)), (X, Y)),
@@ -213,6 +219,7 @@ def resident() -> list[dict]:
                 "stayed_on_device": all(cuda[1]), "synced_on_read": cuda[3],
                 "device_allocations_per_step": cuda[4]})
 
+    out.append(resident_results())
     x = RNG.normal(size=(12, 5)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0)
 
@@ -230,6 +237,36 @@ def resident() -> list[dict]:
     a, b = fit("cpu"), fit("cuda")
     out.append({"case": "keras_fit", "max_loss_diff": max(abs(p - q) for p, q in zip(a, b))})
     return out
+
+
+def resident_results() -> dict:
+    """A CUDA function's results stay on the device: passed to another CUDA call they are
+    not copied (no upload, and no copy back), read they come back once, and when they die
+    their buffers return to the device pool. Constants are uploaded once per program."""
+    from numba import cuda
+
+    from runtime.cuda import MEMORY
+    f = tf.function(lambda x: tf.nn.relu(x * 2.0 - 1.0) + tf.constant([1.0, 2.0, 3.0]),
+                    device="cuda")
+    x = RNG.normal(size=(4, 3)).astype(np.float32)
+    uploads, upload = [], cuda.to_device
+    cuda.to_device = lambda *a, **k: uploads.append(1) or upload(*a, **k)
+    try:
+        y = f(x)                      # x and the constants go up
+        first = len(uploads)
+        z = f(y)                      # y is already there; the constants too
+        second = len(uploads) - first
+    finally:
+        cuda.to_device = upload
+    on_device = y.device.endswith("GPU:0") and y._host is None and z._host is None
+    want_y = np.maximum(x * 2 - 1, 0) + [1, 2, 3]
+    want_z = np.maximum(want_y * 2 - 1, 0) + [1, 2, 3]
+    err = float(max(np.abs(y.numpy() - want_y).max(), np.abs(z.numpy() - want_z).max()))
+    free = sum(len(v) for v in MEMORY._free.values())
+    del y, z
+    return {"case": "resident_results", "results_on_device": on_device, "max_err": err,
+            "uploads_first_call": first, "uploads_second_call": second,
+            "returned_to_pool": sum(len(v) for v in MEMORY._free.values()) - free}
 
 
 def main():

@@ -36,10 +36,10 @@ def _run_cases(mode, simulator, expected=None):
 
 
 CASE_NAMES = ["elementwise", "math", "integer", "random", "views", "concat", "gather",
-              "scatter_add", "softmax",
-              "log_softmax", "layer_norm", "max_min_rows", "cross_entropy", "columns", "total",
-              "scalars", "nan_max", "matmul_epilogue", "matmul_transposed", "conv2d", "pools",
-              "pool_gradients", "cnn_train_step", "mlp_train_step"]
+              "scatter_add", "softmax", "log_softmax", "layer_norm", "max_min_rows",
+              "cross_entropy", "arg_reduce", "columns", "total", "scalars", "nan_max",
+              "matmul_epilogue", "matmul_transposed", "conv2d", "pools", "pool_gradients",
+              "cnn_train_step", "mlp_train_step"]
 
 
 def test_case_list_is_complete():
@@ -57,14 +57,18 @@ def test_kernels_match_the_interpreter_in_the_simulator():
         assert rec["max_rel_err"] < 1e-6, rec
         assert rec["special_values_match"], rec
         assert rec["kernels"] >= 1, rec
-        if rec["case"] in ("integer", "random", "views", "gather", "pools", "nan_max"):
+        if rec["case"] in ("integer", "random", "views", "gather", "pools", "nan_max",
+                           "arg_reduce"):
             assert rec["max_rel_err"] == 0, rec  # exact: no rounding involved
         assert rec["host_ops"] == [], rec  # everything runs on the device
 
 
-def test_variables_stay_on_the_device_between_calls():
-    resident, fit = _run_cases("resident", simulator=True, expected=2)
+def test_variables_and_results_stay_on_the_device_between_calls():
+    resident, results, fit = _run_cases("resident", simulator=True, expected=3)
     assert "error" not in resident and "error" not in fit, (resident, fit)
+    assert results["results_on_device"] and results["max_err"] < 1e-6, results
+    assert results["uploads_first_call"] == 2 and results["uploads_second_call"] == 0, results
+    assert results["returned_to_pool"] == 2, results
     assert resident["stayed_on_device"] and resident["synced_on_read"], resident
     assert resident["max_weight_diff"] < 1e-6 and resident["max_loss_diff"] < 1e-6, resident
     # the first call fills the device pool; later calls allocate nothing

@@ -19,10 +19,9 @@ def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((k, m) if transpose_a else (m, k), dtype=np.float32)
     b = rng.standard_normal((n, k) if transpose_b else (k, n), dtype=np.float32)
-    a, b = (a.T if transpose_a else a), (b.T if transpose_b else b)
     c = np.full((m, n), np.nan, np.float32)   # every element must be written
-    G.kiln_sgemm(a, b, c, np.empty(G.workspace_shape(), np.float32))
-    want = reference(a, b)
+    G.kiln_sgemm(a, transpose_a, b, transpose_b, c, np.empty(G.workspace_shape(), np.float32))
+    want = reference(a.T if transpose_a else a, b.T if transpose_b else b)
     # float32 accumulation over k terms of unit variance: error grows like sqrt(k) ulps
     tol = 4 * np.finfo(np.float32).eps * np.sqrt(k) * np.abs(a).max() * np.abs(b).max() * 8
     np.testing.assert_allclose(c, want, rtol=0, atol=tol)
@@ -37,7 +36,7 @@ def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
     (600, 70, 40),                           # row bands, narrow
     (3, 5000, 40),                           # fewer rows than a micro-tile
     (256, 784, 10),                          # fewer columns than a micro-tile (MLP logits)
-    (1, 1, 1), (17, 3, 19),                  # small: np.dot
+    (1, 1, 1), (17, 3, 19),                  # small: one thread
 ])
 def test_shapes_match_numpy(m, k, n):
     check(m, k, n)
@@ -50,7 +49,7 @@ def test_transposed_operands(ta, tb):
 
 def test_zero_depth_gives_zeros():
     c = np.full((40, 50), 7.0, np.float32)
-    G.kiln_sgemm(np.ones((40, 0), np.float32), np.ones((0, 50), np.float32), c,
+    G.kiln_sgemm(np.ones((40, 0), np.float32), False, np.ones((0, 50), np.float32), False, c,
                  np.empty(G.workspace_shape(), np.float32))
     assert not c.any()
 
@@ -60,7 +59,7 @@ def test_nan_and_inf_propagate():
     b = np.ones((64, 64), np.float32)
     a[3, 5], b[7, 9] = np.nan, np.inf
     c = np.empty((64, 64), np.float32)
-    G.kiln_sgemm(a, b, c, np.empty(G.workspace_shape(), np.float32))
+    G.kiln_sgemm(a, False, b, False, c, np.empty(G.workspace_shape(), np.float32))
     want = a @ b
     np.testing.assert_array_equal(np.isnan(c), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(c), np.isinf(want))

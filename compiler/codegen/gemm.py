@@ -10,14 +10,14 @@ packed per block, micro-tiles over both). Threads split C into row or column ban
 parallel region per call, each thread packing its own panels into its part of the
 workspace. Measured numbers are in bench/README.md (``bench/kernels.py``).
 
-Generated kernels call ``kiln_sgemm(a, b, c, workspace)``; the workspace is a pooled scratch
-argument of ``workspace_shape()``. Products too small to pay for packing go to ``np.dot``.
+Generated kernels call ``kiln_sgemm(a, transpose_a, b, transpose_b, c, workspace)``; the
+workspace is a pooled scratch argument of ``workspace_shape()``. Products too small to pay
+for a second thread run on one.
 """
 
 from __future__ import annotations
 
 import numba
-import numpy as np
 from llvmlite import ir
 from numba import prange, types
 from numba.core import cgutils
@@ -35,7 +35,7 @@ VW = 16 if "avx512f" in cpu_flags() else 8   # float32 lanes of one vector regis
 NV = 2                                        # vectors per row of the micro-tile
 MR, NR = (12 if VW == 16 else 6), VW * NV     # micro-tile: MR rows x NR columns of C
 KC, MC, NC = 256, 144, 1024                   # depth, row and column blocking
-SMALL = 1 << 18                               # m*n*k below this: np.dot
+SMALL = 1 << 18                               # m*n*k below this: one thread
 WORK = KC * (NC + NR) + KC * (MC + MR) + MR * NR   # float32 workspace per thread
 
 _JIT = dict(error_model="numpy", cache=True, boundscheck=False)
@@ -95,17 +95,17 @@ def _micro(typingctx, kc, ap, aoff, bp, boff, c, coff, ldc, accumulate):
 
 
 @numba.njit(**_JIT)
-def _pack_a(a, i0, mb, p0, kb, out):
-    """Rows i0..i0+mb, columns p0..p0+kb of A as MR-row panels, column-major inside each
-    panel (out[panel*kb*MR + p*MR + i]); missing rows are zeros. Inner loops run over 1-D
-    views (an index into a 2-D array carries a negative-index fix-up that stops SIMD)."""
-    by_columns = a.strides[0] < a.strides[1]      # A transposed: read down its columns
+def _pack_a(a, ta, i0, mb, p0, kb, out):
+    """Rows i0..i0+mb, columns p0..p0+kb of op(A) (A, or A's transpose when ``ta``) as
+    MR-row panels, column-major inside each panel (out[panel*kb*MR + p*MR + i]); missing
+    rows are zeros. Reads run along A's rows either way, through 1-D views (an index into a
+    2-D array carries a negative-index fix-up that stops SIMD)."""
     for r in range(0, mb, MR):
         panel = out[(r // MR) * kb * MR:(r // MR + 1) * kb * MR]
         m = min(MR, mb - r)
-        if by_columns:
+        if ta:
             for p in range(kb):
-                src = a[i0 + r:i0 + r + m, p0 + p]
+                src = a[p0 + p, i0 + r:i0 + r + m]
                 for i in range(m):
                     panel[p * MR + i] = src[i]
         else:
@@ -119,16 +119,15 @@ def _pack_a(a, i0, mb, p0, kb, out):
 
 
 @numba.njit(**_JIT)
-def _pack_b(b, p0, kb, j0, nb, out):
-    """Rows p0..p0+kb, columns j0..j0+nb of B as NR-column panels, row-major inside each
-    panel (out[panel*kb*NR + p*NR + j]); missing columns are zeros."""
-    by_columns = b.strides[0] < b.strides[1]      # B transposed: read down its columns
+def _pack_b(b, tb, p0, kb, j0, nb, out):
+    """Rows p0..p0+kb, columns j0..j0+nb of op(B) as NR-column panels, row-major inside
+    each panel (out[panel*kb*NR + p*NR + j]); missing columns are zeros."""
     for s in range(0, nb, NR):
         panel = out[(s // NR) * kb * NR:(s // NR + 1) * kb * NR]
         n = min(NR, nb - s)
-        if by_columns:
+        if tb:
             for j in range(n):
-                src = b[p0:p0 + kb, j0 + s + j]
+                src = b[j0 + s + j, p0:p0 + kb]
                 for p in range(kb):
                     panel[p * NR + j] = src[p]
         else:
@@ -144,22 +143,22 @@ def _pack_b(b, p0, kb, j0, nb, out):
 
 
 @numba.njit(**_JIT)
-def _gemm_serial(a, b, c, work):
-    """c = a @ b on one thread (BLIS loop order: NC columns, KC depth, MC rows, tiles)."""
-    m, k = a.shape
-    n = b.shape[1]
-    ldc = c.strides[0] // 4
+def _gemm_serial(a, ta, b, tb, c, work, r0, r1, c0, c1):
+    """c[r0:r1, c0:c1] = op(a)[r0:r1] @ op(b)[:, c0:c1] on one thread (BLIS loop order: NC
+    columns, KC depth, MC rows, micro-tiles)."""
+    k = a.shape[0] if ta else a.shape[1]
+    ldc = c.shape[1]
     bpack = work[:KC * (NC + NR)]
     apack = work[KC * (NC + NR):KC * (NC + NR) + KC * (MC + MR)]
     tile = work[KC * (NC + NR) + KC * (MC + MR):]
-    for j0 in range(0, n, NC):
-        nb = min(NC, n - j0)
+    for j0 in range(c0, c1, NC):
+        nb = min(NC, c1 - j0)
         for p0 in range(0, k, KC):
             kb = min(KC, k - p0)
-            _pack_b(b, p0, kb, j0, nb, bpack)
-            for i0 in range(0, m, MC):
-                mb = min(MC, m - i0)
-                _pack_a(a, i0, mb, p0, kb, apack)
+            _pack_b(b, tb, p0, kb, j0, nb, bpack)
+            for i0 in range(r0, r1, MC):
+                mb = min(MC, r1 - i0)
+                _pack_a(a, ta, i0, mb, p0, kb, apack)
                 _tiles(kb, apack, bpack, tile, c, i0, mb, j0, nb, ldc, p0 > 0)
 
 
@@ -181,29 +180,31 @@ def _tiles(kb, apack, bpack, tile, c, i0, mb, j0, nb, ldc, accumulate):
                         c[i0 + r + i, j0 + s + j] = tile[i * NR + j]
 
 
-@numba.njit(parallel=True, **_JIT)
-def kiln_sgemm(a, b, c, work):
-    """c[m, n] = a[m, k] @ b[k, n] in float32 (any strides for a and b; c has unit column
-    stride). Each thread computes one band of C: rows when C is tall, else columns."""
-    m, k = a.shape
-    n = b.shape[1]
+@numba.njit(**_JIT)
+def kiln_sgemm(a, ta, b, tb, c, work):
+    """c = op(a) @ op(b) in float32, where op transposes when its flag is set. All arrays
+    are C-contiguous, so one compiled signature serves every caller (a transposed view's
+    own type would compile the whole stack again: ~4 s each). Each thread computes one band
+    of C: rows when C is tall, else columns."""
+    m, n = c.shape
+    k = a.shape[0] if ta else a.shape[1]
     if k == 0:
         c[:, :] = 0.0
-        return
-    if m * n * k < SMALL:
-        np.dot(a, b, c)
-        return
-    threads = work.shape[0]   # (numba.get_num_threads() would keep this from numba's cache)
-    by_rows = m >= n
-    units = (m + MR - 1) // MR if by_rows else (n + NR - 1) // NR
-    threads = max(1, min(threads, units))
+    elif m * n * k < SMALL:   # one thread
+        _gemm_serial(a, ta, b, tb, c, work[0], 0, m, 0, n)
+    else:
+        by_rows = m >= n
+        units = (m + MR - 1) // MR if by_rows else (n + NR - 1) // NR
+        # (work's rows, not numba.get_num_threads(), which would keep this from the cache)
+        _bands(a, ta, b, tb, c, work, by_rows, units, max(1, min(work.shape[0], units)))
+
+
+@numba.njit(parallel=True, **_JIT)
+def _bands(a, ta, b, tb, c, work, by_rows, units, threads):
+    m, n = c.shape
     for t in prange(threads):
         lo, hi = units * t // threads, units * (t + 1) // threads
         if by_rows:
-            r0, r1 = lo * MR, min(m, hi * MR)
-            if r1 > r0:
-                _gemm_serial(a[r0:r1], b, c[r0:r1], work[t])
+            _gemm_serial(a, ta, b, tb, c, work[t], lo * MR, min(m, hi * MR), 0, n)
         else:
-            c0, c1 = lo * NR, min(n, hi * NR)
-            if c1 > c0:
-                _gemm_serial(a, b[:, c0:c1], c[:, c0:c1], work[t])
+            _gemm_serial(a, ta, b, tb, c, work[t], 0, m, lo * NR, min(n, hi * NR))

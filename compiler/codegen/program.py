@@ -51,7 +51,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
     else:
         render = render_kernel
     copies = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE, P.BROADCAST_TO, P.GATHER_,
-              P.SCATTER_ADD)
+              P.SCATTER_ADD, P.ARGMAX, P.ARGMIN)
     slot: dict[str, int] = {}
     types: dict[int, object] = {}
     constants: dict[int, np.ndarray] = {}

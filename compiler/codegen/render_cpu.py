@@ -444,17 +444,18 @@ class _Renderer(WindowKernels):
 
     def _matmul(self, n) -> list[str]:
         a, b = (self.operand_array(x) for x in n.inputs)
-        a = f"{a}.T" if n.attr("transpose_a") else a
-        b = f"{b}.T" if n.attr("transpose_b") else b
-        return [self.gemm(a, b, self._product_target(n), n.outputs[0].type.dtype)]
+        return [self.gemm(a, n.attr("transpose_a"), b, n.attr("transpose_b"),
+                          self._product_target(n), n.outputs[0].type.dtype)]
 
-    def gemm(self, a, b, out, dtype) -> str:
-        """out = a @ b: Kiln's own GEMM for float32 (compiler/codegen/gemm.py: it does not
-        depend on the core type OpenBLAS was told to use), BLAS through np.dot otherwise."""
+    def gemm(self, a, ta, b, tb, out, dtype) -> str:
+        """out = op(a) @ op(b) (op transposes where asked) of C-contiguous arrays: Kiln's own
+        GEMM for float32 (compiler/codegen/gemm.py: it does not depend on the core type
+        OpenBLAS was told to use), BLAS through np.dot otherwise."""
         if dtype != dt.f32:
-            return f"np.dot({a}, {b}, {out})"
+            return f"np.dot({a}{'.T' if ta else ''}, {b}{'.T' if tb else ''}, {out})"
         self.helpers.add("kiln_sgemm")
-        return f"kiln_sgemm({a}, {b}, {out}, {self.add_scratch(workspace_shape(), dtype)})"
+        work = self.add_scratch(workspace_shape(), dtype)
+        return f"kiln_sgemm({a}, {bool(ta)}, {b}, {bool(tb)}, {out}, {work})"
 
     def _product_target(self, n) -> str:
         """The output array a matmul/conv/pool writes its result into: its own output, or

@@ -175,6 +175,9 @@ class _CudaRenderer(_Renderer):
         scatter = [n for n in self.body.nodes if n.op is P.SCATTER_ADD]
         if scatter:
             return self._scatter_add(scatter[0])
+        args = [n for n in self.body.nodes if n.op in (P.ARGMAX, P.ARGMIN)]
+        if args:
+            return self._arg_reduce(args[0])
         if self.kept or self.product is not None:
             body = super()._body()
         elif self.axes:  # a reduction to one value (a loss, a norm): one block
@@ -193,11 +196,6 @@ class _CudaRenderer(_Renderer):
         out_shape, up_shape = n.outputs[0].type.shape, updates.type.shape
         axis, r = n.attr("axis"), indices.type.rank
 
-        def decompose(var, shape, name):
-            sizes = [dim_code(d) for d in shape]
-            return [f"        {name}{j} = ({var} // ({' * '.join(sizes[j + 1:]) or '1'})) % "
-                    f"{sizes[j]}" for j in range(len(shape))]
-
         out_idx = ", ".join(f"o{j}" for j in range(len(out_shape))) or "0"
         up_idx = [f"u{j}" for j in range(len(up_shape))]
         at = up_idx[:axis] + ["k_"] + up_idx[axis + r:]
@@ -215,6 +213,30 @@ class _CudaRenderer(_Renderer):
                   f"{ua}[{', '.join(up_idx) or '0'}])"]
         return lines
 
+    def _arg_reduce(self, n) -> list[str]:
+        """argmax/argmin over one axis: a thread per output element scans the axis with
+        the op's own combine rule (the first extreme wins; the first NaN wins over any
+        number), as the CPU's reference does."""
+        (x,) = n.inputs
+        xa, target = self.operand_array(x), self._product_target(n)
+        axis, shape = n.attr("axis"), x.type.shape
+        out_shape = n.outputs[0].type.shape
+        d = x.type.dtype
+        ident, _ = n.op.identity(d)
+        cond = n.op.combine(("v_", "i_"), ("x_", "k_"))
+        at = [f"o{j}" for j in range(len(out_shape))]
+        at = at[:axis] + ["k_"] + at[axis:]
+        size = " * ".join(map(dim_code, out_shape)) or "1"
+        return ([f"for t_ in range(cuda.grid(1), {size}, cuda.gridsize(1)):"]
+                + decompose("t_", out_shape, "o")
+                + [f"        v_ = {literal(Literal(ident, d))}", "        i_ = -1",
+                   f"        for k_ in range({dim_code(shape[axis])}):",
+                   f"            x_ = {xa}[{', '.join(at)}]",
+                   f"            if {cond}:",
+                   "                v_ = x_",
+                   "                i_ = k_",
+                   f"        {target}[{', '.join(at[:axis] + at[axis + 1:]) or '0'}] = i_"])
+
     def render(self) -> KernelSource:
         body = self._body()
         arrays = list(self.body.params) + list(self.body.results)
@@ -231,6 +253,13 @@ class _CudaRenderer(_Renderer):
         return KernelSource(self.name, source, self.symbols, self.domain, self.kind,
                             self.helpers, self.scratch, aligned, signature,
                             launch="tiles" if self.product is not None else "flat")
+
+
+def decompose(var: str, shape, name: str) -> list[str]:
+    """Lines (inside a loop body) splitting flat index ``var`` into ``name0, name1, ...``."""
+    sizes = [dim_code(d) for d in shape]
+    return [f"        {name}{j} = ({var} // ({' * '.join(sizes[j + 1:]) or '1'})) % "
+            f"{sizes[j]}" for j in range(len(shape))]
 
 
 def _array_type(dtype, rank: int) -> str:

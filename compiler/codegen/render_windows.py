@@ -46,8 +46,8 @@ class WindowKernels:
             f"            inside_ = 0 <= ih_ < {h} and 0 <= iw_ < {wd}",
             f"            for c_ in range({c}):",
             f"                cols_[r_, base_ + c_] = {xa}[b_, ih_, iw_, c_] if inside_ else 0",
-            self.gemm("cols_", f"{wa}.reshape({k}, {o})", f"{target}.reshape(m_, {o})",
-                      x.type.dtype),
+            self.gemm("cols_", False, f"{wa}.reshape({k}, {o})", False,
+                      f"{target}.reshape(m_, {o})", x.type.dtype),
         ]
 
 

@@ -375,9 +375,9 @@ def _kernel_node(g: Group, used_outside, results) -> Node:
 
 
 def copy_kernel(node: Node, kid: int) -> Node:
-    """A kernel computing one movement op (a transpose, slice, pad, concat, reshape,
-    broadcast or gather) by itself: what the CPU leaves to numpy views and copies, a device
-    runs as a copy kernel instead of a round trip through the host (a gather's index out of
-    range gives 0 there, as TensorFlow on GPUs)."""
+    """A kernel computing one op by itself: movement ops (a transpose, slice, pad, concat,
+    reshape, broadcast or gather), scatter-add and argmax/argmin, which the CPU leaves to
+    numpy, a device runs as kernels of their own instead of round trips through the host (a
+    gather's index out of range gives 0 there, as TensorFlow on GPUs)."""
     g = Group(kid, "elementwise", node.outputs[0].type.shape, members=[node])
     return _kernel_node(g, {o.name: {-1} for o in node.outputs}, set())
