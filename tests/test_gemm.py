@@ -78,6 +78,9 @@ def test_compiled_matmul_with_transposes_and_epilogue_uses_it():
     np.testing.assert_allclose(f(x, w, bias).numpy(),
                                np.maximum(reference(x, w.T) + bias, 0), atol=2e-4)
     assert "kiln_sgemm(" in f.get_concrete_function(x, w, bias).ir("kernels")
+    # one compiled GEMM for every caller: flags typed as values, not as literals
+    assert G.kiln_sgemm.signatures and \
+        all("Literal" not in str(sig) for sig in G.kiln_sgemm.signatures)
 
 
 def test_compiled_conv2d_uses_it():

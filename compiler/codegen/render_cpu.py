@@ -455,7 +455,9 @@ class _Renderer(WindowKernels):
             return f"np.dot({a}{'.T' if ta else ''}, {b}{'.T' if tb else ''}, {out})"
         self.helpers.add("kiln_sgemm")
         work = self.add_scratch(workspace_shape(), dtype)
-        return f"kiln_sgemm({a}, {bool(ta)}, {b}, {bool(tb)}, {out}, {work})"
+        # np.bool_: a bare True would be typed Literal[bool] and compile the GEMM again
+        # (~5 s) for each combination of flags
+        return f"kiln_sgemm({a}, np.bool_({bool(ta)}), {b}, np.bool_({bool(tb)}), {out}, {work})"
 
     def _product_target(self, n) -> str:
         """The output array a matmul/conv/pool writes its result into: its own output, or
