@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,21 @@ test: $(STAMP)
 	$(PY) -m ruff check framework compiler runtime tests examples
 	$(PY) -m pytest
 
+# Benchmarks beside TensorFlow, JAX and PyTorch: their own venv, kept out of .venv.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/run.py
+
 lint: $(STAMP)
 	$(PY) -m ruff check framework compiler runtime tests examples
 
 clean:
-	rm -rf $(VENV) kiln-ir .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) kiln-ir .pytest_cache

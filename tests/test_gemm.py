@@ -34,7 +34,7 @@ def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
     (G.MC + G.MR + 1, 129, 130),             # a second row block with a partial tile
     (70, 64, G.NC + 40),                     # a second column block, thread bands by columns
     (600, 70, 40),                           # row bands, narrow
-    (3, 5000, 40),                           # fewer rows than a micro-tile
+    (3, 5000, 40), (1, 784, 512),            # fewer rows than a micro-tile
     (256, 784, 10),                          # fewer columns than a micro-tile (MLP logits)
     (1, 1, 1), (17, 3, 19),                  # small: one thread
 ])
@@ -43,8 +43,9 @@ def test_shapes_match_numpy(m, k, n):
 
 
 @pytest.mark.parametrize("ta,tb", [(True, False), (False, True), (True, True)])
-def test_transposed_operands(ta, tb):
-    check(150, 333, 170, ta, tb, seed=1)
+@pytest.mark.parametrize("m", [150, 5])
+def test_transposed_operands(ta, tb, m):
+    check(m, 333, 170, ta, tb, seed=1)
 
 
 def test_zero_depth_gives_zeros():

@@ -18,6 +18,7 @@ for a second thread run on one.
 from __future__ import annotations
 
 import numba
+import numpy as np
 from llvmlite import ir
 from numba import prange, types
 from numba.core import cgutils
@@ -190,6 +191,8 @@ def kiln_sgemm(a, ta, b, tb, c, work):
     k = a.shape[0] if ta else a.shape[1]
     if k == 0:
         c[:, :] = 0.0
+    elif m < MR:              # a few rows (inference at batch 1): no packing, no padding
+        _gemm_rows(a, ta, b, tb, c)
     elif m * n * k < SMALL:   # one thread
         _gemm_serial(a, ta, b, tb, c, work[0], 0, m, 0, n)
     else:
@@ -197,6 +200,30 @@ def kiln_sgemm(a, ta, b, tb, c, work):
         units = (m + MR - 1) // MR if by_rows else (n + NR - 1) // NR
         # (work's rows, not numba.get_num_threads(), which would keep this from the cache)
         _bands(a, ta, b, tb, c, work, by_rows, units, max(1, min(work.shape[0], units)))
+
+
+@numba.njit(**_JIT)
+def _gemm_rows(a, ta, b, tb, c):
+    """c = op(a) @ op(b) row by row, for fewer rows than a micro-tile holds: each row of c
+    accumulates scaled rows of B (or dot products with B's rows when B is transposed)."""
+    m, n = c.shape
+    k = a.shape[0] if ta else a.shape[1]
+    for i in range(m):
+        out = c[i]
+        if tb:
+            for j in range(n):
+                src = b[j]
+                acc = np.float32(0.0)
+                for p in range(k):
+                    acc += (a[p, i] if ta else a[i, p]) * src[p]
+                out[j] = acc
+        else:
+            out[:] = 0.0
+            for p in range(k):
+                av = a[p, i] if ta else a[i, p]
+                src = b[p]
+                for j in range(n):
+                    out[j] += av * src[j]
 
 
 @numba.njit(parallel=True, **_JIT)

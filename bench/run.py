@@ -1,0 +1,232 @@
+"""Every workload for every system, side by side in one run (`make bench`).
+
+Each system's output is checked against a numpy float64 reference (max abs error; a train
+step's first loss); each figure is a median of repeated calls. Prints a table of medians
+with each peer's time as a ratio of Kiln's (>1: Kiln is faster) and writes the raw records
+to bench/results/<date>-<host>.jsonl. Systems that cannot be imported are reported as
+missing. Time to first step is measured in new processes (bench/first_step.py): cold (Kiln
+with an empty kernel cache) and warm (a second process).
+
+    .venv-bench/bin/python bench/run.py [workload ...] [--systems kiln,jax,...]
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import peers
+from common import median_seconds
+from peers import cnn_forward_np, gelu_tanh_np, glorot, mlp_forward_np, softmax_xent_np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RNG = np.random.default_rng(0)
+
+
+def f32(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def mlp_params(sizes=(784, 512, 512, 10)):
+    out = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        out += [glorot(RNG, (a, b), a, b), np.zeros(b, np.float32)]
+    return out
+
+
+def cnn_params():
+    return [glorot(RNG, (3, 3, 1, 32), 9, 288), np.zeros(32, np.float32),
+            glorot(RNG, (3, 3, 32, 64), 288, 576), np.zeros(64, np.float32),
+            glorot(RNG, (12 * 12 * 64, 128), 9216, 128), np.zeros(128, np.float32),
+            glorot(RNG, (128, 10), 128, 10), np.zeros(10, np.float32)]
+
+
+# name -> (method, inputs, numpy reference, unit, amount per call: bytes or flops)
+def workloads() -> dict:
+    n = 1 << 24
+    x, w, b = f32(n), f32(n), f32(n)
+    s = f32(4096, 4096)
+    g, beta = f32(4096), f32(4096)
+    a1, b1 = f32(1024, 1024), f32(1024, 1024)
+    a2, b2 = f32(2048, 2048), f32(2048, 2048)
+    bias = f32(1024)
+    mlp, cnn = mlp_params(), cnn_params()
+    xm, ym = f32(256, 784), RNG.integers(0, 10, 256).astype(np.int32)
+    xc, yc = f32(64, 28, 28, 1), RNG.integers(0, 10, 64).astype(np.int32)
+    d = np.float64
+    ref_ln = (s - s.mean(1, keepdims=True)) / np.sqrt(s.var(1, keepdims=True) + 1e-3) * g + beta
+    ref_sm = np.exp(s - s.max(1, keepdims=True))
+    return {
+        "gelu_chain_2^24": ("gelu_chain", (x, w, b),
+                            gelu_tanh_np(x.astype(d) * w + b) * 0.5 + x, "GB/s", 16 * n),
+        "softmax_4096^2": ("softmax", (s,), ref_sm / ref_sm.sum(1, keepdims=True), "GB/s",
+                           8 * s.size),
+        "layer_norm_4096^2": ("layer_norm", (s, g, beta), ref_ln, "GB/s", 8 * s.size),
+        "matmul_1024^3": ("matmul", (a1, b1), a1.astype(d) @ b1, "GFLOP/s", 2 * 1024 ** 3),
+        "matmul_2048^3": ("matmul", (a2, b2), a2.astype(d) @ b2, "GFLOP/s", 2 * 2048 ** 3),
+        "matmul_bias_gelu_1024^3": ("matmul_bias_gelu", (a1, b1, bias),
+                                    gelu_tanh_np(a1.astype(d) @ b1 + bias), "GFLOP/s",
+                                    2 * 1024 ** 3),
+        "mlp_train_step_b256": ("mlp_train", (mlp, xm, ym),
+                                softmax_xent_np(mlp_forward_np(mlp, xm.astype(d)), ym), "", 0),
+        "cnn_train_step_b64": ("cnn_train", (cnn, xc, yc),
+                               softmax_xent_np(cnn_forward_np(cnn, xc), yc), "", 0),
+        "mlp_infer_b1": ("mlp_infer", (mlp, xm[:1]), mlp_forward_np(mlp, xm[:1].astype(d)),
+                         "", 0),
+        "mlp_infer_b256": ("mlp_infer", (mlp, xm), mlp_forward_np(mlp, xm.astype(d)), "", 0),
+    }
+
+
+def bandwidth(records):
+    """The practical limit of memory-bound kernels: numpy's copy and a numba parallel triad
+    on 2^25 float32 (GB/s counts bytes read and written)."""
+    import numba
+
+    @numba.njit(parallel=True, fastmath=True)
+    def triad(a, b, c, s):
+        for i in numba.prange(a.size):
+            a[i] = b[i] + s * c[i]
+    n = 1 << 25
+    src, dst, c = np.ones(n, np.float32), np.empty(n, np.float32), np.ones(n, np.float32)
+    triad(dst, src, c, np.float32(2.0))
+    t = median_seconds(lambda: np.copyto(dst, src))
+    records.append(record("bandwidth_2^25", "numpy-copy", t, gb=8 * n))
+    t = median_seconds(lambda: triad(dst, src, c, np.float32(2.0)))
+    records.append(record("bandwidth_2^25", "numba-triad", t, gb=12 * n))
+
+
+def record(workload, system, seconds, err=None, gb=None, gflop=None, **extra) -> dict:
+    rec = {"workload": workload, "system": system, "ms": round(seconds * 1e3, 4),
+           "max_abs_err": err, **extra}
+    if gb:
+        rec["gb_per_s"] = round(gb / seconds / 1e9, 2)
+    if gflop:
+        rec["gflop_per_s"] = round(gflop / seconds / 1e9, 1)
+    print(json.dumps(rec), flush=True)
+    return rec
+
+
+def as_numpy(out):
+    if hasattr(out, "numpy"):
+        out = out.numpy()
+    elif hasattr(out, "detach"):
+        out = out.detach().numpy()
+    return np.asarray(out, np.float64)
+
+
+def run_workload(name, spec, systems, records):
+    method, args, ref, unit, amount = spec
+    for sysname, (system, why) in systems.items():
+        fn = getattr(system, method, None) if system is not None else None
+        if fn is None:
+            records.append({"workload": name, "system": sysname,
+                            "status": why or "n/a"})
+            continue
+        try:
+            call = fn(*args)
+            err = float(np.max(np.abs(as_numpy(call()) - ref)))
+            t = median_seconds(call, repeat=30 if "b1" in name else 15)
+        except Exception as e:  # a peer failing is reported, not fatal
+            records.append({"workload": name, "system": sysname,
+                            "status": f"error: {type(e).__name__}: {str(e)[:200]}"})
+            print(json.dumps(records[-1]), flush=True)
+            continue
+        records.append(record(name, sysname, t, round(err, 8),
+                              gb=amount if unit == "GB/s" else None,
+                              gflop=amount if unit == "GFLOP/s" else None))
+
+
+def first_steps(systems, records, models=("mlp", "cnn")):
+    """Seconds from process start to the first train step done, in new processes: the
+    first with an empty Kiln kernel cache (cold), the second reusing it (warm)."""
+    for model in models:
+        for sysname, (system, _) in systems.items():
+            if system is None or not hasattr(system, f"{model}_train"):
+                continue
+            cache = tempfile.mkdtemp(prefix="kiln-bench-cache-")
+            for kind in ("cold", "warm"):
+                env = dict(os.environ, KILN_CACHE_DIR=cache)
+                t0 = time.perf_counter()
+                out = subprocess.run([sys.executable, os.path.join(HERE, "first_step.py"),
+                                      sysname, model], env=env, capture_output=True,
+                                     text=True, timeout=600)
+                process_s = round(time.perf_counter() - t0, 3)
+                if out.returncode != 0:
+                    records.append({"workload": f"{model}_first_step_{kind}",
+                                    "system": sysname, "status": "error: " +
+                                    out.stderr.strip().splitlines()[-1][:200]})
+                    continue
+                res = json.loads(out.stdout.strip().splitlines()[-1])
+                records.append(record(f"{model}_first_step_{kind}", sysname,
+                                      res["first_step_s"], process_s=process_s))
+
+
+def table(records) -> str:
+    rows: dict = {}
+    for r in records:
+        rows.setdefault(r["workload"], {})[r["system"]] = r
+    names = list(peers.SYSTEMS) + ["numpy-copy", "numba-triad"]
+    names = [s for s in names if any(s in row for row in rows.values())]
+    lines = ["| workload | " + " | ".join(names) + " |",
+             "|---" * (len(names) + 1) + "|"]
+    for w, row in rows.items():
+        kiln = row.get("kiln", {}).get("ms")
+        cells = []
+        for s in names:
+            r = row.get(s)
+            if r is None:
+                cells.append("")
+            elif "ms" not in r:
+                cells.append(r["status"].split(":")[0])
+            else:
+                cell = f"{r['ms']:.4g} ms"
+                if "gflop_per_s" in r:
+                    cell += f" ({r['gflop_per_s']:.0f} GF/s)"
+                elif "gb_per_s" in r:
+                    cell += f" ({r['gb_per_s']:.0f} GB/s)"
+                if kiln and s != "kiln":
+                    cell += f" x{r['ms'] / kiln:.2f}"
+                cells.append(cell)
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv):
+    chosen = [a for a in argv if not a.startswith("--")]
+    names = list(peers.SYSTEMS)
+    for a in argv:
+        if a.startswith("--systems="):
+            names = a.split("=", 1)[1].split(",")
+    systems = {name: peers.load(name) for name in names}
+    records: list = []
+    for name, (system, why) in systems.items():
+        if system is None:
+            records.append({"workload": "(import)", "system": name, "status": why})
+            print(json.dumps(records[-1]), flush=True)
+    if not chosen or "bandwidth" in chosen:
+        bandwidth(records)
+    for name, spec in workloads().items():
+        if not chosen or any(c in name for c in chosen):
+            run_workload(name, spec, systems, records)
+    if not chosen or "first_step" in chosen:
+        first_steps(systems, records)
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    path = os.path.join(HERE, "results", f"{datetime.date.today()}-{platform.node()}.jsonl")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in records)
+    os.replace(tmp, path)
+    print()
+    print(table([r for r in records if r["workload"] != "(import)"]))
+    print(f"\nraw records: {os.path.relpath(path)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
