@@ -17,11 +17,11 @@ import run  # noqa: E402
 
 
 def main(system: str, model: str):
-    spec = run.workloads()[f"{model}_train_step_{'b256' if model == 'mlp' else 'b64'}"]
+    args, _ = run.train_inputs(model)
     sys_obj, why = peers.load(system)
     if sys_obj is None:
         raise SystemExit(why)
-    step = getattr(sys_obj, spec[0])(*spec[1])
+    step = getattr(sys_obj, f"{model}_train")(*args)
     loss = float(np.asarray(run.as_numpy(step())))
     print(json.dumps({"first_step_s": time.perf_counter() - START, "loss": loss}))
 

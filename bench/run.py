@@ -48,40 +48,63 @@ def cnn_params():
             glorot(RNG, (128, 10), 128, 10), np.zeros(10, np.float32)]
 
 
-# name -> (method, inputs, numpy reference, unit, amount per call: bytes or flops)
-def workloads() -> dict:
+def train_inputs(model: str):
+    """(params, x, labels) of a train-step workload and its numpy first loss."""
+    if model == "mlp":
+        params, x = mlp_params(), f32(256, 784)
+        y = RNG.integers(0, 10, 256).astype(np.int32)
+        return (params, x, y), softmax_xent_np(mlp_forward_np(params, x.astype(np.float64)), y)
+    params, x = cnn_params(), f32(64, 28, 28, 1)
+    y = RNG.integers(0, 10, 64).astype(np.int32)
+    return (params, x, y), softmax_xent_np(cnn_forward_np(params, x), y)
+
+
+def _elementwise():
     n = 1 << 24
     x, w, b = f32(n), f32(n), f32(n)
+    return ("gelu_chain", (x, w, b), gelu_tanh_np(x.astype(np.float64) * w + b) * 0.5 + x,
+            "GB/s", 16 * n)
+
+
+def _softmax():
     s = f32(4096, 4096)
-    g, beta = f32(4096), f32(4096)
-    a1, b1 = f32(1024, 1024), f32(1024, 1024)
-    a2, b2 = f32(2048, 2048), f32(2048, 2048)
-    bias = f32(1024)
-    mlp, cnn = mlp_params(), cnn_params()
-    xm, ym = f32(256, 784), RNG.integers(0, 10, 256).astype(np.int32)
-    xc, yc = f32(64, 28, 28, 1), RNG.integers(0, 10, 64).astype(np.int32)
-    d = np.float64
-    ref_ln = (s - s.mean(1, keepdims=True)) / np.sqrt(s.var(1, keepdims=True) + 1e-3) * g + beta
-    ref_sm = np.exp(s - s.max(1, keepdims=True))
-    return {
-        "gelu_chain_2^24": ("gelu_chain", (x, w, b),
-                            gelu_tanh_np(x.astype(d) * w + b) * 0.5 + x, "GB/s", 16 * n),
-        "softmax_4096^2": ("softmax", (s,), ref_sm / ref_sm.sum(1, keepdims=True), "GB/s",
-                           8 * s.size),
-        "layer_norm_4096^2": ("layer_norm", (s, g, beta), ref_ln, "GB/s", 8 * s.size),
-        "matmul_1024^3": ("matmul", (a1, b1), a1.astype(d) @ b1, "GFLOP/s", 2 * 1024 ** 3),
-        "matmul_2048^3": ("matmul", (a2, b2), a2.astype(d) @ b2, "GFLOP/s", 2 * 2048 ** 3),
-        "matmul_bias_gelu_1024^3": ("matmul_bias_gelu", (a1, b1, bias),
-                                    gelu_tanh_np(a1.astype(d) @ b1 + bias), "GFLOP/s",
-                                    2 * 1024 ** 3),
-        "mlp_train_step_b256": ("mlp_train", (mlp, xm, ym),
-                                softmax_xent_np(mlp_forward_np(mlp, xm.astype(d)), ym), "", 0),
-        "cnn_train_step_b64": ("cnn_train", (cnn, xc, yc),
-                               softmax_xent_np(cnn_forward_np(cnn, xc), yc), "", 0),
-        "mlp_infer_b1": ("mlp_infer", (mlp, xm[:1]), mlp_forward_np(mlp, xm[:1].astype(d)),
-                         "", 0),
-        "mlp_infer_b256": ("mlp_infer", (mlp, xm), mlp_forward_np(mlp, xm.astype(d)), "", 0),
-    }
+    e = np.exp(s - s.max(1, keepdims=True))
+    return "softmax", (s,), e / e.sum(1, keepdims=True), "GB/s", 8 * s.size
+
+
+def _layer_norm():
+    s, g, b = f32(4096, 4096), f32(4096), f32(4096)
+    ref = (s - s.mean(1, keepdims=True)) / np.sqrt(s.var(1, keepdims=True) + 1e-3) * g + b
+    return "layer_norm", (s, g, b), ref, "GB/s", 8 * s.size
+
+
+def _matmul(n, epilogue=False):
+    a, b, bias = f32(n, n), f32(n, n), f32(n)
+    if epilogue:
+        return ("matmul_bias_gelu", (a, b, bias), gelu_tanh_np(a.astype(np.float64) @ b + bias),
+                "GFLOP/s", 2 * n ** 3)
+    return "matmul", (a, b), a.astype(np.float64) @ b, "GFLOP/s", 2 * n ** 3
+
+
+def _train(model):
+    args, loss = train_inputs(model)
+    return f"{model}_train", args, loss, "", 0
+
+
+def _infer(batch):
+    params, x = mlp_params(), f32(batch, 784)
+    return "mlp_infer", (params, x), mlp_forward_np(params, x.astype(np.float64)), "", 0
+
+
+# name -> a builder of (method, inputs, numpy reference, unit, bytes or flops per call)
+WORKLOADS = {
+    "gelu_chain_2^24": _elementwise, "softmax_4096^2": _softmax,
+    "layer_norm_4096^2": _layer_norm, "matmul_1024^3": lambda: _matmul(1024),
+    "matmul_2048^3": lambda: _matmul(2048),
+    "matmul_bias_gelu_1024^3": lambda: _matmul(1024, epilogue=True),
+    "mlp_train_step_b256": lambda: _train("mlp"), "cnn_train_step_b64": lambda: _train("cnn"),
+    "mlp_infer_b1": lambda: _infer(1), "mlp_infer_b256": lambda: _infer(256),
+}
 
 
 def bandwidth(records):
@@ -212,9 +235,9 @@ def main(argv):
             print(json.dumps(records[-1]), flush=True)
     if not chosen or "bandwidth" in chosen:
         bandwidth(records)
-    for name, spec in workloads().items():
+    for name, build in WORKLOADS.items():
         if not chosen or any(c in name for c in chosen):
-            run_workload(name, spec, systems, records)
+            run_workload(name, build(), systems, records)
     if not chosen or "first_step" in chosen:
         first_steps(systems, records)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
