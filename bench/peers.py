@@ -64,8 +64,11 @@ class Kiln:
         import framework as tf
         self.tf = tf
 
+    def _compile(self, f):
+        return self.tf.function(f)
+
     def _fn(self, f, *args):
-        fn = self.tf.function(f)
+        fn = self._compile(f)
         return lambda: fn(*args)
 
     def gelu_chain(self, x, w, b):
@@ -93,30 +96,20 @@ class Kiln:
                         a, w, b)
 
     def mlp_infer(self, params, x):
-        tf = self.tf
-        ps = [tf.constant(p) for p in params]
-
-        @tf.function
-        def f(x):
-            w1, b1, w2, b2, w3, b3 = ps
-            h = tf.nn.relu(tf.matmul(x, w1) + b1)
-            h = tf.nn.relu(tf.matmul(h, w2) + b2)
-            return tf.matmul(h, w3) + b3
-        return lambda: f(x)
+        return self._fn(keras_mlp(self.tf.keras, params), x)
 
     def _train(self, model, x, y):
         tf = self.tf
         opt = tf.keras.optimizers.Adam(LR, epsilon=EPS)
         loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-        @tf.function
         def step(x, y):
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True))
             grads = tape.gradient(loss, model.trainable_variables)
             opt.apply_gradients(zip(grads, model.trainable_variables))
             return loss
-        return lambda: step(x, y)
+        return self._fn(step, x, y)
 
     def mlp_train(self, params, x, y):
         return self._train(keras_mlp(self.tf.keras, params), x, y)
@@ -154,28 +147,8 @@ class TensorFlow(Kiln):
         self.tf, self.jit = tf, jit
         self.name = "tensorflow-xla" if jit else "tensorflow"
 
-    def _fn(self, f, *args):
-        fn = self.tf.function(f, jit_compile=self.jit)
-        return lambda: fn(*args)
-
-    def mlp_infer(self, params, x):
-        model = keras_mlp(self.tf.keras, params)
-        fn = self.tf.function(lambda x: model(x), jit_compile=self.jit)
-        return lambda: fn(x)
-
-    def _train(self, model, x, y):
-        tf = self.tf
-        opt = tf.keras.optimizers.Adam(LR, epsilon=EPS)
-        loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-        def step(x, y):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
-            grads = tape.gradient(loss, model.trainable_variables)
-            opt.apply_gradients(zip(grads, model.trainable_variables))
-            return loss
-        fn = tf.function(step, jit_compile=self.jit)
-        return lambda: fn(x, y)
+    def _compile(self, f):
+        return self.tf.function(f, jit_compile=self.jit)
 
 
 class Jax:

@@ -241,7 +241,9 @@ def main(argv):
     if not chosen or "first_step" in chosen:
         first_steps(systems, records)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    path = os.path.join(HERE, "results", f"{datetime.date.today()}-{platform.node()}.jsonl")
+    part = "-partial" if argv else ""  # a chosen subset never replaces a full run's records
+    path = os.path.join(HERE, "results",
+                        f"{datetime.date.today()}-{platform.node()}{part}.jsonl")
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in records)
