@@ -114,6 +114,24 @@ class Kiln:
     def mlp_train(self, params, x, y):
         return self._train(keras_mlp(self.tf.keras, params), x, y)
 
+    def digits_fit_epoch(self, x, y):
+        """One epoch of `fit` of examples/digits_cnn.py's model (batch 32, Adam, accuracy),
+        after a first epoch that compiles; returns the epoch's loss."""
+        keras = self.tf.keras
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(), keras.layers.Conv2D(64, 3, padding="same",
+                                                             activation="relu"),
+            keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10)])
+        model.compile(optimizer="adam", metrics=["accuracy"], loss=keras.losses
+                      .SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+        return lambda: model.fit(x, y, batch_size=32, epochs=1, verbose=0,
+                                 shuffle=False).history["loss"][-1]
+
     def cnn_train(self, params, x, y):
         return self._train(keras_cnn(self.tf.keras, params), x, y)
 
