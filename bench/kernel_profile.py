@@ -2,7 +2,7 @@
 GFLOP/s and share of the step, and how much of the step's wall time the kernels account
 for (the rest is per-call overhead: argument binding, launches, the buffer pool).
 
-    python bench/profile.py mlp|cnn|mlp_infer_b1|mlp_infer_b256 [calls]
+    python bench/kernel_profile.py mlp|cnn|mlp_infer_b1|mlp_infer_b256 [calls]
 """
 
 from __future__ import annotations
