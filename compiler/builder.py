@@ -61,3 +61,26 @@ class GraphBuilder:
             if isinstance(r, Literal):
                 raise TypeError("graph results must be values, not literals")
         return Graph(self.name, tuple(self.params), tuple(self.nodes), tuple(results), meta)
+
+
+def inline(b: GraphBuilder, graph: Graph, args) -> list[Operand]:
+    """Append ``graph``'s nodes to ``b`` with its parameters bound to ``args``; returns its
+    results. Values get fresh names in ``b`` (nested regions too), so one graph may be
+    inlined several times."""
+    env: dict[str, Operand] = {p.name: a for p, a in zip(graph.params, args)}
+
+    def get(x):
+        return env.get(x.name, x) if isinstance(x, Value) else x
+
+    for n in graph.nodes:
+        regions = tuple(copy_graph(r, b) for r in n.regions)
+        outs = b.emit(n.op, [get(x) for x in n.inputs], dict(n.attrs), n.loc, regions)
+        env.update({o.name: v for o, v in zip(n.outputs, outs)})
+    return [get(r) for r in graph.results]
+
+
+def copy_graph(graph: Graph, parent: GraphBuilder) -> Graph:
+    """``graph`` as a region of ``parent``'s graph: the same computation, renamed apart."""
+    rb = parent.region(graph.name)
+    params = [rb.param(p.name, p.type) for p in graph.params]
+    return rb.build(inline(rb, graph, params), graph.meta)

@@ -7,8 +7,6 @@ the shape and dtype the type rule promised.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from .errors import KilnError, SignatureError
@@ -75,8 +73,7 @@ def run(graph: Graph, args, env: dict[str, int] | None = None, outer: dict | Non
         for node in graph.nodes:
             attrs = {k: resolve_attr(v, env) for k, v in node.attrs}
             if node.regions:  # a region runs as a function of its parameters
-                attrs["regions"] = [functools.partial(_run_region, r, env, vals)
-                                    for r in node.regions]
+                attrs["regions"] = [RegionFn(r, env, vals) for r in node.regions]
             try:
                 out = node.op.ref(*[get(x) for x in node.inputs], **attrs)
             except KilnError as e:
@@ -89,5 +86,15 @@ def run(graph: Graph, args, env: dict[str, int] | None = None, outer: dict | Non
     return [vals[r.name] for r in graph.results]
 
 
-def _run_region(region: Graph, env, outer, *args):
-    return run(region, args, env, outer)
+class RegionFn:
+    """A region as a function of its parameters (what an op's ``ref`` receives for each of
+    its regions); ``result_shapes`` gives its results' shapes with the caller's sizes."""
+
+    def __init__(self, graph: Graph, env: dict, outer: dict | None = None):
+        self.graph, self.env, self.outer = graph, env, outer
+
+    def __call__(self, *args):
+        return run(self.graph, args, self.env, self.outer)
+
+    def result_shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(dim_eval(d, self.env) for d in t.shape) for t in self.graph.result_types]

@@ -31,7 +31,7 @@ class KernelError(RuntimeError):
 @dataclass
 class Step:
     name: str
-    kind: str                              # "kernel" | "library"
+    kind: str                              # "kernel" | "library" | "control"
     inputs: list[int]
     outputs: list[int]
     out_shapes: list[tuple]
@@ -40,7 +40,9 @@ class Step:
     work: tuple = ()                       # the iteration domain (kernels)
     frees: list[int] = field(default_factory=list)
     inplace: list = field(default_factory=list)   # per output: input slot to reuse, or None
-    fn: object = None                      # library: fn(env, *arrays) -> tuple of arrays
+    fn: object = None                      # library: fn(env, *arrays) -> tuple of arrays;
+    #                                        control: fn(env, memory, profile, *arrays)
+    subprograms: list = field(default_factory=list)  # control: its regions' programs
     fn_par: object = None                  # kernel variants (numba dispatchers)
     fn_ser: object = None
     source: str = ""                       # kernel source, for errors and reports
@@ -121,11 +123,13 @@ def execute(program: Program, args, profile: dict | None = None,
                        for shape, dtype in st.scratch]
             _call_kernel(program, st, fn, [_flat1(a) for a in ins] + [_flat1(o) for o in outs]
                          + scratch + [env[s] for s in st.symbols])
+        elif st.kind == "control":  # its sub-programs' steps are profiled, not the step
+            outs = list(st.fn(env, memory, profile, *ins))
         elif memory is None:
             outs = list(st.fn(env, *ins))
         else:  # no kernel for it on the device: the numpy reference, between copies
             outs = [memory.put(o) for o in st.fn(env, *[memory.host(a) for a in ins])]
-        if profile is not None:
+        if profile is not None and st.kind != "control":
             rec = profile.setdefault(st.name, {"calls": 0, "seconds": 0.0, "flops": 0,
                                                "bytes": 0, "kind": st.fusion or st.kind})
             rec["calls"] += 1
@@ -143,6 +147,14 @@ def execute(program: Program, args, profile: dict | None = None,
         return [program.constants[r] if r in program.constants else slots[r]
                 for r in program.results]
     return [slots[r] for r in program.results]
+
+
+def walk_steps(program: Program):
+    """Every step, those of control steps' sub-programs included."""
+    for st in program.steps:
+        yield st
+        for sub in st.subprograms:
+            yield from walk_steps(sub)
 
 
 def _call_kernel(program: Program, st: Step, fn, args) -> None:

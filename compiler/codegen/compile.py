@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from runtime import jit
-from runtime.program import Program
+from runtime.program import Program, walk_steps
 
 from .. import __version__
 from ..passes.pipeline import optimize
@@ -42,12 +42,14 @@ def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compil
     t1 = time.perf_counter()
     if kernels:
         mod = jit.load_module(source)
-        program.module = mod
+        for st in [None] + list(walk_steps(program)):
+            for p in [program] if st is None else st.subprograms:
+                p.module = mod
         if target == "cuda":
             from runtime.cuda import load_kernels
-            n_in = {st.name: len(st.inputs) for st in program.steps if st.kind == "kernel"}
+            n_in = {st.name: len(st.inputs) for st in walk_steps(program) if st.kind == "kernel"}
             launchers = load_kernels(mod, [(k.name, k.launch, n_in[k.name]) for k in kernels])
-        for st in program.steps:
+        for st in walk_steps(program):
             if st.kind == "kernel" and target == "cuda":
                 st.fn_par = st.fn_ser = launchers[st.name]
             elif st.kind == "kernel":
@@ -55,5 +57,5 @@ def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compil
                 st.fn_ser = getattr(mod, st.name + "_ser")
     stats = {"passes": pass_times, "codegen_s": t1 - t0, "load_s": time.perf_counter() - t1,
              "kernels": len(kernels),
-             "library_calls": sum(1 for s in program.steps if s.kind == "library")}
+             "library_calls": sum(1 for s in walk_steps(program) if s.kind == "library")}
     return Compiled(program, stages, source, stats, kernels)

@@ -4,14 +4,18 @@ input buffer that dies at an elementwise kernel with the same type."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from runtime import control
 from runtime.program import Program, Step
 
 from .. import ops as P
 from ..errors import KilnError
 from ..interpret import resolve_attr
 from ..ir import Graph, Literal
+from ..ops.base import CONTROL
 from ..passes.fuse import copy_kernel
 from ..printer import print_graph
 from .render_cpu import KernelSource, render_kernel
@@ -40,6 +44,19 @@ def library_call(node):
         return tuple(np.asarray(o) for o in out) if isinstance(out, tuple) else \
             (np.asarray(out),)
     return fn
+
+
+def control_call(node, subs, shapes, dtypes):
+    """The step function of a control-flow node, running its regions' programs."""
+    a = node.attr_dict
+    if node.op is P.COND:
+        return functools.partial(control.run_cond, subs)
+    if node.op is P.WHILE_LOOP:
+        return functools.partial(control.run_while, subs[0], subs[1], a["n_carry"],
+                                 a["maximum_iterations"])
+    length = None if a["length"] is None else dim_for_runtime(a["length"])
+    return functools.partial(control.run_scan, subs[0], a["n_carry"], a["n_elems"], length,
+                             a["reverse"], shapes, dtypes)
 
 
 def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: str = "cpu"
@@ -82,7 +99,17 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
         shapes = [dims_for_runtime(o.type.shape) for o in node.outputs]
         dtypes = [o.type.dtype.np for o in node.outputs]
         cost = _cost(node)
-        if node.op is P.KERNEL:
+        if node.op.kind == CONTROL:
+            subs = []
+            for r in node.regions:
+                sub, ks = build_program(r, None, target)
+                kernels += ks
+                subs.append(sub)
+            steps.append(Step(f"{node.op.name}_%{node.outputs[0].name}", "control", inputs,
+                              outputs, shapes, dtypes, fn=control_call(node, subs, shapes,
+                                                                       dtypes),
+                              subprograms=subs))
+        elif node.op is P.KERNEL:
             ks = render(node)
             kernels.append(ks)
             steps.append(Step(ks.name, "kernel", inputs, outputs, shapes, dtypes,

@@ -22,13 +22,14 @@ REDUCE, ARG_REDUCE = "reduce", "arg_reduce"
 MOVEMENT, GATHER, SCATTER = "movement", "gather", "scatter"
 CONTRACTION, WINDOW, SOURCE = "contraction", "window", "source"
 FUSION = "fusion"  # a kernel: its region holds the fused subgraph
+CONTROL = "control"  # cond, while_loop, scan: regions the runtime runs as sub-programs
 
 _NEEDS = {
     UNARY: ("scalar",), BINARY: ("scalar",), SELECT: ("scalar",), CAST: ("scalar",),
     REDUCE: ("identity", "combine"), ARG_REDUCE: ("identity", "combine"),
     MOVEMENT: ("index_map",), GATHER: ("index_map",), SCATTER: ("index_map",),
     CONTRACTION: ("template",), WINDOW: ("template",), SOURCE: ("template",),
-    FUSION: ("template",),
+    FUSION: ("template",), CONTROL: (),
 }
 
 
@@ -79,7 +80,7 @@ class OpDef:
     @property
     def takes_regions(self) -> bool:
         """Region ops get their regions as a third argument of ``infer``."""
-        return self.kind == FUSION
+        return self.kind in (FUSION, CONTROL)
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"

@@ -17,14 +17,16 @@ from .cse import cse
 from .dce import dce
 from .fuse import fuse
 from .layout import layout
+from .regions import in_regions
 from .simplify import simplify
 
+# Every pass also runs inside control-flow regions (passes/regions.py).
 PIPELINE = [
-    ("simplify", simplify),
-    ("cse", cse),
-    ("layout", layout),
-    ("dce", dce),
-    ("fuse", fuse),
+    ("simplify", in_regions(simplify)),
+    ("cse", in_regions(cse)),
+    ("layout", in_regions(layout)),
+    ("dce", in_regions(dce)),
+    ("fuse", in_regions(fuse)),
 ]
 PASS_NAMES = tuple(name for name, _ in PIPELINE)
 

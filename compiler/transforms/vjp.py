@@ -47,7 +47,12 @@ class Emitter:
     """How rules make ops. Subclasses define ``emit`` (op name, operands, attrs -> one handle
     or a tuple), ``type`` (handle -> TensorType) and ``key`` (handle -> hashable identity)."""
 
-    def emit(self, op, inputs, attrs):
+    def emit(self, op, inputs, attrs, regions=()):
+        raise NotImplementedError
+
+    def region_builder(self) -> GraphBuilder:
+        """A builder for a region of an op the rule emits (control flow's gradients),
+        numbering its values apart from the graph being built."""
         raise NotImplementedError
 
     def type(self, h) -> TensorType:
@@ -125,6 +130,8 @@ def backward(e: Emitter, records, seeds, sources) -> list:
         if r.custom:
             gs = [e.zeros(e.type(o)) if g is None else g for o, g in zip(r.outputs, gs)]
             grads = r.rule(e, site, gs)
+        elif getattr(r.rule, "all_cotangents", False):  # control flow: None where no path
+            grads = r.rule(e, site, gs)
         elif not callable(r.rule):
             continue  # declared without gradient: nothing flows
         else:
@@ -155,9 +162,12 @@ class GraphEmitter(Emitter):
     def __init__(self, builder: GraphBuilder):
         self.builder = builder
 
-    def emit(self, op, inputs, attrs):
-        outs = self.builder.emit(op, inputs, attrs)
+    def emit(self, op, inputs, attrs, regions=()):
+        outs = self.builder.emit(op, inputs, attrs, regions=regions)
         return outs if len(outs) > 1 else outs[0]
+
+    def region_builder(self):
+        return self.builder.region()
 
     def type(self, h):
         return h.type
@@ -166,30 +176,39 @@ class GraphEmitter(Emitter):
         return h
 
 
-def vjp_graph(graph: Graph, wrt=None, unconnected: str = "none") -> Graph:
+def node_attrs(node) -> dict:
+    """A node's attributes as its gradient rule sees them: control flow adds its regions."""
+    return node.attr_dict | {"regions": node.regions} if node.regions else node.attr_dict
+
+
+def vjp_graph(graph: Graph, wrt=None, unconnected: str = "none", cts=None,
+              grads_only: bool = False) -> Graph:
     """The pullback of ``graph``: parameters are the original ones followed by one cotangent
-    per result (``ct0``, ``ct1``...); results are the original results followed by the
-    gradient of each parameter in ``wrt`` (indices, default: every float parameter).
+    per result (``ct0``, ``ct1``...; only for the results indexed by ``cts`` when given);
+    results are the original results (unless ``grads_only``) followed by the gradient of
+    each parameter in ``wrt`` (indices, default: every float parameter).
     ``unconnected="zero"`` gives zeros instead of failing for unconnected parameters."""
-    if any(n.regions for n in graph.nodes):
-        raise GradientError("vjp", "graphs with regions (fused kernels, control flow) cannot "
-                                   "be differentiated; differentiate before fusion")
+    if any(n.op is P.KERNEL for n in graph.walk()):
+        raise GradientError("vjp", "graphs with fused kernels cannot be differentiated; "
+                                   "differentiate before fusion")
     b = GraphBuilder(graph.name + "_vjp")
     for p in graph.params:
         b._names.add(p.name)
     b.params.extend(graph.params)
-    for n in graph.nodes:
+    for n in graph.walk():
         b._names.update(o.name for o in n.outputs)
+        b._names.update(p.name for r in n.regions for p in r.params)
     b.nodes.extend(graph.nodes)
-    cts = [b.param(f"ct{i}", r.type) for i, r in enumerate(graph.results)]
+    cts = range(len(graph.results)) if cts is None else cts
+    ct_params = [(graph.results[i], b.param(f"ct{i}", graph.results[i].type)) for i in cts]
     wrt = [i for i, p in enumerate(graph.params) if differentiable(p.type)] if wrt is None \
         else list(wrt)
     e = GraphEmitter(b)
-    records = [Record(n.op.name, n.op.vjp, n.inputs, n.outputs, n.attr_dict)
+    records = [Record(n.op.name, n.op.vjp, n.inputs, n.outputs, node_attrs(n))
                for n in graph.nodes]
-    seeds = [(r, c) for r, c in zip(graph.results, cts) if differentiable(r.type)]
+    seeds = [(r, c) for r, c in ct_params if differentiable(r.type)]
     grads = backward(e, records, seeds, [graph.params[i] for i in wrt])
-    results = list(graph.results)
+    results = [] if grads_only else list(graph.results)
     for i, g in zip(wrt, grads):
         p = graph.params[i]
         if g is None:
@@ -201,3 +220,10 @@ def vjp_graph(graph: Graph, wrt=None, unconnected: str = "none") -> Graph:
             g = e("broadcast_to", g, shape=p.type.shape)
         results.append(g)
     return b.build(results)
+
+
+def pullback(graph: Graph, wrt, cts) -> Graph:
+    """A region's pullback as a region: parameters are ``graph``'s followed by a cotangent for
+    each result indexed by ``cts``; results are the gradients of the parameters indexed by
+    ``wrt`` (zeros where unconnected)."""
+    return vjp_graph(graph, wrt, "zero", cts=cts, grads_only=True)

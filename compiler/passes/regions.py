@@ -1,0 +1,70 @@
+"""Passes inside control flow: every pass runs on the regions of ``cond``, ``while_loop`` and
+``scan`` (innermost first) before the graph around them, so loop bodies are simplified and
+fused like any function. Regions are closed (they read only their parameters), so a pass
+sees each one as a graph of its own; afterwards values it created are renamed apart from the
+rest of the function, and kernels fused inside a region take the region's name as a prefix,
+so every kernel of a program has its own name."""
+
+from __future__ import annotations
+
+from ..ir import Graph, Node, Value
+from ..ops.base import CONTROL
+
+
+def in_regions(fn):
+    """The pass ``fn`` applied inside control-flow regions too."""
+    def run(graph: Graph) -> Graph:
+        if any(n.op.kind == CONTROL for n in graph.nodes):
+            graph = _map_regions(graph, run)
+        return fn(graph)
+    run.__name__ = getattr(fn, "__name__", "pass")
+    return run
+
+
+def _names(graph: Graph) -> set[str]:
+    out = {p.name for p in graph.params}
+    for n in graph.nodes:
+        out.update(o.name for o in n.outputs)
+        for r in n.regions:
+            out |= _names(r)
+    return out
+
+
+def _map_regions(graph: Graph, fn) -> Graph:
+    taken = {p.name for p in graph.params} | {o.name for n in graph.nodes for o in n.outputs}
+    numbers = [int(x) for x in _names(graph) if x.isdigit()]
+    counter = iter(range(max(numbers, default=-1) + 1, 1 << 62))
+    nodes = []
+    for node in graph.nodes:
+        if node.op.kind != CONTROL:
+            nodes.append(node)
+            continue
+        regions = []
+        for k, r in enumerate(node.regions):
+            new = fn(r)
+            clash = {x for x in _names(new) if x in taken}
+            mapping = {x: str(next(counter)) for x in sorted(clash)}
+            prefix = f"c{node.outputs[0].name if node.outputs else ''}r{k}_"
+            new = _rename(new, mapping, prefix)
+            taken |= _names(new)
+            regions.append(new)
+        nodes.append(Node(node.op, node.inputs, node.outputs, node.attrs, tuple(regions),
+                          node.loc))
+    return Graph(graph.name, graph.params, tuple(nodes), graph.results, graph.meta)
+
+
+def _rename(graph: Graph, mapping: dict, kernel_prefix: str) -> Graph:
+    def v(x):
+        return Value(mapping[x.name], x.type) if isinstance(x, Value) and x.name in mapping \
+            else x
+
+    nodes = []
+    for n in graph.nodes:
+        attrs = n.attrs
+        if n.op.kind == "fusion" and not str(n.attr("name")).startswith(kernel_prefix):
+            attrs = tuple((k, kernel_prefix + val if k == "name" else val) for k, val in attrs)
+        regions = tuple(_rename(r, mapping, "") for r in n.regions)
+        nodes.append(Node(n.op, tuple(v(x) for x in n.inputs), tuple(v(o) for o in n.outputs),
+                          attrs, regions, n.loc))
+    return Graph(graph.name, tuple(v(p) for p in graph.params), tuple(nodes),
+                 tuple(v(r) for r in graph.results), graph.meta)
