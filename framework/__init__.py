@@ -41,6 +41,8 @@ from .array_ops import (  # noqa
 )
 from .autodiff import custom_gradient, grad, stop_gradient, value_and_grad  # noqa: F401
 from .concrete import ConcreteFunction  # noqa: F401
+from .control_flow import cond, scan, switch_case, while_loop  # noqa: F401
+from . import autograph  # noqa: F401,E402
 from .function import Function, function  # noqa: F401
 from .placement import device  # noqa: F401
 from .tape import GradientTape, UnconnectedGradients  # noqa: F401

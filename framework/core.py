@@ -47,18 +47,20 @@ def _checked_attrs(op, inputs, attrs):
     return checked
 
 
-def apply(op, inputs, attrs: dict | None = None):
-    """Run ``op`` on ``inputs`` (Tensors and Literals); returns a Tensor (or a tuple)."""
+def apply(op, inputs, attrs: dict | None = None, regions=()):
+    """Run ``op`` on ``inputs`` (Tensors and Literals); returns a Tensor (or a tuple).
+    Control-flow ops take their ``regions`` (graphs)."""
     trace = tracing.current()
     try:
         if trace is not None:
-            outs, checked = _record(trace, op, inputs, attrs)
+            outs, checked = _record(trace, op, inputs, attrs, regions)
         else:
             if any(isinstance(x, Tensor) and x._sym is not None for x in inputs):
                 raise TracingError(op.name, "received a tensor from a finished trace (kept in "
                                    "Python state while tracing); return it from the function "
                                    "instead")
-            checked = _checked_attrs(op, inputs, attrs)
+            checked = _checked_attrs(op, inputs, attrs) if not regions else \
+                _region_attrs(op, inputs, attrs, regions)
             with np.errstate(all="ignore"):
                 out = op.ref(*[_eager_array(x) for x in inputs], **checked)
             outs = tuple(Tensor(np.asarray(o)) for o in out) if isinstance(out, tuple) else \
@@ -66,22 +68,35 @@ def apply(op, inputs, attrs: dict | None = None):
     except KilnError as e:
         raise e.with_location(tracing.where()) from None
     if tape.active() and op.differentiable:
-        tape.record(op, inputs, checked, outs)
-    return outs if len(outs) > 1 else outs[0]
+        tape.record(op, inputs, checked | {"regions": tuple(regions)} if regions else checked,
+                    outs)
+    return outs if len(outs) != 1 else outs[0]
 
 
-def _record(trace, op, inputs, attrs):
+def _region_attrs(op, inputs, attrs, regions):
+    """Attributes of an eager control-flow op, with its regions as functions."""
+    from compiler.interpret import RegionFn
+    types = [x.ir_type if isinstance(x, Tensor) else x.type for x in inputs]
+    checked, _ = op.typecheck(types, attrs or {}, regions)
+    return checked | {"regions": [RegionFn(r, {}) for r in regions]}
+
+
+def _record(trace, op, inputs, attrs, regions=()):
     operands = []
     for x in inputs:
         if isinstance(x, Literal):
             operands.append(x)
         elif x._sym is None:
             operands.append(trace.capture_tensor(x))
-        elif x._trace is not trace:
-            raise TracingError(op.name, "received a tensor traced in another function (or a "
-                               "finished trace); pass it in as an argument or return it "
-                               "instead of keeping it in Python state")
         else:
-            operands.append(x._sym)
-    outs = trace.builder.emit(op, operands, attrs, loc=tracing.user_location())
-    return tuple(Tensor(sym=v, trace=trace) for v in outs), trace.builder.nodes[-1].attr_dict
+            v = trace.operand(x)
+            if v is None:
+                raise TracingError(op.name, "received a tensor traced in another function (or "
+                                   "a finished trace); pass it in as an argument or return it "
+                                   "instead of keeping it in Python state")
+            operands.append(v)
+    outs = trace.builder.emit(op, operands, attrs, loc=tracing.user_location(),
+                              regions=regions)
+    node = trace.builder.nodes[-1]
+    return tuple(Tensor(sym=v, trace=trace) for v in outs), \
+        node.attr_dict | ({"regions": regions} if regions else {})

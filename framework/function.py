@@ -41,6 +41,7 @@ class Function:
         self.input_signature = None if input_signature is None else list(input_signature)
         self.reduce_retracing = bool(reduce_retracing)
         self.jit_compile = jit_compile
+        self.autograph = bool(autograph)
         from .placement import canonical
         self.device = canonical(device) if device is not None else None
         self._exact: dict = {}
@@ -68,7 +69,7 @@ class Function:
             if bound is None:
                 bound = Function(self.python_function.__get__(instance, owner),
                                  self.input_signature, self.reduce_retracing, self.jit_compile,
-                                 self._name, device=self.device)
+                                 self._name, self.autograph, self.device)
                 try:
                     self._instances[instance] = bound
                 except TypeError:
@@ -86,8 +87,12 @@ class Function:
     def __call__(self, *args, **kwargs):
         if config.functions_run_eagerly() or tracing.current() is not None or tape.active():
             # Eager debugging, a nested @function, or an eager GradientTape recording the
-            # ops: run the Python code inline.
-            return self.python_function(*args, **kwargs)
+            # ops: run the Python code inline (converted, when it is traced).
+            fn = self.python_function
+            if self.autograph and tracing.current() is not None:
+                from .autograph import convert
+                fn = convert(fn)
+            return fn(*args, **kwargs)
         bound, leaves, paths, key = self._bind(args, kwargs)
         cf = self._lookup_or_trace(bound, leaves, paths, key)
         if self.device is not None:
@@ -193,7 +198,11 @@ class Function:
                 specs = relaxed
         reason = self._retrace_reason(key, specs, paths)
         self._tracing_count += 1
-        cf = trace_function(self.python_function, self._name, bound, leaves, paths, specs, key,
+        fn = self.python_function
+        if self.autograph:
+            from .autograph import convert
+            fn = convert(fn)
+        cf = trace_function(fn, self._name, bound, leaves, paths, specs, key,
                             allow_variable_creation=self._tracing_count == 1, groups=groups)
         if any(s is not None and None in s.shape for s in specs):
             self._relaxed.append(cf)
@@ -252,7 +261,9 @@ def function(func=None, input_signature=None, autograph=True, jit_compile=None,
             serves every batch size.
         reduce_retracing: after a shape changes, trace a version with the differing dims
             generalized to ``None`` instead of one per shape.
-        jit_compile, autograph: accepted for TensorFlow compatibility.
+        autograph: convert Python ``if``/``while``/``for`` on tensors into graph control
+            flow (framework/autograph.py; ``framework.autograph.to_code(f)`` shows it).
+        jit_compile: accepted for TensorFlow compatibility.
         device: "cpu" or "cuda" (also "gpu", "/GPU:0"): where the compiled function runs;
             default: the enclosing ``framework.device`` block, else ``KILN_DEVICE``.
 

@@ -43,7 +43,10 @@ def recording() -> bool:
 
 
 def record(op, inputs, attrs, outputs, rule=None, custom=False) -> None:
-    """Note one op application on every recording tape that watches one of its inputs."""
+    """Note one op application on every recording tape that watches one of its inputs.
+    Ops inside a control-flow region are not noted: the control-flow op is."""
+    if tracing.in_region():
+        return
     for tape in active():
         if tape._recording and any(isinstance(x, Tensor) and key(x) in tape._watched
                                    for x in inputs):
@@ -65,9 +68,14 @@ def on_variable_read(var, t: Tensor) -> None:
 class _TensorEmitter(Emitter):
     """Gradient rules applied through ``core.apply``: eager, or traced into the function."""
 
-    def emit(self, op, inputs, attrs):
+    def emit(self, op, inputs, attrs, regions=()):
         from .core import apply
-        return apply(op, inputs, attrs)
+        return apply(op, inputs, attrs, regions)
+
+    def region_builder(self):
+        from compiler.builder import GraphBuilder
+        trace = tracing.current()
+        return trace.builder.region() if trace is not None else GraphBuilder("region")
 
     def type(self, h):
         return h.type if isinstance(h, Literal) else h.ir_type

@@ -41,10 +41,18 @@ def where() -> str | None:
 
 
 class Trace:
-    """One tracing of one Python function into a graph."""
+    """One tracing of one Python function into a graph; or, with a ``parent``, of one region
+    of a control-flow op (a branch, a loop body) inside it. A region reads values of the
+    traces around it through parameters of its own (``lift``), which become the op's
+    operands, so regions are closed."""
 
-    def __init__(self, name: str, allow_variable_creation: bool):
-        self.builder = GraphBuilder(name)
+    def __init__(self, name: str, allow_variable_creation: bool, parent: Trace | None = None,
+                 construct: str = ""):
+        self.parent = parent
+        self.construct = construct       # "the true branch of cond", ... (for errors)
+        self.builder = parent.builder.region() if parent else GraphBuilder(name)
+        self.lifted: dict[str, Value] = {}   # outer value name -> this region's parameter
+        self.captures: list[Value] = []      # the outer values lifted, in order
         self.allow_variable_creation = allow_variable_creation
         self.var_params: dict[int, tuple[object, Value]] = {}   # id(var) -> (var, param)
         self.var_values: dict[int, object] = {}                  # id(var) -> current Tensor
@@ -53,8 +61,45 @@ class Trace:
         self._captured_ids: dict[int, Value] = {}
         self.created_variables: list = []
 
+    def lift_value(self, v: Value) -> Value:
+        """The parameter of this region standing for the parent's value ``v``."""
+        p = self.lifted.get(v.name)
+        if p is None:
+            p = self.builder.param(v.name, v.type)
+            self.lifted[v.name] = p
+            self.captures.append(v)
+        return p
+
+    def operand(self, tensor) -> Value | None:
+        """``tensor``'s value here: its own, or lifted from an enclosing trace; None when it
+        belongs to no trace around this one."""
+        if tensor._trace is self:
+            return tensor._sym
+        if self.parent is None:
+            return None
+        outer = self.parent.operand(tensor)
+        return None if outer is None else self.lift_value(outer)
+
+    def variable_value(self, var):
+        """The tensor a read of ``var`` gives here (its region-local assignment, else the
+        value around the region)."""
+        key = id(var)
+        if key in self.var_values or self.parent is None:
+            if key not in self.var_values:
+                from compiler.ir import TensorType
+
+                from .tensor import Tensor
+                p = self.builder.param(var._name, TensorType(var._host.shape, var.dtype))
+                self.var_params[key] = (var, p)
+                self.var_order.append(var)
+                self.var_values[key] = Tensor(sym=p, trace=self)
+            return self.var_values[key]
+        return self.parent.variable_value(var)
+
     def capture_tensor(self, t) -> Value:
         """An eager tensor used inside the trace becomes a parameter bound to its value."""
+        if self.parent is not None:
+            return self.lift_value(self.parent.capture_tensor(t))
         v = self._captured_ids.get(id(t))
         if v is None:
             from compiler import dtypes as dt
@@ -83,6 +128,12 @@ class Trace:
             return None  # depends on a function argument
         g = Graph("init", tuple(params), tuple(reversed(chosen)), (tensor._sym,))
         return run(g, [bound[p.name] for p in params])[0]
+
+
+def in_region() -> bool:
+    """Whether ops are being traced into a control-flow region."""
+    t = current()
+    return t is not None and t.parent is not None
 
 
 def current() -> Trace | None:

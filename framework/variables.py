@@ -128,14 +128,7 @@ class Variable:
                 return Tensor(self._value)
             t = Tensor(self._value.copy())  # a tape keeps it: later assigns must not change it
         else:
-            key = id(self)
-            if key not in trace.var_values:
-                from compiler.ir import TensorType
-                p = trace.builder.param(self._name, TensorType(self._host.shape, self.dtype))
-                trace.var_params[key] = (self, p)
-                trace.var_order.append(self)
-                trace.var_values[key] = Tensor(sym=p, trace=trace)
-            t = trace.var_values[key]
+            t = trace.variable_value(self)
         tape.on_variable_read(self, t)
         return t
 

@@ -25,7 +25,8 @@ from compiler.printer import print_graph
 from compiler.verify import verify
 
 # Every primitive; ``kernel`` (a fused region) is checked by the fusion tests instead.
-ALL_OPS = sorted((o for o in P.REGISTRY.values() if o.kind != "fusion"), key=lambda o: o.name)
+ALL_OPS = sorted((o for o in P.REGISTRY.values() if o.kind not in ("fusion", "control")),
+                 key=lambda o: o.name)
 
 
 def build(op, types, attrs):

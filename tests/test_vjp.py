@@ -20,7 +20,7 @@ from compiler.transforms.vjp import vjp_graph
 from compiler.verify import verify
 
 DIFFERENTIABLE = sorted((o for o in P.REGISTRY.values() if o.differentiable and
-                         o.kind != "fusion"), key=lambda o: o.name)
+                         o.kind not in ("fusion", "control")), key=lambda o: o.name)
 
 # Inputs kept inside the domain where the function is smooth.
 POSITIVE = {"log", "sqrt", "rsqrt", "reciprocal", "pow"}

@@ -2,8 +2,8 @@
 
 from . import control, elementwise, kernel, linalg, movement, nn, reduce, source  # noqa: F401  (registration)
 from .base import REGISTRY, OpDef, lookup, register  # noqa: F401
-from .elementwise import *  # noqa: F401,F403
 from .control import COND, SCAN, WHILE_LOOP  # noqa: F401
+from .elementwise import *  # noqa: F401,F403
 from .kernel import KERNEL  # noqa: F401
 from .linalg import MATMUL  # noqa: F401
 from .movement import *  # noqa: F401,F403
