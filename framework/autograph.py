@@ -219,7 +219,7 @@ class _Converter(ast.NodeTransformer):
                                  ast.Constant(tuple(changed)), ast.Constant(s.lineno)])
         target = _tuple(changed, ast.Store) if changed else ast.Name("_", ast.Store())
         out = defs + [ast.Assign([target], call)]
-        return [ast.fix_missing_locations(ast.copy_location(n, s)) for n in out]
+        return [_located(n, s) for n in out]
 
     # -- loops --
     def _loop_parts(self, s, live):
@@ -261,7 +261,7 @@ class _Converter(ast.NodeTransformer):
                                     ast.Constant(s.lineno)])
         target = _tuple(carried, ast.Store) if carried else ast.Name("_", ast.Store())
         out = init + defs + [ast.Assign([target], call)]
-        return [ast.fix_missing_locations(ast.copy_location(n, s)) for n in out]
+        return [_located(n, s) for n in out]
 
     def convert_for(self, s, live):
         if s.orelse or _contains(s.body, (ast.Return, ast.Yield, ast.YieldFrom, ast.Global,
@@ -287,7 +287,15 @@ class _Converter(ast.NodeTransformer):
                                   ast.Constant(brk)])
         target = _tuple(carried, ast.Store) if carried else ast.Name("_", ast.Store())
         out = init + defs + [ast.Assign([target], call)]
-        return [ast.fix_missing_locations(ast.copy_location(n, s)) for n in out]
+        return [_located(n, s) for n in out]
+
+
+def _located(node, s):
+    """A statement made for ``s``, at ``s``'s first line (so tracebacks and IR locations
+    name the line of the ``if``/``while``/``for``, not the end of its body)."""
+    ast.copy_location(node, s)
+    node.end_lineno, node.end_col_offset = s.lineno, s.col_offset
+    return ast.fix_missing_locations(node)
 
 
 def _read_before_write(stmts) -> set[str]:

@@ -245,8 +245,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         values, n = [_as_tensor(x, "while_loop") for x in nest.flatten(structure)], 0
         while (m is None or n < m) and bool(call(cond, values)):
             out = call(body, values)
-            values = [_as_tensor(x, "while_loop") for x in nest.flatten(
-                (out,) if single and not isinstance(out, (list, tuple)) else out)]
+            values = [_as_tensor(x, "while_loop") for x in nest.flatten(_wrap(out, structure))]
             n += 1
         out = nest.pack_sequence_as(structure, values)
         return out[0] if single else out
@@ -258,8 +257,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
              for i in builtins.range(len(leaves))]
 
     def body_flat(*xs):
-        out = call(body, xs)
-        out = (out,) if single and not isinstance(out, (list, tuple)) else out
+        out = _wrap(call(body, xs), structure)
         if _skeleton(tuple(out)) != _skeleton(tuple(structure)):
             raise ShapeError("while_loop", f"body must return the structure of loop_vars "
                                            f"{_skeleton(tuple(structure))!r}; returned "
@@ -288,6 +286,11 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     return out[0] if single else out
 
 
+def _wrap(out, structure):
+    """A body's result for one loop variable may come without its tuple."""
+    return (out,) if len(structure) == 1 and not isinstance(out, (list, tuple)) else out
+
+
 def _cast_like(x, t):
     """A Python number a loop body returns for a loop variable of type ``t``."""
     from .array_ops import constant
@@ -314,58 +317,78 @@ def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
     if not callable(fn):
         raise SignatureError("scan", f"fn must be a callable; received {fn!r:.60}", _where())
     xs = [_as_tensor(x, "scan") for x in nest.flatten(elems)]
+    if initializer is None:
+        if not xs or any(x.ir_type.rank == 0 for x in xs):
+            raise ShapeError("scan", "elems must be tensors with a leading axis to scan over",
+                             _where())
+        first = -1 if reverse else 0
+        init = nest.pack_sequence_as(elems, [x[first] for x in xs])
+        elems = nest.pack_sequence_as(elems, [x[:-1] if reverse else x[1:] for x in xs])
+    else:
+        init = initializer
+
+    def step(acc, x):
+        new = fn(acc, x)
+        return new, new
+
+    _, out = scan_steps(step, init, elems, reverse)
+    if initializer is None:
+        from .array_ops import concat, expand_dims
+        firsts = nest.flatten(init)
+        leaves = [concat([o, expand_dims(a, 0)] if reverse else [expand_dims(a, 0), o], 0)
+                  for o, a in zip(nest.flatten(out), firsts)]
+        out = nest.pack_sequence_as(init, leaves)
+    return out
+
+
+def scan_steps(fn, init, elems, reverse=False):
+    """``carry, y = fn(carry, element)`` along the leading axis of ``elems``; returns the
+    final carry and the ``y``s stacked (``jax.lax.scan``'s contract; ``scan`` and the
+    recurrent layers use it). ``y`` may be None (nothing stacked)."""
+    xs = [_as_tensor(x, "scan") for x in nest.flatten(elems)]
     if not xs:
         raise SignatureError("scan", "elems must hold at least one tensor", _where())
     for x in xs:
         if x.ir_type.rank == 0:
             raise ShapeError("scan", f"elems must have a leading axis to scan over; received "
                                      f"{x.ir_type}", _where())
-    if initializer is None:
-        first = -1 if reverse else 0
-        init = nest.pack_sequence_as(elems, [x[first] for x in xs])
-        xs = [x[:-1] if reverse else x[1:] for x in xs]
-    else:
-        init = initializer
-    init_leaves = [_as_tensor(x, "scan") for x in nest.flatten(init)]
+    carry = [_as_tensor(x, "scan") for x in nest.flatten(init)]
     if tracing.current() is None:
-        out = _scan_eager(fn, elems, init, xs, init_leaves, reverse)
-    else:
-        out = _scan_traced(fn, elems, init, xs, init_leaves, reverse)
-    if initializer is None:
-        from .array_ops import concat, expand_dims
-        pieces = [(o, expand_dims(a, 0)) for o, a in zip(out, init_leaves)]
-        out = [concat([o, a] if reverse else [a, o], 0) for o, a in pieces]
-    return nest.pack_sequence_as(init, out)
+        return _steps_eager(fn, init, elems, xs, carry, reverse)
+    return _steps_traced(fn, init, elems, xs, carry, reverse)
 
 
-def _scan_eager(fn, elems, init, xs, init_leaves, reverse):
+def _steps_eager(fn, init, elems, xs, carry, reverse):
     from .array_ops import stack
     n = xs[0].shape[0]
-    acc, steps = init, {}
+    acc, ys, y = init, {}, None
     for i in (builtins.range(n - 1, -1, -1) if reverse else builtins.range(n)):
-        acc = fn(acc, nest.pack_sequence_as(elems, [x[i] for x in xs]))
-        steps[i] = [_as_tensor(a, "scan") for a in nest.flatten(acc)]
-    if not steps:
-        from .array_ops import zeros
-        return [zeros((0,) + tuple(a.shape), a.dtype) for a in init_leaves]
-    return [stack([steps[i][k] for i in builtins.range(n)], 0)
-            for k in builtins.range(len(init_leaves))]
+        acc, y = fn(acc, nest.pack_sequence_as(elems, [x[i] for x in xs]))
+        ys[i] = y
+    if y is None:
+        return acc, None
+    if not ys:
+        raise ShapeError("scan", "cannot scan over 0 elements eagerly", _where())
+    leaves = [stack([nest.flatten(ys[i])[k] for i in builtins.range(n)], 0)
+              for k in builtins.range(len(nest.flatten(y)))]
+    return acc, nest.pack_sequence_as(y, leaves)
 
 
-def _scan_traced(fn, elems, init, xs, init_leaves, reverse):
-    types = [a.ir_type for a in init_leaves]
+def _steps_traced(fn, init, elems, xs, carry, reverse):
+    types = [a.ir_type for a in carry]
     slices = [x.ir_type.with_shape(x.ir_type.shape[1:]) for x in xs]
-    nc = len(types)
+    nc, y_structure = len(types), []
 
     def body(*ps):
-        acc = fn(nest.pack_sequence_as(init, list(ps[:nc])),
-                 nest.pack_sequence_as(elems, list(ps[nc:])))
+        acc, y = fn(nest.pack_sequence_as(init, list(ps[:nc])),
+                    nest.pack_sequence_as(elems, list(ps[nc:])))
         if _skeleton(acc) != _skeleton(init):
             raise ShapeError("scan", f"fn must return the structure of the accumulator "
                                      f"{_skeleton(init)!r}; returned {_skeleton(acc)!r}",
                              _where())
-        new = [_cast_like(a, t) for a, t in zip(nest.flatten(acc), types)]
-        return new + new
+        y_structure.append(y)
+        return [_cast_like(a, t) for a, t in zip(nest.flatten(acc), types)] + \
+            ([] if y is None else [_as_tensor(v, "scan") for v in nest.flatten(y)])
 
     r = _Region(body, types + slices, [f"acc{i}" for i in builtins.range(nc)] +
                 [f"elem{i}" for i in builtins.range(len(xs))], "scan fn")
@@ -375,8 +398,10 @@ def _scan_traced(fn, elems, init, xs, init_leaves, reverse):
                                      f"must keep its dtype and shape", _where())
     _no_assignments(r, "scan")
     graphs, captured = _close([r])
-    outs = apply(P.SCAN, init_leaves + xs + captured,
+    outs = apply(P.SCAN, carry + xs + captured,
                  {"n_carry": nc, "n_elems": len(xs), "reverse": bool(reverse)},
                  regions=tuple(graphs))
-    outs = outs if isinstance(outs, tuple) else (outs,)
-    return list(outs[nc:])
+    outs = list(outs) if isinstance(outs, tuple) else [outs]
+    final = nest.pack_sequence_as(init, outs[:nc])
+    y = y_structure[0]
+    return final, None if y is None else nest.pack_sequence_as(y, outs[nc:])

@@ -5,6 +5,7 @@ from compiler.errors import (  # noqa: F401
                              AttrError,
                              DeviceError,
                              DTypeError,
+                             GradientError,
                              KilnError,
                              OutOfRangeError,
                              ParseError,

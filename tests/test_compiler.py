@@ -500,3 +500,22 @@ def test_independent_elementwise_producers_merge_into_their_consumer():
     np.testing.assert_allclose(f(x, y).numpy(), np.exp(-x) / (1 + np.exp(-y)) + x * y,
                                rtol=1e-12)
     assert f.get_concrete_function(x, y).compiled().stats["kernels"] == 1
+
+
+def test_a_view_sunk_into_several_copy_steps_is_computed_once():
+    # A concat read by two slices that no kernel consumes: fusion once emitted the concat
+    # (and the reshapes under it) for each slice, and the duplicate buffers gave garbage.
+    import framework as tf
+
+    @tf.function
+    def f(x, v):
+        s = tf.stack([x, v, x * v])
+        return s[:1], s[1:], tf.concat([s[:1], s[1:]], 0)
+    x = np.arange(1, 6, dtype=np.float32)
+    want = np.stack([x, 2 * x, 2 * x * x])
+    a, b, c = f(tf.constant(x), tf.constant(2 * x))
+    np.testing.assert_array_equal(a.numpy(), want[:1])
+    np.testing.assert_array_equal(b.numpy(), want[1:])
+    np.testing.assert_array_equal(c.numpy(), want)
+    fused = f.get_concrete_function(tf.constant(x), tf.constant(2 * x)).ir("fused")
+    assert fused.count("= concat") == 2

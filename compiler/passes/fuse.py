@@ -335,11 +335,14 @@ def fuse(graph: Graph) -> Graph:
                 if isinstance(x, Value) and x.name not in defined:
                     used_outside.setdefault(x.name, set()).add(g.id)
     results = {r.name for r in graph.results}
-    nodes = []
+    nodes, emitted = [], set()
     for g in _order(groups, group_of):
         if g.kind == "library" or (g.kind == "elementwise" and all(
                 _is_view(n) or n.op is P.BROADCAST_TO for n in g.members)):
-            nodes += g.members  # nothing to compute: numpy views and copies do it
+            # Nothing to compute: numpy views and copies do it. A view sunk into several
+            # such groups is computed once.
+            nodes += [n for n in g.members if n.outputs[0].name not in emitted]
+            emitted.update(n.outputs[0].name for n in g.members)
             continue
         kernel = _kernel_node(g, used_outside, results)
         if kernel.outputs:  # a group nothing reads is dead code (when dce is disabled)

@@ -33,7 +33,7 @@ from .core import (  # noqa: F401
     Subtract,
 )
 from .normalization import BatchNormalization, LayerNormalization  # noqa: F401
-from .recurrent import GRU, LSTM  # noqa: F401
+from .recurrent import GRU, LSTM, RNN  # noqa: F401
 
 AvgPool2D, MaxPool2D, MaxPool1D, AvgPool1D = (AveragePooling2D, MaxPooling2D, MaxPooling1D,
                                               AveragePooling1D)

@@ -1,6 +1,7 @@
-"""LSTM and GRU, as ``tf.keras.layers``, unrolled over the (known) number of time steps at
-trace time: the input projection of every step is one matmul, then each step is a small
-matmul with the recurrent kernel and a fused elementwise gate kernel."""
+"""LSTM, GRU and RNN (a custom cell), as ``tf.keras.layers``. The input projection of every
+time step is one matmul; the steps are a ``scan`` (framework/control_flow.py), so inside
+``@function`` the program holds one step however long the sequence (eagerly, a Python loop).
+Each step is a small matmul with the recurrent kernel and a fused elementwise gate kernel."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from compiler.errors import ShapeError
 
 from ... import array_ops as A
 from ... import math_ops as M
-from ... import nn, tracing
+from ... import nest, nn, tracing
+from ...control_flow import scan_steps
 from .. import activations, initializers, regularizers
 from .base import Layer
 from .core import _ser_init
@@ -72,15 +74,16 @@ class _RNN(Layer):
         xw = self._input_bias(xw)
         zeros = A.zeros_like(xw[:, 0, : self.units])
         state = list(initial_state) if initial_state is not None else self._zero_state(zeros)
-        steps = range(t - 1, -1, -1) if self.go_backwards else range(t)
         keep = nn.dropout(A.ones_like(zeros), self.recurrent_dropout) \
             if training and self.recurrent_dropout else None
-        outputs = []
-        for i in steps:
+
+        def step(state, xw_t):
             h_in = state[0] if keep is None else state[0] * keep
-            state = self._step(xw[:, i, :], h_in, state)
-            outputs.append(state[0])
-        out = A.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
+            state = self._step(xw_t, h_in, state)
+            return state, state[0] if self.return_sequences else None
+
+        state, hs = scan_steps(step, state, _time_major(xw, self.go_backwards))
+        out = A.transpose(hs, [1, 0, 2]) if self.return_sequences else state[0]
         return [out] + state if self.return_state else out
 
     def _input_bias(self, xw):
@@ -173,3 +176,57 @@ class GRU(_RNN):
 
     def get_config(self):
         return super().get_config() | {"reset_after": True}
+
+
+def _time_major(x, backwards: bool):
+    x = A.transpose(x, [1, 0] + list(range(2, len(x.shape))))
+    return A.reverse(x, [0]) if backwards else x
+
+
+class RNN(Layer):
+    """A recurrent layer over a custom ``cell``, as ``tf.keras.layers.RNN``: the cell has
+    ``state_size`` (an int or a list of ints) and ``call(inputs, states) -> (output,
+    new_states)``; it is built once with the per-step input shape. The time steps run as one
+    ``scan`` inside ``@function``."""
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, **kwargs):
+        super().__init__(**kwargs)
+        if stateful:
+            raise ValueError("RNN: stateful=True is not supported")
+        for attr in ("state_size", "call"):
+            if not hasattr(cell, attr):
+                raise ValueError(f"RNN: the cell must have `{attr}`; received {cell!r}")
+        self.cell = cell
+        self.return_sequences, self.return_state = return_sequences, return_state
+        self.go_backwards = go_backwards
+
+    def build(self, input_shape):
+        if isinstance(self.cell, Layer) and not self.cell.built:
+            from ...tensor import TensorShape
+            self.cell.build(TensorShape((input_shape[0], input_shape[-1])))
+            self.cell.built = True
+        self.built = True
+
+    def call(self, inputs, initial_state=None, training=None, mask=None):
+        sizes = self.cell.state_size
+        sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+        base = A.zeros_like(inputs[:, 0, :1])
+        state = list(initial_state) if initial_state is not None else \
+            [base + A.zeros((int(s),), inputs.dtype) for s in sizes]
+
+        def step(state, x_t):
+            out, new = self.cell(x_t, state)
+            return list(new) if isinstance(new, (list, tuple)) else [new], out
+
+        state, outs = scan_steps(step, state, _time_major(inputs, self.go_backwards))
+        last = nest.map_structure(lambda o: o[-1], outs)
+        seq = nest.map_structure(
+            lambda o: A.transpose(o, [1, 0] + list(range(2, len(o.shape)))), outs)
+        out = seq if self.return_sequences else last
+        return [out] + state if self.return_state else out
+
+    def get_config(self):
+        return super().get_config() | {
+            "return_sequences": self.return_sequences, "return_state": self.return_state,
+            "go_backwards": self.go_backwards}
