@@ -370,17 +370,22 @@ class _Expressions(ast.NodeTransformer):
 
 
 def _source_tree(fn):
-    try:
-        src = textwrap.dedent(inspect.getsource(fn))
-        file = inspect.getsourcefile(fn) or inspect.getfile(fn)
-        first = inspect.getsourcelines(fn)[1]
-    except (OSError, TypeError):
+    """(module, the function's def, file) from the function's own code object (a wrapper's
+    ``__wrapped__`` is not followed); None for lambdas and when there is no source."""
+    code = fn.__code__
+    if code.co_name == "<lambda>":
         return None
-    tree = ast.parse(src)
+    try:
+        src = textwrap.dedent(inspect.getsource(code))
+        file = inspect.getsourcefile(code) or code.co_filename
+        first = inspect.getsourcelines(code)[1]
+        tree = ast.parse(src)
+    except (OSError, TypeError, SyntaxError):
+        return None
     ast.increment_lineno(tree, first - 1)
-    fdef = tree.body[0]
-    if not isinstance(fdef, ast.FunctionDef):
-        return None  # a lambda: nothing to convert
+    fdef = tree.body[0] if tree.body else None
+    if not isinstance(fdef, ast.FunctionDef) or fdef.name != code.co_name:
+        return None
     return tree, fdef, file
 
 

@@ -19,7 +19,7 @@ def _block(text, marker):
     return m.group(1)
 
 
-@pytest.mark.parametrize("name", ["readme", "readme-grad", "readme-keras"])
+@pytest.mark.parametrize("name", ["readme", "readme-grad", "readme-keras", "readme-cf"])
 def test_readme_example_output_is_real(tmp_path, name):
     readme = (ROOT / "README.md").read_text()
     code, expected = _block(readme, f"{name}-example"), _block(readme, f"{name}-output")
