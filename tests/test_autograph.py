@@ -53,6 +53,13 @@ def ranged(x, n):
     return acc
 
 
+def countdown(x, n):
+    acc = tf.zeros_like(x)
+    for i in tf.range(n, 0, -2):
+        acc = acc + tf.cast(i, tf.float32) * x
+    return acc
+
+
 def python_stays_python(x):
     k = 0
     for i in range(3):
@@ -88,7 +95,8 @@ CASES = [
     (branchy, [[1.0, 2.0]]), (branchy, [[-1.0, -2.0]]), (branchy, [[-10.0, 6.0]]),
     (counted, [[1.0, 2.0], 4]), (skip_and_stop, [[1.0, -2.0, 3.0, 11.0, 5.0]]),
     (skip_and_stop, [[1.0, 2.0]]), (early_return, [[1.0, 2.0]]), (early_return, [[-1.0, -2.0]]),
-    (ranged, [[1.0, 2.0], 5]), (python_stays_python, [[1.0, 2.0]]),
+    (ranged, [[1.0, 2.0], 5]), (countdown, [[1.0, 2.0], 5]), (countdown, [[1.0], 0]),
+    (python_stays_python, [[1.0, 2.0]]),
     (python_stays_python, [[-1.0, -2.0]]), (while_with_break, [[1.0, 0.5, 2.0, 0.25]]),
     (while_with_break, [[0.1, 0.1, 0.1, 0.1]]), (nested_loops, [[[1.0, -2.0], [3.0, 4.0]]]),
 ]

@@ -519,3 +519,18 @@ def test_a_view_sunk_into_several_copy_steps_is_computed_once():
     np.testing.assert_array_equal(c.numpy(), want)
     fused = f.get_concrete_function(tf.constant(x), tf.constant(2 * x)).ir("fused")
     assert fused.count("= concat") == 2
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_integer_floordiv_mod_and_pow_with_negative_operands(dtype):
+    # Compiled integer division once went through the float path, where numba's np.fmod of
+    # integers is wrong for negative operands: 5 // -2 gave -1.
+    import framework as tf
+    a = np.array([5, 7, -5, -7, 0, 3, 9], dtype)
+    b = np.array([-2, 2, -2, 3, 5, 0, -4], dtype)
+    f = tf.function(lambda x, y: (x // y, x % y, x ** tf.abs(y)))
+    got = [t.numpy() for t in f(tf.constant(a), tf.constant(b))]
+    want = [np.where(b != 0, np.floor_divide(a, np.where(b == 0, 1, b)), 0),
+            np.where(b != 0, np.mod(a, np.where(b == 0, 1, b)), 0), a ** np.abs(b)]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)

@@ -138,24 +138,40 @@ def kiln_divmod(a, b):
     return fl, mod
 
 
+# Integer forms: kernels with an integer result call these (render_cpu.INT_FORMS). Inside
+# numba, ``isinstance(x, int)`` is False for int32/int64 values, and numba's np.fmod of
+# integers is wrong for negative operands (np.fmod(5, -2) gives 5), so integer division
+# must not reach the float path.
+def kiln_floordiv_int(a, b):
+    return a // b if b != 0 else 0
+
+
+def kiln_mod_int(a, b):
+    return a % b if b != 0 else 0
+
+
+def kiln_pow_int(a, b):
+    if b >= 0:
+        return a ** b
+    return 1 if a == 1 else ((1 if b % 2 == 0 else -1) if a == -1 else 0)
+
+
 def kiln_floordiv(a, b):
     if isinstance(a, int) and isinstance(b, int):
-        return a // b if b != 0 else 0
+        return kiln_floordiv_int(a, b)
     return kiln_divmod(a, b)[0]
 
 
 def kiln_mod(a, b):
     if isinstance(a, int) and isinstance(b, int):
-        return a % b if b != 0 else 0
+        return kiln_mod_int(a, b)
     return kiln_divmod(a, b)[1]
 
 
 def kiln_pow(a, b):
     # Valid Python and numba alike: numba compiles it for the kernels, tests run it in Python.
     if isinstance(a, int) and isinstance(b, int):
-        if b >= 0:
-            return a ** b
-        return 1 if a == 1 else ((1 if b % 2 == 0 else -1) if a == -1 else 0)
+        return kiln_pow_int(a, b)
     if b == 0.5:  # numpy computes x ** 0.5 as sqrt(x)
         return kiln_sqrt(a)
     odd = math.isfinite(b) and b == math.floor(b) and kiln_fmod(b, 2.0) != 0
