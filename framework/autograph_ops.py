@@ -205,7 +205,7 @@ def _tensor_for(iterable, body, init, names, stop):
     if isinstance(iterable, range_spec):
         start, limit, delta = (x._read() if hasattr(x, "_read") else x
                                for x in (iterable.start, iterable.limit, iterable.delta))
-        n = (limit - start + delta - (1 if _sign(delta) > 0 else -1)) // delta
+        n = -((start - limit) // delta)  # ceil((limit - start) / delta), for either sign
         n = n if _is_tensor(n) else max(int(n), 0)
 
         def item(i):
@@ -232,10 +232,6 @@ def _tensor_for(iterable, body, init, names, stop):
     out = control_flow.while_loop(test, step, (i0,) + tuple(init),
                                   maximum_iterations=bound, _names=["<index>"] + list(names))
     return tuple(out[1:])
-
-
-def _sign(x):
-    return 1 if not _is_tensor(x) and x > 0 else (-1 if not _is_tensor(x) else 1)
 
 
 # -- Python-only constructs and side effects ------------------------------------------------------

@@ -52,9 +52,8 @@ def _skeleton(structure):
 class _Region:
     """One traced region: its explicit parameters, results, and the trace it came from."""
 
-    def __init__(self, fn, types, names, construct: str, leaf_types=None, names_out=None):
-        parent = tracing.current()
-        self.trace = tracing.Trace("region", False, parent=parent, construct=construct)
+    def __init__(self, fn, types, names, construct: str):
+        self.trace = tracing.Trace("region", False, parent=tracing.current())
         b = self.trace.builder
         self.params = [b.param(n, t) for n, t in zip(names, types)]
         with tracing.active(self.trace):

@@ -97,6 +97,4 @@ def _record(trace, op, inputs, attrs, regions=()):
             operands.append(v)
     outs = trace.builder.emit(op, operands, attrs, loc=tracing.user_location(),
                               regions=regions)
-    node = trace.builder.nodes[-1]
-    return tuple(Tensor(sym=v, trace=trace) for v in outs), \
-        node.attr_dict | ({"regions": regions} if regions else {})
+    return tuple(Tensor(sym=v, trace=trace) for v in outs), trace.builder.nodes[-1].attr_dict

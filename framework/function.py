@@ -88,11 +88,7 @@ class Function:
         if config.functions_run_eagerly() or tracing.current() is not None or tape.active():
             # Eager debugging, a nested @function, or an eager GradientTape recording the
             # ops: run the Python code inline (converted, when it is traced).
-            fn = self.python_function
-            if self.autograph and tracing.current() is not None:
-                from .autograph import convert
-                fn = convert(fn)
-            return fn(*args, **kwargs)
+            return self._code(tracing.current() is not None)(*args, **kwargs)
         bound, leaves, paths, key = self._bind(args, kwargs)
         cf = self._lookup_or_trace(bound, leaves, paths, key)
         if self.device is not None:
@@ -118,6 +114,13 @@ class Function:
                                              if c not in self._exact.values()]
 
     # -- internals --
+    def _code(self, traced: bool):
+        """The Python function to run: converted by autograph when it is being traced."""
+        if not (traced and self.autograph):
+            return self.python_function
+        from .autograph import convert
+        return convert(self.python_function)
+
     def _bind(self, args, kwargs):
         try:
             ba = self._signature.bind(*args, **kwargs)
@@ -198,11 +201,7 @@ class Function:
                 specs = relaxed
         reason = self._retrace_reason(key, specs, paths)
         self._tracing_count += 1
-        fn = self.python_function
-        if self.autograph:
-            from .autograph import convert
-            fn = convert(fn)
-        cf = trace_function(fn, self._name, bound, leaves, paths, specs, key,
+        cf = trace_function(self._code(traced=True), self._name, bound, leaves, paths, specs, key,
                             allow_variable_creation=self._tracing_count == 1, groups=groups)
         if any(s is not None and None in s.shape for s in specs):
             self._relaxed.append(cf)

@@ -43,13 +43,11 @@ def where() -> str | None:
 class Trace:
     """One tracing of one Python function into a graph; or, with a ``parent``, of one region
     of a control-flow op (a branch, a loop body) inside it. A region reads values of the
-    traces around it through parameters of its own (``lift``), which become the op's
+    traces around it through parameters of its own (``lift_value``), which become the op's
     operands, so regions are closed."""
 
-    def __init__(self, name: str, allow_variable_creation: bool, parent: Trace | None = None,
-                 construct: str = ""):
+    def __init__(self, name: str, allow_variable_creation: bool, parent: Trace | None = None):
         self.parent = parent
-        self.construct = construct       # "the true branch of cond", ... (for errors)
         self.builder = parent.builder.region() if parent else GraphBuilder(name)
         self.lifted: dict[str, Value] = {}   # outer value name -> this region's parameter
         self.captures: list[Value] = []      # the outer values lifted, in order

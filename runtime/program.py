@@ -149,12 +149,18 @@ def execute(program: Program, args, profile: dict | None = None,
     return [slots[r] for r in program.results]
 
 
+def walk_programs(program: Program):
+    """The program and, recursively, its control steps' sub-programs."""
+    yield program
+    for st in program.steps:
+        for sub in st.subprograms:
+            yield from walk_programs(sub)
+
+
 def walk_steps(program: Program):
     """Every step, those of control steps' sub-programs included."""
-    for st in program.steps:
-        yield st
-        for sub in st.subprograms:
-            yield from walk_steps(sub)
+    for p in walk_programs(program):
+        yield from p.steps
 
 
 def _call_kernel(program: Program, st: Step, fn, args) -> None:

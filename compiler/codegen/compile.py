@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from runtime import jit
-from runtime.program import Program, walk_steps
+from runtime.program import Program, walk_programs, walk_steps
 
 from .. import __version__
 from ..passes.pipeline import optimize
@@ -42,9 +42,8 @@ def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compil
     t1 = time.perf_counter()
     if kernels:
         mod = jit.load_module(source)
-        for st in [None] + list(walk_steps(program)):
-            for p in [program] if st is None else st.subprograms:
-                p.module = mod
+        for p in walk_programs(program):
+            p.module = mod
         if target == "cuda":
             from runtime.cuda import load_kernels
             n_in = {st.name: len(st.inputs) for st in walk_steps(program) if st.kind == "kernel"}

@@ -100,19 +100,19 @@ COND = register(OpDef("cond", CONTROL, _cond_infer, _cond_ref, vjp=_cond_vjp, va
 # while_loop
 
 
-def _check_count(op, attrs, *names):
+def _check_count(op, attrs, *names, optional=False):
     for name in names:
         v = attrs[name]
+        if v is None and optional:
+            continue
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise AttrError(op, f"{name} must be a non-negative int; received {v!r}")
+            raise AttrError(op, f"{name} must be a non-negative int{' or None' * optional}; "
+                                f"received {v!r}")
 
 
 def _while_canon(types, attrs):
     _check_count("while_loop", attrs, "n_carry")
-    m = attrs["maximum_iterations"]
-    if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 0):
-        raise AttrError("while_loop", f"maximum_iterations must be None or a non-negative "
-                                      f"int; received {m!r}")
+    _check_count("while_loop", attrs, "maximum_iterations", optional=True)
     if not 1 <= attrs["n_carry"] <= len(types):
         raise AttrError("while_loop", f"n_carry must be 1..{len(types)}; received "
                                       f"{attrs['n_carry']}")
@@ -193,12 +193,10 @@ def _scan_canon(types, attrs):
     if nc + ne > len(types):
         raise AttrError("scan", f"n_carry + n_elems ({nc} + {ne}) exceeds the {len(types)} "
                                 f"operands")
-    length = attrs["length"]
-    if ne == 0 and length is None:
+    if ne == 0 and attrs["length"] is None:
         raise AttrError("scan", "a scan without elems needs its length")
-    if length is not None and not isinstance(length, Sym) and (
-            not isinstance(length, int) or isinstance(length, bool) or length < 0):
-        raise AttrError("scan", f"length must be a non-negative int; received {length!r}")
+    if not isinstance(attrs["length"], Sym):  # a symbolic length is a size known at run time
+        _check_count("scan", attrs, "length", optional=True)
     if not isinstance(attrs["reverse"], bool):
         raise AttrError("scan", f"reverse must be a bool; received {attrs['reverse']!r}")
     return attrs
