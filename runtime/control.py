@@ -7,9 +7,11 @@ sub-programs' buffers live there too; only a predicate is read back to the host)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from .program import eval_dim, execute
+from .program import PARALLEL_MIN_WORK, call_kernel, eval_dim, execute, flat1
 
 
 def _host_bool(x, memory) -> bool:
@@ -47,3 +49,56 @@ def run_scan(body, n_carry, n_elems, length, reverse, out_shapes, out_dtypes, en
         for y, o in zip(ys, out[n_carry:]):
             y[i] = o
     return carries + ys
+
+
+@dataclass
+class LoopPlan:
+    """How to call a compiled loop driver (compiler/codegen/loops.py), as plain data."""
+
+    kind: str                   # "while" | "scan"
+    name: str
+    n_carry: int
+    n_elems: int
+    buffers: list               # (shape, dtype) of each intermediate buffer
+    constants: list             # arrays the regions' programs hold
+    scratch: list               # (shape, dtype) of each kernel workspace
+    symbols: list               # sizes passed by name
+    work: list                  # each kernel's domain (picks the _ser or _par driver)
+    carry_shapes: list
+    y_shapes: list
+    y_dtypes: list
+    maximum_iterations: int | None = None
+    length: str | None = None
+
+
+def run_compiled(plan: LoopPlan, step, env, memory, profile, *xs) -> list:
+    """Run a loop through its generated driver (``step.fn_ser`` / ``step.fn_par``)."""
+    def shape(s):
+        return tuple(eval_dim(d, env) for d in s)
+
+    def size(s):
+        n = 1
+        for d in shape(s):
+            n *= d
+        return n
+
+    nc, ne = plan.n_carry, plan.n_elems
+    carries = [flat1(np.array(x, order="C", copy=True)) for x in xs[:nc]]
+    consts = [flat1(np.ascontiguousarray(x)) for x in xs[nc + ne:]]
+    buffers = [flat1(np.empty(shape(s), d)) for s, d in plan.buffers]
+    scratch = [flat1(c) for c in plan.constants] + \
+        [np.empty(shape(s), d) for s, d in plan.scratch]
+    sizes = [env[s] for s in plan.symbols]
+    par = any(size(w) >= PARALLEL_MIN_WORK for w in plan.work)
+    fn = step.fn_par if par else step.fn_ser
+    if plan.kind == "while":
+        m = -1 if plan.maximum_iterations is None else plan.maximum_iterations
+        args = [m] + carries + consts + buffers + scratch + sizes
+        ys = []
+    else:
+        elems = [np.ascontiguousarray(x) for x in xs[nc:nc + ne]]
+        n = elems[0].shape[0] if elems else eval_dim(plan.length, env)
+        ys = [np.empty(shape(s), d) for s, d in zip(plan.y_shapes, plan.y_dtypes)]
+        args = [n] + carries + elems + consts + buffers + ys + scratch + sizes
+    final = call_kernel(step.subprograms[0].module, step, fn, args)
+    return [c.reshape(shape(s)) for c, s in zip(final, plan.carry_shapes)] + ys

@@ -47,7 +47,8 @@ class Step:
     fn_ser: object = None
     source: str = ""                       # kernel source, for errors and reports
     ir: str = ""                           # the IR it came from
-    fusion: str = ""                       # kernel kind: elementwise | rows | matmul | conv
+    fusion: str = ""                       # kernel kind: elementwise | rows | matmul | conv;
+    #                                        control: the op (cond | while_loop | scan)
     scratch: list = field(default_factory=list)  # workspaces: (shape, dtype), pooled
     aligned: set = field(default_factory=set)    # input slots read only at the output index
     flops: int | str = 0                   # FLOPs and bytes moved, as dim expressions
@@ -86,7 +87,7 @@ def bind(param_shapes, arrays) -> dict:
     return env
 
 
-def _flat1(a: np.ndarray) -> np.ndarray:
+def flat1(a: np.ndarray) -> np.ndarray:
     return a.reshape(1) if a.ndim == 0 else a
 
 
@@ -121,8 +122,8 @@ def execute(program: Program, args, profile: dict | None = None,
             fn = st.fn_par if work >= PARALLEL_MIN_WORK else st.fn_ser
             scratch = [empty(tuple(eval_dim(d, env) for d in shape), dtype)
                        for shape, dtype in st.scratch]
-            _call_kernel(program, st, fn, [_flat1(a) for a in ins] + [_flat1(o) for o in outs]
-                         + scratch + [env[s] for s in st.symbols])
+            call_kernel(program.module, st, fn, [flat1(a) for a in ins] +
+                        [flat1(o) for o in outs] + scratch + [env[s] for s in st.symbols])
         elif st.kind == "control":  # its sub-programs' steps are profiled, not the step
             outs = list(st.fn(env, memory, profile, *ins))
         elif memory is None:
@@ -163,18 +164,19 @@ def walk_steps(program: Program):
         yield from p.steps
 
 
-def _call_kernel(program: Program, st: Step, fn, args) -> None:
+def call_kernel(module, st: Step, fn, args):
+    """``fn(*args)``: a kernel (or a loop driver) of the generated ``module``."""
     try:
-        fn(*args)
+        return fn(*args)
     except Exception as e:
         if type(e).__module__.startswith("numba"):
             raise KernelError(_explain(st, e)) from None
         # Anything else comes from loading numba's on-disk cache (a truncated or corrupt
         # entry): delete the module's cached machine code and compile again.
         from .jit import drop_numba_cache
-        drop_numba_cache(program.module)
+        drop_numba_cache(module)
         try:
-            fn(*args)
+            return fn(*args)
         except Exception as e2:
             raise KernelError(_explain(st, e2)) from e
 

@@ -57,6 +57,14 @@ def _pool_grads(x):
     return tape.gradient(y, x)
 
 
+def _control_flow(x, n):
+    def body(i, v):
+        v = tf.cond(tf.reduce_sum(v) > 0, lambda: v * 0.5 - 0.1, lambda: tf.tanh(v) + x)
+        return i + 1, v
+    _, v = tf.while_loop(lambda i, v: i < n, body, (0, x))
+    return tf.scan(lambda a, r: a * 0.9 + r, v, initializer=tf.zeros(5), reverse=True)
+
+
 def _cnn_step(x, labels, k, w):
     with tf.GradientTape() as tape:
         tape.watch([k, w])
@@ -134,6 +142,7 @@ CASES = {
     "cnn_train_step": (_cnn_step, (RNG.normal(size=(3, 4, 4, 2)).astype(np.float32), LABELS,
                                    RNG.normal(size=(3, 3, 2, 4)).astype(np.float32),
                                    RNG.normal(size=(16, 5)).astype(np.float32))),
+    "control_flow": (_control_flow, (X, np.array(4, np.int32))),
     "mlp_train_step": (_mlp_step, (X, LABELS, RNG.normal(size=(5, 4)).astype(np.float32),
                                    np.zeros(4, np.float32),
                                    RNG.normal(size=(4, 5)).astype(np.float32))),
@@ -236,6 +245,11 @@ def resident() -> list[dict]:
 
     a, b = fit("cpu"), fit("cuda")
     out.append({"case": "keras_fit", "max_loss_diff": max(abs(p - q) for p, q in zip(a, b))})
+    # control flow on device buffers: branches and loop bodies run as device sub-programs
+    args = (tf.constant(X), tf.constant(np.array(4, np.int32)))
+    got = tf.function(_control_flow, device="cuda")(*args)
+    out.append({"case": "control_flow_on_device", "on_device": "GPU" in got.device,
+                "max_err": float(np.abs(got.numpy() - _control_flow(*args).numpy()).max())})
     return out
 
 

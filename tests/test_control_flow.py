@@ -213,3 +213,64 @@ def test_rnn_with_a_custom_cell_matches_numpy_and_trains():
     model.compile(optimizer="adam", loss="mse")
     hist = model.fit(x, np.ones((2, 1), np.float32), epochs=3, verbose=0)
     assert hist.history["loss"][-1] < hist.history["loss"][0]
+
+
+# -- compiled loops and loop-invariant code motion ------------------------------------------------
+
+
+def _loops(cf):
+    from runtime.program import walk_steps
+    return [st for st in walk_steps(cf.compiled().program)
+            if st.kind == "control" and st.fusion != "cond"]
+
+
+def collatz(n):
+    steps = 0
+    while n != 1:
+        if n % 2 == 0:
+            n = n // 2
+        else:
+            n = 3 * n + 1
+        steps += 1
+    return steps
+
+
+def _decaying_sums(xs, w):
+    return tf.scan(lambda a, r: a * w[0] + tf.tanh(r) * w[1:], xs)
+
+
+@pytest.mark.parametrize("fn, args", [
+    (collatz, (np.int32(27),)),
+    (_decaying_sums, (RNG.normal(size=(50, 3)).astype(np.float32),
+                      np.array([0.9, 1.0, 2.0, 3.0], np.float32))),
+])
+def test_loops_of_kernels_run_as_one_compiled_function(fn, args, monkeypatch):
+    import compiler.codegen.program as codegen_program
+    args = [tf.constant(a) for a in args]
+    compiled = tf.function(fn)
+    (loop,) = _loops(compiled.get_concrete_function(*args))
+    assert loop.name.startswith("loop") and "@numba.njit" in loop.source
+    monkeypatch.setattr(codegen_program, "plan_loop", lambda *a: None)  # region by region
+    stepwise = tf.function(fn)
+    (loop,) = _loops(stepwise.get_concrete_function(*args))
+    assert not loop.source
+    np.testing.assert_allclose(compiled(*args).numpy(), stepwise(*args).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(compiled(*args).numpy(), np.asarray(fn(*args)), rtol=1e-5)
+
+
+def test_loop_invariant_work_is_hoisted_out_of_the_body():
+    cf = _check(_decaying_sums, tf.constant(RNG.normal(size=(6, 3)).astype(np.float32)),
+                tf.constant(np.array([0.5, 1.0, 2.0, 3.0], np.float32)), rtol=1e-5)
+    optimized = cf.ir("optimized")
+    body = optimized[optimized.index("= scan"):]
+    assert "slice" in optimized[:optimized.index("= scan")] and "slice" not in body
+
+
+@pytest.mark.parametrize("cls", [keras.layers.LSTM, keras.layers.GRU])
+def test_recurrent_layers_run_their_steps_as_one_compiled_loop(cls):
+    layer = cls(4, return_sequences=True)
+    x = tf.constant(RNG.normal(size=(2, 6, 3)).astype(np.float32))
+    f = tf.function(lambda x: layer(x))
+    (loop,) = _loops(f.get_concrete_function(x))
+    assert loop.source
+    np.testing.assert_allclose(f(x).numpy(), layer(x).numpy(), rtol=1e-5, atol=1e-6)

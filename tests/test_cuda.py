@@ -39,7 +39,7 @@ CASE_NAMES = ["elementwise", "math", "integer", "random", "views", "concat", "ga
               "scatter_add", "softmax", "log_softmax", "layer_norm", "max_min_rows",
               "cross_entropy", "arg_reduce", "columns", "total", "scalars", "nan_max",
               "matmul_epilogue", "matmul_transposed", "conv2d", "pools", "pool_gradients",
-              "cnn_train_step", "mlp_train_step"]
+              "cnn_train_step", "control_flow", "mlp_train_step"]
 
 
 def test_case_list_is_complete():
@@ -64,7 +64,7 @@ def test_kernels_match_the_interpreter_in_the_simulator():
 
 
 def test_variables_and_results_stay_on_the_device_between_calls():
-    resident, results, fit = _run_cases("resident", simulator=True, expected=3)
+    resident, results, fit, control = _run_cases("resident", simulator=True, expected=4)
     assert "error" not in resident and "error" not in fit, (resident, fit)
     assert results["results_on_device"] and results["max_err"] < 1e-6, results
     assert results["uploads_first_call"] == 2 and results["uploads_second_call"] == 0, results
@@ -74,6 +74,7 @@ def test_variables_and_results_stay_on_the_device_between_calls():
     # the first call fills the device pool; later calls allocate nothing
     assert resident["device_allocations_per_step"][1:] == [0, 0], resident
     assert fit["max_loss_diff"] < 1e-5, fit  # Keras fit on CUDA follows the CPU's losses
+    assert control["on_device"] and control["max_err"] < 1e-6, control
 
 
 @has_numba_cuda

@@ -26,7 +26,7 @@ def test_stats_hold_per_pass_times_and_kernel_counts():
     f, x = _mlp()
     f(x)
     stats = f.get_concrete_function().stats
-    assert set(stats["passes"]) == {"simplify", "cse", "layout", "dce", "fuse"}
+    assert set(stats["passes"]) == {"simplify", "cse", "layout", "dce", "licm", "fuse"}
     assert all(t >= 0 for t in stats["passes"].values())
     assert stats["kernels"] == 2 and stats["compile_s"] > 0
 
@@ -74,7 +74,7 @@ def test_hand_edited_ir_compiles_and_runs():
 
 
 def test_kernel_compile_errors_show_source_and_ir():
-    from runtime.program import KernelError, Step, _call_kernel
+    from runtime.program import KernelError, Step, call_kernel
 
     def broken(*args):
         import numba
@@ -84,4 +84,4 @@ def test_kernel_compile_errors_show_source_and_ir():
               ir="func @k9_bad() -> () {\n  return\n}")
     with pytest.raises(KernelError, match=r"(?s)kernel k9_bad failed to compile.*"
                                           r"   1  def k9_bad\(\):.*func @k9_bad"):
-        _call_kernel(None, st, broken, [])
+        call_kernel(None, st, broken, [])

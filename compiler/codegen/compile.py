@@ -31,6 +31,7 @@ def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compil
     stages, pass_times = optimize(graph, dump=dump)
     t0 = time.perf_counter()
     program, kernels = build_program(stages["fused"], aliases, target)
+    kernels = list({k.name: k for k in kernels}.values())  # a helper several loops share
     helpers = set().union(*[k.helpers for k in kernels]) if kernels else set()
     if target == "cuda":
         from .render_cuda import module_source_cuda
@@ -51,10 +52,10 @@ def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compil
         for st in walk_steps(program):
             if st.kind == "kernel" and target == "cuda":
                 st.fn_par = st.fn_ser = launchers[st.name]
-            elif st.kind == "kernel":
+            elif st.kind == "kernel" or st.kind == "control" and st.source:
                 st.fn_par = getattr(mod, st.name + "_par")
                 st.fn_ser = getattr(mod, st.name + "_ser")
     stats = {"passes": pass_times, "codegen_s": t1 - t0, "load_s": time.perf_counter() - t1,
-             "kernels": len(kernels),
+             "kernels": sum(1 for k in kernels if k.kind not in ("loop", "helper")),
              "library_calls": sum(1 for s in walk_steps(program) if s.kind == "library")}
     return Compiled(program, stages, source, stats, kernels)

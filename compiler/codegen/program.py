@@ -18,6 +18,7 @@ from ..ir import Graph, Literal
 from ..ops.base import CONTROL
 from ..passes.fuse import copy_kernel
 from ..printer import print_graph
+from .loops import ROW_HELPER, plan_loop
 from .render_cpu import KernelSource, render_kernel
 
 
@@ -46,6 +47,10 @@ def library_call(node):
     return fn
 
 
+# Movement ops the CPU renderer computes as index maps (copy kernels of their own in loops).
+CPU_COPIES = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE, P.BROADCAST_TO, P.GATHER_)
+
+
 def control_call(node, subs, shapes, dtypes):
     """The step function of a control-flow node, running its regions' programs."""
     a = node.attr_dict
@@ -59,10 +64,12 @@ def control_call(node, subs, shapes, dtypes):
                              a["reverse"], shapes, dtypes)
 
 
-def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: str = "cpu"
-                  ) -> tuple[Program, list[KernelSource]]:
+def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: str = "cpu",
+                  in_loop: bool = False) -> tuple[Program, list[KernelSource]]:
     """``aliases`` maps a result index to the parameter index whose buffer may receive it
-    (a variable's new value written in place); ``target`` picks the renderer."""
+    (a variable's new value written in place); ``target`` picks the renderer. Inside a
+    loop's regions (``in_loop``) movement ops left alone by fusion become copy kernels, so
+    the loop can run as one compiled function (loops.py)."""
     if target == "cuda":
         from .render_cuda import render_cuda_kernel as render
     else:
@@ -92,8 +99,8 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
             s = new_slot(node.outputs[0])
             constants[s] = node.attr("value").array
             continue
-        if target == "cuda" and node.op in copies:
-            node = copy_kernel(node, 10_000 + len(steps))
+        if node.op in copies and (target == "cuda" or in_loop and node.op in CPU_COPIES):
+            node = copy_kernel(node, f"c{node.outputs[0].name}")
         inputs = [operand_slot(x) for x in node.inputs]
         outputs = [new_slot(o) for o in node.outputs]
         shapes = [dims_for_runtime(o.type.shape) for o in node.outputs]
@@ -102,13 +109,21 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
         if node.op.kind == CONTROL:
             subs = []
             for r in node.regions:
-                sub, ks = build_program(r, None, target)
+                sub, ks = build_program(r, None, target,
+                                        in_loop or node.op is not P.COND)
                 kernels += ks
                 subs.append(sub)
-            steps.append(Step(f"{node.op.name}_%{node.outputs[0].name}", "control", inputs,
-                              outputs, shapes, dtypes, fn=control_call(node, subs, shapes,
-                                                                       dtypes),
-                              subprograms=subs))
+            st = Step(f"{node.op.name}_%{node.outputs[0].name}", "control", inputs, outputs,
+                      shapes, dtypes, fn=control_call(node, subs, shapes, dtypes),
+                      subprograms=subs, fusion=node.op.name)
+            planned = plan_loop(node, subs, shapes, dtypes) \
+                if target == "cpu" and node.op is not P.COND else None
+            if planned is not None:  # one generated function runs the whole loop
+                plan, st.source = planned
+                st.name, st.fn = plan.name, functools.partial(control.run_compiled, plan, st)
+                kernels.append(KernelSource(plan.name, st.source, [], (), "loop", set()))
+                kernels.append(KernelSource("_row", ROW_HELPER, [], (), "helper", set()))
+            steps.append(st)
         elif node.op is P.KERNEL:
             ks = render(node)
             kernels.append(ks)

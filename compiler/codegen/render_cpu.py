@@ -477,7 +477,8 @@ class _Renderer(WindowKernels):
     def _view(self, node, role) -> str:
         """A movement op over arrays from outside the kernel: a load at the input index its
         index map gives for this output position (pad and concat choose by condition)."""
-        return self._view_at(node, self.index(node.outputs[0].type.shape, role).split(", "))
+        shape = node.outputs[0].type.shape  # a 0-d result has no index (its "0" is storage)
+        return self._view_at(node, self.index(shape, role).split(", ") if shape else [])
 
     def _view_at(self, node, idx) -> str:
         maps = node.op.index_map(idx, [x.type for x in node.inputs], node.outputs[0].type,

@@ -17,7 +17,7 @@ from .cse import cse
 from .dce import dce
 from .fuse import fuse
 from .layout import layout
-from .regions import in_regions
+from .regions import in_regions, licm
 from .simplify import simplify
 
 # Every pass also runs inside control-flow regions (passes/regions.py).
@@ -26,6 +26,7 @@ PIPELINE = [
     ("cse", in_regions(cse)),
     ("layout", in_regions(layout)),
     ("dce", in_regions(dce)),
+    ("licm", in_regions(licm)),
     ("fuse", in_regions(fuse)),
 ]
 PASS_NAMES = tuple(name for name, _ in PIPELINE)

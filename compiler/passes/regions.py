@@ -7,7 +7,7 @@ so every kernel of a program has its own name."""
 
 from __future__ import annotations
 
-from ..ir import Graph, Node, Value
+from ..ir import Graph, Literal, Node, Value
 from ..ops.base import CONTROL
 
 
@@ -68,3 +68,69 @@ def _rename(graph: Graph, mapping: dict, kernel_prefix: str) -> Graph:
                           attrs, regions, n.loc))
     return Graph(graph.name, tuple(v(p) for p in graph.params), tuple(nodes),
                  tuple(v(r) for r in graph.results), graph.meta)
+
+
+def licm(graph: Graph) -> Graph:
+    """Loop-invariant code motion: a node of a ``while_loop`` or ``scan`` region that reads
+    only loop-invariant operands (and literals) is computed once, before the loop, and
+    passed in as one more invariant operand. Broadcasts stay (they are free inside a fused
+    kernel and would only take memory outside); ``cond`` branches keep their work (it runs
+    only when taken)."""
+    from .. import ops as P
+    from ..rewrite import Rewriter
+    if not any(n.op in (P.WHILE_LOOP, P.SCAN) for n in graph.nodes):
+        return graph
+    rw = Rewriter(graph)
+    taken = _names(graph)
+    for node in graph.nodes:
+        node = rw.remapped(node)
+        if node.op not in (P.WHILE_LOOP, P.SCAN):
+            rw.keep(node)
+            continue
+        first = node.attr("n_carry") + (node.attr("n_elems") if node.op is P.SCAN else 0)
+        hoisted: list = []          # (region index, inner value name, outer operand)
+        kept_nodes = []
+        for ri, r in enumerate(node.regions):
+            outer = {p.name: node.inputs[j] for j, p in enumerate(r.params) if j >= first}
+            kept = []
+            for n in r.nodes:
+                movable = not n.regions and n.op is not P.BROADCAST_TO and all(
+                    isinstance(x, Literal) or x.name in outer for x in n.inputs)
+                if not movable:
+                    kept.append(n)
+                    continue
+                outs = rw.emit(n.op, [x if isinstance(x, Literal) else outer[x.name]
+                                      for x in n.inputs], dict(n.attrs), n.loc)
+                for o, v in zip(n.outputs, outs):
+                    outer[o.name] = v
+                    hoisted.append((ri, o.name, v))
+            kept_nodes.append(kept)
+        if not hoisted:
+            rw.keep(node)
+            continue
+        regions = []
+        for ri, r in enumerate(node.regions):
+            params, subst = list(r.params), {}
+            for owner, inner, v in hoisted:
+                name = f"inv{v.name}_{ri}"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                p = Value(name, v.type)
+                params.append(p)
+                if owner == ri:
+                    subst[inner] = p
+            regions.append(_substitute(Graph(r.name, tuple(params), tuple(kept_nodes[ri]),
+                                             r.results, r.meta), subst))
+        rw.keep(Node(node.op, node.inputs + tuple(v for _, _, v in hoisted), node.outputs,
+                     node.attrs, tuple(regions), node.loc))
+    return rw.finish()
+
+
+def _substitute(graph: Graph, subst: dict) -> Graph:
+    def v(x):
+        return subst.get(x.name, x) if isinstance(x, Value) else x
+    nodes = tuple(Node(n.op, tuple(v(x) for x in n.inputs), n.outputs, n.attrs, n.regions,
+                       n.loc) for n in graph.nodes)
+    return Graph(graph.name, graph.params, nodes, tuple(v(r) for r in graph.results),
+                 graph.meta)
