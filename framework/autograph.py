@@ -7,13 +7,15 @@ the branch or body as a nested function of the variables it changes that are use
 At trace time these run as Python when the condition is a Python value and become
 ``cond``/``while_loop`` (framework/control_flow.py) when it is a tensor. ``break`` and
 ``continue`` become flags; a ``return`` inside ``if`` moves the code after the ``if`` into
-the branch that does not return. ``and``/``or``/``not`` work on tensors.
+the branch that does not return; a ``return`` inside a loop sets the return value and a
+flag and leaves the loop, and the code after the loop runs only if the flag is unset.
+``and``/``or``/``not`` work on tensors.
 
 The rewritten code is compiled with the user's file name and line numbers, so errors and IR
 locations point at the user's lines; ``to_code(f)`` shows it. Constructs that cannot become
-graph control flow (a ``return`` or ``yield`` inside a loop, ``global``, a loop's
-``else``) stay Python: if their condition turns out to be a tensor, a typed error names the
-construct, the line and the fix.
+graph control flow (``yield``, ``global``, a loop's ``else``) stay Python: if their
+condition turns out to be a tensor, a typed error names the construct, the line and the
+fix.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import re
 import textwrap
 import threading
 import types
@@ -29,7 +32,7 @@ from . import autograph_ops
 
 _cache: dict = {}
 _lock = threading.Lock()
-RETVAL = "retval__"
+RETVAL, DO_RETURN = "retval__", "do_return__"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -96,6 +99,56 @@ def _fold_returns(stmts: list) -> list:
             s.body, s.orelse = _fold_returns(s.body), _fold_returns(s.orelse)
             return stmts[:i] + [s]
     return stmts
+
+
+def _returns_in_loops(stmts) -> bool:
+    stack = list(stmts)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, LOOPS) and _contains(n.body, ast.Return, DEFS):
+            return True
+        stack += [c for c in ast.iter_child_nodes(n) if not isinstance(c, DEFS)]
+    return False
+
+
+def _loop_returns(stmts: list, in_loop: bool) -> list:
+    """``return x`` inside a loop -> ``retval__ = x; do_return__ = True; break``. After such a
+    loop the rest of the block runs only if ``not do_return__`` (in an enclosing loop:
+    ``if do_return__: break``, which that loop's conversion turns into its own flag)."""
+    out = []
+    for i, s in enumerate(stmts):
+        if isinstance(s, LOOPS) and _contains(s.body, ast.Return, DEFS):
+            s.body = [n for b in _loop_returns(s.body, True) for n in _LoopReturn().run(b)]
+            rest = _loop_returns(stmts[i + 1:], in_loop)
+            flag = ast.Name(DO_RETURN, ast.Load())
+            if in_loop:
+                out += [s, ast.copy_location(ast.If(flag, [ast.Break()], []), s)] + rest
+            else:
+                out += [s] + ([ast.copy_location(ast.If(_call("not_", [flag]), rest, []),
+                                                 rest[0])] if rest else [])
+            return out
+        if isinstance(s, ast.If):
+            s.body, s.orelse = _loop_returns(s.body, in_loop), _loop_returns(s.orelse, in_loop)
+        out.append(s)
+    return out
+
+
+class _LoopReturn(ast.NodeTransformer):
+    def run(self, node) -> list:
+        out = self.visit(node)
+        return out if isinstance(out, list) else [out]
+
+    def visit_Return(self, node):
+        value = node.value or ast.Constant(None)
+        return [ast.copy_location(ast.Assign([ast.Name(RETVAL, ast.Store())], value), node),
+                ast.copy_location(ast.Assign([ast.Name(DO_RETURN, ast.Store())],
+                                             ast.Constant(True)), node),
+                ast.copy_location(ast.Break(), node)]
+
+    def generic_visit(self, node):
+        if isinstance(node, DEFS + LOOPS):
+            return node
+        return super().generic_visit(node)
 
 
 class _Returns(ast.NodeTransformer):
@@ -246,7 +299,7 @@ class _Converter(ast.NodeTransformer):
                                           ast.Nonlocal), DEFS):
             s.body = self.block(s.body, live | _names(s, ast.Load))
             return self._unconvertible(s, "while", "it has an `else` clause or contains "
-                                                   "return, yield, global or nonlocal")
+                                                   "yield, global or nonlocal")
         body, brk, carried = self._loop_parts(s, live)
         c, b = self.fresh("loop_test"), self.fresh("loop_body")
         test = self.expressions(s.test)
@@ -298,12 +351,19 @@ def _located(node, s):
     return ast.fix_missing_locations(node)
 
 
-def _read_before_write(stmts) -> set[str]:
-    """Names some statement reads before any earlier statement of ``stmts`` assigned them
-    (by source order; compound statements read what any part of them reads)."""
-    written, out = set(), set()
+def _read_before_write(stmts, written=frozenset()) -> set[str]:
+    """Names some statement reads before an earlier statement of ``stmts`` (in source
+    order) surely assigned them; a ``for`` assigns its target before its body reads."""
+    written, out = set(written), set()
     for s in stmts:
-        out |= _names(s, ast.Load) - written
+        if isinstance(s, ast.For):
+            out |= _names(s.iter, ast.Load) - written
+            out |= _read_before_write(s.body, written | _names(s.target, ast.Store))
+        elif isinstance(s, (ast.If, ast.While)):
+            out |= _names(s.test, ast.Load) - written
+            out |= _read_before_write(s.body, written) | _read_before_write(s.orelse, written)
+        else:
+            out |= _names(s, ast.Load) - written
         if isinstance(s, (ast.Assign, ast.AnnAssign)):
             written |= _names(s, ast.Store)
     return out
@@ -392,7 +452,12 @@ def _source_tree(fn):
 def _convert_def(fdef: ast.FunctionDef) -> ast.FunctionDef:
     fdef.decorator_list = []
     body = fdef.body
-    if any(_contains(s, ast.Return, DEFS + LOOPS) for s in body if isinstance(s, ast.If)):
+    in_loops = _returns_in_loops(body)
+    if in_loops:
+        flag = ast.Assign([ast.Name(DO_RETURN, ast.Store())], ast.Constant(False))
+        body = [ast.copy_location(flag, body[0])] + _loop_returns(body, False)
+    if in_loops or any(_contains(s, ast.Return, DEFS + LOOPS) for s in body
+                       if isinstance(s, ast.If)):
         body = _fold_returns(body)
         body = [_Returns().visit(s) for s in body]
         body.append(ast.Return(_call("ret", [_call("ld", [_lazy(ast.Name(RETVAL, ast.Load())),
@@ -401,6 +466,19 @@ def _convert_def(fdef: ast.FunctionDef) -> ast.FunctionDef:
                 hasattr(s, "lineno") else s for s in body]
     fdef.body = _Converter().block(body, {RETVAL})
     return ast.fix_missing_locations(fdef)
+
+
+_GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test)__\d+")
+
+
+def _user_names(code: types.CodeType, name: str, qualname: str) -> types.CodeType:
+    """The converted code with the user's function name on the functions the conversion
+    made (branches, loop bodies), so tracebacks show only the user's names and lines."""
+    consts = tuple(_user_names(c, name, qualname) if isinstance(c, types.CodeType) else c
+                   for c in code.co_consts)
+    if _GENERATED.fullmatch(code.co_name) or code.co_name == name:
+        return code.replace(co_consts=consts, co_name=name, co_qualname=qualname)
+    return code.replace(co_consts=consts)
 
 
 def convert(fn):
@@ -432,7 +510,7 @@ def convert(fn):
             fcode = next(c for c in compiled.co_consts if isinstance(c, types.CodeType))
             inner = next(c for c in fcode.co_consts if isinstance(c, types.CodeType)
                          and c.co_name == fdef.name)
-            hit = (inner, ast.unparse(fdef))
+            hit = (_user_names(inner, code.co_name, code.co_qualname), ast.unparse(fdef))
         with _lock:
             _cache[code] = hit
     inner, _ = hit

@@ -85,32 +85,71 @@ def or_(a, b):
 # -- statements -----------------------------------------------------------------------------------
 
 
+RETVAL, DO_RETURN = "retval__", "do_return__"  # as in autograph.py
+
+
 def if_stmt(test, true_fn, false_fn, init, names, line):
     """``names`` are the variables the branches take (``init``, their values now); the
     statement gives back those of them read later (the branches' results)."""
     if not _is_tensor(test):
         return (true_fn if test else false_fn)(*init)
-    out_names = list(names)
-    results = {}
+    out_names, fill = list(names), {}
 
-    def branch(fn, which):
-        def run():
-            out = fn(*init)
-            for n, v in zip(out_names, out):
-                results.setdefault(n, {})[which] = v
-            return tuple(None if isinstance(v, Undefined) else v for v in out)
-        return run
+    def attempt():
+        results = {}
 
-    t, f = branch(true_fn, "true"), branch(false_fn, "false")
-    try:
-        out = control_flow.cond(test, t, f, _names=out_names)
-    except TracingError:
-        raise
-    except Exception:
-        _check_defined(results, out_names, line)
-        raise
+        def branch(fn, which):
+            def run():
+                out = list(fn(*init))
+                for k, (n, v) in enumerate(zip(out_names, out)):
+                    if isinstance(v, Undefined) and n in fill:
+                        out[k] = v = _zeros(fill[n])
+                    results.setdefault(n, {})[which] = v
+                return tuple(None if isinstance(v, Undefined) else v for v in out)
+            return run
+        try:
+            return control_flow.cond(test, branch(true_fn, "true"), branch(false_fn, "false"),
+                                     _names=out_names), results
+        except TracingError:
+            raise
+        except Exception as e:  # branches disagree: _check_defined says why
+            return e, results
+
+    out, results = attempt()
+    if DO_RETURN in out_names:
+        # A `return` inside a loop: the value is read only where do_return__ is true, so
+        # the branch that does not return may carry zeros of the returned value's type.
+        got = [v for v in results.get(RETVAL, {}).values() if isinstance(v, Tensor)]
+        if got and len(got) < len(results[RETVAL]):
+            fill[RETVAL] = got[0].ir_type
+            out, results = attempt()
     _check_defined(results, out_names, line)
+    if isinstance(out, Exception):
+        raise out
     return out
+
+
+def _zeros(t):
+    from compiler import ops as P
+    from compiler.ir import Literal
+
+    from .core import apply
+    return apply(P.BROADCAST_TO, [Literal(0, t.dtype)], {"shape": t.shape})
+
+
+def _with_return_value(init, names, run_body):
+    """Loop variables with the function's return value (set by a `return` inside the loop,
+    no value before it) started as zeros of its type, found by tracing the body once in a
+    region that is then dropped."""
+    if RETVAL not in names or not isinstance(init[names.index(RETVAL)], Undefined):
+        return tuple(init)
+    trial = tracing.Trace("trial", False, parent=tracing.current())
+    with tracing.active(trial):
+        value = run_body()[names.index(RETVAL)]
+    init = list(init)
+    if isinstance(value, Tensor):
+        init[names.index(RETVAL)] = _zeros(value.ir_type)
+    return tuple(init)
 
 
 def _check_defined(results, names, line):
@@ -159,6 +198,7 @@ def while_stmt(test, body, init, names, line):
                                    f"the loop (e.g. i = framework.constant(0))",
                                    tracing.where())
         return values
+    init = _with_return_value(init, names, lambda: body(*init))
     _loop_vars(init, names, line, "`while`")
     out = control_flow.while_loop(test, lambda *v: body(*v), tuple(init), _names=list(names))
     return tuple(out)
@@ -196,11 +236,10 @@ def for_stmt(iterable, body, init, names, line, break_flag):
                                    f"{type(iterable).__name__}; iterate over a tensor or "
                                    f"framework.range instead", tracing.where())
         return values
-    _loop_vars(init, names, line, "`for`")
-    return _tensor_for(iterable, body, init, names, stop)
+    return _tensor_for(iterable, body, init, names, stop, line)
 
 
-def _tensor_for(iterable, body, init, names, stop):
+def _tensor_for(iterable, body, init, names, stop, line):
     from .array_ops import constant, shape, static_value
     if isinstance(iterable, range_spec):
         start, limit, delta = (x._read() if hasattr(x, "_read") else x
@@ -218,6 +257,8 @@ def _tensor_for(iterable, body, init, names, stop):
     bound = n if isinstance(n, int) else static_value(n)
     bound = bound if isinstance(bound, int) else None
     i0 = constant(0, n.dtype if _is_tensor(n) else None)
+    init = _with_return_value(init, names, lambda: body(item(i0), *init))
+    _loop_vars(init, names, line, "`for`")
 
     def test(i, *v):
         go = i < n
@@ -249,7 +290,7 @@ def python_test(value, kind, line, reason):
 def python_iter(value, line):
     if _is_tensor(value):
         raise TracingError("for", f"the `for` over a tensor at {_at(line)} cannot become a "
-                           f"graph loop: it has an `else` clause or contains return, yield, "
+                           f"graph loop: it has an `else` clause or contains yield, "
                            f"global or nonlocal. Restructure it (set a variable and `break`)",
                            tracing.where())
     return value

@@ -60,6 +60,29 @@ def countdown(x, n):
     return acc
 
 
+def first_big(x):
+    for v in x:
+        if v > 4.0:
+            return v * 10.0
+    return -1.0
+
+
+def doubling(x):
+    while tf.reduce_sum(x) < 100.0:
+        if tf.reduce_max(x) > 20.0:
+            return x
+        x = x * 2.0
+    return -x
+
+
+def first_negative(m):
+    for row in m:
+        for v in row:
+            if v < 0:
+                return v
+    return tf.constant(0.0)
+
+
 def python_stays_python(x):
     k = 0
     for i in range(3):
@@ -97,7 +120,11 @@ CASES = [
     (skip_and_stop, [[1.0, 2.0]]), (early_return, [[1.0, 2.0]]), (early_return, [[-1.0, -2.0]]),
     (ranged, [[1.0, 2.0], 5]), (countdown, [[1.0, 2.0], 5]), (countdown, [[1.0], 0]),
     (python_stays_python, [[1.0, 2.0]]),
-    (python_stays_python, [[-1.0, -2.0]]), (while_with_break, [[1.0, 0.5, 2.0, 0.25]]),
+    (python_stays_python, [[-1.0, -2.0]]),
+    (first_big, [[1.0, 5.0, 7.0]]), (first_big, [[1.0, 2.0]]), (doubling, [[1.0, 2.0]]),
+    (doubling, [[1.0, 30.0]]), (doubling, [[10.0, 60.0]]),
+    (first_negative, [[[1.0, 2.0], [3.0, -4.0]]]), (first_negative, [[[1.0, 2.0], [3.0, 4.0]]]),
+    (while_with_break, [[1.0, 0.5, 2.0, 0.25]]),
     (while_with_break, [[0.1, 0.1, 0.1, 0.1]]), (nested_loops, [[[1.0, -2.0], [3.0, 4.0]]]),
 ]
 
@@ -126,7 +153,24 @@ def test_ir_locations_and_tracebacks_point_at_the_users_lines():
     with pytest.raises(Exception) as err:
         tf.function(branchy)(tf.constant([[1.0, 2.0]], tf.int32))
     frames = [fr.name for fr in err.traceback]
-    assert not any("__factory" in n for n in frames)
+    assert not any("__" in n for n in frames), frames  # no __factory, no loop_body__3
+
+
+def bad_branch(x):
+    if tf.reduce_sum(x) > 0:
+        y = tf.matmul(x, x)  # rank 1: an error raised while the branch is traced
+    else:
+        y = x
+    return y
+
+
+def test_generated_functions_carry_the_users_name():
+    with pytest.raises(ShapeError) as err:
+        tf.function(bad_branch)(tf.constant([1.0]))
+    user_frames = [fr for fr in err.traceback if fr.path.name == "test_autograph.py"]
+    assert [fr.lineno + 1 for fr in user_frames][-1] == _line_of(bad_branch, "tf.matmul")
+    assert {fr.name for fr in user_frames} == {"bad_branch", "test_generated_functions_carry_"
+                                               "the_users_name"}
 
 
 def test_to_code_shows_the_converted_function():
@@ -244,20 +288,20 @@ def test_loop_variable_without_initial_value():
     assert "`total`" in str(e.value) and "before the loop" in str(e.value)
 
 
-def returns_in_loop(x):
+def loop_with_else(x):
     while tf.reduce_sum(x) < 10.0:
-        if tf.reduce_max(x) > 4.0:
-            return x
         x = x * 2.0
+    else:
+        x = x + 1.0
     return x
 
 
 def test_unconvertible_loop_names_the_construct_and_line():
     with pytest.raises(TracingError) as e:
-        tf.function(returns_in_loop)(tf.constant([1.0]))
+        tf.function(loop_with_else)(tf.constant([1.0]))
     msg = str(e.value)
-    assert "`while`" in msg and "return" in msg
-    assert f"test_autograph.py:{_line_of(returns_in_loop, 'while tf.reduce_sum')}" in msg
+    assert "`while`" in msg and "`else`" in msg
+    assert f"test_autograph.py:{_line_of(loop_with_else, 'while tf.reduce_sum')}" in msg
 
 
 def test_variable_assigned_in_a_loop_body():
