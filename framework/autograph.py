@@ -21,156 +21,29 @@ fix.
 from __future__ import annotations
 
 import ast
-import copy
 import inspect
+import os
 import re
+import sys
 import textwrap
 import threading
 import types
 
 from . import autograph_ops
+from .autograph_ast import (
+    DEFS,
+    FRAME_BUILTINS,
+    RETVAL,
+    _call,
+    _contains,
+    _jumps,
+    _lazy,
+    _names,
+    rewrite_returns,
+)
 
 _cache: dict = {}
 _lock = threading.Lock()
-RETVAL, DO_RETURN = "retval__", "do_return__"
-
-
-# ----------------------------------------------------------------------------------------------
-# AST helpers
-
-
-def _names(node, ctx) -> set[str]:
-    """Names used with ``ctx`` (ast.Load / ast.Store) in ``node``, not inside nested
-    functions or classes."""
-    out = set()
-    stack = [node] if not isinstance(node, list) else list(node)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ctx):
-            out.add(n.id)
-        if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and ctx is ast.Load:
-            out.add(n.target.id)
-        for c in ast.iter_child_nodes(n):  # a lambda's reads count: it runs in place
-            if not isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                stack.append(c)
-    return out
-
-
-def _contains(node, kinds, stop=(ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
-                                 ast.ClassDef)) -> bool:
-    stack = list(node) if isinstance(node, list) else [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, kinds):
-            return True
-        stack += [c for c in ast.iter_child_nodes(n) if not isinstance(c, stop)]
-    return False
-
-
-LOOPS = (ast.For, ast.While, ast.AsyncFor)
-DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-
-
-def _jumps(stmts) -> bool:
-    """A break/continue belonging to the loop around ``stmts``."""
-    return _contains(stmts, (ast.Break, ast.Continue), DEFS + LOOPS)
-
-
-def _always_returns(stmts) -> bool:
-    if not stmts:
-        return False
-    last = stmts[-1]
-    if isinstance(last, (ast.Return, ast.Raise)):
-        return True
-    return isinstance(last, ast.If) and _always_returns(last.body) and \
-        _always_returns(last.orelse)
-
-
-def _fold_returns(stmts: list) -> list:
-    """Move the statements after an ``if`` that returns into its branches, so every
-    ``return`` outside loops ends its path."""
-    for i, s in enumerate(stmts):
-        if isinstance(s, ast.If) and _contains(s, ast.Return, DEFS + LOOPS):
-            rest = stmts[i + 1:]
-            if rest and not _always_returns(s.body):
-                s.body = s.body + copy.deepcopy(rest)
-            if rest and not _always_returns(s.orelse):
-                s.orelse = s.orelse + rest
-            s.body, s.orelse = _fold_returns(s.body), _fold_returns(s.orelse)
-            return stmts[:i] + [s]
-    return stmts
-
-
-def _returns_in_loops(stmts) -> bool:
-    stack = list(stmts)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, LOOPS) and _contains(n.body, ast.Return, DEFS):
-            return True
-        stack += [c for c in ast.iter_child_nodes(n) if not isinstance(c, DEFS)]
-    return False
-
-
-def _loop_returns(stmts: list, in_loop: bool) -> list:
-    """``return x`` inside a loop -> ``retval__ = x; do_return__ = True; break``. After such a
-    loop the rest of the block runs only if ``not do_return__`` (in an enclosing loop:
-    ``if do_return__: break``, which that loop's conversion turns into its own flag)."""
-    out = []
-    for i, s in enumerate(stmts):
-        if isinstance(s, LOOPS) and _contains(s.body, ast.Return, DEFS):
-            s.body = [n for b in _loop_returns(s.body, True) for n in _LoopReturn().run(b)]
-            rest = _loop_returns(stmts[i + 1:], in_loop)
-            flag = ast.Name(DO_RETURN, ast.Load())
-            if in_loop:
-                out += [s, ast.copy_location(ast.If(flag, [ast.Break()], []), s)] + rest
-            else:
-                out += [s] + ([ast.copy_location(ast.If(_call("not_", [flag]), rest, []),
-                                                 rest[0])] if rest else [])
-            return out
-        if isinstance(s, ast.If):
-            s.body, s.orelse = _loop_returns(s.body, in_loop), _loop_returns(s.orelse, in_loop)
-        out.append(s)
-    return out
-
-
-class _LoopReturn(ast.NodeTransformer):
-    def run(self, node) -> list:
-        out = self.visit(node)
-        return out if isinstance(out, list) else [out]
-
-    def visit_Return(self, node):
-        value = node.value or ast.Constant(None)
-        return [ast.copy_location(ast.Assign([ast.Name(RETVAL, ast.Store())], value), node),
-                ast.copy_location(ast.Assign([ast.Name(DO_RETURN, ast.Store())],
-                                             ast.Constant(True)), node),
-                ast.copy_location(ast.Break(), node)]
-
-    def generic_visit(self, node):
-        if isinstance(node, DEFS + LOOPS):
-            return node
-        return super().generic_visit(node)
-
-
-class _Returns(ast.NodeTransformer):
-    """``return x`` (outside loops and nested defs) -> ``retval__ = x``."""
-
-    def visit_Return(self, node):
-        value = node.value or ast.Constant(None)
-        return ast.copy_location(ast.Assign([ast.Name(RETVAL, ast.Store())], value), node)
-
-    def generic_visit(self, node):
-        if isinstance(node, DEFS + LOOPS):
-            return node
-        return super().generic_visit(node)
-
-
-def _call(fn: str, args, kw=None):
-    return ast.Call(ast.Attribute(ast.Name("ag__", ast.Load()), fn, ast.Load()), list(args),
-                    [ast.keyword(k, v) for k, v in (kw or {}).items()])
-
-
-def _lazy(expr):
-    return ast.Lambda(ast.arguments([], [], None, [], [], None, []), expr)
 
 
 def _tuple(names, ctx):
@@ -401,6 +274,11 @@ class _Expressions(ast.NodeTransformer):
             expr = _call(fn, [_lazy(v), _lazy(expr)])
         return ast.copy_location(expr, node)
 
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        return ast.copy_location(_call("if_exp", [node.test, _lazy(node.body),
+                                                  _lazy(node.orelse)]), node)
+
     def visit_UnaryOp(self, node):
         self.generic_visit(node)
         if isinstance(node.op, ast.Not):
@@ -409,6 +287,8 @@ class _Expressions(ast.NodeTransformer):
 
     def visit_Call(self, node):
         self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in FRAME_BUILTINS:
+            return node  # they look at the calling frame: call them in place
         if isinstance(node.func, ast.Name) and node.func.id == "print":
             node.args = [ast.Constant(node.lineno)] + node.args
             node.func = ast.Attribute(ast.Name("ag__", ast.Load()), "print_", ast.Load())
@@ -416,6 +296,9 @@ class _Expressions(ast.NodeTransformer):
                 len(node.args) == 1 and not node.keywords:
             return ast.copy_location(_call("list_append", [node.func.value, node.args[0],
                                                            ast.Constant(node.lineno)]), node)
+        else:  # the callee is converted too, when it is the user's code
+            node.args = [node.func] + node.args
+            node.func = ast.Attribute(ast.Name("ag__", ast.Load()), "call", ast.Load())
         return node
 
     def visit_Lambda(self, node):
@@ -429,20 +312,51 @@ class _Expressions(ast.NodeTransformer):
 # Entry points
 
 
+def _parse(src: str):
+    """(tree, lines added in front) for a function's source; a lambda on a continuation line
+    parses as an expression once what closes the enclosing call is trimmed."""
+    try:
+        return ast.parse(src), 0
+    except SyntaxError:
+        pass
+    text = "\n".join(re.sub(r"#[^'\"]*$", "", line) for line in src.splitlines()).strip()
+    for _ in range(8):
+        try:
+            return ast.parse(f"(\n{text}\n)"), 1
+        except SyntaxError:
+            if not text or text[-1] not in "),]}":
+                return None
+            text = text[:-1].rstrip()
+    return None
+
+
 def _source_tree(fn):
     """(module, the function's def, file) from the function's own code object (a wrapper's
-    ``__wrapped__`` is not followed); None for lambdas and when there is no source."""
+    ``__wrapped__`` is not followed); a lambda becomes a def returning its expression when
+    its line holds no other lambda with its parameters; None when there is no source."""
     code = fn.__code__
-    if code.co_name == "<lambda>":
-        return None
     try:
         src = textwrap.dedent(inspect.getsource(code))
         file = inspect.getsourcefile(code) or code.co_filename
         first = inspect.getsourcelines(code)[1]
-        tree = ast.parse(src)
-    except (OSError, TypeError, SyntaxError):
+    except (OSError, TypeError):
         return None
-    ast.increment_lineno(tree, first - 1)
+    tree = _parse(src)
+    if tree is None:
+        return None
+    tree, shift = tree
+    ast.increment_lineno(tree, first - 1 - shift)
+    if code.co_name == "<lambda>":
+        names = list(code.co_varnames[:code.co_argcount])
+        found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and
+                 n.lineno == code.co_firstlineno and [a.arg for a in n.args.args] == names]
+        if len(found) != 1:
+            return None
+        lam = found[0]
+        fdef = ast.copy_location(ast.FunctionDef(
+            name=LAMBDA, args=lam.args, body=[ast.copy_location(ast.Return(lam.body), lam)],
+            decorator_list=[]), lam)
+        return ast.Module([fdef], []), fdef, file
     fdef = tree.body[0] if tree.body else None
     if not isinstance(fdef, ast.FunctionDef) or fdef.name != code.co_name:
         return None
@@ -451,24 +365,12 @@ def _source_tree(fn):
 
 def _convert_def(fdef: ast.FunctionDef) -> ast.FunctionDef:
     fdef.decorator_list = []
-    body = fdef.body
-    in_loops = _returns_in_loops(body)
-    if in_loops:
-        flag = ast.Assign([ast.Name(DO_RETURN, ast.Store())], ast.Constant(False))
-        body = [ast.copy_location(flag, body[0])] + _loop_returns(body, False)
-    if in_loops or any(_contains(s, ast.Return, DEFS + LOOPS) for s in body
-                       if isinstance(s, ast.If)):
-        body = _fold_returns(body)
-        body = [_Returns().visit(s) for s in body]
-        body.append(ast.Return(_call("ret", [_call("ld", [_lazy(ast.Name(RETVAL, ast.Load())),
-                                                          ast.Constant(RETVAL)])])))
-        body = [ast.fix_missing_locations(ast.copy_location(s, fdef)) if not
-                hasattr(s, "lineno") else s for s in body]
-    fdef.body = _Converter().block(body, {RETVAL})
+    fdef.body = _Converter().block(rewrite_returns(fdef), {RETVAL})
     return ast.fix_missing_locations(fdef)
 
 
-_GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test)__\d+")
+LAMBDA = "lambda__"  # a converted lambda's def (named <lambda> again once compiled)
+_GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test)__\d+|lambda__")
 
 
 def _user_names(code: types.CodeType, name: str, qualname: str) -> types.CodeType:
@@ -479,6 +381,21 @@ def _user_names(code: types.CodeType, name: str, qualname: str) -> types.CodeTyp
     if _GENERATED.fullmatch(code.co_name) or code.co_name == name:
         return code.replace(co_consts=consts, co_name=name, co_qualname=qualname)
     return code.replace(co_consts=consts)
+
+
+_LIBRARY_DIRS = tuple({os.path.realpath(p) + os.sep for p in (
+    sys.prefix, sys.base_prefix, os.path.dirname(os.__file__),
+    *(os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + d
+      for d in ("framework", "compiler", "runtime")))})
+
+
+def is_user_code(fn) -> bool:
+    """A Python function (or method) from the user's files: not Kiln's own modules, the
+    standard library or installed packages."""
+    fn = getattr(fn, "__func__", fn)
+    if not isinstance(fn, types.FunctionType):
+        return False
+    return not os.path.realpath(fn.__code__.co_filename).startswith(_LIBRARY_DIRS)
 
 
 def convert(fn):
@@ -533,6 +450,11 @@ def to_code(f) -> str:
     convert(fn)
     with _lock:
         hit = _cache.get(fn.__code__)
-    if hit is None or hit[1] is None:
-        return textwrap.dedent(inspect.getsource(fn))
-    return hit[1] + "\n"
+    if hit is not None and hit[1] is not None:
+        return hit[1] + "\n"
+    try:  # nothing to convert: the function as written
+        return textwrap.dedent(inspect.getsource(fn.__code__))
+    except (OSError, TypeError):
+        from compiler.errors import SignatureError
+        raise SignatureError("autograph.to_code", f"the source of {fn.__qualname__} is not "
+                             f"available (defined at a prompt or by exec?)") from None

@@ -9,6 +9,7 @@ import builtins
 from compiler.errors import TracingError
 
 from . import control_flow, tracing
+from .autograph_ast import DO_RETURN, RETVAL
 from .tensor import Tensor
 
 
@@ -56,6 +57,19 @@ def _at(line) -> str:
     return f"{loc.file}:{line}" if loc else f"line {line}"
 
 
+# -- calls -----------------------------------------------------------------------------------------
+
+
+def call(fn, *args, **kwargs):
+    """A call in converted code: the user's own functions are converted as well while
+    tracing (as TensorFlow's AutoGraph converts recursively)."""
+    if tracing.current() is not None:
+        from .autograph import convert, is_user_code
+        if is_user_code(fn):
+            fn = convert(fn)
+    return fn(*args, **kwargs)
+
+
 # -- boolean operators --------------------------------------------------------------------------
 
 
@@ -82,10 +96,14 @@ def or_(a, b):
     return x if x else b()
 
 
+def if_exp(test, a, b):
+    """``a() if test else b()``: a ``cond`` when ``test`` is a tensor."""
+    if _is_tensor(test):
+        return control_flow.cond(test, a, b)
+    return a() if test else b()
+
+
 # -- statements -----------------------------------------------------------------------------------
-
-
-RETVAL, DO_RETURN = "retval__", "do_return__"  # as in autograph.py
 
 
 def if_stmt(test, true_fn, false_fn, init, names, line):

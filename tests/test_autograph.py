@@ -314,3 +314,48 @@ def test_variable_assigned_in_a_loop_body():
         return v.read_value()
     with pytest.raises(TracingError, match="assigns variable"):
         f(tf.constant(3))
+
+
+# -- the user's functions called from a converted one, and Keras call methods, convert too -------
+
+
+def clip_norm(v, limit):
+    n = tf.sqrt(tf.reduce_sum(v * v))
+    if n > limit:
+        v = v * (limit / n)
+    return v
+
+
+def test_called_functions_are_converted():
+    f = tf.function(lambda x: clip_norm(x, 1.0) + clip_norm(x * 0.1, 1.0))
+    np.testing.assert_allclose(f(tf.constant([3.0, 4.0])).numpy(), [0.9, 1.2], rtol=1e-6)
+    assert f.get_concrete_function(tf.constant([3.0, 4.0])).ir().count("= cond") == 2
+
+
+def test_a_layers_call_with_a_tensor_if_is_converted():
+    from framework import keras
+
+    class Gate(keras.layers.Layer):
+        def call(self, x):
+            if tf.reduce_mean(x) > 0:
+                return x * 2.0
+            return x
+
+    g = tf.function(lambda x: Gate()(x))
+    assert g(tf.constant([[1.0, 2.0]])).numpy().tolist() == [[2.0, 4.0]]
+    assert g(tf.constant([[-1.0, -2.0]])).numpy().tolist() == [[-1.0, -2.0]]
+    model = keras.Sequential([keras.Input((2,)), Gate(), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    hist = model.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), epochs=2,
+                     verbose=0)
+    assert hist.history["loss"][1] < hist.history["loss"][0]
+
+
+def test_lambdas_and_conditional_expressions_convert():
+    sign = tf.function(lambda x: x if tf.reduce_sum(x) > 0 else -x)
+    both = tf.function(
+        lambda x: tf.reduce_sum(x) > 0 and tf.reduce_max(x) < 10)  # a continuation line
+    assert sign(tf.constant([-1.0, -2.0])).numpy().tolist() == [1.0, 2.0]
+    assert sign(tf.constant([3.0])).numpy().tolist() == [3.0]
+    assert bool(both(tf.constant([1.0, 2.0]))) and not bool(both(tf.constant([1.0, 20.0])))
+    assert "ag__.if_exp" in tf.autograph.to_code(sign)

@@ -273,7 +273,11 @@ class Layer:
         inputs = nest.map_structure(lambda t: _as_input(t, cast), inputs)
         self._maybe_build(inputs)
         self._check_last_dim(inputs)
-        out = self.call(inputs, *args, **_accepted(self.call, kwargs))
+        call = self.call
+        if tracing.current() is not None:  # a subclass's call with tensor `if`s converts
+            from ...autograph import convert, is_user_code
+            call = convert(call) if is_user_code(call) else call
+        out = call(inputs, *args, **_accepted(self.call, kwargs))
         self._output_shapes = [(None,) + tuple(t.shape)[1:] for t in nest.flatten(out)
                                if isinstance(t, Tensor)]
         return out
