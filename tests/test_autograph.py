@@ -272,6 +272,7 @@ def test_return_on_one_path_only():
     with pytest.raises(TracingError) as e:
         tf.function(return_one_path)(tf.constant([1.0]))
     assert "return" in str(e.value) and "every path" in str(e.value)
+    assert f"test_autograph.py:{_line_of(return_one_path, 'elif')}" in str(e.value)
 
 
 def undefined_carry(x):
@@ -286,6 +287,7 @@ def test_loop_variable_without_initial_value():
     with pytest.raises(TracingError) as e:
         tf.function(undefined_carry)(tf.constant([3.0]))
     assert "`total`" in str(e.value) and "before the loop" in str(e.value)
+    assert f"test_autograph.py:{_line_of(undefined_carry, 'while i')}" in str(e.value)
 
 
 def loop_with_else(x):
@@ -305,15 +307,16 @@ def test_unconvertible_loop_names_the_construct_and_line():
 
 
 def test_variable_assigned_in_a_loop_body():
-    v = tf.Variable(0.0)
+    v = tf.Variable(0.0, name="counter")
 
-    @tf.function
     def f(n):
         for _ in tf.range(n):
             v.assign_add(1.0)
         return v.read_value()
-    with pytest.raises(TracingError, match="assigns variable"):
-        f(tf.constant(3))
+    with pytest.raises(TracingError) as e:
+        tf.function(f)(tf.constant(3))
+    assert "assigns variable 'counter" in str(e.value)
+    assert f"test_autograph.py:{_line_of(f, 'for _ in')}" in str(e.value)
 
 
 # -- the user's functions called from a converted one, and Keras call methods, convert too -------
