@@ -1,7 +1,8 @@
-"""Compiled loops: a ``while_loop`` whose condition and body, or a ``scan`` whose body, fused
-into kernels only (no library calls, no nested control flow) runs as one generated numba
-function that calls those kernels in a loop, with no Python per iteration. Other loops run
-their regions' programs from Python (runtime/control.py).
+"""Compiled loops: a ``while_loop`` whose condition and body, or a ``scan`` whose body, hold
+only kernels and ``cond``s over kernels (no library calls, no nested loops) runs as one
+generated numba function that calls those kernels in a loop, the ``cond``s as Python
+``if``s, with no Python per iteration. Other loops run their regions' programs from Python
+(runtime/control.py).
 
 The driver takes the region's parameters as buffers (loop carries first: buffers the
 driver owns, swapped with the buffer of the value that replaces them after each
