@@ -18,7 +18,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check framework compiler runtime tests examples
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto  # one worker per core (pytest-xdist): compiles run in parallel
 
 # Benchmarks beside TensorFlow, JAX and PyTorch: their own venv, kept out of .venv.
 BENCH_VENV := .venv-bench

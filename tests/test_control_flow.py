@@ -208,9 +208,12 @@ def test_rnn_with_a_custom_cell_matches_numpy_and_trains():
         hh = np.tanh(x[:, t] @ k + hh @ r)
         np.testing.assert_allclose(seq.numpy()[:, t], hh, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(h.numpy(), hh, rtol=1e-5, atol=1e-6)
+    compiled = tf.function(lambda x: layer(x))(tf.constant(x))  # one scan op
+    np.testing.assert_allclose(compiled[0].numpy(), seq.numpy(), rtol=1e-5, atol=1e-6)
     model = keras.Sequential([keras.Input((4, 5)), keras.layers.RNN(MinimalCell(3)),
                               keras.layers.Dense(1)])
-    model.compile(optimizer="adam", loss="mse")
+    # eager steps: the compiled scan gradient is checked by finite differences above
+    model.compile(optimizer="adam", loss="mse", run_eagerly=True)
     hist = model.fit(x, np.ones((2, 1), np.float32), epochs=3, verbose=0)
     assert hist.history["loss"][-1] < hist.history["loss"][0]
 
