@@ -70,6 +70,10 @@ class OutOfRangeError(KilnError, IndexError):
     """An index read from data is outside the valid range (gather, scatter_add)."""
 
 
+class MaskError(KilnError, ValueError):
+    """A layer was given an input carrying a Keras mask that it cannot use."""
+
+
 class GradientError(KilnError, LookupError):
     """A gradient that cannot be taken: an op without a second-order rule, an unbounded loop."""
 

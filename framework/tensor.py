@@ -54,7 +54,7 @@ class Tensor:
         array([[3., 5.]], dtype=float32)
     """
 
-    __slots__ = ("_host", "_device", "_sym", "_trace", "__weakref__")
+    __slots__ = ("_host", "_device", "_sym", "_trace", "_keras_mask", "__weakref__")
     __array_priority__ = 100  # numpy defers ndarray + Tensor to Tensor.__radd__
 
     def __init__(self, value=None, sym: Value | None = None, trace=None, device=None):
@@ -62,6 +62,7 @@ class Tensor:
         self._device = device   # a CUDA device array: a compiled CUDA function's result
         self._sym = sym
         self._trace = trace
+        self._keras_mask = None  # Keras: which time steps a layer's output holds (bool)
 
     @property
     def _value(self) -> np.ndarray:

@@ -39,7 +39,7 @@ def graphs(draw):
     for _ in range(draw(st.integers(1, 10))):
         x = draw(st.sampled_from(vals))
         kind = draw(st.sampled_from(["unary", "binary", "binary", "literal", "reduce",
-                                     "movement", "matmul", "select"]))
+                                     "movement", "matmul", "select", "transposed"]))
         if kind == "unary":
             op = draw(st.sampled_from(UNARY))
             if op in (P.LOG1P, P.SQRT):  # keep the domain valid so values stay comparable
@@ -87,6 +87,12 @@ def graphs(draw):
                 vals.append(b.emit1(P.CONCAT, [right, left], {"axis": 1}))
             else:
                 vals.append(b.emit1(P.RESHAPE, [x], {"shape": (x.type.size(),)}))
+        elif kind == "transposed":  # a fused producer read at transposed positions
+            square = [v for v in vals if v.type.shape == (c, c)]
+            op = draw(st.sampled_from([P.ABS, P.NEG, P.EXP]))
+            p = b.emit1(op, [draw(st.sampled_from(square))])
+            t = b.emit1(P.TRANSPOSE, [p], {"perm": (1, 0)})
+            vals.append(b.emit1(draw(st.sampled_from(BINARY[:5])), [t, p]))
         elif kind == "matmul" and x.type.rank == 2 and x.type.shape[1] == c:
             vals.append(b.emit1(P.MATMUL, [x, vals[3]],
                                 {"transpose_b": draw(st.booleans())}))
@@ -328,6 +334,18 @@ def test_movement_ops_fold_into_kernels(name, fn, sx, sy):
     finally:
         tf.config.set_functions_compiled(True)
     np.testing.assert_allclose(f(x, y).numpy(), want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [lambda x: tf.transpose(tf.abs(x)) * tf.abs(x),
+                                lambda x: tf.abs(x) - tf.transpose(tf.exp(tf.abs(x)))])
+def test_transpose_of_a_fused_producer(fn):
+    """A view reads memory: its producer is not merged into the view's kernel (this crashed
+    the CPU renderer)."""
+    f = tf.function(fn)
+    x = np.array([[1.0, -2.0], [3.0, 4.0]], np.float32)
+    ks, _ = kernels_of(f, x)
+    assert len(ks) == 2
+    np.testing.assert_allclose(f(x).numpy(), fn(x).numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("pool", [tf.nn.max_pool2d, tf.nn.avg_pool2d])

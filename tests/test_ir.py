@@ -64,7 +64,7 @@ def test_design_example_parses_and_round_trips():
     x = np.ones((3, 784), np.float32)
     w = np.full((784, 128), 0.01, np.float32)
     (out,) = run(g, [x, w, np.zeros(128, np.float32)])
-    assert out == pytest.approx(3 * 128 * 7.84, rel=1e-5)
+    assert out == pytest.approx(3 * 128 * 7.84, rel=1e-4)  # float32 sums of 784 terms
 
 
 def test_literals_and_constants_round_trip_exactly():

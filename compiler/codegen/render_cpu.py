@@ -195,8 +195,10 @@ class _Renderer(WindowKernels):
             for name, exact in INT_FORMS.items():
                 text = text.replace(name + "(", exact + "(")
         self.helpers |= set(re.findall(r"kiln_\w+", text))
-        if out_dtype.is_float and op.kind in ("unary", "binary"):
-            text = f"{_np_type(out_dtype)}({text})"  # keep f32 math in f32
+        if (out_dtype.is_float or out_dtype.is_int) and op.kind in ("unary", "binary"):
+            # keep f32 math in f32, and int32 math in int32: numba widens int32 products
+            # to int64, where TensorFlow (and numpy) wrap
+            text = f"{_np_type(out_dtype)}({text})"
         return text
 
     def _random_bits(self, node, role) -> str:
@@ -511,7 +513,10 @@ class _Renderer(WindowKernels):
         if x.name in self.names:
             self.unaligned.add(x.name)
             return f"{self.names[x.name]}[{', '.join(idx) or '0'}]"
-        return self._view_at(self.producer[x.name], idx)
+        node = self.producer[x.name]
+        if node.op.index_map is None:  # the fuse pass keeps views of computed values out
+            raise ValueError(f"{self.name}: a view reads {x.name}, which the kernel computes")
+        return self._view_at(node, idx)
 
     def operand_array(self, x) -> str:
         return self.names[x.name]

@@ -106,6 +106,10 @@ def _mergeable(groups, h: Group, g: Group) -> bool:
     if h.kind != "elementwise" or g.kind not in ("elementwise", "rows") or \
             h.domain != g.domain or any(r != "full" for r in h.roles.values()):
         return False
+    # a view in g loads its input from memory: it cannot read a value h would compute there
+    if any(_is_view(n) and any(isinstance(x, Value) and x.name in h.roles for x in n.inputs)
+           for n in g.members):
+        return False
     others = [k for k in groups if k is not g and k is not h]
     return not any(_reaches(groups, g, k.id) and _reaches(groups, k, h.id) for k in others) \
         and not any(_reaches(groups, h, k.id) and _reaches(groups, k, g.id) for k in others)

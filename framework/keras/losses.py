@@ -12,10 +12,29 @@ from .layers.base import snake
 EPSILON = 1e-7
 
 
+def align(y_true, y_pred):
+    """``y_true`` and ``y_pred`` at the same rank, as Keras aligns them: when the ranks differ
+    by one and the longer one ends in a dim of 1, a rank-1 partner gains that axis and any
+    other loses it (1-D labels against ``(N, 1)`` outputs compare sample by sample, never
+    broadcast to ``(N, N)``)."""
+    rt, rp = y_true.shape.rank, y_pred.shape.rank
+    if rt == rp + 1 and y_true.shape[-1] == 1:
+        if rp == 1:
+            y_pred = A.expand_dims(y_pred, -1)
+        else:
+            y_true = A.squeeze(y_true, [-1])
+    elif rp == rt + 1 and y_pred.shape[-1] == 1:
+        if rt == 1:
+            y_true = A.expand_dims(y_true, -1)
+        else:
+            y_pred = A.squeeze(y_pred, [-1])
+    return y_true, y_pred
+
+
 def _pair(y_true, y_pred):
     y_pred = A.convert_to_tensor(y_pred)
     y_true = M.cast(A.convert_to_tensor(y_true), y_pred.dtype)
-    return y_true, y_pred
+    return align(y_true, y_pred)
 
 
 def mean_squared_error(y_true, y_pred):
@@ -87,11 +106,14 @@ class Loss:
         raise NotImplementedError
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        mask = getattr(y_pred, "_keras_mask", None)
         losses = self.call(y_true, y_pred)
         if sample_weight is not None:
             w = M.cast(A.convert_to_tensor(sample_weight), losses.dtype)
             losses = losses * A.reshape(w, [-1] + [1] * (losses.shape.rank - 1)) \
                 if w.shape.rank < losses.shape.rank else losses * w
+        if mask is not None:
+            losses = losses * mask_weights(mask, losses, self.reduction)
         if self.reduction == "none":
             return losses
         total = M.reduce_sum(losses)
@@ -105,6 +127,20 @@ class Loss:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def mask_weights(mask, values, reduction):
+    """Weights that leave masked steps out, as Keras: 0 there, and for a mean reduction
+    ``total / kept`` elsewhere, so that the mean is over the kept steps only."""
+    m = M.cast(mask, values.dtype)
+    if m.shape.rank < values.shape.rank:
+        m = A.reshape(m, [-1 if d is None else d for d in m.shape] +
+                      [1] * (values.shape.rank - m.shape.rank))
+    if reduction == "sum":
+        return m
+    kept = M.reduce_sum(m)
+    total = M.cast(A.size(m), values.dtype)
+    return m * M.divide_no_nan(total, kept)
 
 
 def _wrap(cls_name, fn, **defaults):

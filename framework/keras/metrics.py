@@ -119,7 +119,17 @@ class MeanMetricWrapper(Mean):
         self._fn, self._fn_kwargs = fn, kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
+        values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        mask = getattr(y_pred, "_keras_mask", None)
+        if mask is not None:  # masked steps do not count (as Keras)
+            m = L.mask_weights(mask, values, "sum")
+            if sample_weight is not None:
+                w = M.cast(A.convert_to_tensor(sample_weight), m.dtype)
+                while w.shape.rank < m.shape.rank:
+                    w = A.expand_dims(w, -1)
+                m = m * w
+            sample_weight = m
+        super().update_state(values, sample_weight)
 
     def get_config(self):
         return Metric.get_config(self) | self._fn_kwargs
@@ -129,12 +139,12 @@ class MeanMetricWrapper(Mean):
 
 
 def accuracy(y_true, y_pred):
-    y_pred = A.convert_to_tensor(y_pred)
-    return M.cast(M.equal(M.cast(y_true, y_pred.dtype), y_pred), dt.f32)
+    y_true, y_pred = L._pair(y_true, y_pred)
+    return M.cast(M.equal(y_true, y_pred), dt.f32)
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
-    y_pred = A.convert_to_tensor(y_pred)
+    y_true, y_pred = L._pair(y_true, y_pred)
     hit = M.equal(M.cast(y_true, dt.f32), M.cast(y_pred > threshold, dt.f32))
     return M.reduce_mean(M.cast(hit, dt.f32), -1)
 

@@ -31,6 +31,8 @@ class Trainer:
         self.compiled_loss = None
         self.stop_training = False
         self.history = None
+        self.run_eagerly = False  # predict works on a model never compiled, as in Keras
+        self._output_names = None
         self._reset_functions()
 
     def _reset_functions(self):
@@ -54,10 +56,41 @@ class Trainer:
         self.loss_tracker = Mt.Mean("loss")
         self._reset_functions()
 
-    def _outputs_named(self, n):
+    def _outputs_named(self, y_pred):
+        """The outputs' names in flatten order: a dict output's keys, a functional model's
+        output layers, else ``output_1``, ``output_2``, ... (as Keras names them)."""
+        if isinstance(y_pred, dict):
+            return [str(k) for k in sorted(y_pred, key=repr)]
+        n = len(nest.flatten(y_pred))
         if getattr(self, "outputs", None) and len(self.outputs) == n:
             return [k.layer.name for k in self.outputs]
         return [f"output_{i + 1}" for i in range(n)]
+
+    @property
+    def output_names(self) -> list:
+        if self._output_names is not None:
+            return list(self._output_names)
+        if getattr(self, "_output_structure", None) is not None:
+            return self._outputs_named(self._output_structure)
+        return []
+
+    def _targets(self, y):
+        """The targets in the order of the outputs: a dict is matched by output name."""
+        names = self._output_names
+        if isinstance(y, dict):
+            missing = [n for n in names if n not in y]
+            unknown = sorted(str(k) for k in y if k not in names)
+            if missing or unknown:
+                what = f"no target for outputs {missing}" if missing else \
+                    f"targets for unknown outputs {unknown}"
+                raise ValueError(f"{self.name}: {what}; the model's outputs are {names} "
+                                 f"(received target keys {sorted(map(str, y))})")
+            return [y[n] for n in names]
+        flat = nest.flatten(y)
+        if len(flat) != len(names):
+            raise ValueError(f"{self.name}: expected targets for {len(names)} outputs "
+                             f"{names}; received {len(flat)}")
+        return flat
 
     def _per_output(self, spec, names, what):
         if isinstance(spec, dict):
@@ -66,8 +99,10 @@ class Trainer:
                 raise ValueError(f"compile: {what} for unknown outputs {sorted(unknown)}; "
                                  f"outputs are {names}")
             return [spec.get(n) for n in names]
-        if isinstance(spec, (list, tuple)) and len(names) > 1 and len(spec) == len(names) \
-                and what == "loss":
+        if isinstance(spec, (list, tuple)) and what != "metrics":
+            if len(spec) != len(names):
+                raise ValueError(f"compile: {len(spec)} {what} for {len(names)} outputs "
+                                 f"{names}")
             return list(spec)
         return [spec] * len(names)
 
@@ -78,8 +113,7 @@ class Trainer:
         if self.loss is None:
             raise ValueError(f"{self.name}: call compile(optimizer, loss) before fit or "
                              f"evaluate")
-        flat = nest.flatten(y_pred)
-        names = self._outputs_named(len(flat))
+        names = self._outputs_named(y_pred)
         self._output_names = names
         self.compiled_loss = [L.get(x) if x is not None else None
                               for x in self._per_output(self.loss, names, "loss")]
@@ -120,7 +154,7 @@ class Trainer:
     # -- steps (override train_step/test_step to customise, as in Keras) --
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         self._build_compiled(y_pred)
-        ys, ps = _flat_targets(y, len(self.compiled_loss)), nest.flatten(y_pred)
+        ys, ps = self._targets(y), nest.flatten(y_pred)
         total, parts = None, []
         for fn, w, yt, yp in zip(self.compiled_loss, self._output_weights, ys, ps):
             if fn is None:
@@ -140,7 +174,7 @@ class Trainer:
         self.loss_tracker.update_state(loss, sample_weight=batch)
         for tracker, part in zip(self._output_losses, self._last_parts):
             tracker.update_state(part, sample_weight=batch)
-        ys, ps = _flat_targets(y, len(self.compiled_loss)), nest.flatten(y_pred)
+        ys, ps = self._targets(y), nest.flatten(y_pred)
         for i, m in self.compiled_metrics:
             m.update_state(ys[i], ps[i], sample_weight)
         return {m.name: m.result() for m in self.metrics}
@@ -321,13 +355,6 @@ def unpack(data):
 
 def _pack(x, y, w):
     return (x,) if y is None else (x, y) if w is None else (x, y, w)
-
-
-def _flat_targets(y, n):
-    flat = nest.flatten(y)
-    if len(flat) != n:
-        raise ValueError(f"expected targets for {n} outputs; received {len(flat)}")
-    return flat
 
 
 def _convert(x):

@@ -27,6 +27,7 @@ from .core import (  # noqa: F401
     Flatten,
     InputLayer,
     Lambda,
+    Masking,
     Multiply,
     Permute,
     Reshape,

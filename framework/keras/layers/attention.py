@@ -20,7 +20,11 @@ from .core import _ser_init
 
 class MultiHeadAttention(Layer):
     """``call(query, value, key=None, attention_mask=None, return_attention_scores=False,
-    training=None, use_causal_mask=False)`` over inputs ``[batch, positions, features]``."""
+    training=None, use_causal_mask=False)`` over inputs ``[batch, positions, features]``.
+    Keras masks on the query, value and key (from ``Embedding(mask_zero=True)``) combine
+    with ``attention_mask`` as in Keras; the output carries the query's mask."""
+
+    supports_masking = True
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, kernel_initializer="glorot_uniform",
@@ -63,6 +67,10 @@ class MultiHeadAttention(Layer):
     def __call__(self, query, value=None, key=None, **kwargs):
         if value is None:
             raise TypeError(f"{self.name}: call(query, value, key=None, ...) needs a value")
+        for name, t in (("query_mask", query), ("value_mask", value),
+                        ("key_mask", key if key is not value else None)):
+            if kwargs.get(name) is None and getattr(t, "_keras_mask", None) is not None:
+                kwargs[name] = t._keras_mask
         if not _symbolic(query):
             value, key = (None if t is None else _as_input(t, self.dtype) for t in (value, key))
             if not self.built:
@@ -86,17 +94,19 @@ class MultiHeadAttention(Layer):
             y = y + bias
         return A.transpose(y, [0, 2, 1, 3])  # [batch, heads, positions, dim]
 
-    def call(self, query, value, key=None, attention_mask=None,
-             return_attention_scores=False, training=None, use_causal_mask=False):
+    def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
+             attention_mask=None, return_attention_scores=False, training=None,
+             use_causal_mask=False):
         key = value if key is None else key
         q = self._project(query, self._q, self.key_dim) * (1.0 / math.sqrt(self.key_dim))
         k = self._project(key, self._k, self.key_dim)
         v = self._project(value, self._v, self.value_dim)
         scores = M.matmul(q, k, transpose_b=True)  # [batch, heads, q, k]
-        mask = _mask(attention_mask, use_causal_mask, query.shape[1], key.shape[1])
+        mask = _mask(attention_mask, use_causal_mask, query.shape[1], key.shape[1],
+                     query_mask, value_mask, key_mask)
         if mask is not None:
             scores = M.where(mask, scores, -1e9 if scores.dtype.bits > 16 else -6e4)
-        probs = nn.softmax(scores, -1)
+        probs = nn.softmax(scores, -1)  # a query that may attend nowhere attends evenly
         attn = nn.dropout(probs, self.dropout) if training and self.dropout else probs
         out = M.matmul(attn, v)  # [batch, heads, q, value_dim]
         t = query.shape[1]
@@ -130,11 +140,19 @@ def _symbolic(x):
     return isinstance(x, KerasTensor)
 
 
-def _mask(attention_mask, causal, tq, tk):
+def _mask(attention_mask, causal, tq, tk, query_mask=None, value_mask=None, key_mask=None):
     """A boolean mask broadcastable to [batch, heads, q, k] (True: attend), or None."""
     mask = None
-    if attention_mask is not None:
-        m = M.cast(attention_mask, "bool")
+    parts = [] if attention_mask is None else [M.cast(attention_mask, "bool")]
+    if query_mask is not None:
+        parts.append(A.expand_dims(M.cast(query_mask, "bool"), -1))   # [batch, q, 1]
+    for m in (value_mask, key_mask):
+        if m is not None:
+            parts.append(A.expand_dims(M.cast(m, "bool"), -2))        # [batch, 1, k]
+    if parts:
+        m = parts[0]
+        for p in parts[1:]:
+            m = M.logical_and(m, p)
         mask = A.expand_dims(m, 1)  # [batch, 1, q, k]
     if causal:
         tri = A.constant(np.tril(np.ones((tq, tk), bool)))

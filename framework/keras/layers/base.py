@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 from compiler import dtypes as dt
-from compiler.errors import ShapeError
+from compiler.errors import MaskError, ShapeError
 
 from ... import nest, tracing
 from ...tensor import Tensor, TensorShape
@@ -70,11 +70,12 @@ class KerasTensor:
     """A symbolic tensor of the functional API: a shape (batch dim ``None``), a dtype, and
     the layer call (``node``) that produces it."""
 
-    def __init__(self, shape, dtype, node=None, index=0, name=None):
+    def __init__(self, shape, dtype, node=None, index=0, name=None, mask_shape=None):
         self.shape = TensorShape(shape)
         self.dtype = dt.as_dtype(dtype)
         self.node, self.index = node, index
         self.name = name
+        self.mask_shape = mask_shape  # the shape of the Keras mask it carries, if any
 
     @property
     def layer(self):
@@ -105,11 +106,17 @@ def symbolic_call(layer, fn, inputs):
     trace = tracing.Trace(f"{layer.name}_shape", allow_variable_creation=True)
     batch = Sym.named("batch")
 
-    def placeholder(k):
+    def placeholder(k, dtype=None, shape=None):
         if not isinstance(k, KerasTensor):
             return k
-        dims = tuple(batch if d is None else d for d in k.shape)
-        return Tensor(sym=trace.builder.param("x", TensorType(dims, k.dtype)), trace=trace)
+        dims = tuple(batch if d is None else d for d in (shape or k.shape))
+        t = Tensor(sym=trace.builder.param("x", TensorType(dims, dtype or k.dtype)), trace=trace)
+        if k.mask_shape is not None and shape is None:
+            t._keras_mask = placeholder(k, dt.bool_, k.mask_shape)
+        return t
+
+    def static(t):
+        return tuple(None if isinstance(d, Sym) else d for d in t.ir_type.shape)
 
     with tracing.active(trace):
         out = fn(nest.map_structure(placeholder, inputs))
@@ -117,8 +124,8 @@ def symbolic_call(layer, fn, inputs):
     for t in nest.flatten(out):
         if not isinstance(t, Tensor):
             raise ShapeError(layer.name, f"call() must return tensors; received {t!r}")
-        specs.append((tuple(None if isinstance(d, Sym) else d for d in t.ir_type.shape),
-                      t.dtype))
+        mask = t._keras_mask
+        specs.append((static(t), t.dtype, None if mask is None else static(mask)))
     return out, specs
 
 
@@ -131,6 +138,11 @@ class Layer:
     """
 
     _autocast = True  # floating inputs are cast to the layer's dtype
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:  # an explicit layer.build(shape) marks it built (Keras 3)
+            cls.build = _marks_built(cls.__dict__["build"])
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)
@@ -269,6 +281,18 @@ class Layer:
     def __call__(self, inputs, *args, **kwargs):
         if any(isinstance(t, KerasTensor) for t in nest.flatten([inputs, list(args), kwargs])):
             return self._functional_call(inputs, args, kwargs)
+        mask = kwargs.get("mask")
+        if mask is None:
+            mask = mask_of(inputs)
+            if mask is not None and _takes(self.call, "mask"):
+                kwargs["mask"] = mask
+        if mask is not None and not self._uses_masks():
+            raise MaskError(f'layer "{self.name}" ({type(self).__name__})',
+                            "its input carries a mask (from Embedding(mask_zero=True), Masking "
+                            "or a layer passing one on) and this layer cannot use masks: its "
+                            "result would mix in the masked steps. Reduce the sequence with a "
+                            "layer that uses the mask first (an RNN, GlobalAveragePooling1D)",
+                            tracing.where())
         cast = self.dtype if self._autocast and self.dtype.is_float else None
         inputs = nest.map_structure(lambda t: _as_input(t, cast), inputs)
         self._maybe_build(inputs)
@@ -278,9 +302,23 @@ class Layer:
             from ...autograph import convert, is_user_code
             call = convert(call) if is_user_code(call) else call
         out = call(inputs, *args, **_accepted(self.call, kwargs))
+        if self._uses_masks():
+            set_mask(out, self.compute_mask(inputs, mask))
         self._output_shapes = [(None,) + tuple(t.shape)[1:] for t in nest.flatten(out)
                                if isinstance(t, Tensor)]
         return out
+
+    # -- masks (as Keras: a mask rides on the tensor a masking layer returns) --
+    supports_masking = False  # True: passes its input's mask on to its output
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of this layer's output: by default the input's, when the layer
+        ``supports_masking``."""
+        return mask if self.supports_masking else None
+
+    def _uses_masks(self) -> bool:
+        return self.supports_masking or _takes(self.call, "mask") or \
+            type(self).compute_mask is not Layer.compute_mask
 
     _last_dim = None  # layers whose weights fix the inputs' last dim set it in build
 
@@ -297,8 +335,8 @@ class Layer:
         call_args = [inputs, *args]
         out, specs = symbolic_call(self, lambda a: self(*a[0], **a[1]), (call_args, kwargs))
         node = Node(self, call_args, dict(kwargs))
-        flat = [KerasTensor(s, d, node, i, name=f"{self.name}/out{i}" if i else self.name)
-                for i, (s, d) in enumerate(specs)]
+        flat = [KerasTensor(s, d, node, i, name=f"{self.name}/out{i}" if i else self.name,
+                            mask_shape=m) for i, (s, d, m) in enumerate(specs)]
         node.outputs = nest.pack_sequence_as(out, flat)
         self._inbound.append(node)
         return node.outputs
@@ -312,7 +350,7 @@ class Layer:
             self.build(input_shape)
             self.built = True
         out, specs = symbolic_call(self, lambda xs: self(xs), ks)
-        shapes = [TensorShape(s) for s, _ in specs]
+        shapes = [TensorShape(s) for s, _, _ in specs]
         return shapes[0] if len(shapes) == 1 else shapes
 
     # -- config --
@@ -328,6 +366,43 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def mask_of(inputs):
+    """The Keras mask ``inputs`` carry: a tensor's, a list of a list's (None where none)."""
+    if isinstance(inputs, (list, tuple)):
+        masks = [getattr(t, "_keras_mask", None) for t in inputs]
+        return masks if any(m is not None for m in masks) else None
+    return getattr(inputs, "_keras_mask", None)
+
+
+def set_mask(outputs, mask) -> None:
+    """Attach ``mask`` (a list: one per output) to the output tensors that have none yet."""
+    if mask is None:
+        return
+    flat = nest.flatten(outputs)
+    masks = mask if isinstance(mask, list) else [mask] * len(flat)
+    for t, m in zip(flat, masks):
+        if isinstance(t, Tensor) and t._keras_mask is None:
+            t._keras_mask = m
+
+
+def _takes(fn, name) -> bool:
+    names = _keyword_names(getattr(fn, "__func__", fn))
+    return names is not None and name in names
+
+
+def _marks_built(build):
+    if getattr(build, "_marks_built", False):
+        return build
+
+    @functools.wraps(build)
+    def wrapper(self, *args, **kwargs):
+        out = build(self, *args, **kwargs)
+        self.built = True
+        return out
+    wrapper._marks_built = True
+    return wrapper
 
 
 def _as_input(x, dtype):

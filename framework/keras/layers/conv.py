@@ -3,7 +3,9 @@ Conv2DTranspose, Max/AveragePooling1D/2D, GlobalAverage/MaxPooling1D/2D."""
 
 from __future__ import annotations
 
-from compiler.errors import ShapeError
+import numpy as np
+
+from compiler.errors import MaskError, ShapeError
 
 from ... import array_ops as A
 from ... import math_ops as M
@@ -176,10 +178,25 @@ class _GlobalPool(Layer):
         _check_format(type(self).__name__, data_format)
         self.keepdims = keepdims
 
-    def call(self, inputs):
+    def call(self, inputs, mask=None):
         axes = list(range(1, 1 + self.rank))
+        if mask is not None:  # only the steps the mask keeps (as Keras's average pooling)
+            if self.rank != 1:
+                raise MaskError(self.name, f"a mask is used over the steps of 1-D inputs; "
+                                           f"received inputs {tuple(inputs.shape)}",
+                                tracing.where())
+            on = A.expand_dims(M.cast(mask, "bool"), -1)
+            if self.kind == "max":
+                low = A.constant(np.finfo(inputs.dtype.np).min, inputs.dtype)
+                return M.reduce_max(M.where(on, inputs, low), axes, keepdims=self.keepdims)
+            w = M.cast(on, inputs.dtype)
+            return M.reduce_sum(inputs * w, axes, keepdims=self.keepdims) / \
+                M.reduce_sum(w, axes, keepdims=self.keepdims)
         fn = M.reduce_mean if self.kind == "avg" else M.reduce_max
         return fn(inputs, axes, keepdims=self.keepdims)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def get_config(self):
         return super().get_config() | {"keepdims": self.keepdims}

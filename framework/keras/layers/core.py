@@ -55,6 +55,8 @@ def kernel_bias_config(layer) -> dict:
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` over the last axis."""
 
+    supports_masking = True
+
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, **kwargs):
@@ -98,6 +100,8 @@ class Dense(Layer):
 
 
 class Activation(Layer):
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -111,6 +115,8 @@ class Activation(Layer):
 
 class Dropout(Layer):
     """Zero inputs with probability ``rate`` while training (scaling the rest by 1/(1-rate))."""
+
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -177,6 +183,27 @@ class Permute(Layer):
         return super().get_config() | {"dims": list(self.dims)}
 
 
+class Masking(Layer):
+    """Mask the time steps whose features all equal ``mask_value``: they become zeros, and
+    the output carries a mask that later layers honour (as ``tf.keras.layers.Masking``)."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+
+    def call(self, inputs):
+        keep = M.reduce_any(M.not_equal(inputs, self.mask_value), -1, keepdims=True)
+        return inputs * M.cast(keep, inputs.dtype)
+
+    def compute_mask(self, inputs, mask=None):
+        return M.reduce_any(M.not_equal(inputs, self.mask_value), -1)
+
+    def get_config(self):
+        return super().get_config() | {"mask_value": self.mask_value}
+
+
 class Lambda(Layer):
     """Wrap a Python function as a layer. Its code is not saved: a model holding a Lambda
     saves its config without the function, and loading it needs ``custom_objects``."""
@@ -193,11 +220,16 @@ class Lambda(Layer):
 
 
 class Embedding(Layer):
+    """Rows of a trainable ``[input_dim, output_dim]`` table for integer ids; with
+    ``mask_zero=True`` id 0 is padding: the output carries a mask that later layers (RNNs,
+    pooling, attention, losses) honour."""
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 embeddings_regularizer=None, **kwargs):
+                 embeddings_regularizer=None, mask_zero=False, **kwargs):
         kwargs.pop("input_length", None)
         super().__init__(**kwargs)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.mask_zero = bool(mask_zero)
         init = "random_uniform" if embeddings_initializer == "uniform" else \
             embeddings_initializer
         self.embeddings_initializer = initializers.get(init)
@@ -214,17 +246,32 @@ class Embedding(Layer):
             inputs = M.cast(inputs, "int32")
         return A.gather(self.embeddings, inputs)
 
+    def compute_mask(self, inputs, mask=None):
+        return M.not_equal(inputs, 0) if self.mask_zero else None
+
     def get_config(self):
         return super().get_config() | {
             "input_dim": self.input_dim, "output_dim": self.output_dim,
+            "mask_zero": self.mask_zero,
             "embeddings_initializer": _ser_init(self.embeddings_initializer)}
 
 
 class _Merge(Layer):
+    supports_masking = True
+
     def call(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
             raise ValueError(f"{type(self).__name__} needs a list of at least 2 inputs")
         return self._merge(list(inputs))
+
+    def compute_mask(self, inputs, mask=None):
+        """A step is kept where any input keeps it (Keras); unmasked when one is unmasked."""
+        if mask is None or any(m is None for m in mask):
+            return None
+        out = mask[0]
+        for m in mask[1:]:
+            out = M.logical_or(out, m)
+        return out
 
 
 class Add(_Merge):
@@ -260,6 +307,22 @@ class Concatenate(_Merge):
 
     def _merge(self, xs):
         return A.concat(xs, self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        """Masks of the inputs' positions (all kept where an input has none), joined along
+        the axis; along the features axis a position is kept where every input keeps it."""
+        if mask is None:
+            return None
+        rank = inputs[0].shape.rank
+        full = [A.ones_like(x[..., 0], dtype="bool") if m is None else m
+                for x, m in zip(inputs, mask)]
+        axis = self.axis % rank
+        if axis == rank - 1:
+            out = full[0]
+            for m in full[1:]:
+                out = M.logical_and(out, m)
+            return out
+        return A.concat(full, axis)
 
     def get_config(self):
         return super().get_config() | {"axis": self.axis}

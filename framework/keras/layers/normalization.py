@@ -25,7 +25,10 @@ def _bcast(v, axes, shape):
 class BatchNormalization(Layer):
     """Normalize with the batch's statistics while training (updating the moving mean and
     variance: ``moving = moving * momentum + batch * (1 - momentum)``), with the moving
-    statistics at inference."""
+    statistics at inference. Masked positions (a Keras mask on the input) are left out of
+    the batch's statistics."""
+
+    supports_masking = True
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
@@ -55,10 +58,13 @@ class BatchNormalization(Layer):
         self._shape = tuple(input_shape)
         self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         shape, axes = self._shape, self._feature_axes
+        if training and mask is not None:
+            mean, var = _masked_moments(inputs, mask, self._reduce, axes)
         if training:
-            mean, var = nn.moments(inputs, self._reduce)
+            if mask is None:
+                mean, var = nn.moments(inputs, self._reduce)
             m = self.momentum
             self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
             self.moving_variance.assign(self.moving_variance * m + var * (1.0 - m))
@@ -75,7 +81,21 @@ class BatchNormalization(Layer):
             **{f"{k}_initializer": _ser_init(v) for k, v in self.inits.items()}}
 
 
+def _masked_moments(x, mask, axes, features):
+    """Mean and variance over ``axes`` of the positions ``mask`` keeps (as Keras)."""
+    w = M.cast(mask, x.dtype)
+    while w.shape.rank < x.shape.rank:
+        w = A.expand_dims(w, -1)
+    w = w * A.ones_like(x)
+    count = M.reduce_sum(w, axes) + 1e-7
+    mean = M.reduce_sum(w * x, axes) / count
+    dev = x - _bcast(mean, features, tuple(x.shape))
+    return mean, M.reduce_sum(w * M.square(dev), axes) / count
+
+
 class LayerNormalization(Layer):
+    supports_masking = True
+
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", **kwargs):
         super().__init__(**kwargs)

@@ -16,7 +16,26 @@ from .base import Layer
 from .core import _ser_init
 
 
-class _RNN(Layer):
+class _Recurrent(Layer):
+    """What LSTM, GRU and RNN share: a Keras mask on the input skips its masked time steps
+    (the state is carried over them and their output repeats the previous step's, as
+    Keras); the output keeps the mask when it is a sequence."""
+
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        out = mask if self.return_sequences and mask is not None else None
+        if self.return_state:
+            return [out] + [None] * self._n_states()
+        return out
+
+    def _elems(self, x, mask):
+        xs = _time_major(x, self.go_backwards)
+        return xs if mask is None else (xs, _time_major(M.cast(mask, "bool"),
+                                                        self.go_backwards))
+
+
+class _RNN(_Recurrent):
     GATES = 1
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
@@ -77,14 +96,18 @@ class _RNN(Layer):
         keep = nn.dropout(A.ones_like(zeros), self.recurrent_dropout) \
             if training and self.recurrent_dropout else None
 
-        def step(state, xw_t):
+        def step(state, elem):  # the output is h: the previous one at masked steps
+            xw_t, on = elem if mask is not None else (elem, None)
             h_in = state[0] if keep is None else state[0] * keep
-            state = self._step(xw_t, h_in, state)
+            state = _kept(on, self._step(xw_t, h_in, state), state)
             return state, state[0] if self.return_sequences else None
 
-        state, hs = scan_steps(step, state, _time_major(xw, self.go_backwards))
+        state, hs = scan_steps(step, state, self._elems(xw, mask))
         out = A.transpose(hs, [1, 0, 2]) if self.return_sequences else state[0]
         return [out] + state if self.return_state else out
+
+    def _n_states(self):
+        return len(self._zero_state(None))
 
     def _input_bias(self, xw):
         return xw + self.bias if self.bias is not None else xw
@@ -178,12 +201,25 @@ class GRU(_RNN):
         return super().get_config() | {"reset_after": True}
 
 
+def _listed(state) -> list:
+    return list(state) if isinstance(state, (list, tuple)) else [state]
+
+
+def _kept(on, new, old) -> list:
+    """``new`` where the step is on (``on``: [batch] bool, or None for every step), else
+    ``old``."""
+    if on is None:
+        return new
+    on = A.expand_dims(on, -1)
+    return [M.where(on, n, o) for n, o in zip(new, old)]
+
+
 def _time_major(x, backwards: bool):
     x = A.transpose(x, [1, 0] + list(range(2, len(x.shape))))
     return A.reverse(x, [0]) if backwards else x
 
 
-class RNN(Layer):
+class RNN(_Recurrent):
     """A recurrent layer over a custom ``cell``, as ``tf.keras.layers.RNN``: the cell has
     ``state_size`` (an int or a list of ints) and ``call(inputs, states) -> (output,
     new_states)``; it is built once with the per-step input shape. The time steps run as one
@@ -215,16 +251,31 @@ class RNN(Layer):
         state = list(initial_state) if initial_state is not None else \
             [base + A.zeros((int(s),), inputs.dtype) for s in sizes]
 
-        def step(state, x_t):
-            out, new = self.cell(x_t, state)
-            return list(new) if isinstance(new, (list, tuple)) else [new], out
+        if mask is None:
+            def step(state, x_t):
+                out, new = self.cell(x_t, state)
+                return _listed(new), out
+            state, outs = scan_steps(step, state, self._elems(inputs, None))
+        else:  # the output rides in the carry, so a masked step repeats the previous one
+            size = int(getattr(self.cell, "output_size", sizes[0]))
 
-        state, outs = scan_steps(step, state, _time_major(inputs, self.go_backwards))
+            def step(carry, elem):
+                x_t, on = elem
+                out, new = self.cell(x_t, carry[:-1])
+                carry = _kept(on, _listed(new) + [out], carry)
+                return carry, carry[-1]
+            carry = state + [base + A.zeros((size,), inputs.dtype)]
+            carry, outs = scan_steps(step, carry, self._elems(inputs, mask))
+            state = carry[:-1]
         last = nest.map_structure(lambda o: o[-1], outs)
         seq = nest.map_structure(
             lambda o: A.transpose(o, [1, 0] + list(range(2, len(o.shape)))), outs)
         out = seq if self.return_sequences else last
         return [out] + state if self.return_state else out
+
+    def _n_states(self):
+        sizes = self.cell.state_size
+        return len(sizes) if isinstance(sizes, (list, tuple)) else 1
 
     def get_config(self):
         return super().get_config() | {
