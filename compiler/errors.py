@@ -74,6 +74,11 @@ class MaskError(KilnError, ValueError):
     """A layer was given an input carrying a Keras mask that it cannot use."""
 
 
+class InvalidArgumentError(KilnError, ValueError):
+    """A value known only at run time failed a check: a label outside its range, a failed
+    ``tf.debugging.assert_*`` (TensorFlow's ``tf.errors.InvalidArgumentError``)."""
+
+
 class GradientError(KilnError, LookupError):
     """A gradient that cannot be taken: an op without a second-order rule, an unbounded loop."""
 

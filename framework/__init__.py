@@ -8,7 +8,7 @@ import runtime.env  # noqa: F401,I001  (thread and BLAS settings: before numpy/n
 from compiler import dtypes as _dt
 from compiler.dtypes import DType, as_dtype  # noqa: F401
 
-from . import config, data, debugging, errors, linalg, math, nest, nn, random  # noqa: F401
+from . import config, data, debugging, errors, image, linalg, math, nest, nn, random  # noqa: F401
 from . import keras  # noqa: F401,E402
 from .array_ops import (  # noqa
                         broadcast_to,
@@ -98,6 +98,11 @@ from .math_ops import (  # noqa
                         truediv,
                         where,
 )
+from .clip_ops import clip_by_global_norm, clip_by_norm  # noqa: F401
+from .host_calls import print_ as print  # noqa: F401,A001
+from .module import Module, name_scope  # noqa: F401
+from .segment_ops import cumsum  # noqa: F401
+from .sort_ops import argsort, sort  # noqa: F401
 from .specs import TensorSpec  # noqa: F401
 from .tensor import Tensor, TensorShape  # noqa: F401
 from .variables import Variable  # noqa: F401

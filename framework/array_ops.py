@@ -96,14 +96,27 @@ def _dims(op: str, shape) -> tuple:
     if known is None:
         raise ShapeError(op, "the shape must be known at trace time (use framework.shape(x) "
                              "or Python ints)", _where())
-    if isinstance(known, (int, Sym)):
+    if isinstance(known, (int, np.integer, Sym)):
         known = (known,)
+    if isinstance(known, (str, bytes)) or not hasattr(known, "__iter__"):
+        raise AttrError(op, f"shape must be a list of integers or an integer tensor; "
+                            f"received {shape!r}", _where())
     out = []
     for d in known:
+        if isinstance(d, Tensor) and not (d.dtype.is_int or d.is_symbolic):
+            raise AttrError(op, f"shape must hold integers; received a {d.dtype.tf_name} "
+                                f"tensor", _where())
         v = static_value(d) if isinstance(d, Tensor) else d
         if v is None:
             raise ShapeError(op, f"a dimension is not known at trace time: {d!r}", _where())
-        out.append(v if isinstance(v, Sym) else (-1 if v is None else int(v)))
+        if isinstance(v, Sym):
+            out.append(v)
+        elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+            out.append(int(v))
+        else:
+            raise AttrError(op, f"shape must hold integers; received {v!r} in "
+                                f"{list(known) if not isinstance(known, np.ndarray) else known}",
+                            _where())
     return tuple(out)
 
 
@@ -140,19 +153,19 @@ def rank(input, name=None) -> Tensor:
 # -- creation -------------------------------------------------------------------------------------
 
 
-def fill(dims, value, name=None) -> Tensor:
+def fill(dims, value, name=None, _op="fill") -> Tensor:
     """A tensor of shape ``dims`` filled with ``value`` (its dtype)."""
-    return broadcast_to(as_operand(value), dims)
+    return broadcast_to(as_operand(value), _dims(_op, dims))
 
 
 def zeros(shape, dtype=dt.f32, name=None) -> Tensor:
     """A tensor of ``shape`` filled with 0 (default float32)."""
-    return fill(shape, Literal(0, dt.as_dtype(dtype)))
+    return fill(shape, Literal(0, dt.as_dtype(dtype)), _op="zeros")
 
 
 def ones(shape, dtype=dt.f32, name=None) -> Tensor:
     """A tensor of ``shape`` filled with 1 (default float32)."""
-    return fill(shape, Literal(1, dt.as_dtype(dtype)))
+    return fill(shape, Literal(1, dt.as_dtype(dtype)), _op="ones")
 
 
 def zeros_like(input, dtype=None, name=None) -> Tensor:
@@ -191,6 +204,12 @@ def range(start, limit=None, delta=1, dtype=None, name=None) -> Tensor:
 def one_hot(indices, depth, on_value=None, off_value=None, axis=-1, dtype=None, name=None):
     """One-hot vectors of length ``depth`` (out-of-range indices give all ``off_value``)."""
     idx = as_operand(indices)
+    if not idx.dtype.is_int:
+        raise DTypeError("one_hot", f"indices must be integers; received "
+                                    f"{idx.dtype.tf_name} indices", _where())
+    if not isinstance(depth, (int, np.integer)) or isinstance(depth, bool) or depth < 0:
+        raise AttrError("one_hot", f"depth must be a non-negative int; received {depth!r}",
+                        _where())
     d = dt.as_dtype(dtype) if dtype else dt.f32
     hot = apply(P.EQ, [expand_dims(idx, -1),
                        apply(P.IOTA, [], {"shape": (int(depth),), "axis": 0,

@@ -9,11 +9,13 @@ import threading
 import time
 import weakref
 
+import numpy as np
+
 from compiler.errors import DeviceError, SignatureError, TracingError
 from compiler.interpret import run
 from compiler.printer import print_graph, to_dot
 
-from . import config, nest, tracing
+from . import config, host_calls, nest, tracing
 from .specs import STATIC, VARIABLE, as_array, leaf_kind, leaf_spec, symbolic_types
 from .tensor import Tensor
 from .variables import Variable
@@ -29,7 +31,7 @@ class ConcreteFunction:
     """
 
     def __init__(self, name, graph, param_sources, writes, out_structure, out_leaves, specs,
-                 paths, static_key, created_variables, stats):
+                 paths, static_key, created_variables, stats, calls=()):
         self.name = name
         self.graph = graph
         self._param_sources = param_sources    # per graph param: ("arg"|"argvar", i) etc.
@@ -42,6 +44,7 @@ class ConcreteFunction:
         self.variables = created_variables
         self.stats = stats
         self._compiled: dict = {}   # device -> compiled program
+        self._host_calls = calls  # run after the program (host_calls.py)
         self._compile_lock = threading.Lock()
 
     # -- inspection --
@@ -168,6 +171,8 @@ class ConcreteFunction:
                 outs = run(self.graph, arrays)
         except SignatureError as e:
             raise e.with_location(tracing.where()) from None
+        host_calls.after_call(self._host_calls, outs,
+                              np.asarray if memory is None else memory.host)
         var_buffers = {id(a) for i, a in enumerate(arrays) if i in variables}
         for i, (kind, ref) in self._writes:
             var = leaves[ref] if kind == "argvar" else ref
@@ -253,13 +258,14 @@ def trace_function(fn, name, bound_args: dict, leaves, paths, specs, static_key,
                               ("var", var))
                 writes.append((len(results), target))
                 results.append(cur._sym)
+        calls = host_calls.results(trace, results)
     graph = trace.builder.build(results)
     sources = _all_sources(trace, graph, sources)
     stats = {"trace_time_s": time.perf_counter() - t0, "nodes": len(graph.nodes),
              "params": len(graph.params), "results": len(graph.results)}
     structure = nest.map_structure(lambda _: None, outputs)  # drop the symbolic tensors
     return ConcreteFunction(name, graph, sources, writes, structure, out_leaves, specs, paths,
-                            static_key, trace.created_variables, stats)
+                            static_key, trace.created_variables, stats, calls)
 
 
 def _all_sources(trace, graph, arg_sources):

@@ -9,6 +9,19 @@ import threading
 
 from runtime.files import write_atomic
 
+from .host_calls import (  # noqa: F401  (tf.debugging's asserts)
+    assert_all_finite,
+    assert_equal,
+    assert_greater,
+    assert_greater_equal,
+    assert_less,
+    assert_less_equal,
+    assert_non_negative,
+    assert_none_equal,
+    assert_rank,
+    assert_type,
+)
+
 DUMP_ENV = "KILN_DUMP_IR"
 
 

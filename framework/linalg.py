@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .array_ops import expand_dims, squeeze
+from .clip_ops import global_norm  # noqa: F401
 from .math_ops import matmul, reduce_sum, sqrt
 from .nn import l2_normalize  # noqa: F401
 from .tensor import as_operand
 
-__all__ = ["matmul", "matvec", "norm", "l2_normalize"]
+__all__ = ["matmul", "matvec", "norm", "l2_normalize", "global_norm"]
 
 
 def matvec(a, b, transpose_a=False, name=None):

@@ -10,3 +10,15 @@ from .math_ops import (abs, add, add_n, argmax, argmin, atan2, cast, ceil, clip_
                        reduce_std, reduce_sum, reduce_variance, round, rsqrt, sigmoid, sign,
                        sin, sqrt, square, squared_difference, subtract, tan, tanh, truediv)
 from .nn import softmax, softplus  # noqa: F401
+from .nn import l2_normalize  # noqa: F401,E402
+from .segment_ops import (  # noqa: F401,E402
+    bincount,
+    confusion_matrix,
+    cumprod,
+    cumsum,
+    segment_sum,
+    unsorted_segment_max,
+    unsorted_segment_mean,
+    unsorted_segment_sum,
+)
+from .sort_ops import top_k  # noqa: F401,E402

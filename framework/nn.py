@@ -37,7 +37,7 @@ __all__ = [
     "batch_normalization", "layer_norm", "l2_normalize", "l2_loss", "bias_add", "dropout",
     "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
     "sigmoid_cross_entropy_with_logits", "conv1d", "conv2d", "depthwise_conv2d", "max_pool",
-    "max_pool1d", "max_pool2d", "avg_pool", "avg_pool1d", "avg_pool2d",
+    "max_pool1d", "max_pool2d", "avg_pool", "avg_pool1d", "avg_pool2d", "embedding_lookup",
 ]
 
 
@@ -139,8 +139,24 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
     """Cross-entropy with integer class ``labels`` (shape = logits.shape[:-1])."""
     logits = _x(logits)
     depth = logits.ir_type.shape[-1]
+    check_labels(labels, depth, "sparse_softmax_cross_entropy_with_logits")
     hot = one_hot(labels, depth, dtype=logits.dtype)
     return -reduce_sum(hot * log_softmax(logits), -1)
+
+
+def check_labels(labels, depth, op) -> None:
+    """Class labels must lie in [0, depth): TensorFlow raises for others on the CPU (they
+    would give a one-hot row of zeros and train silently on nothing)."""
+    from .host_calls import check
+    from .math_ops import greater_equal, less, logical_and
+    labels = as_operand(labels)
+
+    def message(values):
+        bad = values[(values < 0) | (values >= depth)]
+        return (f"labels must be in [0, {depth}) for {depth} classes; received label "
+                f"{bad.reshape(-1)[0] if bad.size else '?'}")
+    check(logical_and(greater_equal(labels, 0), less(labels, depth)), message, [labels],
+          op=op, required=False)
 
 
 def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
@@ -185,6 +201,15 @@ def l2_normalize(x, axis=None, epsilon=1e-12, name=None):
     """x / sqrt(max(sum(x**2, axis), epsilon))."""
     x = _x(x)
     return x * rsqrt(maximum(reduce_sum(square(x), axis, keepdims=True), epsilon))
+
+
+def embedding_lookup(params, ids, max_norm=None, name=None):
+    """Rows ``params[ids]`` (a gather along axis 0), as ``tf.nn.embedding_lookup``."""
+    if max_norm is not None:
+        raise AttrError("embedding_lookup", "max_norm is not supported; clip the table with "
+                                            "clip_by_norm", tracing.where())
+    from .array_ops import gather
+    return gather(params, ids)
 
 
 def l2_loss(t, name=None):

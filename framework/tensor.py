@@ -114,6 +114,13 @@ class Tensor:
         return self._sym.type if self._sym is not None else TensorType(self._array().shape,
                                                                        self.dtype)
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats the value as numpy does (a scalar with any spec)."""
+        if self._sym is not None:
+            raise TracingError("format()", "a traced tensor has no value yet; use "
+                               "framework.print inside @function", tracing.where())
+        return format(self._value if self._value.ndim else self._value.item(), spec)
+
     def numpy(self) -> np.ndarray:
         """The value as a numpy array (a copy). Not available while tracing."""
         if self._sym is not None:

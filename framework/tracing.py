@@ -58,6 +58,7 @@ class Trace:
         self.tensor_captures: list[tuple[object, Value]] = []    # (eager Tensor, param)
         self._captured_ids: dict[int, Value] = {}
         self.created_variables: list = []
+        self.host_calls: list = []  # print/assert at run time (host_calls.py)
 
     def lift_value(self, v: Value) -> Value:
         """The parameter of this region standing for the parent's value ``v``."""

@@ -59,7 +59,8 @@ class Variable:
             raise ShapeError("Variable", f"initial value has shape {self._host.shape}; "
                                          f"expected {tuple(shape)}", tracing.where())
         self.trainable = bool(trainable)
-        self._name = name or "Variable"
+        from .module import scoped
+        self._name = scoped(name or "Variable")
         self._lock = threading.RLock()  # (re-entered: assign reads _value under it)
         self._device = None          # a device copy (CUDA), when one is current
         self._device_newer = False   # a compiled CUDA function wrote it last

@@ -114,7 +114,8 @@ CASES = {
                               [-1.0, -1.0, -2.0, -2.0]], np.float32),)),
     # column and whole reductions
     "columns": (lambda x: tf.reduce_sum(x * x, 0) + tf.reduce_mean(x, 0), (X,)),
-    "total": (lambda x, y: tf.reduce_mean(tf.square(x - y)), (X, Y)),
+    # a whole reduction that also yields its elementwise input (one block writes all of it)
+    "total": (lambda x, y: (tf.reduce_mean(tf.square(x - y)), tf.square(x - y)), (X, Y)),
     "scalars": (lambda x, y: tf.reduce_sum(tf.reduce_sum(x * y), []) / tf.cast(tf.size(x),
                                                                                tf.float32)
                 + tf.reduce_sum(x[:1, :1] * 2.0), (X, Y)),

@@ -115,3 +115,40 @@ def test_eager_errors_carry_location_and_never_bare():
         tf.exp(tf.constant([1, 2]))
     with pytest.raises(ShapeError, match=r"conv2d: input channels 3 must equal"):
         tf.nn.conv2d(np.ones((1, 5, 5, 3), np.float32), np.ones((3, 3, 2, 4), np.float32))
+
+
+K = tf.keras
+_model = K.Sequential([K.Input((4,)), K.layers.Dense(2)])
+_model.compile("sgd", "mse")
+
+
+@pytest.mark.parametrize("call, error, pattern", [
+    (lambda: K.layers.Dense(3)(np.ones(4, np.float32)), ShapeError,
+     r'layer "dense\w*" \(Dense\): expected an input with min_ndim=2 .* received ndim=1'),
+    (lambda: tf.one_hot(tf.constant([0.0, 1.0]), 3), DTypeError,
+     r"one_hot: indices must be integers; received float32"),
+    (lambda: tf.one_hot([1], 2.5), ValueError, r"one_hot: depth must be a non-negative int"),
+    (lambda: tf.reshape(tf.ones([6]), [2.5, 2]), ValueError,
+     r"reshape: shape must hold integers; received 2.5"),
+    (lambda: tf.ones("abc"), ValueError, r"ones: shape must be a list of integers.*'abc'"),
+    (lambda: _model.fit(np.ones((4, 4), np.float32), np.ones((4, 2), np.float32),
+                        batch_size=0, verbose=0), ValueError,
+     r"fit: batch_size must be a positive integer; received batch_size=0"),
+    (lambda: K.layers.Conv2D(-1, 3), ValueError,
+     r"Conv2D: invalid value for argument `filters`.*received filters=-1"),
+    (lambda: K.layers.Dense(0), ValueError, r"Dense: .*`units`.*received units=0"),
+    (lambda: K.layers.LSTM(4)(np.ones((2, 3), np.float32)), ShapeError,
+     r'layer "lstm\w*" \(LSTM\): expected an input with ndim=3 .* shape \(2, 3\)'),
+    (lambda: K.losses.SparseCategoricalCrossentropy()(np.eye(3, dtype=np.float32),
+                                                       np.full((3, 3), 1 / 3, np.float32)),
+     ShapeError, r"sparse_categorical_crossentropy: expected integer class labels of shape "
+                 r"\(3,\); received labels of shape \(3, 3\), which look one-hot"),
+    (lambda: K.losses.CategoricalCrossentropy()(np.array([0, 1, 2]),
+                                                np.full((3, 3), 1 / 3, np.float32)),
+     ShapeError, r"categorical_crossentropy: y_true and y_pred must have the same shape"),
+])
+def test_bad_arguments_are_typed_errors_naming_the_users_call(call, error, pattern):
+    with pytest.raises(error, match=pattern) as info:
+        call()
+    if isinstance(info.value, KilnError):
+        assert "test_errors.py" in str(info.value)

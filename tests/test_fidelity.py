@@ -142,3 +142,49 @@ def test_compiled_int32_arithmetic_wraps_as_eager():
         assert compiled.dtype == np.int32
         np.testing.assert_array_equal(compiled, eager)
     assert tf.function(fns[0])(a).numpy()[0] == 201437915  # TensorFlow's value
+
+
+# -- sparse labels outside [0, num_classes) --
+
+def test_sparse_labels_out_of_range_are_errors():
+    logits = np.zeros((3, 5), np.float32)
+    loss = K.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"labels must be in \[0, 5\).*received label 7 .*test_fidelity"):
+        loss(np.array([1, 7, 2]), logits)
+    f = tf.function(lambda y, p: loss(y, p))
+    assert float(f(np.array([1, 3, 2]), logits)) == pytest.approx(np.log(5), rel=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="received label -1"):
+        f(np.array([1, -1, 2]), logits)
+    probs = K.losses.SparseCategoricalCrossentropy()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="received label 5"):
+        tf.function(lambda y, p: probs(y, p))(np.array([5, 0, 0]), logits + 0.2)
+
+
+def test_fit_with_a_label_out_of_range_raises():
+    model = K.Sequential([K.Input((4,)), K.layers.Dense(5)])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.ones((8, 4), np.float32), np.array([0, 1, 2, 3, 4, 5, 0, 1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 5\).*received label 5"):
+        model.fit(x, y, verbose=0)
+    model.fit(x, y % 5, verbose=0)
+
+
+# -- tf.debugging asserts, eager and compiled --
+
+def test_debugging_asserts_eager_and_compiled():
+    g = tf.function(lambda x: (tf.debugging.assert_less(x, 3.0, message="x small"), x * 2)[1])
+    np.testing.assert_array_equal(g(tf.constant([1.0, 2.0])).numpy(), [2.0, 4.0])
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"x small: expected x < y.*x = \[1., 4.\]"):
+        g(tf.constant([1.0, 4.0]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="assert_equal"):
+        tf.debugging.assert_equal([1, 2], [1, 3])
+    tf.debugging.assert_equal([1, 2], [1, 2])
+    finite = tf.function(lambda x: tf.debugging.assert_all_finite(tf.math.log(x), "log of x"))
+    np.testing.assert_allclose(finite(tf.constant([1.0, 2.0])).numpy(), np.log([1.0, 2.0]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="log of x: found 1 non-finite"):
+        finite(tf.constant([1.0, 0.0]))
+    with pytest.raises(ValueError, match="expected a tensor of rank 3"):
+        tf.debugging.assert_rank(tf.ones([2, 3]), 3)
+    tf.debugging.assert_rank(tf.ones([2, 3]), 2)

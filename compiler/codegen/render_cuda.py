@@ -118,8 +118,10 @@ class _CudaRenderer(_Renderer):
         of a block over the reduced dims (partial results then combine in shared memory)."""
         if not dims:
             return [], indent
-        if self.axes and parallel_first:
+        if self.axes and parallel_first and self.kept:
             return self._flat(dims, indent, "t_", "cuda.blockIdx.x", "cuda.gridDim.x")
+        # a reduction to one value runs on one block: its threads share the full outputs'
+        # loop (striding by blocks there left all but every gridDim-th element unwritten)
         if self.axes:
             return self._flat(dims, indent, "u_", "cuda.threadIdx.x", "cuda.blockDim.x")
         if not parallel_first:

@@ -4,9 +4,11 @@ last axis); ``Loss`` classes reduce with ``sum_over_batch_size`` (the default), 
 
 from __future__ import annotations
 
+from compiler.errors import ShapeError
+
 from .. import array_ops as A
 from .. import math_ops as M
-from .. import nn
+from .. import nn, tracing
 from .layers.base import snake
 
 EPSILON = 1e-7
@@ -64,8 +66,34 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     return M.reduce_mean(-(y_true * M.log(p) + (1.0 - y_true) * M.log(1.0 - p)), -1)
 
 
+def same_shape(y_true, y_pred, what):
+    """One-hot targets must match the predictions' shape (they would broadcast)."""
+    st, sp = tuple(y_true.shape), tuple(y_pred.shape)
+    if len(st) != len(sp) or any(a is not None and b is not None and a != b
+                                 for a, b in zip(st, sp)):
+        raise ShapeError(what, f"y_true and y_pred must have the same shape (one-hot "
+                               f"targets); received {st} and {sp}. For integer class labels "
+                               f"use the sparse_ form", tracing.where())
+
+
+def sparse_labels(y_true, y_pred, what):
+    """Integer class labels of shape ``y_pred.shape[:-1]`` (a trailing dim of 1 dropped)."""
+    labels = A.convert_to_tensor(y_true)
+    y_pred = A.convert_to_tensor(y_pred)
+    if labels.shape.rank == y_pred.shape.rank:
+        if labels.shape[-1] not in (1, None):
+            raise ShapeError(what, f"expected integer class labels of shape "
+                                   f"{tuple(y_pred.shape)[:-1]}; received labels of shape "
+                                   f"{tuple(labels.shape)}, which look one-hot: use the "
+                                   f"non-sparse form (categorical_crossentropy) for one-hot "
+                                   f"labels", tracing.where())
+        labels = A.squeeze(labels, [-1])
+    return labels, y_pred
+
+
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     y_true, y_pred = _pair(y_true, y_pred)
+    same_shape(y_true, y_pred, "categorical_crossentropy")
     if label_smoothing:
         n = y_pred.shape[axis]
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / n
@@ -77,13 +105,11 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
-    y_pred = A.convert_to_tensor(y_pred)
-    labels = A.convert_to_tensor(y_true)
-    if labels.shape.rank == y_pred.shape.rank:  # labels [N, 1] -> [N]
-        labels = A.squeeze(labels, [-1])
+    labels, y_pred = sparse_labels(y_true, y_pred, "sparse_categorical_crossentropy")
     labels = M.cast(labels, "int32")
     if from_logits:
         return nn.sparse_softmax_cross_entropy_with_logits(labels, y_pred)
+    nn.check_labels(labels, y_pred.shape[-1], "sparse_categorical_crossentropy")
     p = M.clip_by_value(y_pred / M.reduce_sum(y_pred, axis, keepdims=True), EPSILON,
                         1.0 - EPSILON)
     onehot = A.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)

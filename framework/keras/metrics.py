@@ -150,13 +150,13 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
 
 
 def categorical_accuracy(y_true, y_pred):
+    y_true, y_pred = L._pair(y_true, y_pred)
+    L.same_shape(y_true, y_pred, "categorical_accuracy")
     return M.cast(M.equal(M.argmax(y_true, -1), M.argmax(y_pred, -1)), dt.f32)
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
-    y_true, y_pred = A.convert_to_tensor(y_true), A.convert_to_tensor(y_pred)
-    if y_true.shape.rank == y_pred.shape.rank:
-        y_true = A.squeeze(y_true, [-1])
+    y_true, y_pred = L.sparse_labels(y_true, y_pred, "sparse_categorical_accuracy")
     pred = M.argmax(y_pred, -1, output_type=dt.i64)
     return M.cast(M.equal(M.cast(y_true, dt.i64), pred), dt.f32)
 
@@ -166,9 +166,7 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
 
 
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
-    y_true, y_pred = A.convert_to_tensor(y_true), A.convert_to_tensor(y_pred)
-    if y_true.shape.rank == y_pred.shape.rank:
-        y_true = A.squeeze(y_true, [-1])
+    y_true, y_pred = L.sparse_labels(y_true, y_pred, "sparse_top_k_categorical_accuracy")
     return _in_top_k(y_true, y_pred, k)
 
 

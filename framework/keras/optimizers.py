@@ -24,7 +24,14 @@ from ..variables import Variable
 
 
 class LearningRateSchedule:
-    """``schedule(step) -> learning rate``; ``step`` is a float tensor or number."""
+    """``schedule(step) -> learning rate``. ``step`` may be a number, a tensor or
+    ``optimizer.iterations`` (an int64 variable): it is cast to float32, as TensorFlow."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            call = cls.__dict__["__call__"]
+            cls.__call__ = lambda self, step: call(self, _as_step(step))
 
     def __call__(self, step):
         raise NotImplementedError
@@ -35,6 +42,13 @@ class LearningRateSchedule:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _as_step(step):
+    if isinstance(step, Variable):
+        step = step._read()
+    step = A.convert_to_tensor(step)
+    return step if step.dtype is dt.f32 else M.cast(step, dt.f32)
 
 
 class ExponentialDecay(LearningRateSchedule):

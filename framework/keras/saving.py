@@ -33,17 +33,50 @@ class SavingError(KilnError, ValueError):
 # -- configs --
 
 
+_REGISTERED: dict = {}  # "package>name" -> class (register_keras_serializable)
+
+
+def register_keras_serializable(package="Custom", name=None):
+    """Register a custom layer or model class so that ``load_model`` finds it without
+    ``custom_objects``: saved under ``"package>name"``, as Keras.
+
+    Example:
+        >>> @keras.saving.register_keras_serializable(package="my_layers")
+        ... class Scale(keras.layers.Layer):
+        ...     ...
+    """
+    def register(cls):
+        key = f"{package}>{name or cls.__name__}"
+        if key in _REGISTERED and _REGISTERED[key] is not cls:
+            raise ValueError(f"register_keras_serializable: {key!r} is already registered to "
+                             f"{_REGISTERED[key]!r}")
+        _REGISTERED[key] = cls
+        cls._registered_name = key
+        return cls
+    return register
+
+
+def get_registered_name(obj) -> str:
+    cls = obj if isinstance(obj, type) else type(obj)
+    return cls.__dict__.get("_registered_name", cls.__name__)
+
+
+def get_registered_object(name, custom_objects=None):
+    return (custom_objects or {}).get(name) or _REGISTERED.get(name)
+
+
 def _registry(custom_objects) -> dict:
     from . import layers, models
     table = {name: obj for name, obj in vars(layers).items()
              if isinstance(obj, type) and issubclass(obj, layers.Layer)}
     table.update(Sequential=models.Sequential, Model=models.Model, Functional=models.Model)
+    table.update(_REGISTERED)
     table.update(custom_objects or {})
     return table
 
 
 def layer_config(layer) -> dict:
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    return {"class_name": get_registered_name(layer), "config": layer.get_config()}
 
 
 def layer_from_config(cfg, custom_objects=None):

@@ -235,8 +235,8 @@ class Trainer:
                                  "pass validation_data")
             x, y, sample_weight, validation_data = _split(x, y, sample_weight,
                                                           validation_split)
-        train = Batches(x, y, sample_weight, batch_size or 32, shuffle, class_weight,
-                        steps_per_epoch)
+        train = Batches(x, y, sample_weight, _batch_size("fit", batch_size), shuffle,
+                        class_weight, steps_per_epoch)
         history = C.History()
         cbs = list(callbacks or [])
         cbs = ([C.ProgbarLogger()] if verbose else []) + cbs + [history]
@@ -277,7 +277,8 @@ class Trainer:
         """Loss and metrics over the data: a scalar, a list (``metrics_names`` order), or a
         dict with ``return_dict=True``."""
         verbose = 1 if verbose == "auto" else verbose
-        batches = Batches(x, y, sample_weight, batch_size or 32, False, None, steps)
+        batches = Batches(x, y, sample_weight, _batch_size("evaluate", batch_size), False, None,
+                          steps)
         cb = _callbacks or C.CallbackList(callbacks or [], self, {"steps": batches.steps})
         self.reset_metrics()
         cb.on_test_begin()
@@ -297,7 +298,7 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
                 **kwargs):
         """The model's outputs for ``x``, computed in batches, as numpy arrays."""
-        batches = Batches(x, None, None, batch_size or 32, False, None, steps)
+        batches = Batches(x, None, None, _batch_size("predict", batch_size), False, None, steps)
         outs = []
         for batch in batches.epoch():
             out = self._run("predict", batch)
@@ -351,6 +352,16 @@ def unpack(data):
         if len(data) == 3:
             return data
     return data, None, None
+
+
+def _batch_size(method, value) -> int:
+    """Keras's default of 32, or the positive int given."""
+    if value is None:
+        return 32
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{method}: batch_size must be a positive integer; received "
+                         f"batch_size={value!r}")
+    return int(value)
 
 
 def _pack(x, y, w):

@@ -26,3 +26,47 @@ def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
     out = np.zeros((len(y), n), dtype=dtype)
     out[np.arange(len(y)), y] = 1
     return out.reshape(shape + (n,))
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
+                  value=0.0) -> np.ndarray:
+    """Lists of ids as one ``[len(sequences), maxlen]`` array, as Keras: longer sequences
+    lose items at the start (``truncating="pre"``) or end (``"post"``); shorter ones are
+    filled with ``value`` before (``padding="pre"``) or after (``"post"``).
+
+    Example:
+        >>> pad_sequences([[1, 2, 3], [4]], maxlen=2, padding="post")
+        array([[2, 3],
+               [4, 0]], dtype=int32)
+    """
+    for arg, v in (("padding", padding), ("truncating", truncating)):
+        if v not in ("pre", "post"):
+            raise ValueError(f"pad_sequences: {arg} must be 'pre' or 'post'; received {v!r}")
+    try:
+        seqs = [np.asarray(s) for s in sequences]
+    except TypeError as e:
+        raise ValueError(f"pad_sequences: expected a list of sequences; received "
+                         f"{type(sequences).__name__}") from e
+    if any(s.ndim == 0 for s in seqs):
+        raise ValueError("pad_sequences: every element must be a sequence (a list of ids)")
+    if maxlen is not None and (isinstance(maxlen, bool) or int(maxlen) != maxlen or maxlen < 0):
+        raise ValueError(f"pad_sequences: maxlen must be a non-negative int; received "
+                         f"{maxlen!r}")
+    n = int(maxlen) if maxlen is not None else max((len(s) for s in seqs), default=0)
+    tail = next((s.shape[1:] for s in seqs if len(s)), ())
+    out = np.full((len(seqs), n) + tail, value, dtype=dtype)
+    for i, s in enumerate(seqs):
+        if not len(s) or not n:
+            continue
+        s = s[-n:] if truncating == "pre" else s[:n]
+        if padding == "post":
+            out[i, :len(s)] = s
+        else:
+            out[i, n - len(s):] = s
+    return out
+
+
+def register_keras_serializable(package="Custom", name=None):
+    """See ``keras.saving.register_keras_serializable``."""
+    from .saving import register_keras_serializable as register
+    return register(package, name)

@@ -295,8 +295,9 @@ class Layer:
                             tracing.where())
         cast = self.dtype if self._autocast and self.dtype.is_float else None
         inputs = nest.map_structure(lambda t: _as_input(t, cast), inputs)
+        self._check_input(inputs)
         self._maybe_build(inputs)
-        self._check_last_dim(inputs)
+        self._check_input(inputs)
         call = self.call
         if tracing.current() is not None:  # a subclass's call with tensor `if`s converts
             from ...autograph import convert, is_user_code
@@ -321,11 +322,23 @@ class Layer:
             type(self).compute_mask is not Layer.compute_mask
 
     _last_dim = None  # layers whose weights fix the inputs' last dim set it in build
+    input_ndim = None  # the rank the input must have (Keras's InputSpec ndim)
+    min_ndim = None    # ... or at least have
 
-    def _check_last_dim(self, inputs):
-        if self._last_dim is None or not isinstance(inputs, (Tensor, Variable)):
+    def _check_input(self, inputs):
+        if not isinstance(inputs, (Tensor, Variable)):
             return
         shape = tuple(inputs.shape)
+        rank = len(shape)
+        if (self.input_ndim is not None and rank != self.input_ndim) or \
+                (self.min_ndim is not None and rank < self.min_ndim):
+            want = f"ndim={self.input_ndim}" if self.input_ndim is not None else \
+                f"min_ndim={self.min_ndim}"
+            raise ShapeError(f'layer "{self.name}" ({type(self).__name__})',
+                             f"expected an input with {want} (the batch dim first); received "
+                             f"ndim={rank}, shape {shape}", tracing.where())
+        if self._last_dim is None:
+            return
         if shape and shape[-1] is not None and shape[-1] != self._last_dim:
             raise ShapeError(f'layer "{self.name}"', f"expected axis -1 of the input to have "
                              f"value {self._last_dim}; received input with shape "
@@ -366,6 +379,14 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def positive_int(layer, name, value) -> int:
+    """``value`` as an int, or a ValueError in Keras's words when it is not a positive one."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{layer}: invalid value for argument `{name}`: expected a strictly "
+                         f"positive integer; received {name}={value!r}")
+    return int(value)
 
 
 def mask_of(inputs):

@@ -10,7 +10,7 @@ from compiler.errors import MaskError, ShapeError
 from ... import array_ops as A
 from ... import math_ops as M
 from ... import nn, tracing
-from .base import Layer
+from .base import Layer, positive_int
 from .core import kernel_bias_config, set_kernel_bias
 
 
@@ -21,13 +21,21 @@ def _tuple(v, n, what):
     return v
 
 
+class _Ranked:
+    """Convolutions and pooling take inputs of rank ``rank + 2`` (batch, dims, channels)."""
+
+    @property
+    def input_ndim(self):
+        return self.rank + 2
+
+
 def _check_format(name, data_format):
     if data_format not in (None, "channels_last"):
         raise ValueError(f"{name}: only data_format='channels_last' is supported; received "
                          f"{data_format!r}")
 
 
-class _Conv(Layer):
+class _Conv(_Ranked, Layer):
     rank = 2
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
@@ -37,7 +45,8 @@ class _Conv(Layer):
         super().__init__(**kwargs)
         _check_format(type(self).__name__, data_format)
         n = self.rank
-        self.filters, self.groups = int(filters), int(groups)
+        self.filters = positive_int(type(self).__name__, "filters", filters)
+        self.groups = positive_int(type(self).__name__, "groups", groups)
         self.kernel_size = _tuple(kernel_size, n, "kernel_size")
         self.strides = _tuple(strides, n, "strides")
         self.dilation_rate = _tuple(dilation_rate, n, "dilation_rate")
@@ -133,7 +142,7 @@ class Conv2DTranspose(_Conv):
         return self.activation(y)
 
 
-class _Pool(Layer):
+class _Pool(_Ranked, Layer):
     rank, kind = 2, "max"
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
@@ -170,7 +179,7 @@ class AveragePooling1D(_Pool):
     rank, kind = 1, "avg"
 
 
-class _GlobalPool(Layer):
+class _GlobalPool(_Ranked, Layer):
     rank, kind = 2, "avg"
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):

@@ -9,7 +9,7 @@ from ... import array_ops as A
 from ... import math_ops as M
 from ... import nn, tracing
 from .. import activations, initializers, regularizers
-from .base import KerasTensor, Layer, Node, unique_name
+from .base import KerasTensor, Layer, Node, positive_int, unique_name
 
 
 class InputLayer(Layer):
@@ -56,14 +56,13 @@ class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` over the last axis."""
 
     supports_masking = True
+    min_ndim = 2
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"Dense: units must be a positive int; received {units!r}")
-        self.units = units
+        self.units = positive_int("Dense", "units", units)
         set_kernel_bias(self, activation, use_bias, kernel_initializer, bias_initializer,
                         kernel_regularizer, bias_regularizer)
 
@@ -326,3 +325,77 @@ class Concatenate(_Merge):
 
     def get_config(self):
         return super().get_config() | {"axis": self.axis}
+
+
+class Maximum(_Merge):
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = M.maximum(out, x)
+        return out
+
+
+class Minimum(_Merge):
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = M.minimum(out, x)
+        return out
+
+
+class Dot(_Merge):
+    """The dot product of two batches along ``axes`` (an int, or one per input), as
+    ``keras.layers.Dot``: ``(batch, d) . (batch, d) -> (batch, 1)``, ``(batch, m, k) .
+    (batch, k, n) -> (batch, m, n)``; ``normalize=True`` gives cosine similarities."""
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        self.axes, self.normalize = axes, bool(normalize)
+
+    def _merge(self, xs):
+        if len(xs) != 2:
+            raise ValueError(f"{self.name}: Dot takes exactly 2 inputs; received {len(xs)}")
+        a, b = xs
+        ra, rb = a.shape.rank, b.shape.rank
+        if ra not in (2, 3) or rb not in (2, 3):
+            raise ShapeError(self.name, f"Dot takes inputs of rank 2 or 3; received shapes "
+                                        f"{tuple(a.shape)} and {tuple(b.shape)}",
+                             tracing.where())
+        axes = self.axes if isinstance(self.axes, (list, tuple)) else (self.axes, self.axes)
+        aa, ab = axes[0] % ra, axes[1] % rb
+        if a.shape[aa] != b.shape[ab]:
+            raise ShapeError(self.name, f"the dot axes differ in size: {tuple(a.shape)} axis "
+                                        f"{aa} and {tuple(b.shape)} axis {ab}", tracing.where())
+        if self.normalize:
+            a, b = nn.l2_normalize(a, aa), nn.l2_normalize(b, ab)
+        if ra == 2 and rb == 2:
+            return M.reduce_sum(a * b, -1, keepdims=True)
+        a = A.expand_dims(a, 1) if ra == 2 else (a if aa == 2 else A.transpose(a, [0, 2, 1]))
+        b = A.expand_dims(b, 2) if rb == 2 else (b if ab == 1 else A.transpose(b, [0, 2, 1]))
+        out = M.matmul(a, b)
+        return A.squeeze(out, [1]) if ra == 2 else A.squeeze(out, [2]) if rb == 2 else out
+
+    def get_config(self):
+        return super().get_config() | {"axes": self.axes, "normalize": self.normalize}
+
+
+def _functional(cls, doc):
+    def merge(inputs, **kwargs):
+        return cls(**kwargs)(inputs)
+    merge.__name__ = cls.__name__.lower()
+    merge.__doc__ = doc
+    return merge
+
+
+add = _functional(Add, "``Add()(inputs)``: the elementwise sum of a list of tensors.")
+subtract = _functional(Subtract, "``Subtract()(inputs)``: ``inputs[0] - inputs[1]``.")
+multiply = _functional(Multiply, "``Multiply()(inputs)``: the elementwise product.")
+average = _functional(Average, "``Average()(inputs)``: the elementwise mean.")
+maximum = _functional(Maximum, "``Maximum()(inputs)``: the elementwise maximum.")
+minimum = _functional(Minimum, "``Minimum()(inputs)``: the elementwise minimum.")
+concatenate = _functional(Concatenate, "``Concatenate(axis)(inputs)``: joined along ``axis``.")
+
+
+def dot(inputs, axes, normalize=False, **kwargs):
+    """``Dot(axes, normalize)(inputs)``."""
+    return Dot(axes, normalize, **kwargs)(inputs)

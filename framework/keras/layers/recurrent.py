@@ -22,6 +22,7 @@ class _Recurrent(Layer):
     Keras); the output keeps the mask when it is a sequence."""
 
     supports_masking = True
+    input_ndim = 3  # (batch, time steps, features)
 
     def compute_mask(self, inputs, mask=None):
         out = mask if self.return_sequences and mask is not None else None
