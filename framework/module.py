@@ -61,7 +61,7 @@ class Module:
     def __init__(self, name=None):
         if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", name):
             raise ValueError(f"Module: {name!r} is not a valid module name")
-        self._name = name or _snake(type(self).__name__)
+        self._name = name or snake(type(self).__name__)
 
     @property
     def name(self) -> str:
@@ -128,6 +128,7 @@ class Module:
         return wrapper
 
 
-def _snake(name: str) -> str:
+def snake(name: str) -> str:
+    """``MultiHeadAttention`` -> ``multi_head_attention`` (how TensorFlow names objects)."""
     s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()

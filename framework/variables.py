@@ -206,5 +206,5 @@ def _forward(name):
 
 for _op in ("add radd sub rsub mul rmul truediv rtruediv floordiv rfloordiv mod rmod pow rpow "
             "matmul rmatmul neg pos abs invert and rand or ror xor rxor ne lt le gt ge "
-            "getitem float int index len iter").split():
+            "getitem float int index len iter format").split():
     setattr(Variable, f"__{_op}__", _forward(f"__{_op}__"))

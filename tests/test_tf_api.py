@@ -96,6 +96,9 @@ W5 = np.arange(5.0)
     lambda x: tf.reduce_sum(tf.sort(x) * W5),
     lambda x: tf.reduce_sum(tf.math.unsorted_segment_max(tf.transpose(x), [0, 1, 0, 1, 2], 3)),
     lambda x: tf.reduce_sum(tf.clip_by_norm(x, 1.0, axes=[1]) * W5),
+    lambda x: tf.reduce_sum(tf.image.resize(tf.reshape(x, [1, 2, 5, 1]), [3, 4]) ** 2),
+    lambda x: tf.reduce_sum(tf.image.per_image_standardization(tf.reshape(x, [2, 5, 1]))
+                            * W5[:, None]),
 ])
 def test_gradients_match_finite_differences(fn):
     x = np.asarray(X, np.float64)
@@ -116,6 +119,7 @@ def test_gradients_match_finite_differences(fn):
 def test_tensor_format_and_print(capsys):
     assert f"{tf.constant(1.23456):.3f}" == "1.235"
     assert f"{tf.constant(7)}" == "7"
+    assert f"{tf.Variable(2.5):.2f}" == "2.50"
     tf.print("loss:", tf.constant(0.25), tf.constant([1, 2, 3]), output_stream=sys.stdout)
     tf.print(tf.range(10), output_stream=sys.stdout)
     tf.print(tf.constant(True), tf.constant(1.0 / 3), sep="|", output_stream=sys.stdout)

@@ -8,7 +8,6 @@ A layer's ``call`` is ordinary framework code, so the same layer runs eagerly, t
 from __future__ import annotations
 
 import functools
-import re
 import threading
 
 import numpy as np
@@ -17,6 +16,7 @@ from compiler import dtypes as dt
 from compiler.errors import MaskError, ShapeError
 
 from ... import nest, tracing
+from ...module import snake  # noqa: F401  (layer names)
 from ...tensor import Tensor, TensorShape
 from ...variables import Variable
 
@@ -31,11 +31,6 @@ def unique_name(base: str, first: int = 0) -> str:
         n = _names.get(base, first)
         _names[base] = n + 1
     return base if n == 0 else f"{base}_{n}"
-
-
-def snake(name: str) -> str:
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
 class Node:

@@ -3,6 +3,8 @@ Embedding, and the merging layers Add, Multiply, Concatenate."""
 
 from __future__ import annotations
 
+import functools
+
 from compiler.errors import ShapeError
 
 from ... import array_ops as A
@@ -267,18 +269,16 @@ class _Merge(Layer):
         """A step is kept where any input keeps it (Keras); unmasked when one is unmasked."""
         if mask is None or any(m is None for m in mask):
             return None
-        out = mask[0]
-        for m in mask[1:]:
-            out = M.logical_or(out, m)
-        return out
+        return functools.reduce(M.logical_or, mask)
+
+    _combine = None  # the elementwise op folded over the inputs
+
+    def _merge(self, xs):
+        return functools.reduce(self._combine, xs)
 
 
 class Add(_Merge):
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out
+    _combine = staticmethod(M.add)
 
 
 class Subtract(_Merge):
@@ -287,16 +287,12 @@ class Subtract(_Merge):
 
 
 class Multiply(_Merge):
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out * x
-        return out
+    _combine = staticmethod(M.multiply)
 
 
 class Average(_Merge):
     def _merge(self, xs):
-        return Add()._merge(xs) * (1.0 / len(xs))
+        return functools.reduce(M.add, xs) * (1.0 / len(xs))
 
 
 class Concatenate(_Merge):
@@ -328,19 +324,11 @@ class Concatenate(_Merge):
 
 
 class Maximum(_Merge):
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = M.maximum(out, x)
-        return out
+    _combine = staticmethod(M.maximum)
 
 
 class Minimum(_Merge):
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = M.minimum(out, x)
-        return out
+    _combine = staticmethod(M.minimum)
 
 
 class Dot(_Merge):
