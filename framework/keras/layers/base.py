@@ -290,9 +290,9 @@ class Layer:
                             tracing.where())
         cast = self.dtype if self._autocast and self.dtype.is_float else None
         inputs = nest.map_structure(lambda t: _as_input(t, cast), inputs)
-        self._check_input(inputs)
+        self._check_rank(inputs)
         self._maybe_build(inputs)
-        self._check_input(inputs)
+        self._check_last_dim(inputs)
         call = self.call
         if tracing.current() is not None:  # a subclass's call with tensor `if`s converts
             from ...autograph import convert, is_user_code
@@ -320,7 +320,7 @@ class Layer:
     input_ndim = None  # the rank the input must have (Keras's InputSpec ndim)
     min_ndim = None    # ... or at least have
 
-    def _check_input(self, inputs):
+    def _check_rank(self, inputs):
         if not isinstance(inputs, (Tensor, Variable)):
             return
         shape = tuple(inputs.shape)
@@ -332,8 +332,11 @@ class Layer:
             raise ShapeError(f'layer "{self.name}" ({type(self).__name__})',
                              f"expected an input with {want} (the batch dim first); received "
                              f"ndim={rank}, shape {shape}", tracing.where())
-        if self._last_dim is None:
+
+    def _check_last_dim(self, inputs):
+        if self._last_dim is None or not isinstance(inputs, (Tensor, Variable)):
             return
+        shape = tuple(inputs.shape)
         if shape and shape[-1] is not None and shape[-1] != self._last_dim:
             raise ShapeError(f'layer "{self.name}"', f"expected axis -1 of the input to have "
                              f"value {self._last_dim}; received input with shape "
