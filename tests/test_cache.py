@@ -94,7 +94,7 @@ def test_generated_modules_depend_on_their_imports(monkeypatch, dependency):
     import inspect
 
     from compiler.codegen import render_cpu
-    module = importlib.import_module(f"compiler.codegen.{dependency}")
+    module = importlib.import_module(f"runtime.{dependency}")
     before = render_cpu.module_source([], set(), "0")
     real = inspect.getsource
     monkeypatch.setattr(inspect, "getsource",

@@ -1,4 +1,4 @@
-"""Kiln's own float32 GEMM (compiler/codegen/gemm.py) against float64 numpy: every edge of the
+"""Kiln's own float32 GEMM (runtime/gemm.py) against float64 numpy: every edge of the
 blocking (partial micro-tiles, partial KC/MC/NC blocks, transposed operands, row and column
 bands per thread), and through compiled matmul and conv2d kernels."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import framework as tf
-from compiler.codegen import gemm as G
+from runtime import gemm as G
 
 
 def reference(a, b):

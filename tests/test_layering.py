@@ -17,12 +17,7 @@ def modules():
 
 
 def imported(path):
-    tree = ast.parse(path.read_text(), str(path))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            yield from (a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield node.module
+    return imported_source(path.read_text(), path)
 
 
 def test_imports_go_downward():
@@ -50,3 +45,23 @@ def test_layering_check_catches_violations(tmp_path):
     fake = tmp_path / "m.py"
     fake.write_text("import framework.tensor\nfrom numba import njit\n")
     assert list(imported(fake)) == ["framework.tensor", "numba"]
+
+
+def test_generated_modules_import_only_the_runtime():
+    """Kernel modules are loaded by the runtime: they import its libraries (GEMM, mathlib),
+    never the compiler."""
+    from compiler.codegen.render_cpu import module_source
+    from runtime.mathlib import F32_REPLACEMENTS
+    helpers = {"kiln_sgemm", "kiln_floordiv", *sorted(F32_REPLACEMENTS.values())[:2]}
+    source = module_source([], helpers, "test")
+    tops = {name.split(".")[0] for name in imported_source(source, "<generated>")}
+    assert "runtime" in tops and not tops & {"compiler", "framework"}, tops
+
+
+def imported_source(source, path):
+    tree = ast.parse(source, str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from compiler.codegen import mathlib as M
+from runtime import mathlib as M
 
 
 def vectorized(f):

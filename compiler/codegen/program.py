@@ -15,7 +15,7 @@ from .. import ops as P
 from ..errors import KilnError
 from ..interpret import resolve_attr
 from ..ir import Graph, Literal
-from ..ops.base import CONTROL
+from ..ops.base import ARG_REDUCE, BINARY, CONTROL, REDUCE, SELECT, UNARY, WINDOW
 from ..passes.fuse import copy_kernel
 from ..printer import print_graph
 from .loops import ROW_HELPER, plan_loop
@@ -45,10 +45,6 @@ def library_call(node):
         return tuple(np.asarray(o) for o in out) if isinstance(out, tuple) else \
             (np.asarray(out),)
     return fn
-
-
-# Movement ops the CPU renderer computes as index maps (copy kernels of their own in loops).
-CPU_COPIES = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE, P.BROADCAST_TO, P.GATHER_)
 
 
 def control_call(node, subs, shapes, dtypes):
@@ -99,7 +95,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
             s = new_slot(node.outputs[0])
             constants[s] = node.attr("value").array
             continue
-        if node.op in copies and (target == "cuda" or in_loop and node.op in CPU_COPIES):
+        if node.op in copies and (target == "cuda" or in_loop and node.op in P.COPIES):
             node = copy_kernel(node, f"c{node.outputs[0].name}")
         inputs = [operand_slot(x) for x in node.inputs]
         outputs = [new_slot(o) for o in node.outputs]
@@ -185,9 +181,9 @@ def _flops_of(node):
     if op is P.CONV2D:
         w = node.inputs[1].type.shape
         return node.outputs[0].type.size() * (w[0] * w[1] * w[2] * 2)
-    if op.kind in ("unary", "binary", "select"):
+    if op.kind in (UNARY, BINARY, SELECT):
         return node.outputs[0].type.size()
-    if op.kind in ("reduce", "arg_reduce", "window"):
+    if op.kind in (REDUCE, ARG_REDUCE, WINDOW):
         return node.inputs[0].type.size()
     return 0
 

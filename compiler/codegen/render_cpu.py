@@ -14,19 +14,18 @@ import inspect
 import re
 from dataclasses import dataclass, field
 
+from runtime.gemm import workspace_shape
+from runtime.mathlib import F32_REPLACEMENTS
+
 from .. import dtypes as dt
 from .. import ops as P
 from ..ir import Graph, Literal, Sym, Value
+from ..ops import CONTRACTIONS, REDUCTIONS
 from ..ops import elementwise as E
+from ..ops.base import BINARY, MOVEMENT, UNARY
 from ..passes.fuse import shape_role
-from .gemm import workspace_shape
-from .mathlib import F32_REPLACEMENTS
 from .render_windows import WindowKernels
 
-REDUCTIONS = (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN, P.REDUCE_PROD)
-# Ops a kernel computes into memory first (its epilogue, if any, reads them back).
-CONTRACTIONS = (P.MATMUL, P.CONV2D, P.MAX_POOL, P.AVG_POOL, P.MAX_POOL_GRAD,
-                P.AVG_POOL_GRAD)
 NUMBA_FLAGS = 'error_model="numpy", cache=CACHE'
 # Helpers with an exact integer form, used when the result is an integer (ops/elementwise.py).
 INT_FORMS = {"kiln_floordiv": "kiln_floordiv_int", "kiln_mod": "kiln_mod_int",
@@ -108,9 +107,9 @@ class _Renderer(WindowKernels):
                     users.setdefault(x.name, []).append(n)
         self.inline_views = {
             n.outputs[0].name for n in self.body.nodes
-            if n.op.kind == "movement" and n.op is not P.BROADCAST_TO
+            if n.op.kind == MOVEMENT and n.op is not P.BROADCAST_TO
             and n.outputs[0].name not in yielded
-            and all(u.op.kind == "movement" and u.op is not P.BROADCAST_TO
+            and all(u.op.kind == MOVEMENT and u.op is not P.BROADCAST_TO
                     for u in users.get(n.outputs[0].name, []))}
         values = list(self.body.params) + list(self.body.results)
         self.symbols = sorted({s for v in values for s in v.type.symbols()}
@@ -175,7 +174,7 @@ class _Renderer(WindowKernels):
 
     def expr(self, node, role) -> str:
         op = node.op
-        if (op.kind == "movement" or op is P.GATHER_) and op is not P.BROADCAST_TO:
+        if (op.kind == MOVEMENT or op is P.GATHER_) and op is not P.BROADCAST_TO:
             return self._view(node, role)
         args = [self.operand(x, role) for x in node.inputs]
         if op is P.BROADCAST_TO:
@@ -195,7 +194,7 @@ class _Renderer(WindowKernels):
             for name, exact in INT_FORMS.items():
                 text = text.replace(name + "(", exact + "(")
         self.helpers |= set(re.findall(r"kiln_\w+", text))
-        if (out_dtype.is_float or out_dtype.is_int) and op.kind in ("unary", "binary"):
+        if (out_dtype.is_float or out_dtype.is_int) and op.kind in (UNARY, BINARY):
             # keep f32 math in f32, and int32 math in int32: numba widens int32 products
             # to int64, where TensorFlow (and numpy) wrap
             text = f"{_np_type(out_dtype)}({text})"
@@ -457,7 +456,7 @@ class _Renderer(WindowKernels):
 
     def gemm(self, a, ta, b, tb, out, dtype) -> str:
         """out = op(a) @ op(b) (op transposes where asked) of C-contiguous arrays: Kiln's own
-        GEMM for float32 (compiler/codegen/gemm.py: it does not depend on the core type
+        GEMM for float32 (runtime/gemm.py: it does not depend on the core type
         OpenBLAS was told to use), BLAS through np.dot otherwise."""
         if dtype != dt.f32:
             return f"np.dot({a}{'.T' if ta else ''}, {b}{'.T' if tb else ''}, {out})"
@@ -530,7 +529,7 @@ def helper_sources(names: set[str]) -> str:
     """The scalar helpers used: float32 forms are imported from mathlib; the op helpers
     (and those they call) are copied in, so a cached module stays valid on its own."""
     fast = sorted(n for n in names if n in F32_REPLACEMENTS.values())
-    gemm = ["from compiler.codegen.gemm import kiln_sgemm", ""] if "kiln_sgemm" in names else []
+    gemm = ["from runtime.gemm import kiln_sgemm", ""] if "kiln_sgemm" in names else []
     todo, done = {n for n in names if n not in fast and n != "kiln_sgemm"}, {}
     while todo:
         name = todo.pop()
@@ -539,7 +538,7 @@ def helper_sources(names: set[str]) -> str:
         src = inspect.getsource(getattr(E, name))
         done[name] = src
         todo |= set(re.findall(r"kiln_\w+", src)) - {name}
-    lines = [f"from compiler.codegen.mathlib import {', '.join(fast)}", ""] if fast else []
+    lines = [f"from runtime.mathlib import {', '.join(fast)}", ""] if fast else []
     return "\n".join(gemm + lines) + "\n\n".join(
         f"@numba.njit({NUMBA_FLAGS})\n{src.strip()}" for name, src in sorted(done.items()))
 
@@ -550,7 +549,7 @@ def _mathlib_stamp() -> str:
     # every kernel when they change (stale machine code would keep the old functions).
     import hashlib
 
-    from . import gemm, mathlib
+    from runtime import gemm, mathlib
     text = inspect.getsource(mathlib) + inspect.getsource(gemm)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

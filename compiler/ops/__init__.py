@@ -4,6 +4,15 @@ from . import control, elementwise, kernel, linalg, movement, nn, reduce, source
 from .base import REGISTRY, OpDef, lookup, register  # noqa: F401
 from .control import COND, SCAN, WHILE_LOOP  # noqa: F401
 from .elementwise import *  # noqa: F401,F403
+from .families import (  # noqa: F401
+    CONTRACTIONS,
+    COPIES,
+    ELEMENTWISE_KINDS,
+    POINTWISE_OPS,
+    POOLS,
+    REDUCTIONS,
+    VIEWS,
+)
 from .kernel import KERNEL  # noqa: F401
 from .linalg import MATMUL  # noqa: F401
 from .movement import *  # noqa: F401,F403

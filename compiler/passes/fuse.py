@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from .. import dtypes as dt
 from .. import ops as P
 from ..ir import Graph, Literal, Node, Value, sorted_attrs
-
-ELEMENTWISE_KINDS = ("unary", "binary", "select", "cast")
-REDUCTIONS = (P.REDUCE_SUM, P.REDUCE_MAX, P.REDUCE_MIN, P.REDUCE_PROD)
+from ..ops import ELEMENTWISE_KINDS, POINTWISE_OPS, POOLS, REDUCTIONS, VIEWS
 
 
 @dataclass
@@ -36,18 +34,15 @@ class Group:
     deps: set = field(default_factory=set)      # ids of the groups it reads from
 
 
-MOVEMENT = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE)
-
-
 def _is_elementwise(node) -> bool:
     """Ops computed point by point: also random_bits (each element is a function of its
     index and the key, which the kernel reads whole)."""
-    return node.op.kind in ELEMENTWISE_KINDS or node.op in (P.BROADCAST_TO, P.RANDOM_BITS)
+    return node.op.kind in ELEMENTWISE_KINDS or node.op in POINTWISE_OPS
 
 
 def _is_view(node) -> bool:
     """Movement ops fuse as index-mapped loads of arrays read from outside the kernel."""
-    return node.op in MOVEMENT
+    return node.op in VIEWS
 
 
 def shape_role(shape, domain, axes) -> str | None:
@@ -213,7 +208,6 @@ def _why(group: Group, node: Node) -> str:
     return f"its shape {_shape(node.outputs[0].type.shape)} is not the kernel's domain or rows"
 
 
-POOLS = (P.MAX_POOL, P.AVG_POOL, P.MAX_POOL_GRAD, P.AVG_POOL_GRAD)
 
 
 def _compilable(node: Node) -> bool:

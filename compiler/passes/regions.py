@@ -8,7 +8,7 @@ so every kernel of a program has its own name."""
 from __future__ import annotations
 
 from ..ir import Graph, Literal, Node, Value
-from ..ops.base import CONTROL
+from ..ops.base import CONTROL, FUSION
 
 
 def in_regions(fn):
@@ -61,7 +61,7 @@ def _rename(graph: Graph, mapping: dict, kernel_prefix: str) -> Graph:
     nodes = []
     for n in graph.nodes:
         attrs = n.attrs
-        if n.op.kind == "fusion" and not str(n.attr("name")).startswith(kernel_prefix):
+        if n.op.kind == FUSION and not str(n.attr("name")).startswith(kernel_prefix):
             attrs = tuple((k, kernel_prefix + val if k == "name" else val) for k, val in attrs)
         regions = tuple(_rename(r, mapping, "") for r in n.regions)
         nodes.append(Node(n.op, tuple(v(x) for x in n.inputs), tuple(v(o) for o in n.outputs),

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import ops as P
 from ..ir import Dense, Literal, Value
+from ..ops.base import BINARY
 from ..rewrite import apply_rules
 
 FOLD_MAX_ELEMENTS = 1024  # constant folding never creates a constant larger than this
@@ -37,7 +38,7 @@ def identities(node, rw):
     op, ins = node.op, node.inputs
     if op is P.STOP_GRADIENT:  # it has done its work: autodiff runs before the pipeline
         return _same(node, ins[0])
-    if op.kind == "binary":  # x * broadcast_to(2.0) -> x * 2.0 when x has the result's shape
+    if op.kind == BINARY:  # x * broadcast_to(2.0) -> x * 2.0 when x has the result's shape
         for k in (0, 1):
             prev, other = rw.producer(ins[k]), ins[1 - k]
             if prev is not None and _is_splat(prev) and isinstance(other, Value) and \
