@@ -1,5 +1,6 @@
-"""Framework overhead (JSON lines): an eager op on a small tensor, tracing a small MLP, and a
-traced call at batch 1, beside numpy.
+"""Framework overhead (JSON lines): an eager op on a small tensor, the fixed cost of calling a
+compiled function of one tiny kernel, tracing a small MLP, and a traced call at batch 1,
+beside numpy.
 
     python bench/overhead.py
 """
@@ -19,6 +20,12 @@ def main():
     ta = tf.constant(a)
     emit("eager_add_100_f32", "kiln", median_seconds(lambda: ta + ta, repeat=2000))
     emit("eager_add_100_f32", "numpy", median_seconds(lambda: a + a, repeat=2000))
+
+    tiny = tf.function(lambda x: x + 1.0)
+    t4, a4 = tf.constant(np.ones(4, np.float32)), np.ones(4, np.float32)
+    tiny(t4)
+    emit("call_tiny_kernel", "kiln", median_seconds(lambda: tiny(t4), repeat=5000))
+    emit("call_tiny_kernel", "numpy", median_seconds(lambda: a4 + 1.0, repeat=5000))
 
     rng = np.random.default_rng(0)
     w1 = tf.Variable(rng.normal(size=(784, 128)).astype(np.float32) * 0.05)

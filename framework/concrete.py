@@ -12,10 +12,12 @@ import weakref
 import numpy as np
 
 from compiler.errors import DeviceError, SignatureError, TracingError
-from compiler.interpret import run
+from compiler.interpret import bind_dims, run
 from compiler.printer import print_graph, to_dot
+from runtime.program import execute
 
-from . import config, host_calls, nest, tracing
+from . import config, host_calls, nest, placement, tracing
+from .debugging import active_profile
 from .specs import STATIC, VARIABLE, as_array, leaf_kind, leaf_spec, symbolic_types
 from .tensor import Tensor
 from .variables import Variable
@@ -80,8 +82,7 @@ class ConcreteFunction:
     def compiled(self, device: str | None = None):
         """Compile for ``device`` (default: the current one) on first use, thread-safely;
         later calls return the same program."""
-        from .placement import current
-        device = device or current()
+        device = device or placement.current()
         done = self._compiled.get(device)
         if done is None:
             with self._compile_lock:
@@ -142,8 +143,8 @@ class ConcreteFunction:
         return True
 
     def call_leaves(self, leaves):
-        from .placement import current
-        device = current() if config.functions_compiled() else "cpu"
+        compiled = config.functions_compiled()
+        device = placement.current() if compiled else "cpu"
         memory = None
         if device == "cuda":
             from runtime.cuda import MEMORY as memory
@@ -160,11 +161,8 @@ class ConcreteFunction:
             else:  # a captured eager tensor
                 arrays.append(var._value)
         try:
-            if config.functions_compiled():
-                from compiler.interpret import bind_dims
-                from runtime.program import execute
+            if compiled:
                 env = bind_dims(self.graph.params, arrays)  # typed errors on bad shapes
-                from .debugging import active_profile
                 outs = execute(self.compiled(device).program, arrays, env=env,
                                profile=active_profile(), memory=memory)
             else:

@@ -15,11 +15,14 @@ import threading
 import warnings
 import weakref
 
+import numpy as np
+
 from compiler.errors import SignatureError
 
 from . import config, nest, tape, tracing
 from .concrete import ConcreteFunction, trace_function
 from .specs import STATIC, TensorSpec, covariation_groups, flatten_args, leaf_kind, leaf_spec, relax
+from .tensor import Tensor
 
 RETRACE_WARNING_AFTER = 5
 
@@ -45,6 +48,7 @@ class Function:
         from .placement import canonical
         self.device = canonical(device) if device is not None else None
         self._exact: dict = {}
+        self._fast: dict = {}   # (shape, dtype) of positional tensor/array args -> cf
         self._relaxed: list[ConcreteFunction] = []
         self._history: dict = {}      # static key -> list of spec lists seen, for relaxing
         self._last: tuple | None = None
@@ -89,8 +93,16 @@ class Function:
             # Eager debugging, a nested @function, or an eager GradientTape recording the
             # ops: run the Python code inline (converted, when it is traced).
             return self._code(tracing.current() is not None)(*args, **kwargs)
-        bound, leaves, paths, key = self._bind(args, kwargs)
-        cf = self._lookup_or_trace(bound, leaves, paths, key)
+        fast = None if kwargs else _fast_key(args)
+        cf = self._fast.get(fast) if fast is not None else None
+        if cf is not None:  # positional tensors seen before: straight to the program
+            leaves = list(args)
+        else:
+            bound, leaves, paths, key = self._bind(args, kwargs)
+            cf = self._lookup_or_trace(bound, leaves, paths, key)
+            if fast is not None and len(leaves) == len(args) and \
+                    all(a is b for a, b in zip(leaves, args)):
+                self._fast[fast] = cf
         if self.device is not None:
             from .placement import device
             with device(self.device):
@@ -283,3 +295,18 @@ def function(func=None, input_signature=None, autograph=True, jit_compile=None,
                         device)
 
     return wrap(func) if func is not None else wrap
+
+
+def _fast_key(args):
+    """A key for calls whose arguments are all eager tensors or numpy arrays (the common
+    case): their shapes and dtypes decide the concrete function; None otherwise."""
+    key = []
+    for a in args:
+        if type(a) is Tensor and a._sym is None:
+            arr = a._array()
+        elif type(a) is np.ndarray:
+            arr = a
+        else:
+            return None
+        key.append((type(a), arr.shape, arr.dtype))
+    return tuple(key)

@@ -309,3 +309,21 @@ def _env():
     import os
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def test_repeated_calls_take_the_cached_path_and_keep_shapes_apart():
+    """Calls with positional tensors or arrays seen before skip argument binding; a new
+    shape or dtype still finds (or traces) its own concrete function."""
+    f = tf.function(lambda x: x * 2)
+    a4, a5 = np.arange(4, dtype=np.float32), np.arange(5, dtype=np.float32)
+    for _ in range(2):
+        np.testing.assert_array_equal(f(a4).numpy(), a4 * 2)
+        np.testing.assert_array_equal(f(tf.constant(a4)).numpy(), a4 * 2)
+        np.testing.assert_array_equal(f(a5).numpy(), a5 * 2)
+        assert f(np.arange(4, dtype=np.int32)).dtype == tf.int32
+        assert f(3.0) == 6.0  # Python values take the full path
+    assert f.experimental_get_tracing_count() == 4
+    g = tf.function(lambda x: tf.reduce_sum(x), reduce_retracing=True)
+    for n in (2, 3, 4, 3, 2):
+        assert g(np.ones(n, np.float32)).numpy() == n
+    assert g.experimental_get_tracing_count() == 2
