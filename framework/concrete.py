@@ -47,6 +47,7 @@ class ConcreteFunction:
         self.stats = stats
         self._compiled: dict = {}   # device -> compiled program
         self._host_calls = calls  # run after the program (host_calls.py)
+        self._envs: dict = {}       # argument shapes -> bound symbolic dims
         self._compile_lock = threading.Lock()
 
     # -- inspection --
@@ -162,7 +163,13 @@ class ConcreteFunction:
                 arrays.append(var._value)
         try:
             if compiled:
-                env = bind_dims(self.graph.params, arrays)  # typed errors on bad shapes
+                shapes = tuple(a.shape for a in arrays)
+                env = self._envs.get(shapes)
+                if env is None:  # typed errors on bad shapes; the same shapes bind the same
+                    env = bind_dims(self.graph.params, arrays)
+                    if len(self._envs) > 64:  # many batch sizes: keep the cache small
+                        self._envs.clear()
+                    self._envs[shapes] = env
                 outs = execute(self.compiled(device).program, arrays, env=env,
                                profile=active_profile(), memory=memory)
             else:
