@@ -55,21 +55,20 @@ def check(ok, message: Callable, data=(), op: str = "assert", required: bool = T
     def raise_failed(failures, *values):
         if failures:
             raise InvalidArgumentError(op, message(*values), where)
-    # the number of failures
     bad = reduce_sum(cast(logical_not(_t(ok)), "int32"))
     on_host(raise_failed, [bad] + list(data), op, required)
 
 
-def results(trace, results: list) -> list:
-    """Append what the trace's host calls read to a program's ``results``; returns records
-    ``(fn, [result index or eager array])`` for ``after_call``."""
+def results(trace, outputs: list) -> list:
+    """Append what the trace's host calls read to a program's result values ``outputs``;
+    returns records ``(fn, [result index or eager array])`` for ``after_call``."""
     records = []
     for call in trace.host_calls:
         refs = []
         for d in call.data:
             if d.is_symbolic:
-                refs.append(len(results))
-                results.append(d._sym)
+                refs.append(len(outputs))
+                outputs.append(d._sym)
             else:  # an eager tensor the trace read: its value is known now
                 refs.append(d.numpy())
         records.append((call.fn, refs))
