@@ -80,15 +80,7 @@ class _Renderer(WindowKernels):
         self.body: Graph = node.regions[0]
         self.kind = node.attr("kind")
         self.name = node.attr("name")
-        reds = [n for n in self.body.nodes if n.op in REDUCTIONS]
-        mm = [n for n in self.body.nodes if n.op in CONTRACTIONS]
-        if reds:
-            self.domain = reds[0].inputs[0].type.shape
-            self.axes = reds[0].attr("axes")
-        elif mm:
-            self.domain, self.axes = mm[0].outputs[0].type.shape, ()
-        else:
-            self.domain, self.axes = node.outputs[0].type.shape, ()
+        self.domain, self.axes = node.attr("domain"), node.attr("reduce")  # as fused
         k = len(self.domain)
         self.kept = [d for d in range(k) if d not in self.axes]
         self.names = {p.name: f"in{i}" for i, p in enumerate(self.body.params)}

@@ -369,7 +369,7 @@ def _kernel_node(g: Group, used_outside, results) -> Node:
             if o.name in results or used_outside.get(o.name, set()) - {g.id}]
     body = Graph(name, tuple(inner(x) for x in inputs), body_nodes,
                  tuple(inner(o) for o in outs))
-    attrs = {"name": name, "kind": g.kind,
+    attrs = {"name": name, "kind": g.kind, "domain": tuple(g.domain), "reduce": tuple(g.axes),
              "absorbed": tuple(n.op.name for n in g.members)}
     return Node(P.KERNEL, tuple(inputs), tuple(outs), sorted_attrs(attrs), (body,),
                 g.members[-1].loc)
