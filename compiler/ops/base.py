@@ -8,6 +8,7 @@ needs, or whose gradient status is unstated, at import time.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,13 +17,37 @@ from ..ir import Dim, Sym, TensorType
 
 REQUIRED = object()  # attribute default meaning "must be given"
 
-# Kinds, and the lowering fields each one must provide.
-UNARY, BINARY, SELECT, CAST = "unary", "binary", "select", "cast"
-REDUCE, ARG_REDUCE = "reduce", "arg_reduce"
-MOVEMENT, GATHER, SCATTER = "movement", "gather", "scatter"
-CONTRACTION, WINDOW, SOURCE = "contraction", "window", "source"
-FUSION = "fusion"  # a kernel: its region holds the fused subgraph
-CONTROL = "control"  # cond, while_loop, scan: regions the runtime runs as sub-programs
+
+
+class Kind(str, enum.Enum):
+    """What an op is, for the passes and code generators (families of ops by kind and by
+    identity are in families.py). A ``str`` too, so reports print the plain name."""
+
+    UNARY = "unary"
+    BINARY = "binary"
+    SELECT = "select"
+    CAST = "cast"
+    REDUCE = "reduce"
+    ARG_REDUCE = "arg_reduce"
+    MOVEMENT = "movement"
+    GATHER = "gather"
+    SCATTER = "scatter"
+    CONTRACTION = "contraction"
+    WINDOW = "window"
+    SOURCE = "source"
+    FUSION = "fusion"    # a kernel: its region holds the fused subgraph
+    CONTROL = "control"  # cond, while_loop, scan: regions the runtime runs as sub-programs
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+# The kinds by name, and the lowering fields each one must provide.
+UNARY, BINARY, SELECT, CAST = Kind.UNARY, Kind.BINARY, Kind.SELECT, Kind.CAST
+REDUCE, ARG_REDUCE = Kind.REDUCE, Kind.ARG_REDUCE
+MOVEMENT, GATHER, SCATTER = Kind.MOVEMENT, Kind.GATHER, Kind.SCATTER
+CONTRACTION, WINDOW, SOURCE = Kind.CONTRACTION, Kind.WINDOW, Kind.SOURCE
+FUSION, CONTROL = Kind.FUSION, Kind.CONTROL
 
 _NEEDS = {
     UNARY: ("scalar",), BINARY: ("scalar",), SELECT: ("scalar",), CAST: ("scalar",),
@@ -58,7 +83,7 @@ class OpDef:
     """
 
     name: str
-    kind: str
+    kind: Kind
     infer: Callable
     ref: Callable
     attrs: dict = field(default_factory=dict)
@@ -125,8 +150,10 @@ REGISTRY: dict[str, OpDef] = {}
 def register(op: OpDef) -> OpDef:
     if op.name in REGISTRY:
         raise ValueError(f"op {op.name!r} registered twice")
-    if op.kind not in _NEEDS:
-        raise ValueError(f"op {op.name!r}: unknown kind {op.kind!r}")
+    try:
+        op.kind = Kind(op.kind)
+    except ValueError:
+        raise ValueError(f"op {op.name!r}: unknown kind {op.kind!r}") from None
     missing = [f for f in _NEEDS[op.kind] + ("vjp",) if getattr(op, f) is None]
     if missing:
         raise ValueError(f"op {op.name!r} of kind {op.kind} lacks {', '.join(missing)}")
