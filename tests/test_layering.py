@@ -65,3 +65,14 @@ def imported_source(source, path):
             yield from (a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             yield node.module
+
+
+def test_only_the_target_registry_names_targets():
+    """Backends differ by their Target record (compiler/codegen/targets.py); nothing else in
+    the compiler branches on a target's name."""
+    import re
+    pattern = re.compile(r"""(==|!=|\bin)\s*\(?\s*["'](cpu|cuda)["']""")
+    bad = [f"{p.relative_to(ROOT)}:{i}" for p in sorted((ROOT / "compiler").rglob("*.py"))
+           if p.name != "targets.py"
+           for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not bad, bad

@@ -18,8 +18,9 @@ from ..ir import Graph, Literal
 from ..ops.base import ARG_REDUCE, BINARY, CONTROL, REDUCE, SELECT, UNARY, WINDOW
 from ..passes.fuse import copy_kernel
 from ..printer import print_graph
+from . import targets
 from .loops import ROW_HELPER, plan_loop
-from .render_cpu import KernelSource, render_kernel
+from .render_cpu import KernelSource
 
 
 def dim_for_runtime(d) -> int | str:
@@ -60,16 +61,14 @@ def control_call(node, subs, shapes, dtypes):
                              a["reverse"], shapes, dtypes)
 
 
-def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: str = "cpu",
+def build_program(graph: Graph, aliases: dict[int, int] | None = None, target=None,
                   in_loop: bool = False) -> tuple[Program, list[KernelSource]]:
     """``aliases`` maps a result index to the parameter index whose buffer may receive it
     (a variable's new value written in place); ``target`` picks the renderer. Inside a
     loop's regions (``in_loop``) movement ops left alone by fusion become copy kernels, so
     the loop can run as one compiled function (loops.py)."""
-    if target == "cuda":
-        from .render_cuda import render_cuda_kernel as render
-    else:
-        render = render_kernel
+    target = target or targets.get("cpu")
+    render = target.render
     copies = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE, P.BROADCAST_TO, P.GATHER_,
               P.SCATTER_ADD, P.ARGMAX, P.ARGMIN)
     slot: dict[str, int] = {}
@@ -95,7 +94,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
             s = new_slot(node.outputs[0])
             constants[s] = node.attr("value").array
             continue
-        if node.op in copies and (target == "cuda" or in_loop and node.op in P.COPIES):
+        if node.op in copies and (target.copies_everywhere or in_loop and node.op in P.COPIES):
             node = copy_kernel(node, f"c{node.outputs[0].name}")
         inputs = [operand_slot(x) for x in node.inputs]
         outputs = [new_slot(o) for o in node.outputs]
@@ -113,7 +112,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target: s
                       shapes, dtypes, fn=control_call(node, subs, shapes, dtypes),
                       subprograms=subs, fusion=node.op.name)
             planned = plan_loop(node, subs, shapes, dtypes) \
-                if target == "cpu" and node.op is not P.COND else None
+                if target.compiled_loops and node.op is not P.COND else None
             if planned is not None:  # one generated function runs the whole loop
                 plan, st.source = planned
                 st.name, st.fn = plan.name, functools.partial(control.run_compiled, plan, st)
