@@ -50,9 +50,6 @@ class AttrError(KilnError, ValueError):
     """An op attribute is missing or has an invalid value."""
 
 
-class TracingError(KilnError, RuntimeError):
-    """Something that cannot work while tracing a ``@function`` (bool() on a tensor, ...)."""
-
 
 class SignatureError(KilnError, TypeError):
     """Arguments do not match a function's signature or ``input_signature``."""
@@ -70,18 +67,6 @@ class OutOfRangeError(KilnError, IndexError):
     """An index read from data is outside the valid range (gather, scatter_add)."""
 
 
-class MaskError(KilnError, ValueError):
-    """A layer was given an input carrying a Keras mask that it cannot use."""
-
-
-class InvalidArgumentError(KilnError, ValueError):
-    """A value known only at run time failed a check: a label outside its range, a failed
-    ``tf.debugging.assert_*`` (TensorFlow's ``tf.errors.InvalidArgumentError``)."""
-
 
 class GradientError(KilnError, LookupError):
     """A gradient that cannot be taken: an op without a second-order rule, an unbounded loop."""
-
-
-class DeviceError(KilnError, RuntimeError):
-    """A device was asked for that this process cannot use (and what is missing)."""

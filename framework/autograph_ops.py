@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import builtins
 
-from compiler.errors import TracingError
-
 from . import control_flow, tracing
 from .autograph_ast import DO_RETURN, RETVAL
+from .errors import TracingError
 from .tensor import Tensor
 
 

@@ -11,13 +11,14 @@ import weakref
 
 import numpy as np
 
-from compiler.errors import DeviceError, SignatureError, TracingError
+from compiler.errors import SignatureError
 from compiler.interpret import bind_dims, run
 from compiler.printer import print_graph, to_dot
 from runtime.program import execute
 
 from . import config, host_calls, nest, placement, tracing
 from .debugging import active_profile
+from .errors import DeviceError, TracingError
 from .specs import STATIC, VARIABLE, as_array, leaf_kind, leaf_spec, symbolic_types
 from .tensor import Tensor
 from .variables import Variable

@@ -14,11 +14,12 @@ import builtins
 
 from compiler import dtypes as dt
 from compiler import ops as P
-from compiler.errors import DTypeError, ShapeError, SignatureError, TracingError
+from compiler.errors import DTypeError, ShapeError, SignatureError
 from compiler.ir import Graph
 
 from . import nest, tracing
 from .core import apply
+from .errors import TracingError
 from .tensor import Tensor
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.errors import KilnError, TracingError
+from compiler.errors import KilnError
 from compiler.ir import Literal
 
 from . import tape, tracing
+from .errors import TracingError
 from .tensor import Tensor
 
 

@@ -21,15 +21,11 @@ from compiler.errors import SignatureError
 
 from . import config, nest, tape, tracing
 from .concrete import ConcreteFunction, trace_function
+from .errors import RetracingWarning
 from .specs import STATIC, TensorSpec, covariation_groups, flatten_args, leaf_kind, leaf_spec, relax
 from .tensor import Tensor
 
 RETRACE_WARNING_AFTER = 5
-
-
-class RetracingWarning(UserWarning):
-    """A ``@function`` was traced more than 5 times; the message says which argument
-    changed and how to trace once."""
 
 
 class Function:

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.errors import InvalidArgumentError, TracingError
-
 from . import tracing
+from .errors import InvalidArgumentError, TracingError
 
 
 @dataclass

@@ -10,7 +10,7 @@ import contextlib
 import os
 import threading
 
-from compiler.errors import DeviceError
+from .errors import DeviceError
 
 _local = threading.local()
 _ALIASES = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda"}

@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from compiler import dtypes as dt
-from compiler.errors import DTypeError, TracingError
+from compiler.errors import DTypeError
 from compiler.ir import Literal, Sym, Value
 
 from . import tracing
+from .errors import TracingError
 
 
 class TensorShape(tuple):

@@ -7,9 +7,10 @@ import threading
 import numpy as np
 
 from compiler import dtypes as dt
-from compiler.errors import DTypeError, ShapeError, TracingError
+from compiler.errors import DTypeError, ShapeError
 
 from . import tape, tracing
+from .errors import TracingError
 from .tensor import Tensor, TensorShape, constant_array
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import framework as tf
-from compiler.errors import MaskError
+from framework.errors import MaskError
 
 K = tf.keras
 IDS = np.array([[3, 5, 2, 0, 0], [1, 4, 0, 0, 0], [0, 7, 7, 0, 1]], np.int32)

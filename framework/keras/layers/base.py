@@ -13,9 +13,10 @@ import threading
 import numpy as np
 
 from compiler import dtypes as dt
-from compiler.errors import MaskError, ShapeError
+from compiler.errors import ShapeError
 
 from ... import nest, tracing
+from ...errors import MaskError
 from ...module import snake  # noqa: F401  (layer names)
 from ...tensor import Tensor, TensorShape
 from ...variables import Variable

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.errors import MaskError, ShapeError
+from compiler.errors import ShapeError
 
 from ... import array_ops as A
 from ... import math_ops as M
 from ... import nn, tracing
+from ...errors import MaskError
 from .base import Layer, positive_int
 from .core import kernel_bias_config, set_kernel_bias
 
