@@ -15,21 +15,15 @@ from .. import ops as P
 from ..errors import KilnError
 from ..interpret import resolve_attr
 from ..ir import Graph, Literal
-from ..ops.base import ARG_REDUCE, BINARY, CONTROL, REDUCE, SELECT, UNARY, WINDOW
+from ..ops.base import CONTROL
 from ..passes.fuse import copy_kernel
 from ..printer import print_graph
 from . import targets
+from .cost import step_cost
+from .dims import dim_for_runtime, dims_for_runtime
 from .loops import ROW_HELPER, plan_loop
+from .memory import plan_memory, write_in_place
 from .render_cpu import KernelSource
-
-
-def dim_for_runtime(d) -> int | str:
-    """A dim as the runtime sees it: an int, or its expression text (``"N*784"``)."""
-    return d if isinstance(d, int) else str(d)
-
-
-def dims_for_runtime(shape) -> tuple:
-    return tuple(dim_for_runtime(d) for d in shape)
 
 
 def library_call(node):
@@ -100,7 +94,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target=No
         outputs = [new_slot(o) for o in node.outputs]
         shapes = [dims_for_runtime(o.type.shape) for o in node.outputs]
         dtypes = [o.type.dtype.np for o in node.outputs]
-        cost = _cost(node)
+        cost = step_cost(node)
         if node.op.kind == CONTROL:
             subs = []
             for r in node.regions:
@@ -134,86 +128,10 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target=No
                               outputs, shapes, dtypes, fn=library_call(node), flops=cost[0],
                               nbytes=cost[1]))
     results = [slot[r.name] for r in graph.results]
-    _plan_memory(steps, params, results, constants, types)
+    plan_memory(steps, params, results, constants, types)
     for r, p in (aliases or {}).items():
-        _write_in_place(steps, results[r], params[p], types)
+        write_in_place(steps, results[r], params[p], types)
     program = Program(len(slot) + len(constants), params,
                       [dims_for_runtime(p.type.shape) for p in graph.params], results, steps,
                       constants)
     return program, kernels
-
-
-def _plan_memory(steps, params, results, constants, types) -> None:
-    """Free each intermediate after its last use; let an elementwise kernel write into an
-    input that dies there (same type, full domain)."""
-    last_use: dict[int, int] = {}
-    for i, st in enumerate(steps):
-        for s in st.inputs:
-            last_use[s] = i
-    keep = set(params) | set(results) | set(constants)
-    for i, st in enumerate(steps):
-        st.frees = sorted(s for s in set(st.inputs) if last_use.get(s) == i and s not in keep)
-        st.inplace = [None] * len(st.outputs)
-        if st.kind != "kernel" or st.fusion not in ("elementwise", "rows"):
-            continue  # BLAS, windows (pools) and gathers read neighbours of what they write
-        taken = set()
-        for k, out in enumerate(st.outputs):
-            for s in st.frees:
-                # Only an input the kernel reads exactly where it writes (not through a view
-                # or a broadcast) may share the output's buffer.
-                if s in taken or st.inputs.count(s) != 1 or s not in st.aligned:
-                    continue
-                t, u = types.get(s), types[out]
-                if t == u and dims_for_runtime(t.shape) == tuple(st.work):
-                    st.inplace[k] = s
-                    taken.add(s)
-                    break
-
-
-def _flops_of(node):
-    """Floating-point operations of one (unfused) node, as a dim polynomial."""
-    op = node.op
-    if op is P.MATMUL:
-        a, b = node.inputs
-        k = a.type.shape[-2] if node.attr("transpose_a") else a.type.shape[-1]
-        return node.outputs[0].type.size() * k * 2
-    if op is P.CONV2D:
-        w = node.inputs[1].type.shape
-        return node.outputs[0].type.size() * (w[0] * w[1] * w[2] * 2)
-    if op.kind in (UNARY, BINARY, SELECT):
-        return node.outputs[0].type.size()
-    if op.kind in (REDUCE, ARG_REDUCE, WINDOW):
-        return node.inputs[0].type.size()
-    return 0
-
-
-def _cost(node):
-    """(FLOPs, bytes moved) of a step: compulsory traffic, each input read and each output
-    written once."""
-    inner = node.regions[0].nodes if node.op is P.KERNEL else (node,)
-    flops = 0
-    for n in inner:
-        flops = _flops_of(n) + flops
-    moved = 0
-    for v in [x for x in node.inputs if not isinstance(x, Literal)] + list(node.outputs):
-        moved = v.type.size() * v.type.dtype.np.itemsize + moved
-    return dim_for_runtime(flops), dim_for_runtime(moved)
-
-
-def _write_in_place(steps, result, param, types) -> None:
-    """Let the kernel that computes ``result`` write it into ``param``'s buffer, when that
-    is safe: an elementwise or rows kernel reading the parameter at the same index it writes
-    (same type, full domain), and no later step reading the parameter."""
-    readers = [i for i, st in enumerate(steps) if param in st.inputs]
-    for i, st in enumerate(steps):
-        if result not in st.outputs:
-            continue
-        k = st.outputs.index(result)
-        ok = (st.kind == "kernel" and st.fusion in ("elementwise", "rows")
-              and types[param] == types[result] and st.inputs.count(param) <= 1
-              and (param in st.aligned or param not in st.inputs)
-              and all(r <= i for r in readers) and param not in st.inplace
-              and dims_for_runtime(types[result].shape) == tuple(st.work))
-        if ok:
-            st.inplace[k] = param
-        return
