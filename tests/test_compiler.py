@@ -552,3 +552,15 @@ def test_integer_floordiv_mod_and_pow_with_negative_operands(dtype):
             np.where(b != 0, np.mod(a, np.where(b == 0, 1, b)), 0), a ** np.abs(b)]
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+def test_copy_kernels_are_chosen_by_a_pass_for_the_target():
+    """A lone movement op: numpy's on the CPU, a copy kernel on a device; the choice is made
+    on the fused graph (passes/copies.py), not while lowering."""
+    from compiler.passes.copies import add_copy_kernels
+    f = tf.function(lambda x: tf.transpose(x))
+    fused = f.get_concrete_function(np.ones((2, 3), np.float32)).compiled().stages["fused"]
+    assert [n.op for n in fused.nodes] == [P.TRANSPOSE]
+    assert add_copy_kernels(fused, everywhere=False) is fused
+    (kernel,) = add_copy_kernels(fused, everywhere=True).nodes
+    assert kernel.op is P.KERNEL and kernel.attr("domain") == (3, 2)

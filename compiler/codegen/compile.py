@@ -10,6 +10,7 @@ from runtime import jit
 from runtime.program import Program, walk_programs, walk_steps
 
 from .. import __version__
+from ..passes.copies import add_copy_kernels
 from ..passes.pipeline import optimize
 from . import targets
 from .program import build_program
@@ -31,6 +32,7 @@ def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compil
     tgt = targets.get(target)
     stages, pass_times = optimize(graph, dump=dump)
     t0 = time.perf_counter()
+    stages["fused"] = add_copy_kernels(stages["fused"], tgt.copies_everywhere)
     program, kernels = build_program(stages["fused"], aliases, tgt)
     kernels = list({k.name: k for k in kernels}.values())  # a helper several loops share
     helpers = set().union(*[k.helpers for k in kernels]) if kernels else set()

@@ -16,7 +16,6 @@ from ..errors import KilnError
 from ..interpret import resolve_attr
 from ..ir import Graph, Literal
 from ..ops.base import CONTROL
-from ..passes.fuse import copy_kernel
 from ..printer import print_graph
 from . import targets
 from .cost import step_cost
@@ -55,16 +54,13 @@ def control_call(node, subs, shapes, dtypes):
                              a["reverse"], shapes, dtypes)
 
 
-def build_program(graph: Graph, aliases: dict[int, int] | None = None, target=None,
-                  in_loop: bool = False) -> tuple[Program, list[KernelSource]]:
+def build_program(graph: Graph, aliases: dict[int, int] | None = None,
+                  target=None) -> tuple[Program, list[KernelSource]]:
     """``aliases`` maps a result index to the parameter index whose buffer may receive it
-    (a variable's new value written in place); ``target`` picks the renderer. Inside a
-    loop's regions (``in_loop``) movement ops left alone by fusion become copy kernels, so
-    the loop can run as one compiled function (loops.py)."""
+    (a variable's new value written in place); ``target`` picks the renderer. Copy kernels
+    are already in the graph (passes/copies.py)."""
     target = target or targets.get("cpu")
     render = target.render
-    copies = (P.TRANSPOSE, P.SLICE, P.PAD, P.CONCAT, P.RESHAPE, P.BROADCAST_TO, P.GATHER_,
-              P.SCATTER_ADD, P.ARGMAX, P.ARGMIN)
     slot: dict[str, int] = {}
     types: dict[int, object] = {}
     constants: dict[int, np.ndarray] = {}
@@ -88,8 +84,6 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target=No
             s = new_slot(node.outputs[0])
             constants[s] = node.attr("value").array
             continue
-        if node.op in copies and (target.copies_everywhere or in_loop and node.op in P.COPIES):
-            node = copy_kernel(node, f"c{node.outputs[0].name}")
         inputs = [operand_slot(x) for x in node.inputs]
         outputs = [new_slot(o) for o in node.outputs]
         shapes = [dims_for_runtime(o.type.shape) for o in node.outputs]
@@ -98,8 +92,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None, target=No
         if node.op.kind == CONTROL:
             subs = []
             for r in node.regions:
-                sub, ks = build_program(r, None, target,
-                                        in_loop or node.op is not P.COND)
+                sub, ks = build_program(r, None, target)
                 kernels += ks
                 subs.append(sub)
             st = Step(f"{node.op.name}_%{node.outputs[0].name}", "control", inputs, outputs,
