@@ -15,7 +15,8 @@ import os
 import types
 
 SIM_GRID = (2, 4)  # blocks, threads (a power of two, as the row reductions need)
-THREADS = 128  # per block: the row kernels' shared arrays hold this many (render_cuda.py)
+THREADS = 128  # per block: the row kernels' shared arrays hold this many (render_cuda.py
+#                reads these launch constants from here, so they are defined once)
 
 
 def simulated() -> bool:
@@ -54,7 +55,7 @@ def gpu_names() -> list[str]:
     return [str(d.name.decode() if isinstance(d.name, bytes) else d.name) for d in cuda.gpus]
 
 
-TILE = 16  # the matmul kernels' tile (compiler/codegen/render_cuda.py)
+TILE = 16  # the matmul kernels' tile: TILE x TILE threads per block
 
 
 class Launcher:

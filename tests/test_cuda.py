@@ -84,11 +84,17 @@ def test_every_kernel_compiles_to_ptx_and_links_for_sm80_and_sm90():
         assert rec["compiled"] == 2 * rec["kernels"] > 0, rec
 
 
+@has_numba_cuda
 def test_launch_sizes_agree_with_the_renderer():
-    from compiler.codegen import render_cuda
+    """The launch constants are defined once, by the launcher; rendered kernels size their
+    shared arrays with them."""
+    from compiler.codegen.compile import compile_graph
     from runtime import cuda
-    assert cuda.TILE == render_cuda.TILE
-    assert cuda.THREADS == render_cuda.ROW_THREADS  # shared arrays sized for the block
+    f = tf.function(lambda x, w: tf.nn.softmax(tf.matmul(x, w)))
+    cf = f.get_concrete_function(np.ones((4, 8), np.float32), np.ones((8, 8), np.float32))
+    source = compile_graph(cf.graph, target="cuda").source
+    assert f"cuda.shared.array({cuda.THREADS}," in source
+    assert f"cuda.shared.array(({cuda.TILE}, {cuda.TILE})," in source
     assert all(n & (n - 1) == 0 for n in (cuda.THREADS, cuda.SIM_GRID[1]))  # tree halving
 
 

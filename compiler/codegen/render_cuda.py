@@ -18,13 +18,15 @@ from __future__ import annotations
 import inspect
 import re
 
+from runtime.cuda import THREADS, TILE
+
 from .. import ops as P
 from ..ir import Literal
 from ..ops import elementwise as E
 from .render_cpu import KernelSource, _Renderer, dim_code, literal
 
-TILE = 16  # matmul: TILE x TILE threads per block, each computing one output element
-ROW_THREADS = 128  # reductions: threads per block (a power of two; runtime.cuda launches it)
+# The launch constants are the launcher's (runtime/cuda.py): TILE x TILE threads per matmul
+# block, each computing one output element; THREADS per reduction block (a power of two).
 
 
 class _CudaRenderer(_Renderer):
@@ -149,7 +151,7 @@ class _CudaRenderer(_Renderer):
         d = n.inputs[0].type.dtype
         ident = literal(Literal(n.op.identity(d), d))
         sh = f"sh_{acc}"
-        self.shared.append(f"{sh} = cuda.shared.array({ROW_THREADS}, np.{d.np.name})")
+        self.shared.append(f"{sh} = cuda.shared.array({THREADS}, np.{d.np.name})")
         lines = [f"{ind}{acc} = {ident}"]
         inner, ind2 = self.loops(list(self.axes), ind, False)
         lines += inner + self.full_temps([n.inputs[0]], ind2)
