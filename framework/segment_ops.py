@@ -12,6 +12,7 @@ import numpy as np
 from compiler import dtypes as dt
 from compiler import ops as P
 from compiler.errors import AttrError, ShapeError
+from compiler.ops.base import norm_axis
 
 from . import tracing
 from .array_ops import (
@@ -28,12 +29,13 @@ from .math_ops import cast, divide_no_nan, reduce_max, where
 from .tensor import Tensor, as_operand
 
 
-def _axis(op, x, axis) -> int:
-    rank = x.shape.rank
-    if not isinstance(axis, (int, np.integer)) or not -rank <= axis < max(rank, 1):
-        raise AttrError(op, f"axis must be an int in [{-rank}, {rank}); received {axis!r}",
-                        tracing.where())
-    return int(axis) % rank
+def axis_of(op, x, axis) -> int:
+    """``axis`` of ``x`` as a non-negative int (the ops' own check, with the user's line)."""
+    try:
+        return norm_axis(op, int(axis) if isinstance(axis, np.integer) else axis,
+                         x.shape.rank)
+    except AttrError as e:
+        raise e.with_location(tracing.where()) from None
 
 
 def _cumulative(op, combine, x, axis, exclusive, reverse_):
@@ -42,7 +44,7 @@ def _cumulative(op, combine, x, axis, exclusive, reverse_):
     if x.shape.rank == 0:
         raise ShapeError(op, "expected a tensor of rank >= 1; received a scalar",
                          tracing.where())
-    a = _axis(op, x, axis)
+    a = axis_of(op, x, axis)
     perm = [a] + [d for d in range(x.shape.rank) if d != a]
     xs = transpose(x, perm) if a else x
     if reverse_:

@@ -17,6 +17,7 @@ from . import tracing
 from .array_ops import expand_dims, transpose, zeros_like
 from .array_ops import range as arange
 from .math_ops import cast, equal, greater, less, logical_and, reduce_sum, where
+from .segment_ops import axis_of
 from .tensor import Tensor, as_operand
 
 
@@ -46,10 +47,7 @@ def _along_last(op, fn, x, axis):
     if rank == 0:
         raise ShapeError(op, "expected a tensor of rank >= 1; received a scalar",
                          tracing.where())
-    if not isinstance(axis, (int, np.integer)) or not -rank <= axis < rank:
-        raise AttrError(op, f"axis must be in [{-rank}, {rank}); received {axis!r}",
-                        tracing.where())
-    a = int(axis) % rank
+    a = axis_of(op, x, axis)
     if a == rank - 1:
         return fn(x)
     perm = [d for d in range(rank) if d != a] + [a]

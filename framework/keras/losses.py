@@ -33,31 +33,32 @@ def align(y_true, y_pred):
     return y_true, y_pred
 
 
-def _pair(y_true, y_pred):
+def pair(y_true, y_pred):
+    """``y_true`` cast to ``y_pred``'s dtype, both aligned (``align``)."""
     y_pred = A.convert_to_tensor(y_pred)
     y_true = M.cast(A.convert_to_tensor(y_true), y_pred.dtype)
     return align(y_true, y_pred)
 
 
 def mean_squared_error(y_true, y_pred):
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = pair(y_true, y_pred)
     return M.reduce_mean(M.square(y_pred - y_true), -1)
 
 
 def mean_absolute_error(y_true, y_pred):
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = pair(y_true, y_pred)
     return M.reduce_mean(M.abs(y_pred - y_true), -1)
 
 
 def huber(y_true, y_pred, delta=1.0):
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = pair(y_true, y_pred)
     err = M.abs(y_pred - y_true)
     quad = M.minimum(err, delta)
     return M.reduce_mean(0.5 * M.square(quad) + delta * (err - quad), -1)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = pair(y_true, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -92,7 +93,7 @@ def sparse_labels(y_true, y_pred, what):
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = pair(y_true, y_pred)
     same_shape(y_true, y_pred, "categorical_crossentropy")
     if label_smoothing:
         n = y_pred.shape[axis]

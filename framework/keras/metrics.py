@@ -72,13 +72,18 @@ def _weights(values, sample_weight):
     values = M.cast(A.convert_to_tensor(values), dt.f32)
     if sample_weight is None:
         return M.reduce_sum(values), M.cast(A.size(values), dt.f32)
+    w = _aligned(sample_weight, values)
+    return M.reduce_sum(values * w), M.reduce_sum(w)
+
+
+def _aligned(sample_weight, values):
+    """``sample_weight`` as float32 of ``values``' shape (trailing dims added or dropped)."""
     w = M.cast(A.convert_to_tensor(sample_weight), dt.f32)
     while w.shape.rank > values.shape.rank:
         w = A.squeeze(w, [-1])
     while w.shape.rank < values.shape.rank:
         w = A.expand_dims(w, -1)
-    w = A.broadcast_to(w, A.shape(values)) if w.shape != values.shape else w
-    return M.reduce_sum(values * w), M.reduce_sum(w)
+    return A.broadcast_to(w, A.shape(values)) if w.shape != values.shape else w
 
 
 class Mean(Metric):
@@ -122,13 +127,8 @@ class MeanMetricWrapper(Mean):
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
         mask = getattr(y_pred, "_keras_mask", None)
         if mask is not None:  # masked steps do not count (as Keras)
-            m = L.mask_weights(mask, values, "sum")
-            if sample_weight is not None:
-                w = M.cast(A.convert_to_tensor(sample_weight), m.dtype)
-                while w.shape.rank < m.shape.rank:
-                    w = A.expand_dims(w, -1)
-                m = m * w
-            sample_weight = m
+            m = M.cast(L.mask_weights(mask, values, "sum"), dt.f32)
+            sample_weight = m if sample_weight is None else m * _aligned(sample_weight, m)
         super().update_state(values, sample_weight)
 
     def get_config(self):
@@ -139,18 +139,18 @@ class MeanMetricWrapper(Mean):
 
 
 def accuracy(y_true, y_pred):
-    y_true, y_pred = L._pair(y_true, y_pred)
+    y_true, y_pred = L.pair(y_true, y_pred)
     return M.cast(M.equal(y_true, y_pred), dt.f32)
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
-    y_true, y_pred = L._pair(y_true, y_pred)
+    y_true, y_pred = L.pair(y_true, y_pred)
     hit = M.equal(M.cast(y_true, dt.f32), M.cast(y_pred > threshold, dt.f32))
     return M.reduce_mean(M.cast(hit, dt.f32), -1)
 
 
 def categorical_accuracy(y_true, y_pred):
-    y_true, y_pred = L._pair(y_true, y_pred)
+    y_true, y_pred = L.pair(y_true, y_pred)
     L.same_shape(y_true, y_pred, "categorical_accuracy")
     return M.cast(M.equal(M.argmax(y_true, -1), M.argmax(y_pred, -1)), dt.f32)
 

@@ -282,7 +282,8 @@ class Layer:
             mask = mask_of(inputs)
             if mask is not None and _takes(self.call, "mask"):
                 kwargs["mask"] = mask
-        if mask is not None and not self._uses_masks():
+        uses_masks = self._uses_masks()
+        if mask is not None and not uses_masks:
             raise MaskError(f'layer "{self.name}" ({type(self).__name__})',
                             "its input carries a mask (from Embedding(mask_zero=True), Masking "
                             "or a layer passing one on) and this layer cannot use masks: its "
@@ -299,7 +300,7 @@ class Layer:
             from ...autograph import convert, is_user_code
             call = convert(call) if is_user_code(call) else call
         out = call(inputs, *args, **_accepted(self.call, kwargs))
-        if self._uses_masks():
+        if uses_masks:
             set_mask(out, self.compute_mask(inputs, mask))
         self._output_shapes = [(None,) + tuple(t.shape)[1:] for t in nest.flatten(out)
                                if isinstance(t, Tensor)]

@@ -38,6 +38,7 @@ class _Recurrent(Layer):
 
 class _RNN(_Recurrent):
     GATES = 1
+    STATES = 1  # h (LSTM: h and c)
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
@@ -108,7 +109,7 @@ class _RNN(_Recurrent):
         return [out] + state if self.return_state else out
 
     def _n_states(self):
-        return len(self._zero_state(None))
+        return self.STATES
 
     def _input_bias(self, xw):
         return xw + self.bias if self.bias is not None else xw
@@ -133,6 +134,7 @@ class LSTM(_RNN):
     """Long short-term memory; gates in Keras's order (input, forget, cell, output)."""
 
     GATES = 4
+    STATES = 2
 
     def __init__(self, units, unit_forget_bias=True, **kwargs):
         super().__init__(units, **kwargs)
