@@ -7,11 +7,29 @@ sub-programs' buffers live there too; only a predicate is read back to the host)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from .program import PARALLEL_MIN_WORK, call_kernel, eval_dim, execute, flat1
+
+
+def bind(step) -> None:
+    """The runner of a control step: its compiled loop when it has one, else its op's
+    sub-programs run from Python."""
+    a, subs = step.attrs, step.subprograms
+    if step.loop is not None:
+        step.fn = functools.partial(run_compiled, step.loop, step)
+    elif step.op == "cond":
+        step.fn = functools.partial(run_cond, subs)
+    elif step.op == "while_loop":
+        step.fn = functools.partial(run_while, subs[0], subs[1], a["n_carry"],
+                                    a["maximum_iterations"])
+    else:
+        step.fn = functools.partial(run_scan, subs[0], a["n_carry"], a["n_elems"],
+                                    a["length"], a["reverse"], step.out_shapes,
+                                    step.out_dtypes)
 
 
 def _host_bool(x, memory) -> bool:

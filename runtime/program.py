@@ -1,5 +1,7 @@
 """``Program``: what the compiler hands the runtime, as plain data — buffer slots, constants,
-and a launch list of steps (generated kernels or library calls) — and ``execute``.
+a launch list of steps (generated kernels, library calls named by op and attributes, control
+flow over sub-programs) and the generated module's source — and ``execute``.
+``runtime.load`` binds the callables (load.py); serialize.py writes a program to a file.
 
 Shapes are tuples of ints and dim expressions (``"N"``, ``"N*784"``) bound from the
 arguments at each call. Intermediates come from the caching allocator and go back to it
@@ -40,11 +42,12 @@ class Step:
     work: tuple = ()                       # the iteration domain (kernels)
     frees: list[int] = field(default_factory=list)
     inplace: list = field(default_factory=list)   # per output: input slot to reuse, or None
-    fn: object = None                      # library: fn(env, *arrays) -> tuple of arrays;
-    #                                        control: fn(env, memory, profile, *arrays)
+    op: str = ""                           # library and control: the op's IR name
+    attrs: dict = field(default_factory=dict)  # its attributes, as JSON values (library.py)
+    loc: str = ""                          # the user's file:line, for errors
     subprograms: list = field(default_factory=list)  # control: its regions' programs
-    fn_par: object = None                  # kernel variants (numba dispatchers)
-    fn_ser: object = None
+    loop: object = None                    # control: a compiled loop's LoopPlan, or None
+    launch: str = "flat"                   # CUDA kernels: "flat" grid-stride or 2-D "tiles"
     source: str = ""                       # kernel source, for errors and reports
     ir: str = ""                           # the IR it came from
     fusion: str = ""                       # kernel kind: elementwise | rows | matmul | conv;
@@ -53,6 +56,11 @@ class Step:
     aligned: set = field(default_factory=set)    # input slots read only at the output index
     flops: int | str = 0                   # FLOPs and bytes moved, as dim expressions
     nbytes: int | str = 0
+    # Bound by ``runtime.load``, never serialized:
+    fn: object = None                      # library: fn(env, *arrays) -> tuple of arrays;
+    #                                        control: fn(env, memory, profile, *arrays)
+    fn_par: object = None                  # kernel variants (numba dispatchers)
+    fn_ser: object = None
 
 
 @dataclass
@@ -63,7 +71,9 @@ class Program:
     results: list[int]
     steps: list[Step]
     constants: dict[int, np.ndarray] = field(default_factory=dict)
-    module: object = None
+    target: str = "cpu"                    # the backend whose loader binds it (load.py)
+    source: str = ""                       # the generated module every step's kernels are in
+    module: object = None                  # that module, loaded (bound by ``runtime.load``)
 
 
 def eval_dim(d, env: dict) -> int:

@@ -1,13 +1,13 @@
 """``compile_graph``: traced graph -> optimized and fused graphs -> generated kernels ->
-a loaded ``runtime.Program``."""
+a ``runtime.Program`` (data), bound by ``runtime.load``."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-from runtime import jit
-from runtime.program import Program, walk_programs, walk_steps
+from runtime.load import load
+from runtime.program import Program, walk_steps
 
 from .. import __version__
 from ..passes.copies import add_copy_kernels
@@ -39,12 +39,9 @@ def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compil
     source = tgt.module_source(kernels, helpers, __version__) if kernels else ""
     if dump is not None:
         dump("kernels.py", source)
+    program.source = source
     t1 = time.perf_counter()
-    if kernels:
-        mod = jit.load_module(source)
-        for p in walk_programs(program):
-            p.module = mod
-        tgt.bind(mod, program, kernels)
+    load(program)
     stats = {"passes": pass_times, "codegen_s": t1 - t0, "load_s": time.perf_counter() - t1,
              "kernels": sum(1 for k in kernels if k.kind not in ("loop", "helper")),
              "library_calls": sum(1 for s in walk_steps(program) if s.kind == "library")}

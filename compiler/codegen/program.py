@@ -1,57 +1,37 @@
-"""Fused graph -> ``runtime.Program``: slots for every value, a step per kernel or library
-op, liveness (each intermediate is freed after its last use), and in-place reuse of an
-input buffer that dies at an elementwise kernel with the same type."""
+"""Fused graph -> ``runtime.Program`` (plain data; ``runtime.load`` binds it): slots for
+every value, a step per kernel, library op or control op, liveness (each intermediate is
+freed after its last use), and in-place reuse of an input buffer that dies at an
+elementwise kernel with the same type."""
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from runtime import control
 from runtime.program import Program, Step
 
 from .. import ops as P
-from ..errors import KilnError
-from ..interpret import resolve_attr
 from ..ir import Graph, Literal
 from ..ops.base import CONTROL
 from ..printer import print_graph
 from . import targets
 from .cost import step_cost
 from .dims import dim_for_runtime, dims_for_runtime
+from .library import encode_attrs
 from .loops import ROW_HELPER, plan_loop
 from .memory import plan_memory, write_in_place
 from .render_cpu import KernelSource
 
 
-def library_call(node):
-    """A step function running the op's numpy reference (ops without a generated kernel)."""
-    op, attrs, loc = node.op, node.attrs, node.loc
-
-    def fn(env, *arrays):
-        resolved = {k: resolve_attr(v, env) for k, v in attrs}
-        try:
-            with np.errstate(all="ignore"):
-                out = op.ref(*arrays, **resolved)
-        except KilnError as e:
-            raise e.with_location(str(loc) if loc else None) from None
-        return tuple(np.asarray(o) for o in out) if isinstance(out, tuple) else \
-            (np.asarray(out),)
-    return fn
-
-
-def control_call(node, subs, shapes, dtypes):
-    """The step function of a control-flow node, running its regions' programs."""
+def _control_attrs(node) -> dict:
+    """A control step's attributes, as the runtime's runners take them (control.py)."""
     a = node.attr_dict
-    if node.op is P.COND:
-        return functools.partial(control.run_cond, subs)
     if node.op is P.WHILE_LOOP:
-        return functools.partial(control.run_while, subs[0], subs[1], a["n_carry"],
-                                 a["maximum_iterations"])
-    length = None if a["length"] is None else dim_for_runtime(a["length"])
-    return functools.partial(control.run_scan, subs[0], a["n_carry"], a["n_elems"], length,
-                             a["reverse"], shapes, dtypes)
+        return {"n_carry": a["n_carry"], "maximum_iterations": a["maximum_iterations"]}
+    if node.op is P.SCAN:
+        length = a["length"]
+        return {"n_carry": a["n_carry"], "n_elems": a["n_elems"], "reverse": a["reverse"],
+                "length": None if length is None else dim_for_runtime(length)}
+    return {}
 
 
 def build_program(graph: Graph, aliases: dict[int, int] | None = None,
@@ -96,14 +76,14 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
                 kernels += ks
                 subs.append(sub)
             st = Step(f"{node.op.name}_%{node.outputs[0].name}", "control", inputs, outputs,
-                      shapes, dtypes, fn=control_call(node, subs, shapes, dtypes),
+                      shapes, dtypes, op=node.op.name, attrs=_control_attrs(node),
                       subprograms=subs, fusion=node.op.name)
             planned = plan_loop(node, subs, shapes, dtypes) \
                 if target.compiled_loops and node.op is not P.COND else None
             if planned is not None:  # one generated function runs the whole loop
-                plan, st.source = planned
-                st.name, st.fn = plan.name, functools.partial(control.run_compiled, plan, st)
-                kernels.append(KernelSource(plan.name, st.source, [], (), "loop", set()))
+                st.loop, st.source = planned
+                st.name = st.loop.name
+                kernels.append(KernelSource(st.name, st.source, [], (), "loop", set()))
                 kernels.append(KernelSource("_row", ROW_HELPER, [], (), "helper", set()))
             steps.append(st)
         elif node.op is P.KERNEL:
@@ -112,19 +92,21 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
             steps.append(Step(ks.name, "kernel", inputs, outputs, shapes, dtypes,
                               symbols=ks.symbols, work=dims_for_runtime(ks.domain),
                               source=ks.source, ir=print_graph(node.regions[0]),
-                              fusion=ks.kind, flops=cost[0], nbytes=cost[1],
+                              fusion=ks.kind, launch=ks.launch, flops=cost[0],
+                              nbytes=cost[1],
                               scratch=[(dims_for_runtime(shape), d.np)
                                        for shape, d in ks.scratch]))
             steps[-1].aligned = {inputs[i] for i in ks.aligned}
         else:
             steps.append(Step(f"{node.op.name}_%{node.outputs[0].name}", "library", inputs,
-                              outputs, shapes, dtypes, fn=library_call(node), flops=cost[0],
-                              nbytes=cost[1]))
+                              outputs, shapes, dtypes, op=node.op.name,
+                              attrs=encode_attrs(node.attrs), loc=str(node.loc or ""),
+                              flops=cost[0], nbytes=cost[1]))
     results = [slot[r.name] for r in graph.results]
     plan_memory(steps, params, results, constants, types)
     for r, p in (aliases or {}).items():
         write_in_place(steps, results[r], params[p], types)
     program = Program(len(slot) + len(constants), params,
                       [dims_for_runtime(p.type.shape) for p in graph.params], results, steps,
-                      constants)
+                      constants, target.name)
     return program, kernels

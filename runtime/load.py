@@ -1,0 +1,53 @@
+"""``load(program)``: bind a program's callables in this process — its generated module
+loaded by its target's loader, each kernel step to that module's functions, each library
+step to its op's reference (library.py), each control step to its runner (control.py).
+
+Adding a backend adds its loader here: how the functions of a loaded module become the
+callables of kernel steps.
+"""
+
+from __future__ import annotations
+
+from . import control, jit, library
+from .program import Program, walk_programs, walk_steps
+
+
+def _bind_cpu(module, program: Program) -> None:
+    """Each kernel (and each compiled loop) as its parallel and serial numba functions."""
+    for st in walk_steps(program):
+        if st.kind == "kernel" or st.loop is not None:
+            st.fn_par = getattr(module, st.name + "_par")
+            st.fn_ser = getattr(module, st.name + "_ser")
+
+
+def _bind_cuda(module, program: Program) -> None:
+    """Each kernel as a launcher of its ``cuda.jit`` function."""
+    from .cuda import load_kernels
+    steps = [st for st in walk_steps(program) if st.kind == "kernel"]
+    specs = {st.name: (st.name, st.launch, len(st.inputs)) for st in steps}
+    launchers = load_kernels(module, list(specs.values()))
+    for st in steps:
+        st.fn_par = st.fn_ser = launchers[st.name]
+
+
+LOADERS = {"cpu": _bind_cpu, "cuda": _bind_cuda}
+
+
+def load(program: Program) -> Program:
+    """Bind ``program`` (in place) and return it; loading its module compiles its kernels
+    or, when the disk cache holds them, loads their machine code."""
+    loader = LOADERS.get(program.target)
+    if loader is None:
+        raise library.LoadError(f"program for unknown target {program.target!r}; loaders "
+                                 f"exist for {sorted(LOADERS)}")
+    module = jit.load_module(program.source) if program.source else None
+    for p in walk_programs(program):
+        p.module = module
+    for st in walk_steps(program):
+        if st.kind == "library":
+            library.bind(st)
+        elif st.kind == "control":
+            control.bind(st)
+    if module is not None:
+        loader(module, program)
+    return program
