@@ -1,6 +1,7 @@
 """``load(program)``: bind a program's callables in this process — its generated module
-loaded by its target's loader, each kernel step to that module's functions, each library
-step to its op's reference (library.py), each control step to its runner (control.py).
+loaded by its target's loader, its arenas (arena.py), each kernel step to that module's
+functions, each library step to its op's reference (library.py), each control step to its
+runner (control.py).
 
 Adding a backend adds its loader here: how the functions of a loaded module become the
 callables of kernel steps.
@@ -9,6 +10,7 @@ callables of kernel steps.
 from __future__ import annotations
 
 from . import control, jit, library
+from .arena import Arenas
 from .program import Program, walk_programs, walk_steps
 
 
@@ -43,6 +45,7 @@ def load(program: Program) -> Program:
     module = jit.load_module(program.source) if program.source else None
     for p in walk_programs(program):
         p.module = module
+        p.arenas = Arenas(p.buffers) if p.buffers else None
     for st in walk_steps(program):
         if st.kind == "library":
             library.bind(st)

@@ -4,9 +4,10 @@ flow over sub-programs) and the generated module's source — and ``execute``.
 ``runtime.load`` binds the callables (load.py); serialize.py writes a program to a file.
 
 Shapes are tuples of ints and dim expressions (``"N"``, ``"N*784"``) bound from the
-arguments at each call. Intermediates come from the caching allocator and go back to it
-after their last use (the ``frees`` of a step); an output marked ``inplace`` reuses an input
-buffer that dies at that step.
+arguments at each call. On the CPU, kernel intermediates and workspaces are views of one
+arena per call (arena.py) and results are new arrays; on a device, buffers come from its
+pool and go back after their last use (the ``frees`` of a step). An output marked
+``inplace`` reuses an input buffer that dies at that step.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from .buffer import POOL
 # kernel on 2 cores: a digits-CNN train step 1.76 -> 0.75 ms of kernel time; an Adam update of
 # 401k weights still runs 1.5x faster in parallel).
 PARALLEL_MIN_WORK = 300_000
+# Results at least this large come from the caching allocator (a fresh large array
+# page-faults); smaller ones from numpy (the pool's bookkeeping costs ~4 us an array).
+POOLED_BYTES = 1 << 20
 
 
 class KernelError(RuntimeError):
@@ -42,6 +46,8 @@ class Step:
     work: tuple = ()                       # the iteration domain (kernels)
     frees: list[int] = field(default_factory=list)
     inplace: list = field(default_factory=list)   # per output: input slot to reuse, or None
+    arena: list = field(default_factory=list)     # per output: its arena buffer, or None
+    scratch_arena: list = field(default_factory=list)  # the arena buffer of each workspace
     op: str = ""                           # library and control: the op's IR name
     attrs: dict = field(default_factory=dict)  # its attributes, as JSON values (library.py)
     loc: str = ""                          # the user's file:line, for errors
@@ -73,7 +79,12 @@ class Program:
     constants: dict[int, np.ndarray] = field(default_factory=dict)
     target: str = "cpu"                    # the backend whose loader binds it (load.py)
     source: str = ""                       # the generated module every step's kernels are in
-    module: object = None                  # that module, loaded (bound by ``runtime.load``)
+    buffers: list = field(default_factory=list)   # the arena plan: [shape, dtype, first
+    #                                               step, last step] (arena.py)
+    escaping: list = field(default_factory=list)  # results that may view the arena: copied
+    # Bound by ``runtime.load``, never serialized:
+    module: object = None                  # the generated module, loaded
+    arenas: object = None                  # arena.Arenas (CPU programs with buffers)
 
 
 def eval_dim(d, env: dict) -> int:
@@ -109,29 +120,61 @@ def execute(program: Program, args, profile: dict | None = None,
     get device arrays, ops without a kernel run on the host between copies, and results
     stay on the device."""
     if memory is None:
-        args = [np.require(a, requirements="C") for a in args]
+        args = [a if type(a) is np.ndarray and a.flags.c_contiguous else
+                np.require(a, requirements="C") for a in args]
     env = bind(program.param_shapes, args) if env is None else env
     if memory is not None:
         args = [memory.put(a) for a in args]
-    empty = POOL.empty if memory is None else memory.empty
     slots: list = [None] * program.n_slots
     for s, a in zip(program.params, args):
         slots[s] = a
     for s, a in program.constants.items():
         slots[s] = a if memory is None else memory.constant(a)
+    arenas = program.arenas if memory is None else None
+    key, views = arenas.acquire(env) if arenas is not None else (None, None)
+    try:
+        _run_steps(program, slots, env, profile, memory, views)
+        results = [slots[r] for r in program.results]
+        for r in program.escaping if views is not None else ():
+            results[r] = results[r].copy()  # a view of the arena outlives the call
+    finally:
+        if views is not None:
+            arenas.release(key, views)
+    if memory is not None:  # a constant's device copy is shared: the caller gets the host's
+        return [program.constants[r] if r in program.constants else a
+                for r, a in zip(program.results, results)]
+    return results
+
+
+def _new(shape, dtype, env, memory):
+    shape = tuple(eval_dim(d, env) for d in shape)
+    if memory is not None:
+        return memory.empty(shape, dtype)
+    n = np.dtype(dtype).itemsize
+    for d in shape:
+        n *= d
+    return POOL.empty(shape, dtype) if n >= POOLED_BYTES else np.empty(shape, dtype)
+
+
+def _run_steps(program: Program, slots: list, env: dict, profile, memory, views) -> None:
     for st in program.steps:
         ins = [slots[i] for i in st.inputs]
         t0 = time.perf_counter() if profile is not None else 0.0
         if st.kind == "kernel":
-            outs = [slots[st.inplace[k]] if st.inplace[k] is not None else
-                    empty(tuple(eval_dim(d, env) for d in shape), dtype)
-                    for k, (shape, dtype) in enumerate(zip(st.out_shapes, st.out_dtypes))]
+            outs = []
+            for k, (shape, dtype) in enumerate(zip(st.out_shapes, st.out_dtypes)):
+                if st.inplace[k] is not None:
+                    outs.append(slots[st.inplace[k]])
+                elif views is not None and st.arena[k] is not None:
+                    outs.append(views[st.arena[k]])
+                else:
+                    outs.append(_new(shape, dtype, env, memory))
+            scratch = [views[b] for b in st.scratch_arena] if views is not None else \
+                [_new(shape, dtype, env, memory) for shape, dtype in st.scratch]
             work = 1
             for d in st.work:
                 work *= eval_dim(d, env)
             fn = st.fn_par if work >= PARALLEL_MIN_WORK else st.fn_ser
-            scratch = [empty(tuple(eval_dim(d, env) for d in shape), dtype)
-                       for shape, dtype in st.scratch]
             call_kernel(program.module, st, fn, [flat1(a) for a in ins] +
                         [flat1(o) for o in outs] + scratch + [env[s] for s in st.symbols])
         elif st.kind == "control":  # its sub-programs' steps are profiled, not the step
@@ -153,11 +196,7 @@ def execute(program: Program, args, profile: dict | None = None,
             dead = [slots[s] for s in st.frees] + (scratch if st.kind == "kernel" else [])
             memory.release([b for b in dead if not any(b is o for o in outs)])
         for s in st.frees:
-            slots[s] = None  # a pool buffer returns to the pool when its last view dies
-    if memory is not None:  # a constant's device copy is shared: the caller gets the host's
-        return [program.constants[r] if r in program.constants else slots[r]
-                for r in program.results]
-    return [slots[r] for r in program.results]
+            slots[s] = None
 
 
 def walk_programs(program: Program):

@@ -78,6 +78,10 @@ def _untyped(pairs) -> list:
     return [(_shape(shape), np.dtype(d)) for shape, d in pairs]
 
 
+def _typed_buffers(buffers) -> list:
+    return [[list(shape), np.dtype(t).name, first, last] for shape, t, first, last in buffers]
+
+
 def _array_ref(a, arrays: list) -> int:
     arrays.append(np.asarray(a))
     return len(arrays) - 1
@@ -133,13 +137,16 @@ def _program_to(p: Program, arrays: list) -> dict:
             "param_shapes": [list(s) for s in p.param_shapes], "results": p.results,
             "steps": [_step_to(st, arrays) for st in p.steps],
             "constants": {str(s): _array_ref(a, arrays) for s, a in p.constants.items()},
-            "target": p.target}
+            "target": p.target, "buffers": _typed_buffers(p.buffers),
+            "escaping": p.escaping}
 
 
 def _program_from(d: dict, arrays: list) -> Program:
     return Program(d["n_slots"], d["params"], [_shape(s) for s in d["param_shapes"]],
                    d["results"], [_step_from(st, arrays) for st in d["steps"]],
-                   {int(s): arrays[i] for s, i in d["constants"].items()}, d["target"])
+                   {int(s): arrays[i] for s, i in d["constants"].items()}, d["target"],
+                   buffers=[[_shape(s), np.dtype(t), int(a), int(b)]
+                            for s, t, a, b in d["buffers"]], escaping=d["escaping"])
 
 
 # -- the file -----------------------------------------------------------------------------------

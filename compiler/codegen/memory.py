@@ -1,5 +1,7 @@
-"""Buffer lifetimes of a lowered program: each intermediate freed after its last use, and
-kernels writing in place into an input that dies there or into a variable's buffer."""
+"""Buffer lifetimes of a lowered program: each intermediate freed after its last use,
+kernels writing in place into an input that dies there or into a variable's buffer, and the
+arena plan — which intermediates and workspaces live in one block per call, from which
+step to which (the runtime packs them into offsets once per binding of the sizes)."""
 
 from __future__ import annotations
 
@@ -50,3 +52,57 @@ def write_in_place(steps, result, param, types) -> None:
         if ok:
             st.inplace[k] = param
         return
+
+
+_OUTSIDE = -1  # a root standing for memory the program does not own (arguments, constants)
+
+
+def plan_arena(steps, params, results, constants) -> tuple[list, list]:
+    """The arena's buffers ``[shape, dtype, first step, last step]``; sets each step's
+    ``arena`` (per output: its buffer, or None) and ``scratch_arena``. Returns (buffers,
+    indices of the results that may view the arena and are copied out of it).
+
+    Kernel outputs that are not results get a buffer; library and control outputs may be
+    views of their inputs (a numpy reshape), so every buffer an input may view stays alive
+    as long as the output does. An in-place write is dropped where the input may view the
+    caller's memory or a constant, or where a result would land in the arena."""
+    roots: dict[int, set] = {s: {_OUTSIDE} for s in (*params, *constants)}
+    buffers: list[list] = []
+    result_set = set(results)
+
+    def new(shape, dtype, i) -> int:
+        buffers.append([shape, dtype, i, i])
+        return len(buffers) - 1
+
+    for i, st in enumerate(steps):
+        seen = set()
+        for s in st.inputs:
+            seen |= roots.get(s, set())
+        for b in seen - {_OUTSIDE}:
+            buffers[b][3] = i
+        st.arena, st.scratch_arena = [None] * len(st.outputs), []
+        for k, out in enumerate(st.outputs):
+            if st.kind != "kernel":
+                roots[out] = set(seen)
+                continue
+            src = st.inplace[k]
+            if src is not None and src not in params and (
+                    _OUTSIDE in roots.get(src, ()) or out in result_set and roots.get(src)):
+                st.inplace[k] = src = None
+            if src is not None:
+                roots[out] = roots.get(src, set())
+            elif out in result_set:
+                roots[out] = set()
+            else:
+                st.arena[k] = new(st.out_shapes[k], st.out_dtypes[k], i)
+                roots[out] = {st.arena[k]}
+        if st.kind == "kernel":
+            st.scratch_arena = [new(shape, dtype, i) for shape, dtype in st.scratch]
+    escaping = []
+    for r, s in enumerate(results):
+        mine = roots.get(s, set()) - {_OUTSIDE}
+        for b in mine:
+            buffers[b][3] = len(steps)
+        if mine:
+            escaping.append(r)
+    return buffers, escaping

@@ -18,7 +18,7 @@ from .cost import step_cost
 from .dims import dim_for_runtime, dims_for_runtime
 from .library import encode_attrs
 from .loops import ROW_HELPER, plan_loop
-from .memory import plan_memory, write_in_place
+from .memory import plan_arena, plan_memory, write_in_place
 from .render_cpu import KernelSource
 
 
@@ -106,7 +106,8 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
     plan_memory(steps, params, results, constants, types)
     for r, p in (aliases or {}).items():
         write_in_place(steps, results[r], params[p], types)
+    buffers, escaping = plan_arena(steps, params, results, constants)
     program = Program(len(slot) + len(constants), params,
                       [dims_for_runtime(p.type.shape) for p in graph.params], results, steps,
-                      constants, target.name)
+                      constants, target.name, buffers=buffers, escaping=escaping)
     return program, kernels
