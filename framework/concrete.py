@@ -50,6 +50,8 @@ class ConcreteFunction:
         self._host_calls = calls  # run after the program (host_calls.py)
         self._envs: dict = {}       # argument shapes -> bound symbolic dims
         self._compile_lock = threading.Lock()
+        self._single = (not writes and len(out_leaves) == 1 and out_leaves[0][0] == "result"
+                        and not isinstance(out_structure, (dict, list, tuple)))
 
     # -- inspection --
     @property
@@ -154,7 +156,10 @@ class ConcreteFunction:
         arrays = []
         for kind, ref in self._param_sources:
             if kind == "arg":
-                arrays.append(as_array(leaves[ref], self.specs[ref], memory is not None))
+                x = leaves[ref]
+                arrays.append(x._host if type(x) is Tensor and x._host is not None and
+                              memory is None else as_array(x, self.specs[ref],
+                                                           memory is not None))
                 continue
             var = leaves[ref] if kind == "argvar" else ref
             if isinstance(var, Variable):
@@ -164,21 +169,30 @@ class ConcreteFunction:
                 arrays.append(var._value)
         try:
             if compiled:
-                shapes = tuple(a.shape for a in arrays)
+                shapes = tuple([a.shape for a in arrays])
                 env = self._envs.get(shapes)
                 if env is None:  # typed errors on bad shapes; the same shapes bind the same
                     env = bind_dims(self.graph.params, arrays)
                     if len(self._envs) > 64:  # many batch sizes: keep the cache small
                         self._envs.clear()
                     self._envs[shapes] = env
-                outs = execute(self.compiled(device).program, arrays, env=env,
-                               profile=active_profile(), memory=memory)
+                done = self._compiled.get(device) or self.compiled(device)
+                outs = execute(done.program, arrays, env=env, profile=active_profile(),
+                               memory=memory)
             else:
                 outs = run(self.graph, arrays)
         except SignatureError as e:
             raise e.with_location(tracing.where()) from None
-        host_calls.after_call(self._host_calls, outs,
-                              np.asarray if memory is None else memory.host)
+        if self._host_calls:
+            host_calls.after_call(self._host_calls, outs,
+                                  np.asarray if memory is None else memory.host)
+        if memory is None and not variables:  # the common case: fresh result arrays
+            if self._single:
+                return Tensor(outs[self._out_leaves[0][1]])
+            results = [Tensor(o) for o in outs]
+            flat = [results[ref] if kind == "result" else ref
+                    for kind, ref in self._out_leaves]
+            return nest.pack_sequence_as(self._out_structure, flat)
         var_buffers = {id(a) for i, a in enumerate(arrays) if i in variables}
         for i, (kind, ref) in self._writes:
             var = leaves[ref] if kind == "argvar" else ref

@@ -72,12 +72,16 @@ def maybe_dump(cf) -> None:
 
 # -- profiling -------------------------------------------------------------------------------------
 
-_local = threading.local()
+class _Local(threading.local):
+    profiles: tuple = ()   # profile() blocks of this thread, innermost last
+
+
+_local = _Local()
 
 
 def active_profile() -> dict | None:
     """The records of the innermost ``profile()`` block of this thread, or None."""
-    stack = getattr(_local, "profiles", None)
+    stack = _local.profiles
     return stack[-1].records if stack else None
 
 
@@ -90,11 +94,11 @@ class Profile:
         self.records: dict = {}
 
     def __enter__(self):
-        _local.profiles = getattr(_local, "profiles", []) + [self]
+        _local.profiles = _local.profiles + (self,)
         return self
 
     def __exit__(self, *exc):
-        _local.profiles.pop()
+        _local.profiles = tuple(p for p in _local.profiles if p is not self)
         return False
 
     @property

@@ -12,7 +12,13 @@ import threading
 
 from .errors import DeviceError
 
-_local = threading.local()
+
+class _Local(threading.local):
+    stack: tuple = ()     # device() blocks of this thread, innermost last
+
+
+_local = _Local()
+_default: str | None = None   # KILN_DEVICE, read at the first call that needs it
 _ALIASES = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda"}
 
 
@@ -30,20 +36,27 @@ def canonical(name: str) -> str:
 
 def current() -> str:
     """The device compiled functions run on here: the innermost ``device()`` block, else
-    ``KILN_DEVICE``, else "cpu"."""
-    stack = getattr(_local, "stack", None)
+    ``KILN_DEVICE`` (read once, at the first call), else "cpu"."""
+    stack = _local.stack
     if stack:
         return stack[-1]
+    return _default or _read_default()
+
+
+def _read_default() -> str:
+    global _default
     env = os.environ.get("KILN_DEVICE")
-    return canonical(env) if env else "cpu"
+    _default = canonical(env) if env else "cpu"
+    return _default
 
 
 @contextlib.contextmanager
 def device(name: str):
     """Run compiled functions called in this block on ``name`` ("cpu", "cuda", "/GPU:0")."""
     dev = canonical(name)
-    _local.stack = getattr(_local, "stack", []) + [dev]
+    outer = _local.stack
+    _local.stack = outer + (dev,)
     try:
         yield dev
     finally:
-        _local.stack.pop()
+        _local.stack = outer

@@ -9,17 +9,22 @@ callables of kernel steps.
 
 from __future__ import annotations
 
+import math
+
 from . import control, jit, library
 from .arena import Arenas
-from .program import Program, walk_programs, walk_steps
+from .program import PARALLEL_MIN_WORK, Program, walk_programs, walk_steps
 
 
 def _bind_cpu(module, program: Program) -> None:
-    """Each kernel (and each compiled loop) as its parallel and serial numba functions."""
+    """Each kernel (and each compiled loop) as its parallel and serial numba functions; a
+    kernel whose domain is static as the one its size picks."""
     for st in walk_steps(program):
         if st.kind == "kernel" or st.loop is not None:
             st.fn_par = getattr(module, st.name + "_par")
             st.fn_ser = getattr(module, st.name + "_ser")
+        if st.kind == "kernel" and all(isinstance(d, int) for d in st.work):
+            st.fn = st.fn_par if math.prod(st.work) >= PARALLEL_MIN_WORK else st.fn_ser
 
 
 def _bind_cuda(module, program: Program) -> None:

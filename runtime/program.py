@@ -64,7 +64,8 @@ class Step:
     nbytes: int | str = 0
     # Bound by ``runtime.load``, never serialized:
     fn: object = None                      # library: fn(env, *arrays) -> tuple of arrays;
-    #                                        control: fn(env, memory, profile, *arrays)
+    #                                        control: fn(env, memory, profile, *arrays);
+    #                                        kernel: its variant when the domain is static
     fn_par: object = None                  # kernel variants (numba dispatchers)
     fn_ser: object = None
 
@@ -87,15 +88,32 @@ class Program:
     arenas: object = None                  # arena.Arenas (CPU programs with buffers)
 
 
+_TERMS: dict[str, tuple] = {}  # dim expression -> its terms: (coefficient, symbol names)
+
+
 def eval_dim(d, env: dict) -> int:
     if isinstance(d, int):
         return d
+    value = env.get(d)  # a plain symbol
+    if value is not None:
+        return value
+    terms = _TERMS.get(d)
+    if terms is None:
+        terms = []
+        for term in d.split("+"):
+            coef, names = 1, []
+            for f in term.split("*"):
+                if f[0].isalpha() or f[0] == "_":
+                    names.append(f)
+                else:
+                    coef *= int(f)
+            terms.append((coef, tuple(names)))
+        terms = _TERMS[d] = tuple(terms)
     total = 0
-    for term in d.split("+"):
-        prod = 1
-        for f in term.split("*"):
-            prod *= env[f] if f[0].isalpha() or f[0] == "_" else int(f)
-        total += prod
+    for coef, names in terms:
+        for n in names:
+            coef *= env[n]
+        total += coef
     return total
 
 
@@ -147,10 +165,10 @@ def execute(program: Program, args, profile: dict | None = None,
 
 
 def _new(shape, dtype, env, memory):
-    shape = tuple(eval_dim(d, env) for d in shape)
+    shape = tuple([d if type(d) is int else eval_dim(d, env) for d in shape])
     if memory is not None:
         return memory.empty(shape, dtype)
-    n = np.dtype(dtype).itemsize
+    n = dtype.itemsize
     for d in shape:
         n *= d
     return POOL.empty(shape, dtype) if n >= POOLED_BYTES else np.empty(shape, dtype)
@@ -162,21 +180,28 @@ def _run_steps(program: Program, slots: list, env: dict, profile, memory, views)
         t0 = time.perf_counter() if profile is not None else 0.0
         if st.kind == "kernel":
             outs = []
-            for k, (shape, dtype) in enumerate(zip(st.out_shapes, st.out_dtypes)):
-                if st.inplace[k] is not None:
-                    outs.append(slots[st.inplace[k]])
+            for k, src in enumerate(st.inplace):
+                if src is not None:
+                    outs.append(slots[src])
                 elif views is not None and st.arena[k] is not None:
                     outs.append(views[st.arena[k]])
                 else:
-                    outs.append(_new(shape, dtype, env, memory))
+                    outs.append(_new(st.out_shapes[k], st.out_dtypes[k], env, memory))
             scratch = [views[b] for b in st.scratch_arena] if views is not None else \
                 [_new(shape, dtype, env, memory) for shape, dtype in st.scratch]
-            work = 1
-            for d in st.work:
-                work *= eval_dim(d, env)
-            fn = st.fn_par if work >= PARALLEL_MIN_WORK else st.fn_ser
-            call_kernel(program.module, st, fn, [flat1(a) for a in ins] +
-                        [flat1(o) for o in outs] + scratch + [env[s] for s in st.symbols])
+            fn = st.fn
+            if fn is None:  # the domain's size picks the variant
+                work = 1
+                for d in st.work:
+                    work *= eval_dim(d, env)
+                fn = st.fn_par if work >= PARALLEL_MIN_WORK else st.fn_ser
+            args = [a if a.ndim else a.reshape(1) for a in ins]
+            args += [o if o.ndim else o.reshape(1) for o in outs]
+            if scratch:
+                args += scratch
+            if st.symbols:
+                args += [env[s] for s in st.symbols]
+            call_kernel(program.module, st, fn, args)
         elif st.kind == "control":  # its sub-programs' steps are profiled, not the step
             outs = list(st.fn(env, memory, profile, *ins))
         elif memory is None:
