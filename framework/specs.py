@@ -128,6 +128,8 @@ def as_array(x, spec: TensorSpec, device: bool = False) -> np.ndarray:
     """An argument's array; with ``device``, a tensor still on the GPU stays there."""
     if isinstance(x, Tensor):
         return x._array() if device else x._value
+    if type(x) is np.ndarray and x.dtype == spec.dtype.np and x.flags.c_contiguous:
+        return x  # (the common case, checked without converting)
     return constant_array(x, spec.dtype, "argument")
 
 

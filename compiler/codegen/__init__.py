@@ -1,2 +1,3 @@
-"""Code generation: kernel regions -> loop nests -> numba source (render_cpu.py), and the
-program builder that turns a fused graph into a runtime Program (program.py)."""
+"""Code generation: a fused graph lowered to a runtime Program (program.py), each kernel's
+target-neutral plan (plan.py) rendered by its target (targets.py: render_cpu.py and
+render_cuda.py, both in numba's dialect, emit.py), and library steps as data (library.py)."""

@@ -19,7 +19,7 @@ from .dims import dim_for_runtime, dims_for_runtime
 from .library import encode_attrs
 from .loops import ROW_HELPER, plan_loop
 from .memory import plan_arena, plan_memory, write_in_place
-from .render_cpu import KernelSource
+from .plan import KernelSource
 
 
 def _control_attrs(node) -> dict:

@@ -1,243 +1,43 @@
-"""Render a ``kernel`` node as numba source for the CPU.
+"""Render a ``kernel`` node as numba source for the CPU: the numba dialect's expressions and
+loop nest (emit.py) in the CPU's scaffolding.
 
-The kernel's region is a small graph over one iteration domain. Every value in it is
-computed as a scalar at a domain index: ``full`` values over the whole domain, ``keep`` and
-``row`` values once per row (the kept dims) of a reduction. Inputs are loaded with their
-broadcast index. Each kernel is emitted twice, ``<name>_par`` (prange over the outermost
-loop, for large work) and ``<name>_ser``; the runtime picks by size. Signature:
-``kernel(in0.., out0.., <symbol sizes>)``; arrays of rank 0 are passed as 1-element 1-D.
+Each kernel is emitted twice, ``<name>_par`` (``prange`` over the outermost kept dim, for
+large work) and ``<name>_ser``; the runtime picks by size. Reductions over one axis keep
+several accumulators (max/min) or blocks (a whole vector); reductions over leading axes run
+column-blocked; float32 products call Kiln's GEMM (runtime/gemm.py) and convolutions copy
+patches for it; float32 math uses mathlib's vectorizable forms. Signature:
+``kernel(in0.., out0.., scratch.., <symbol sizes>)``; arrays of rank 0 are passed as 1-element
+1-D.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import dataclass, field
 
 from runtime.gemm import workspace_shape
 from runtime.mathlib import F32_REPLACEMENTS
 
 from .. import dtypes as dt
 from .. import ops as P
-from ..ir import Graph, Literal, Sym, Value
-from ..ops import CONTRACTIONS, REDUCTIONS
+from ..ir import Literal
+from ..ops import REDUCTIONS
 from ..ops import elementwise as E
-from ..ops.base import BINARY, MOVEMENT, UNARY
-from ..passes.fuse import shape_role
-from .render_windows import WindowKernels
+from .emit import PyKernel, dim_code, literal
+from .plan import KernelSource
 
 NUMBA_FLAGS = 'error_model="numpy", cache=CACHE'
-# Helpers with an exact integer form, used when the result is an integer (ops/elementwise.py).
-INT_FORMS = {"kiln_floordiv": "kiln_floordiv_int", "kiln_mod": "kiln_mod_int",
-             "kiln_pow": "kiln_pow_int"}
 # Fast-math flags that change results by at most rounding (reassociated sums, fused
 # multiply-add, x/y as x*(1/y)) or a zero's sign; never nnan/ninf, which would break NaN and
 # inf semantics. arcp+nsz measured 7.1 -> 4.9 ms on the gelu chain over 2^24 f32.
 FASTMATH = '{"reassoc", "contract", "arcp", "nsz"}'
 
 
-def _np_type(d: dt.DType) -> str:
-    return f"np.{d.np.name}"
-
-
-def literal(x: Literal) -> str:
-    v = x.value
-    if x.dtype.is_bool:
-        return "True" if v else "False"
-    if x.dtype.is_float:
-        text = {float("inf"): "np.inf", float("-inf"): "-np.inf"}.get(v) or \
-            ("np.nan" if v != v else repr(v))
-        return f"{_np_type(x.dtype)}({text})"
-    return f"{_np_type(x.dtype)}({v})"
-
-
-def dim_code(d) -> str:
-    """A dim as a Python expression: symbols are kernel arguments (``(N*784)``)."""
-    return str(d) if isinstance(d, int) else f"({d})"
-
-
-@dataclass
-class KernelSource:
-    """Rendered source of one kernel, with what the runtime needs to call it."""
-
-    name: str
-    source: str
-    symbols: list
-    domain: tuple
-    kind: str
-    helpers: set
-    scratch: list = field(default_factory=list)   # workspaces: (shape, dtype)
-    aligned: set = field(default_factory=set)     # inputs read only at the output's index
-    signature: str = ""                           # argument types (CUDA: for compile_ptx)
-    launch: str = "flat"                          # CUDA: "flat" grid-stride or 2-D "tiles"
-
-
-class _Renderer(WindowKernels):
+class CpuKernel(PyKernel):
     f32_forms = F32_REPLACEMENTS  # scalar calls replaced by mathlib's float32 forms
 
-    def __init__(self, node):
-        self.node = node
-        self.body: Graph = node.regions[0]
-        self.kind = node.attr("kind")
-        self.name = node.attr("name")
-        self.domain, self.axes = node.attr("domain"), node.attr("reduce")  # as fused
-        k = len(self.domain)
-        self.kept = [d for d in range(k) if d not in self.axes]
-        self.names = {p.name: f"in{i}" for i, p in enumerate(self.body.params)}
-        self.outs = {r.name: f"out{i}" for i, r in enumerate(self.body.results)}
-        self.producer = {o.name: n for n in self.body.nodes for o in n.outputs}
-        self.helpers: set[str] = set()
-        self.scratch: list = []
-        self.unaligned: set[str] = set()  # inputs not read exactly at the output index
-        self.roles = self._roles()
-        # Movement ops read only by movement ops: never computed, their index maps compose.
-        yielded = {r.name for r in self.body.results}
-        users: dict[str, list] = {}
-        for n in self.body.nodes:
-            for x in n.inputs:
-                if isinstance(x, Value):
-                    users.setdefault(x.name, []).append(n)
-        self.inline_views = {
-            n.outputs[0].name for n in self.body.nodes
-            if n.op.kind == MOVEMENT and n.op is not P.BROADCAST_TO
-            and n.outputs[0].name not in yielded
-            and all(u.op.kind == MOVEMENT and u.op is not P.BROADCAST_TO
-                    for u in users.get(n.outputs[0].name, []))}
-        values = list(self.body.params) + list(self.body.results)
-        self.symbols = sorted({s for v in values for s in v.type.symbols()}
-                              | {s for d in self.domain if isinstance(d, Sym)
-                                 for s in d.symbols()}
-                              | self._attr_symbols())
-
-    def _attr_symbols(self) -> set:
-        out = set()
-        for n in self.body.nodes:
-            for _, v in n.attrs:
-                for d in (v if isinstance(v, tuple) else (v,)):
-                    if isinstance(d, Sym):
-                        out |= d.symbols()
-        return out
-
-    # -- roles and indexing --
-    def _shape_role(self, shape) -> str:
-        return shape_role(shape, self.domain, self.axes) or "row"
-
-    def _roles(self) -> dict:
-        """Role of every value: by shape, as the fuse pass decided, except that reductions
-        always give row values (their shape equals the domain's when reduced dims are 1)."""
-        roles = {}
-        for n in self.body.nodes:
-            v = n.outputs[0]
-            if n.op in REDUCTIONS:
-                roles[v.name] = "keep" if n.attr("keepdims") else "row"
-            else:
-                roles[v.name] = self._shape_role(v.type.shape)
-        return roles
-
-    def role(self, v: Value) -> str:
-        return self.roles.get(v.name) or self._shape_role(v.type.shape)
-
-    def index(self, shape, role) -> str:
-        """Index expression of an array of ``shape`` read/written at a ``role`` position."""
-        if not shape:
-            return "0"
-        dims = list(range(len(self.domain))) if role != "row" else self.kept
-        if len(shape) > len(dims):
-            raise ValueError(f"{self.name}: cannot index {shape} in domain {self.domain}")
-        dims = dims[len(dims) - len(shape):]
-        parts = []
-        for s, d in zip(shape, dims):
-            reduced_here = role == "keep" and d in self.axes
-            parts.append("0" if (s == 1 and self.domain[d] != 1) or reduced_here else f"i{d}")
-        return ", ".join(parts)
-
-    def var(self, v) -> str:
-        return "v_" + re.sub(r"\W", "_", v.name)
-
-    # -- expressions --
-    def operand(self, x, role) -> str:
-        if isinstance(x, Literal):
-            return literal(x)
-        if x.name in self.names:
-            if role != "full" or x.type.shape != self.domain:
-                self.unaligned.add(x.name)  # read at another position than it is written
-            return f"{self.names[x.name]}[{self.index(x.type.shape, role)}]"
-        return self.var(x)
-
-    def expr(self, node, role) -> str:
-        op = node.op
-        if (op.kind == MOVEMENT or op is P.GATHER_) and op is not P.BROADCAST_TO:
-            return self._view(node, role)
-        args = [self.operand(x, role) for x in node.inputs]
-        if op is P.BROADCAST_TO:
-            return args[0]
-        if op is P.CAST_:
-            return f"{_np_type(node.attr('to'))}({args[0]})"
-        if op is P.RANDOM_BITS:
-            return self._random_bits(node, role)
-        if op.scalar is None:
-            raise ValueError(f"{self.name}: {op.name} has no scalar lowering")
-        text = op.scalar(*args, **node.attr_dict)
-        out_dtype = node.outputs[0].type.dtype
-        if out_dtype is dt.f32:  # vectorizable float32 forms (mathlib.py)
-            for name, fast in self.f32_forms.items():
-                text = text.replace(name + "(", fast + "(")
-        elif out_dtype.is_int:
-            for name, exact in INT_FORMS.items():
-                text = text.replace(name + "(", exact + "(")
-        self.helpers |= set(re.findall(r"kiln_\w+", text))
-        if (out_dtype.is_float or out_dtype.is_int) and op.kind in (UNARY, BINARY):
-            # keep f32 math in f32, and int32 math in int32: numba widens int32 products
-            # to int64, where TensorFlow (and numpy) wrap
-            text = f"{_np_type(out_dtype)}({text})"
-        return text
-
-    def _random_bits(self, node, role) -> str:
-        """Element at this index of the output, from its flat index and the key array."""
-        key = self.names[node.inputs[0].name]
-        self.unaligned.add(node.inputs[0].name)
-        shape = node.outputs[0].type.shape
-        idx = self.index(shape, role).split(", ")
-        flat = idx[0]
-        for d, ix in zip(shape[1:], idx[1:]):
-            flat = f"({flat}) * {dim_code(d)} + {ix}"
-        self.helpers.add("kiln_philox")
-        return f"kiln_philox({key}[0], {key}[1], {flat})"
-
-    # -- emission --
-    def needed_full(self, roots) -> list:
-        """Full-role nodes needed to compute ``roots`` (values), in program order."""
-        need, stack = set(), [r for r in roots if isinstance(r, Value)]
-        while stack:
-            v = stack.pop()
-            n = self.producer.get(v.name)
-            if n is None or v.name in need or self.role(v) != "full" or \
-                    n.op in CONTRACTIONS or v.name in self.inline_views:
-                continue
-            need.add(v.name)
-            stack += [x for x in n.inputs if isinstance(x, Value)]
-        return [n for n in self.body.nodes if n.outputs[0].name in need]
-
-    def full_temps(self, roots, ind) -> list[str]:
-        """Statements computing the full values ``roots`` need, at the current index."""
-        return [f"{ind}{self.var(m.outputs[0])} = {self.expr(m, 'full')}"
-                for m in self.needed_full(roots)]
-
     def par_for(self, var: str, size: str) -> str:
-        """The header of a loop whose iterations run in parallel."""
         return f"for {var} in prange({size}):"
-
-    def nest_depth(self, n: int) -> int:
-        """Indentation levels of the parallel loop nest over ``n`` dims."""
-        return n
-
-    def loops(self, dims, indent, parallel_first):
-        lines = []
-        for j, d in enumerate(dims):
-            rng = "prange" if (j == 0 and parallel_first) else "range"
-            lines.append(f"{indent}for i{d} in {rng}({dim_code(self.domain[d])}):")
-            indent += "    "
-        return lines, indent
 
     def render(self) -> KernelSource:
         body = self._body()
@@ -250,30 +50,11 @@ class _Renderer(WindowKernels):
             funcs.append(f"def {self.name}_{suffix}({', '.join(args)}):")
             funcs += ["    " + line for line in body]
             funcs.append("")
-        aligned = {i for i, p in enumerate(self.body.params) if p.name not in self.unaligned
-                   and p.type.shape == self.domain}
         return KernelSource(self.name, "\n".join(funcs), self.symbols, self.domain,
-                            self.kind, self.helpers, self.scratch, aligned)
+                            self.kind, self.helpers, self.scratch, self.aligned())
 
-    def _full_outs(self) -> list:
-        return [r for r in self.body.results if self.role(r) == "full" and
-                self.names.get(r.name) is None]
-
-    def _columns_ok(self) -> bool:
-        """Reductions over leading axes only (bias gradients, column sums) whose inputs need
-        no value the kernel itself reduces: these run column-blocked (``_body_columns``)."""
-        reds = [n for n in self.body.nodes if n.op in REDUCTIONS]
-        if self.kind != "rows" or not self.kept or not reds or \
-                list(self.axes) != list(range(len(self.axes))) or \
-                any(n.op in CONTRACTIONS for n in self.body.nodes):
-            return False
-        roots = [n.inputs[0] for n in reds] + self._full_outs()
-        for m in self.needed_full(roots) + reds:
-            for x in m.inputs:
-                if isinstance(x, Value) and x.name not in self.names and \
-                        self.role(x) != "full" and x.name not in self.inline_views:
-                    return False
-        return True
+    def _body(self) -> list[str]:
+        return self._body_columns() if self.plan.column_reduction() else super()._body()
 
     def _body_columns(self, block: int = 128) -> list[str]:
         """Column reductions: one reduction per kept index would walk memory with a stride
@@ -307,7 +88,7 @@ class _Renderer(WindowKernels):
         outer, ind = self.loops(list(self.axes), "    ", False)
         inner, ind = kept_loops(ind)
         lines += outer + inner
-        full_outs = self._full_outs()
+        full_outs = self.plan.full_results()
         lines += self.full_temps([n.inputs[0] for n in reds] + full_outs, ind)
         for n in reds:
             acc = accs[n.outputs[0].name]
@@ -332,64 +113,12 @@ class _Renderer(WindowKernels):
                              f" = {self.operand(r, self.role(r))}")
         return lines
 
-    def _body(self) -> list[str]:
-        if self._columns_ok():
-            return self._body_columns()
-        mm = [n for n in self.body.nodes if n.op in CONTRACTIONS]
-        pre = {P.MATMUL: self._matmul, P.CONV2D: self._conv, P.MAX_POOL_GRAD: self._pool_grad,
-               P.AVG_POOL_GRAD: self._pool_grad}.get(mm[0].op, self._pool)(mm[0]) if mm else []
-        ind = "    " * self.nest_depth(len(self.kept))  # inside the loops over kept dims
-        content: list[str] = []
-        for n in self.body.nodes:
-            if n.op in CONTRACTIONS or self.role(n.outputs[0]) == "full" or \
-                    n.outputs[0].name in self.inline_views:
-                continue  # full values are computed inside the loops that need them
-            if n.op in REDUCTIONS:
-                content += self._reduction(n, ind)
-            else:
-                role = self.role(n.outputs[0])
-                content.append(f"{ind}{self.var(n.outputs[0])} = {self.expr(n, role)}")
-        full_outs = self._full_outs()
-        if full_outs:
-            inner, ind2 = self.loops(list(self.axes), ind, not self.kept)
-            content += inner
-            content += self.full_temps(full_outs, ind2)
-            for r in full_outs:
-                content.append(f"{ind2}{self.outs[r.name]}[{self.index(r.type.shape, 'full')}]"
-                               f" = {self.operand(r, 'full')}")
-        for r in self.body.results:
-            role = self.role(r)
-            if role != "full":
-                content.append(f"{ind}{self.outs[r.name]}[{self.index(r.type.shape, role)}] = "
-                               f"{self.operand(r, role)}")
-        return self.around(pre, content) or ["pass"]
-
-    def around(self, pre, content) -> list[str]:
-        """The kernel body: the product code (matmul, conv, pool), then the content at each
-        point of the kept dims, inside the parallel loops over them."""
-        if content:
-            loops, _ = self.loops(self.kept, "", True)
-            content = loops + content
-        return pre + content
-
     def _reduction(self, n, ind) -> list[str]:
         if n.op in (P.REDUCE_MAX, P.REDUCE_MIN) and len(self.axes) == 1:
             return self._reduction_unrolled(n, ind)
         if not self.kept and len(self.axes) == 1:
             return self._reduction_blocked(n, ind)
-        acc = self.var(n.outputs[0])
-        d = n.inputs[0].type.dtype
-        ident = Literal(n.op.identity(d), d)
-        lines = [f"{ind}{acc} = {literal(ident)}"]
-        # Serial inner loops: inside rows the outer loop is the parallel one.
-        inner, ind2 = self.loops(list(self.axes), ind, False)
-        lines += inner
-        lines += self.full_temps([n.inputs[0]], ind2)
-        x = self.operand(n.inputs[0], "full")
-        combine = n.op.combine(acc, x)
-        self.helpers |= set(re.findall(r"kiln_\w+", combine))
-        lines.append(f"{ind2}{acc} = {combine}")
-        return lines
+        return super()._reduction(n, ind)
 
     def _reduction_blocked(self, n, ind, block: int = 1024) -> list[str]:
         """A reduction over a whole vector: blocks of ``block`` elements accumulate
@@ -458,63 +187,35 @@ class _Renderer(WindowKernels):
         # (~5 s) for each combination of flags
         return f"kiln_sgemm({a}, np.bool_({bool(ta)}), {b}, np.bool_({bool(tb)}), {out}, {work})"
 
-    def _product_target(self, n) -> str:
-        """The output array a matmul/conv/pool writes its result into: its own output, or
-        (when only the epilogue's result leaves the kernel) the first output, which the
-        epilogue then overwrites; the epilogue reads the product from there."""
-        res = n.outputs[0]
-        target = self.outs.get(res.name) or next(iter(self.outs.values()))
-        self.names[res.name] = target
-        return target
-
-    def _view(self, node, role) -> str:
-        """A movement op over arrays from outside the kernel: a load at the input index its
-        index map gives for this output position (pad and concat choose by condition)."""
-        shape = node.outputs[0].type.shape  # a 0-d result has no index (its "0" is storage)
-        return self._view_at(node, self.index(shape, role).split(", ") if shape else [])
-
-    def _view_at(self, node, idx) -> str:
-        maps = node.op.index_map(idx, [x.type for x in node.inputs], node.outputs[0].type,
-                                 **node.attr_dict)
-        if node.op is P.GATHER_:  # "$1": the index loaded from input 1; out of range -> 0
-            (_, at), (_, where) = maps
-            axis = node.attr("axis")
-            ind = self._load(node.inputs[1], where)
-            load = self._load(node.inputs[0], [ind if x == "$1" else x for x in at])
-            size = dim_code(node.inputs[0].type.shape[axis])
-            zero = literal(Literal(0, node.outputs[0].type.dtype))
-            return f"({load} if 0 <= {ind} < {size} else {zero})"
-        loads = [(cond, self._load(x, ix)) for x, (cond, ix) in zip(node.inputs, maps)]
-        if node.op is P.PAD:
-            (cond, load), = loads
-            value = literal(Literal(node.attr("value"), node.outputs[0].type.dtype))
-            return load if cond is None else f"({load} if {cond} else {value})"
-        text = loads[-1][1]
-        for cond, load in reversed(loads[:-1]):  # concat: the first input whose range holds it
-            text = f"({load} if {cond} else {text})"
-        return text
-
-    def add_scratch(self, shape, dtype) -> str:
-        """A workspace argument the runtime allocates from its pool for each call."""
-        self.scratch.append((shape, dtype))
-        return f"scratch{len(self.scratch) - 1}"
-
-    def _load(self, x, idx) -> str:
-        """Element ``idx`` of x: an input array, or a movement op of the kernel (composed)."""
-        if x.name in self.names:
-            self.unaligned.add(x.name)
-            return f"{self.names[x.name]}[{', '.join(idx) or '0'}]"
-        node = self.producer[x.name]
-        if node.op.index_map is None:  # the fuse pass keeps views of computed values out
-            raise ValueError(f"{self.name}: a view reads {x.name}, which the kernel computes")
-        return self._view_at(node, idx)
-
-    def operand_array(self, x) -> str:
-        return self.names[x.name]
+    def _conv(self, n) -> list[str]:
+        """conv2d NHWC/HWIO as im2col into a scratch matrix (parallel over output pixels)
+        and one BLAS gemm into the output; the epilogue then reads it from memory."""
+        x = n.inputs[0]
+        xa, wa, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = self.conv_geometry(n)
+        target = self._product_target(n)
+        k = kh * kw * c
+        return [
+            f"m_ = {xa}.shape[0] * {oh * ow}",
+            f"cols_ = {self.add_scratch((x.type.shape[0] * (oh * ow), k), x.type.dtype)}",
+            self.par_for("r_", "m_"),
+            f"    b_ = r_ // {oh * ow}",
+            f"    oh_ = (r_ % {oh * ow}) // {ow}",
+            f"    ow_ = r_ % {ow}",
+            f"    for kh_ in range({kh}):",
+            f"        ih_ = oh_ * {sh} + kh_ * {dh} - {pt}",
+            f"        for kw_ in range({kw}):",
+            f"            iw_ = ow_ * {sw} + kw_ * {dw} - {pl}",
+            f"            base_ = (kh_ * {kw} + kw_) * {c}",
+            f"            inside_ = 0 <= ih_ < {h} and 0 <= iw_ < {wd}",
+            f"            for c_ in range({c}):",
+            f"                cols_[r_, base_ + c_] = {xa}[b_, ih_, iw_, c_] if inside_ else 0",
+            self.gemm("cols_", False, f"{wa}.reshape({k}, {o})", False,
+                      f"{target}.reshape(m_, {o})", x.type.dtype),
+        ]
 
 
 def render_kernel(node) -> KernelSource:
-    return _Renderer(node).render()
+    return CpuKernel(node).render()
 
 
 def helper_sources(names: set[str]) -> str:

@@ -1,13 +1,14 @@
 """Render a ``kernel`` node as numba-cuda source.
 
-The loop nest, the per-index expressions, reductions, index maps and broadcasts are the CPU
-renderer's (``render_cpu._Renderer``); only the scaffolding differs. The CPU's parallel loop
-(``prange`` over the outermost kept dim) becomes a grid-stride loop over the flattened kept
-dims, so every thread takes whole domain points (elementwise) or whole rows (reductions,
-each row reduced by one thread in the CPU's order, so the results agree bit for bit up to
-the math library); loops inside stay serial. A kernel reducing to a single value runs on
-thread 0. Scalar helpers become device functions, and float32 math uses CUDA's libdevice
-(the CPU's vectorizable mathlib forms exist for SIMD, which a GPU thread does not have).
+The loop nest, the per-index expressions, index maps and broadcasts are the numba dialect's
+(emit.py, from the target-neutral ``KernelPlan``), as on the CPU; only the scaffolding
+differs. Elementwise kernels run one grid-stride loop over the flattened domain; a kernel
+with reductions takes a block per row (blocks stride over the kept dims), whose threads
+reduce strided shares of the row and combine them as a tree in shared memory; a reduction to
+one value runs on one block. Matmul and conv2d run as shared-memory tiles with the epilogue
+applied as each element is stored; scatter_add uses atomics; argmax/argmin scan per output.
+Scalar helpers become device functions, and float32 math uses CUDA's libdevice (the CPU's
+vectorizable mathlib forms exist for SIMD, which a GPU thread does not have).
 
 Kernels are emitted as plain functions; ``runtime.cuda`` wraps them with ``cuda.jit`` (or
 ``compile_ptx`` for a given compute capability) and chooses the launch configuration.
@@ -23,15 +24,14 @@ from runtime.cuda import THREADS, TILE
 from .. import ops as P
 from ..ir import Literal
 from ..ops import elementwise as E
-from .render_cpu import KernelSource, _Renderer, dim_code, literal
+from .emit import PyKernel, dim_code, literal
+from .plan import KernelSource
 
 # The launch constants are the launcher's (runtime/cuda.py): TILE x TILE threads per matmul
 # block, each computing one output element; THREADS per reduction block (a power of two).
 
 
-class _CudaRenderer(_Renderer):
-    f32_forms: dict = {}
-
+class CudaKernel(PyKernel):
     def __init__(self, node):
         super().__init__(node)
         self.serial_only = False
@@ -172,9 +172,6 @@ class _CudaRenderer(_Renderer):
             f"{ind}{acc} = {sh}[0]",
             f"{ind}cuda.syncthreads()"]
 
-    def _columns_ok(self) -> bool:
-        return False  # column blocking is a CPU cache strategy; here a thread takes a column
-
     def _body(self) -> list[str]:
         scatter = [n for n in self.body.nodes if n.op is P.SCATTER_ADD]
         if scatter:
@@ -251,11 +248,9 @@ class _CudaRenderer(_Renderer):
             ["int64"] * len(self.symbols)
         source = "\n".join([f"def {self.name}({', '.join(args)}):"] +
                            ["    " + line for line in body] + [""])
-        aligned = {i for i, p in enumerate(self.body.params) if p.name not in self.unaligned
-                   and p.type.shape == self.domain}
         signature = f"({', '.join(types)}{',' if len(types) == 1 else ''})"
         return KernelSource(self.name, source, self.symbols, self.domain, self.kind,
-                            self.helpers, self.scratch, aligned, signature,
+                            self.helpers, self.scratch, self.aligned(), signature,
                             launch="tiles" if self.product is not None else "flat")
 
 
@@ -273,7 +268,7 @@ def _array_type(dtype, rank: int) -> str:
 
 
 def render_cuda_kernel(node) -> KernelSource:
-    return _CudaRenderer(node).render()
+    return CudaKernel(node).render()
 
 
 # Helpers whose CPU form uses what numba's CUDA target lacks.

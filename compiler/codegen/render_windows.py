@@ -1,5 +1,6 @@
-"""The window kernels of the CPU renderer: conv2d (im2col + BLAS), max/avg pooling and
-their gradients, over NHWC with the image sizes static and the batch symbolic."""
+"""The window kernels of the numba renderers: max/avg pooling and their gradients over NHWC
+(the image sizes static, the batch symbolic), parallel over images or output pixels through
+the backend's ``par_for``; and conv2d's geometry (each backend writes its own product)."""
 
 from __future__ import annotations
 
@@ -24,33 +25,6 @@ class WindowKernels:
         return (self.operand_array(x), self.operand_array(w), h, wd, c, kh, kw, o, pt, pl,
                 oh, ow, sh, sw, dh, dw)
 
-    def _conv(self, n) -> list[str]:
-        """conv2d NHWC/HWIO as im2col into a scratch matrix (parallel over output pixels)
-        and one BLAS gemm into the output; the epilogue then reads it from memory."""
-        x = n.inputs[0]
-        xa, wa, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = self.conv_geometry(n)
-        target = self._product_target(n)
-        k = kh * kw * c
-        return [
-            f"m_ = {xa}.shape[0] * {oh * ow}",
-            f"cols_ = {self.add_scratch((x.type.shape[0] * (oh * ow), k), x.type.dtype)}",
-            self.par_for("r_", "m_"),
-            f"    b_ = r_ // {oh * ow}",
-            f"    oh_ = (r_ % {oh * ow}) // {ow}",
-            f"    ow_ = r_ % {ow}",
-            f"    for kh_ in range({kh}):",
-            f"        ih_ = oh_ * {sh} + kh_ * {dh} - {pt}",
-            f"        for kw_ in range({kw}):",
-            f"            iw_ = ow_ * {sw} + kw_ * {dw} - {pl}",
-            f"            base_ = (kh_ * {kw} + kw_) * {c}",
-            f"            inside_ = 0 <= ih_ < {h} and 0 <= iw_ < {wd}",
-            f"            for c_ in range({c}):",
-            f"                cols_[r_, base_ + c_] = {xa}[b_, ih_, iw_, c_] if inside_ else 0",
-            self.gemm("cols_", False, f"{wa}.reshape({k}, {o})", False,
-                      f"{target}.reshape(m_, {o})", x.type.dtype),
-        ]
-
-
     def _pool(self, n) -> list[str]:
         """max/avg pooling over NHWC: channels innermost (contiguous, vectorized); max
         propagates NaN; SAME averages only over the elements inside the image."""
@@ -61,7 +35,7 @@ class WindowKernels:
         ((pt, _, oh), (pl, _, ow)), (sh, sw), _ = window_geometry(
             n.op.name, x.type.shape, (kh, kw), n.attr_dict)
         target = self._product_target(n)
-        from .render_cpu import literal  # (render_cpu imports this module)
+        from .emit import literal  # (emit imports this module)
         d = x.type.dtype
         is_max = n.op is P.MAX_POOL
         init = literal(Literal(d.min(), d)) if is_max else literal(Literal(0, d))
