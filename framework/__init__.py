@@ -8,6 +8,7 @@ import runtime.env  # noqa: F401,I001  (thread and BLAS settings: before numpy/n
 from compiler import dtypes as _dt
 from compiler.dtypes import DType, as_dtype  # noqa: F401
 
+from . import operators  # noqa: F401  (Tensor's operators: first, for every other module)
 from . import config, data, debugging, errors, image, linalg, math, nest, nn, random  # noqa: F401
 from . import keras  # noqa: F401,E402
 from .array_ops import (  # noqa

@@ -194,44 +194,7 @@ class Tensor:
     def __hash__(self):
         raise TypeError("Tensor is unhashable (== is elementwise); use id(tensor) as a key")
 
-    # -- operators (the functions live in math_ops/array_ops) --
-    def __add__(self, o): return _m.add(self, o)
-    def __radd__(self, o): return _m.add(o, self)
-    def __sub__(self, o): return _m.subtract(self, o)
-    def __rsub__(self, o): return _m.subtract(o, self)
-    def __mul__(self, o): return _m.multiply(self, o)
-    def __rmul__(self, o): return _m.multiply(o, self)
-    def __truediv__(self, o): return _m.truediv(self, o)
-    def __rtruediv__(self, o): return _m.truediv(o, self)
-    def __floordiv__(self, o): return _m.floordiv(self, o)
-    def __rfloordiv__(self, o): return _m.floordiv(o, self)
-    def __mod__(self, o): return _m.floormod(self, o)
-    def __rmod__(self, o): return _m.floormod(o, self)
-    def __pow__(self, o): return _m.pow(self, o)
-    def __rpow__(self, o): return _m.pow(o, self)
-    def __matmul__(self, o): return _m.matmul(self, o)
-    def __rmatmul__(self, o): return _m.matmul(o, self)
-    def __neg__(self): return _m.negative(self)
-    def __pos__(self): return self
-    def __abs__(self): return _m.abs(self)
-    def __invert__(self): return _m.logical_not(self)
-    def __and__(self, o): return _m.logical_and(self, o)
-    def __rand__(self, o): return _m.logical_and(o, self)
-    def __or__(self, o): return _m.logical_or(self, o)
-    def __ror__(self, o): return _m.logical_or(o, self)
-    def __xor__(self, o): return _m.logical_xor(self, o)
-    def __rxor__(self, o): return _m.logical_xor(o, self)
-    def __eq__(self, o): return _m.equal(self, o)
-    def __ne__(self, o): return _m.not_equal(self, o)
-    def __lt__(self, o): return _m.less(self, o)
-    def __le__(self, o): return _m.less_equal(self, o)
-    def __gt__(self, o): return _m.greater(self, o)
-    def __ge__(self, o): return _m.greater_equal(self, o)
-    def __getitem__(self, key): return _a.getitem(self, key)
-
-    @property
-    def T(self):
-        return _a.transpose(self)
+    # Operators (x + y, x[i], x.T) are attached by operators.py, from the op layer.
 
 
 # -- conversion ----------------------------------------------------------------------------------
@@ -328,7 +291,3 @@ def _variable_class():
 
 
 _Variable = None
-
-
-from . import array_ops as _a  # noqa: E402  (operators need the op modules)
-from . import math_ops as _m  # noqa: E402

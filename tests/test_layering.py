@@ -76,3 +76,22 @@ def test_only_the_target_registry_names_targets():
            if p.name != "targets.py"
            for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not bad, bad
+
+
+def relative_imports(path):
+    """Every ``from .x import`` / ``from ..x import`` module of a file, inside functions too,
+    as written (``..transforms.vjp``)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            yield "." * node.level + (node.module or "")
+
+
+def test_op_definitions_and_tensors_import_no_layer_above_them():
+    """Ops give gradient rules but import no transform (the emitter supplies pullbacks);
+    ``Tensor`` gets its operators from the op layer (framework/operators.py), so tensor.py
+    imports no op module."""
+    ops = [f"{p.name}: {m}" for p in sorted((ROOT / "compiler" / "ops").glob("*.py"))
+           for m in relative_imports(p) if "transforms" in m]
+    tensor = [m for m in relative_imports(ROOT / "framework" / "tensor.py")
+              if m.endswith("_ops") or m == ".core"]
+    assert not ops and not tensor, (ops, tensor)

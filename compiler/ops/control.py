@@ -76,14 +76,13 @@ def _cond_ref(pred, *xs, regions):
 @_all_cotangents
 def _cond_vjp(e, site, gs):
     from ..builder import copy_graph
-    from ..transforms.vjp import pullback
     then = site.attrs["regions"][0]
     wrt = [i for i, need in enumerate(site.needs[1:]) if need]
     cts = [i for i, t in enumerate(then.result_types) if t.dtype.is_float]
     if not wrt:
         return [None] * len(site.inputs)
     seeds = [e.zeros(then.result_types[i]) if gs[i] is None else gs[i] for i in cts]
-    branches = tuple(copy_graph(pullback(r, wrt, cts), e.region_builder())
+    branches = tuple(copy_graph(e.pullback(r, wrt, cts), e.region_builder())
                      for r in site.attrs["regions"])
     grads = _tuple(e.emit(COND, [site.inputs[0], *site.inputs[1:], *seeds], {},
                           regions=branches))
@@ -257,7 +256,6 @@ def _scan_ref(*xs, n_carry, n_elems, length, reverse, regions):
 def _scan_vjp(e, site, gs):
     from .. import ops as P
     from ..builder import inline
-    from ..transforms.vjp import pullback
     attrs = site.attrs
     (body,) = attrs["regions"]
     nc, ne = attrs["n_carry"], attrs["n_elems"]
@@ -281,7 +279,7 @@ def _scan_vjp(e, site, gs):
     stacked = list(fwd[nc + ny:])
 
     # Backward: a scan the other way over the body's pullback.
-    pb = pullback(body, wrt=fc + [nc + j for j in ge] + [nc + ne + j for j in gk],
+    pb = e.pullback(body, wrt=fc + [nc + j for j in ge] + [nc + ne + j for j in gk],
                   cts=fc + [nc + j for j in fy])
     rb = e.region_builder()
     g_c = [rb.param(f"g_{body.params[i].name}", types[i]) for i in fc]

@@ -58,6 +58,11 @@ class Emitter:
     def type(self, h) -> TensorType:
         raise NotImplementedError
 
+    def pullback(self, graph: Graph, wrt, cts) -> Graph:
+        """A region's pullback (control flow's gradients differentiate their regions; the
+        rules get it from here, so ops import no transform)."""
+        return pullback(graph, wrt, cts)
+
     def key(self, h):
         raise NotImplementedError
 
