@@ -95,3 +95,37 @@ def test_op_definitions_and_tensors_import_no_layer_above_them():
     tensor = [m for m in relative_imports(ROOT / "framework" / "tensor.py")
               if m.endswith("_ops") or m == ".core"]
     assert not ops and not tensor, (ops, tensor)
+
+
+def test_module_level_imports_form_no_cycle():
+    """Within each package, the modules' top-level imports form a DAG (a function-level
+    import may still defer a use; a cycle at import time would make the order matter)."""
+    graph = {}
+    for path in modules():
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        deps = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom):
+                base = name.split(".")[:len(name.split(".")) - node.level + (
+                    path.name == "__init__.py")] if node.level else []
+                mod = ".".join(base + ([node.module] if node.module else []))
+                deps |= {f"{mod}.{a.name}" for a in node.names} | {mod}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names}
+        graph[name] = deps
+    known = set(graph)
+    edges = {m: {d for d in deps if d in known and d != m and not m.startswith(d + ".")}
+             for m, deps in graph.items()}
+    state: dict[str, int] = {}
+
+    def visit(m, stack):
+        state[m] = 1
+        for d in sorted(edges[m]):
+            if state.get(d) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack + [m, d]))
+            if d not in state:
+                visit(d, stack + [m])
+        state[m] = 2
+    for m in sorted(edges):
+        if m not in state:
+            visit(m, [])
