@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 
 import numpy as np
 
@@ -209,24 +208,14 @@ class ConcreteFunction:
         return nest.pack_sequence_as(self._out_structure, flat)
 
     def _device_results(self, outs, arrays, variables, leaves, memory) -> list:
-        """Results of a CUDA call stay on the device: each new buffer becomes a tensor that
-        copies itself to the host when first read and returns its buffer to the pool when
-        it dies. A buffer the call did not make for its result (a variable's, an argument's,
-        one returned twice) comes back as a host copy."""
+        """Results of a CUDA call stay on the device (runtime Buffers the tensors hold); a
+        buffer the call did not make for its result comes back as a host copy."""
         kept = [a for a in arrays if memory.is_device(a)] + \
-            [v._device for v in variables.values()] + \
-            [leaves[ref]._device if kind == "argvar" else ref._device
+            [v._store.device for v in variables.values()] + \
+            [(leaves[ref] if kind == "argvar" else ref)._store.device
              for _, (kind, ref) in self._writes]
-        results = []
-        for o in outs:
-            if not memory.is_device(o) or any(o is k for k in kept):
-                results.append(Tensor(memory.host(o)))
-                continue
-            t = Tensor(device=o)
-            weakref.finalize(t, memory.release, [o])
-            kept.append(o)
-            results.append(t)
-        return results
+        return [Tensor(r) if isinstance(r, np.ndarray) else Tensor(buffer=r)
+                for r in memory.results(outs, kept)]
 
 
 def trace_function(fn, name, bound_args: dict, leaves, paths, specs, static_key,

@@ -55,12 +55,12 @@ class Tensor:
         array([[3., 5.]], dtype=float32)
     """
 
-    __slots__ = ("_host", "_device", "_sym", "_trace", "_keras_mask", "__weakref__")
+    __slots__ = ("_host", "_buf", "_sym", "_trace", "_keras_mask", "__weakref__")
     __array_priority__ = 100  # numpy defers ndarray + Tensor to Tensor.__radd__
 
-    def __init__(self, value=None, sym: Value | None = None, trace=None, device=None):
-        self._host = value      # the numpy array (made from _device when first read)
-        self._device = device   # a CUDA device array: a compiled CUDA function's result
+    def __init__(self, value=None, sym: Value | None = None, trace=None, buffer=None):
+        self._host = value      # the numpy array (from _buf when first read)
+        self._buf = buffer      # a runtime Buffer: a value a compiled function left on a GPU
         self._sym = sym
         self._trace = trace
         self._keras_mask = None  # Keras: which time steps a layer's output holds (bool)
@@ -68,18 +68,18 @@ class Tensor:
     @property
     def _value(self) -> np.ndarray:
         """The host array; a result left on the GPU is copied back once, when first read."""
-        if self._host is None and self._device is not None:
-            self._host = self._device.copy_to_host()
+        if self._host is None and self._buf is not None:
+            self._host = self._buf.host()
         return self._host
 
     def _array(self):
         """The host array, or the device array while the value lives only there."""
-        return self._host if self._host is not None or self._device is None else self._device
+        return self._host if self._host is not None or self._buf is None else self._buf.current
 
     @property
     def device(self) -> str:
         """Where the value lives, as TensorFlow names it."""
-        where = "GPU" if self._device is not None else "CPU"
+        where = "GPU" if self._buf is not None else "CPU"
         return f"/job:localhost/replica:0/task:0/device:{where}:0"
 
     # -- description --

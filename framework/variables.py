@@ -8,6 +8,7 @@ import numpy as np
 
 from compiler import dtypes as dt
 from compiler.errors import DTypeError, ShapeError
+from runtime.buffer import Buffer
 
 from . import tape, tracing
 from .errors import TracingError
@@ -54,17 +55,16 @@ class Variable:
         with tracing.active(None):  # the initial value is computed eagerly
             if callable(initial_value):
                 initial_value = initial_value()
-            self._host = constant_array(initial_value, dt.as_dtype(dtype) if dtype else None,
-                                         "Variable").copy()
-        if shape is not None and tuple(shape) != self._host.shape:
-            raise ShapeError("Variable", f"initial value has shape {self._host.shape}; "
+            value = constant_array(initial_value, dt.as_dtype(dtype) if dtype else None,
+                                   "Variable").copy()
+        if shape is not None and tuple(shape) != value.shape:
+            raise ShapeError("Variable", f"initial value has shape {value.shape}; "
                                          f"expected {tuple(shape)}", tracing.where())
         self.trainable = bool(trainable)
         from .module import scoped
         self._name = scoped(name or "Variable")
         self._lock = threading.RLock()  # (re-entered: assign reads _value under it)
-        self._device = None          # a device copy (CUDA), when one is current
-        self._device_newer = False   # a compiled CUDA function wrote it last
+        self._store = Buffer(value)     # the host array, and a device copy CUDA calls keep
         if trace is not None:
             trace.created_variables.append(self)
 
@@ -85,36 +85,30 @@ class Variable:
     def ndim(self) -> int:
         return self._host.ndim
 
-    # -- storage: the host array, and a device copy that CUDA functions keep current --
+    # -- storage: a runtime Buffer (host array, and a device copy CUDA calls keep current) --
+    @property
+    def _host(self) -> np.ndarray:
+        """The host array as it is (its shape and dtype; not brought up to date)."""
+        return self._store.host_array
+
     @property
     def _value(self):
         """The host array, brought up to date from the device if a CUDA function wrote it
         last. Whoever takes it may write it, so the device copy is dropped."""
-        if self._device_newer:
-            with self._lock:
-                if self._device_newer:
-                    self._host[...] = self._device.copy_to_host()
-                    self._device_newer = False
-        self._device = None
-        return self._host
+        return self._store.for_writing()
 
     @_value.setter
     def _value(self, array):
-        self._host, self._device, self._device_newer = array, None, False
+        self._store = Buffer(array)
 
     def _device_array(self, memory):
         """The value on the device (copied there once; kept while only CUDA functions use
         it)."""
-        if self._device is None:
-            self._device = memory.put(self._host)
-        return self._device
+        return self._store.on(memory)
 
     def _device_written(self, array, memory) -> None:
-        """A CUDA function computed the new value into ``array``; the old buffer goes back
-        to the device pool."""
-        old, self._device, self._device_newer = self._device, array, True
-        if old is not None and old is not array:
-            memory.release([old])
+        """A CUDA function computed the new value into ``array``."""
+        self._store.device_wrote(array, memory)
 
     def __repr__(self) -> str:
         body = np.array2string(self._value, separator=", ", prefix="    numpy=array(")
@@ -187,7 +181,7 @@ class Variable:
     # -- arithmetic reads the value --
     def __getattr__(self, name):
         # Tensor methods and operators (x.T, x[0], ...) act on the current value.
-        if name.startswith("__") or name in ("_value", "_host", "_device", "_device_newer",
+        if name.startswith("__") or name in ("_value", "_host", "_store",
                                              "_name", "_lock", "trainable"):
             raise AttributeError(name)
         return getattr(self._read(), name)

@@ -1,8 +1,9 @@
-"""A caching allocator: buffers come from size-bucketed free lists, so a steady-state call
-asks the OS for no memory (fresh large arrays page-fault: ~4x slower memory-bound kernels).
+"""Host memory and values' storage: ``Pool``, a caching allocator whose size-bucketed free
+lists spare large results a fresh allocation (fresh large arrays page-fault: ~4x slower
+memory-bound kernels), and ``Buffer``, a value's storage on the host and/or a device.
 
-An array handed out lives until it and every view of it are gone; then (``weakref``) its
-block returns to the pool. Blocks that the program itself frees go back at once.
+A pool array lives until it and every view of it are gone; then (``weakref``) its block
+returns to the pool.
 """
 
 from __future__ import annotations
@@ -61,3 +62,69 @@ class Pool:
 
 
 POOL = Pool()
+
+
+class Buffer:
+    """A value's storage on the host, on a device, or both: each side is made from the other
+    when first asked for, so values computed on a GPU stay there until the host reads them.
+    ``Tensor`` and ``Variable`` hold one for a value that has been on a device; they never
+    move device memory themselves.
+
+    - ``host()``: the host array, copied from the device the first time (or after a device
+      write, into the same host array, so references to it stay valid);
+    - ``for_writing()``: the host array for a writer, dropping the device copy it makes stale;
+    - ``on(memory)``: the device array, uploaded once; ``device_wrote(array, memory)``: a
+      device computation replaced the value (the old device array returns to the pool);
+    - ``owned(device, memory)``: a buffer holding a device result, whose array returns to the
+      pool when the buffer dies.
+    """
+
+    __slots__ = ("host_array", "device", "_stale", "_lock", "__weakref__")
+
+    def __init__(self, host=None, device=None):
+        self.host_array, self.device = host, device
+        self._stale = host is None      # the host side must be (re)read from the device
+        self._lock = threading.Lock()
+
+    @classmethod
+    def owned(cls, device, memory) -> Buffer:
+        buf = cls(device=device)
+        weakref.finalize(buf, memory.release, [device])
+        return buf
+
+    def host(self) -> np.ndarray:
+        if self._stale:
+            with self._lock:
+                if self._stale:
+                    data = self.device.copy_to_host()
+                    if self.host_array is None:
+                        self.host_array = data
+                    else:
+                        self.host_array[...] = data
+                    self._stale = False
+        return self.host_array
+
+    def for_writing(self) -> np.ndarray:
+        host = self.host()
+        self.device = None
+        return host
+
+    def on(self, memory):
+        if self.device is None:
+            self.device = memory.put(self.host_array)
+        return self.device
+
+    def device_wrote(self, array, memory) -> None:
+        old, self.device, self._stale = self.device, array, True
+        if old is not None and old is not array:
+            memory.release([old])
+
+    @property
+    def current(self):
+        """The host array while it is current, else the device array."""
+        return self.device if self._stale else self.host_array
+
+    @property
+    def device_newer(self) -> bool:
+        """A device computation wrote the value since the host last read it."""
+        return self._stale and self.device is not None

@@ -175,5 +175,21 @@ class DeviceMemory:
     def host(self, a):
         return a.copy_to_host() if self.is_device(a) else a
 
+    def results(self, outs, kept) -> list:
+        """A CUDA call's results: each new device array as a ``Buffer`` that owns it (it
+        stays on the device until read and returns to the pool when it dies); an array the
+        call did not make for its result (one of ``kept``: an argument's, a variable's, one
+        returned twice) as a host copy."""
+        from .buffer import Buffer
+        kept = list(kept)
+        out = []
+        for o in outs:
+            if not self.is_device(o) or any(o is k for k in kept):
+                out.append(self.host(o))
+                continue
+            kept.append(o)
+            out.append(Buffer.owned(o, self))
+        return out
+
 
 MEMORY = DeviceMemory()

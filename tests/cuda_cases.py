@@ -216,11 +216,11 @@ def resident() -> list[dict]:
             for _ in range(3):
                 before = len(made)
                 losses.append(float(step(X[:, :5], LABELS[:3] % 3)))
-                on_device.append(bool(w._device_newer))
+                on_device.append(w._store.device_newer)
                 allocations.append(len(made) - before)
         finally:
             cuda.device_array = allocate
-        return losses, on_device, w.numpy(), w._device is None, allocations
+        return losses, on_device, w.numpy(), w._store.device is None, allocations
 
     cpu, cuda = sgd_run("cpu"), sgd_run("cuda")
     out.append({"case": "resident_variables",

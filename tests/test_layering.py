@@ -129,3 +129,14 @@ def test_module_level_imports_form_no_cycle():
     for m in sorted(edges):
         if m not in state:
             visit(m, [])
+
+
+def test_the_framework_moves_no_device_memory_itself():
+    """Tensors and variables hold runtime Buffers; copies to and from a device and returning
+    device arrays to their pool happen in the runtime."""
+    words = ("copy_to_host", "to_device", ".release(", "device_array(", "cuda.")
+    bad = [f"{p.relative_to(ROOT)}:{i}" for p in sorted((ROOT / "framework").rglob("*.py"))
+           for i, line in enumerate(p.read_text().splitlines(), 1)
+           if any(w in line for w in words) and "def _device_array" not in line
+           and "._device_array(" not in line]
+    assert not bad, bad
