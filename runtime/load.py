@@ -3,8 +3,8 @@ loaded by its target's loader, its arenas (arena.py), each kernel step to that m
 functions, each library step to its op's reference (library.py), each control step to its
 runner (control.py).
 
-Adding a backend adds its loader here: how the functions of a loaded module become the
-callables of kernel steps.
+Adding a backend adds its loader here: how its module is loaded, and how the module's
+functions become the callables of kernel steps.
 """
 
 from __future__ import annotations
@@ -16,28 +16,33 @@ from .arena import Arenas
 from .program import PARALLEL_MIN_WORK, Program, walk_programs, walk_steps
 
 
-def _bind_cpu(module, program: Program) -> None:
-    """Each kernel (and each compiled loop) as its parallel and serial numba functions; a
-    kernel whose domain is static as the one its size picks."""
+def _load_cpu(program: Program):
+    """The numba module; each kernel (and each compiled loop) as its parallel and serial
+    functions, a kernel whose domain is static as the one its size picks."""
+    module = jit.load_module(program.source)
     for st in walk_steps(program):
         if st.kind == "kernel" or st.loop is not None:
             st.fn_par = getattr(module, st.name + "_par")
             st.fn_ser = getattr(module, st.name + "_ser")
         if st.kind == "kernel" and all(isinstance(d, int) for d in st.work):
             st.fn = st.fn_par if math.prod(st.work) >= PARALLEL_MIN_WORK else st.fn_ser
+    return module
 
 
-def _bind_cuda(module, program: Program) -> None:
-    """Each kernel as a launcher of its ``cuda.jit`` function."""
+def _load_cuda(program: Program):
+    """The numba-cuda module; each kernel as a launcher of its ``cuda.jit`` function."""
     from .cuda import load_kernels
+    module = jit.load_module(program.source)
     steps = [st for st in walk_steps(program) if st.kind == "kernel"]
     specs = {st.name: (st.name, st.launch, len(st.inputs)) for st in steps}
     launchers = load_kernels(module, list(specs.values()))
     for st in steps:
         st.fn_par = st.fn_ser = launchers[st.name]
+    return module
 
 
-LOADERS = {"cpu": _bind_cpu, "cuda": _bind_cuda}
+# target -> loader(program) -> its loaded module, the kernel steps bound to its functions
+LOADERS = {"cpu": _load_cpu, "cuda": _load_cuda}
 
 
 def load(program: Program) -> Program:
@@ -47,7 +52,7 @@ def load(program: Program) -> Program:
     if loader is None:
         raise library.LoadError(f"program for unknown target {program.target!r}; loaders "
                                  f"exist for {sorted(LOADERS)}")
-    module = jit.load_module(program.source) if program.source else None
+    module = loader(program) if program.source else None
     for p in walk_programs(program):
         p.module = module
         p.arenas = Arenas(p.buffers) if p.buffers else None
@@ -56,6 +61,4 @@ def load(program: Program) -> Program:
             library.bind(st)
         elif st.kind == "control":
             control.bind(st)
-    if module is not None:
-        loader(module, program)
     return program
