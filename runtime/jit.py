@@ -8,6 +8,11 @@ cache entry that fails to load is deleted and compiled again.
 
 ``KILN_CACHE_DIR`` moves the folder (default: ``$XDG_CACHE_HOME/kiln`` or ``~/.cache/kiln``);
 ``KILN_CACHE=0`` keeps everything in memory.
+
+What the cache trusts: numba's index files are pickles and the modules are Python, so a file
+planted in the folder would run in the next process. The folder is used only when it belongs
+to this user and no one else may write it (as ssh treats its keys); otherwise Kiln warns once
+and keeps kernels in memory.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import sys
 import threading
 import types
+import warnings
 
 from .files import write_atomic
 
@@ -29,14 +35,41 @@ def cache_enabled() -> bool:
     return os.environ.get("KILN_CACHE", "1") not in ("0", "", "false")
 
 
+class UntrustedCacheError(OSError):
+    """The cache folder could be written by someone else."""
+
+
 def cache_dir() -> str:
+    """The cache folder, made private if new; ``UntrustedCacheError`` when another user owns
+    it or may write it (it or numba's ``__pycache__`` inside)."""
     d = os.environ.get("KILN_CACHE_DIR")
     if not d:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
                                                                 ".cache")
         d = os.path.join(base, "kiln")
-    os.makedirs(d, exist_ok=True)
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    for folder in (d, os.path.join(d, "__pycache__")):
+        try:
+            st = os.stat(folder)
+        except FileNotFoundError:
+            continue
+        if st.st_uid != os.getuid():
+            raise UntrustedCacheError(f"{folder} belongs to user id {st.st_uid}, not to this "
+                                      f"user ({os.getuid()})")
+        if st.st_mode & 0o022:
+            raise UntrustedCacheError(f"{folder} is writable by its group or by others (mode "
+                                      f"{st.st_mode & 0o777:o}); chmod go-w it to use it")
     return d
+
+
+_warned: set[str] = set()
+
+
+def _untrusted(e: UntrustedCacheError) -> None:
+    if str(e) not in _warned:
+        _warned.add(str(e))
+        warnings.warn(f"Kiln's kernel cache is not used: {e}; kernels stay in memory",
+                      RuntimeWarning, stacklevel=3)
 
 
 def source_key(source: str) -> str:
@@ -57,6 +90,9 @@ def load_module(source: str) -> types.ModuleType:
             if cache_enabled():
                 try:
                     mod = _load_file(key, source)
+                except UntrustedCacheError as e:
+                    _untrusted(e)
+                    mod = None
                 except OSError:  # an unwritable cache folder or a full disk: work without
                     mod = None
             mod = mod or _load_memory(key, source)

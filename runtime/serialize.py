@@ -41,7 +41,10 @@ class ProgramFileError(ValueError):
 
 # -- the key ----------------------------------------------------------------------------------
 def _key() -> bytes:
-    path = os.path.join(cache_dir(), "program.key")
+    try:
+        path = os.path.join(cache_dir(), "program.key")
+    except OSError as e:
+        raise ProgramFileError(f"no key to sign or check program files with: {e}") from None
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

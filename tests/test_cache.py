@@ -107,3 +107,16 @@ def test_unwritable_cache_folder_still_runs(tmp_path):
     blocker.write_text("a file where the cache folder should be")
     r = run(tmp_path, blocker / "cache")
     assert r["ok"]
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770])
+def test_a_folder_others_may_write_is_not_trusted(tmp_path, mode):
+    """numba's index files are pickles: a cache folder another user could plant files in is
+    not used (kernels stay in memory, with a warning), as ssh refuses such key folders."""
+    cache = tmp_path / "shared"
+    cache.mkdir()
+    cache.chmod(mode)
+    r = run(tmp_path, cache)
+    assert r["ok"] and r["hits"] == 0 and not list(cache.iterdir())  # compiled in memory
+    cache.chmod(0o700)
+    assert run(tmp_path, cache)["misses"] >= 1 and list(cache.glob("kiln_*.py"))
