@@ -16,7 +16,7 @@ from .arena import Arenas
 from .program import PARALLEL_MIN_WORK, Program, walk_programs, walk_steps
 
 
-def _load_cpu(program: Program):
+def _load_numba(program: Program):
     """The numba module; each kernel (and each compiled loop) as its parallel and serial
     functions, a kernel whose domain is static as the one its size picks."""
     module = jit.load_module(program.source)
@@ -41,8 +41,20 @@ def _load_cuda(program: Program):
     return module
 
 
+def _load_native(program: Program):
+    """The native module (object code for this CPU); each kernel as one native function."""
+    from .native import NativeKernel, load_module
+    module = load_module(program.source)
+    for st in walk_steps(program):
+        if st.kind == "kernel":
+            n_arrays = len(st.inputs) + len(st.outputs) + len(st.scratch)
+            st.fn = st.fn_par = st.fn_ser = NativeKernel(module, st.name, n_arrays,
+                                                         len(st.symbols))
+    return module
+
+
 # target -> loader(program) -> its loaded module, the kernel steps bound to its functions
-LOADERS = {"cpu": _load_cpu, "cuda": _load_cuda}
+LOADERS = {"numba": _load_numba, "cuda": _load_cuda, "llvm": _load_native}
 
 
 def load(program: Program) -> Program:

@@ -78,7 +78,7 @@ class Program:
     results: list[int]
     steps: list[Step]
     constants: dict[int, np.ndarray] = field(default_factory=dict)
-    target: str = "cpu"                    # the backend whose loader binds it (load.py)
+    target: str = "numba"                  # the backend whose loader binds it (load.py)
     source: str = ""                       # the generated module every step's kernels are in
     buffers: list = field(default_factory=list)   # the arena plan: [shape, dtype, first
     #                                               step, last step] (arena.py)

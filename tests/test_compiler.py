@@ -107,9 +107,9 @@ def _args(g, n, c, d, seed):
     return [rng.normal(size=shapes[p.name]).astype(d.np) for p in g.params]
 
 
-def _check(graph, args, d, disabled=()):
+def _check(graph, args, d, disabled=(), backends=("numba",)):
     stages, _ = optimize(graph, disabled=set(disabled), verify=True)
-    compiled = compile_graph_with(stages["fused"])
+    compiled = compile_graph_with(stages["fused"], backends)
     want = run(graph, args)
     got = execute(compiled.program, args, env=bind_dims(graph.params, args))
     assert len(got) == len(want)
@@ -121,25 +121,22 @@ def _check(graph, args, d, disabled=()):
         np.testing.assert_allclose(g_, w_, equal_nan=True, **TOL[d])
 
 
-def compile_graph_with(fused):
+def compile_graph_with(fused, backends=("numba",)):
     """Compile an already optimized graph (no further passes)."""
-    from compiler.codegen import compile as C
-    old = C.optimize
-    C.optimize = lambda g, dump=None: ({"optimized": g, "fused": g}, {})
-    try:
-        return compile_graph(fused)
-    finally:
-        C.optimize = old
+    return compile_graph(fused, target=backends, optimized=True)
 
 
 # Compiling kernels is slow: half the profile's examples here, a sixth per disabled pass
 # (KILN_HYPOTHESIS=stress scales both up).
+# Both CPU backends: the native one takes the programs it can lower (elementwise kernels so
+# far) and leaves the others to numba.
+@pytest.mark.parametrize("backends", [("numba",), ("llvm", "numba")])
 @settings(max_examples=max(4, settings.default.max_examples // 2))
-@given(graphs(), st.integers(0, 5), st.integers(0, 2**16))
-def test_random_graphs_compiled_match_interpreter(case, n, seed):
+@given(case=graphs(), n=st.integers(0, 5), seed=st.integers(0, 2**16))
+def test_random_graphs_compiled_match_interpreter(backends, case, n, seed):
     g, c, d = case
     args = _args(g, n, c, d, seed)
-    _check(g, args, d)
+    _check(g, args, d, backends=backends)
 
 
 @pytest.mark.parametrize("disabled", PASS_NAMES)

@@ -25,15 +25,27 @@ class Compiled:
     kernels: list = field(default_factory=list)  # KernelSource per kernel (CUDA: signatures)
 
 
-def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compiled:
-    """Optimize, fuse, generate and load for ``target`` ("cpu" or "cuda"). ``dump(suffix,
-    text)`` receives every stage; ``aliases`` (result index -> parameter index) lets
-    variable updates happen in place."""
-    tgt = targets.get(target)
-    stages, pass_times = optimize(graph, dump=dump)
+def compile_graph(graph, dump=None, aliases=None, target="cpu",
+                  optimized: bool = False) -> Compiled:
+    """Optimize, fuse, generate and load for ``target``: a device ("cpu", "cuda"; its
+    backends are tried in order, targets.py), a backend by name ("numba", "llvm") or a
+    sequence of backends to try. ``dump(suffix, text)`` receives every stage; ``aliases``
+    (result index -> parameter index) lets variable updates happen in place; ``optimized``
+    takes ``graph`` as already optimized and fused (no pass runs)."""
+    tried = targets.candidates(target)
+    stages, pass_times = ({"optimized": graph, "fused": graph}, {}) if optimized else \
+        optimize(graph, dump=dump)
     t0 = time.perf_counter()
-    stages["fused"] = add_copy_kernels(stages["fused"], tgt.copies_everywhere)
-    program, kernels = build_program(stages["fused"], aliases, tgt)
+    stages["fused"] = add_copy_kernels(stages["fused"], tried[0].copies_everywhere)
+    fallbacks = []
+    for tgt in tried:  # the first backend that lowers every kernel takes the program
+        try:
+            program, kernels = build_program(stages["fused"], aliases, tgt)
+            break
+        except targets.Unsupported as e:
+            if tgt is tried[-1]:
+                raise
+            fallbacks.append(f"{tgt.name}: {e}")
     kernels = list({k.name: k for k in kernels}.values())  # a helper several loops share
     helpers = set().union(*[k.helpers for k in kernels]) if kernels else set()
     source = tgt.module_source(kernels, helpers, __version__) if kernels else ""
@@ -44,5 +56,6 @@ def compile_graph(graph, dump=None, aliases=None, target: str = "cpu") -> Compil
     load(program)
     stats = {"passes": pass_times, "codegen_s": t1 - t0, "load_s": time.perf_counter() - t1,
              "kernels": sum(1 for k in kernels if k.kind not in ("loop", "helper")),
-             "library_calls": sum(1 for s in walk_steps(program) if s.kind == "library")}
+             "library_calls": sum(1 for s in walk_steps(program) if s.kind == "library"),
+             "backend": tgt.name, "fallbacks": fallbacks}
     return Compiled(program, stages, source, stats, kernels)

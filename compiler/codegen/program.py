@@ -39,7 +39,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
     """``aliases`` maps a result index to the parameter index whose buffer may receive it
     (a variable's new value written in place); ``target`` picks the renderer. Copy kernels
     are already in the graph (passes/copies.py)."""
-    target = target or targets.get("cpu")
+    target = target or targets.candidates("cpu")[-1]  # (numba: it lowers every kernel)
     render = target.render
     slot: dict[str, int] = {}
     types: dict[int, object] = {}

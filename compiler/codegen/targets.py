@@ -9,10 +9,16 @@ runtime's business (runtime/load.py), keyed by the same name."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import AttrError
+
+
+class Unsupported(Exception):
+    """A renderer cannot lower this kernel (yet): the next candidate target takes the
+    program."""
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,41 @@ def _module_cuda(kernels, helpers, version):
     return module_source_cuda(kernels, helpers, version)
 
 
+def _render_llvm(node):
+    from .render_llvm import render_kernel
+    return render_kernel(node)
+
+
+def _module_llvm(kernels, helpers, version):
+    from .render_llvm import module_source
+    return module_source(kernels, helpers, version)
+
+
 TARGETS = {
-    "cpu": Target("cpu", _render_cpu, _module_cpu, copies_everywhere=False,
+    "numba": Target("numba", _render_cpu, _module_cpu, copies_everywhere=False,
                   compiled_loops=True),
     "cuda": Target("cuda", _render_cuda, _module_cuda, copies_everywhere=True,
                    compiled_loops=False),
+    "llvm": Target("llvm", _render_llvm, _module_llvm, copies_everywhere=False,
+                   compiled_loops=False),
 }
+# The backends that may compile for a device, in the order they are tried: the native LLVM
+# backend lowers elementwise kernels only so far, so it runs when KILN_BACKEND=llvm asks for
+# it, and a program it cannot lower goes to numba.
+DEVICES = {"cpu": ("llvm", "numba"), "cuda": ("cuda",)}
+
+
+def candidates(name) -> list[Target]:
+    """The targets to try, in order, for ``name``: a device ("cpu", "cuda"), a target
+    ("numba", "llvm") or a sequence of targets."""
+    if isinstance(name, (tuple, list)):
+        return [get(n) for n in name]
+    if name not in DEVICES:
+        return [get(name)]
+    backend = os.environ.get("KILN_BACKEND", "numba")
+    if backend not in ("numba", "llvm"):
+        raise AttrError("KILN_BACKEND", f"expected 'numba' or 'llvm'; received {backend!r}")
+    return [get(n) for n in DEVICES[name] if backend == "llvm" or n != "llvm"]
 
 
 def get(name: str) -> Target:

@@ -1,0 +1,264 @@
+"""Render kernels as LLVM IR for the native CPU backend (runtime/native.py).
+
+From a kernel's target-neutral plan (plan.py), a kernel becomes one LLVM function
+``void @name(T* in0, .., T* out0, .., i64 size..)``: a loop nest over its domain, the
+innermost dim contiguous so LLVM vectorizes it, each input loaded at the offset its index
+dims give (a broadcast axis has stride 0) and each op lowered to IR (``lower``: IEEE
+arithmetic, NaN-propagating max/min as numpy, ordered comparisons, saturating float to int
+casts; float32 exp/log/tanh/sigmoid/erf as the vectorizable forms of runtime/mathlib_ir.py,
+other math as LLVM intrinsics or libm). Integer arithmetic wraps as numpy's does.
+
+This is the backend's first step: elementwise kernels. A kernel it cannot lower yet raises
+``Unsupported``, and the program is compiled by the numba backend instead (compile.py).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from runtime import mathlib_ir
+
+from .. import dtypes as dt
+from .. import ops as P
+from ..ir import Literal
+from ..ops.base import MOVEMENT
+from .plan import KernelPlan, KernelSource
+from .targets import Unsupported
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+F32, F64 = ir.FloatType(), ir.DoubleType()
+_TYPES = {dt.f32: F32, dt.f64: F64, dt.i32: I32, dt.i64: I64, dt.bool_: I1}
+_LIBM = {"tanh": "tanh", "erf": "erf", "expm1": "expm1", "log1p": "log1p", "atan2": "atan2"}
+_INTRINSIC = {"exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos",
+              "floor": "floor", "ceil": "ceil", "round": "roundeven", "abs": "fabs"}
+_FCMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def value_type(d: dt.DType):
+    t = _TYPES.get(d)
+    if t is None:
+        raise Unsupported(f"dtype {d.name}")
+    return t
+
+
+def storage_type(d: dt.DType):
+    return I8 if d is dt.bool_ else value_type(d)
+
+
+class _Kernel:
+    def __init__(self, node):
+        self.plan = plan = KernelPlan(node)
+        if plan.kind != "elementwise" or plan.axes or plan.product is not None:
+            raise Unsupported(f"{plan.kind} kernels")
+        self.module = ir.Module(name=plan.name)
+        params, results = plan.body.params, plan.body.results
+        arrays = list(params) + list(results)
+        for v in arrays:
+            value_type(v.type.dtype)
+        ftype = ir.FunctionType(ir.VoidType(), [storage_type(v.type.dtype).as_pointer()
+                                                for v in arrays] + [I64] * len(plan.symbols))
+        self.fn = ir.Function(self.module, ftype, name=plan.name)
+        self.fn.attributes.add("nounwind")
+        self.ptr = {v.name: a for v, a in zip(arrays, self.fn.args)}
+        self.sizes = dict(zip(plan.symbols, self.fn.args[len(arrays):]))
+        self.builder = ir.IRBuilder(self.fn.append_basic_block("entry"))
+
+    # -- sizes and offsets --
+    def dim(self, d):
+        """A dim as an i64 value (a symbolic one from the size arguments)."""
+        if isinstance(d, int):
+            return I64(d)
+        b, total = self.builder, I64(0)
+        for mono, coef in d.terms:
+            term = I64(coef)
+            for s in mono:
+                term = b.mul(term, self.sizes[s])
+            total = b.add(total, term)
+        return total
+
+    def offset(self, shape, index) -> ir.Value:
+        """The flat offset of a C-contiguous array of ``shape`` read at the domain point
+        ``index`` (one i64 per domain dim)."""
+        b, off = self.builder, I64(0)
+        for size, d in zip(shape, self.plan.index_dims(shape, "full")):
+            off = b.mul(off, self.dim(size))
+            if d is not None:
+                off = b.add(off, index[d])
+        return off
+
+    # -- the loop nest --
+    def render(self) -> KernelSource:
+        domain = self.plan.domain
+        self._nest(list(range(len(domain))), [None] * len(domain))
+        self.builder.ret_void()
+        helpers = {str(f) for f in self.module.functions if f is not self.fn}
+        aligned = {i for i, p in enumerate(self.plan.body.params)
+                   if p.type.shape == domain}
+        return KernelSource(self.plan.name, str(self.fn), self.plan.symbols, domain,
+                            self.plan.kind, helpers, [], aligned)
+
+    def _nest(self, dims, index) -> None:
+        if not dims:
+            self._point(index)
+            return
+        b = self.builder
+        d, rest = dims[0], dims[1:]
+        n = self.dim(self.plan.domain[d])
+        pre = b.block
+        head = b.append_basic_block(f"d{d}.head")
+        body = b.append_basic_block(f"d{d}.body")
+        done = b.append_basic_block(f"d{d}.done")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(I64, name=f"i{d}")
+        i.add_incoming(I64(0), pre)
+        b.cbranch(b.icmp_signed("<", i, n), body, done)
+        b.position_at_end(body)
+        index[d] = i
+        self._nest(rest, index)
+        nxt = b.add(i, I64(1))
+        i.add_incoming(nxt, b.block)
+        b.branch(head)
+        b.position_at_end(done)
+
+    def _point(self, index) -> None:
+        b, plan = self.builder, self.plan
+        values = {}
+        for p in plan.body.params:
+            ptr = b.gep(self.ptr[p.name], [self.offset(p.type.shape, index)])
+            x = b.load(ptr)
+            values[p.name] = b.icmp_unsigned("!=", x, I8(0)) if p.type.dtype is dt.bool_ else x
+
+        def operand(x):
+            if isinstance(x, Literal):
+                return constant(x.value, x.dtype)
+            return values[x.name]
+
+        for node in plan.body.nodes:
+            if node.op.kind == MOVEMENT and node.op is not P.BROADCAST_TO:
+                raise Unsupported(f"{node.op.name} inside a kernel")
+            out = node.outputs[0]
+            args = [operand(x) for x in node.inputs]
+            in_dtype = node.inputs[0].dtype if isinstance(node.inputs[0], Literal) else \
+                node.inputs[0].type.dtype
+            values[out.name] = lower(self, node, args, in_dtype, out.type.dtype)
+        for r in plan.body.results:
+            v = operand(r) if isinstance(r, Literal) else values[r.name]
+            if r.type.dtype is dt.bool_:
+                v = b.zext(v, I8)
+            b.store(v, b.gep(self.ptr[r.name], [self.offset(r.type.shape, index)]))
+
+
+def constant(value, dtype: dt.DType):
+    t = value_type(dtype)
+    if dtype is dt.bool_:
+        return I1(int(bool(value)))
+    return t(float(value) if dtype.is_float else int(value))
+
+
+def _declare(k: _Kernel, name: str, ret, args):
+    fn = k.module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(k.module, ir.FunctionType(ret, args), name=name)
+    return fn
+
+
+def _intrinsic(k, name, t, n=1):
+    suffix = "f32" if t == F32 else "f64"
+    return _declare(k, f"llvm.{name}.{suffix}", t, [t] * n)
+
+
+def _libm(k, name, t, n=1):
+    return _declare(k, name + ("f" if t == F32 else ""), t, [t] * n)
+
+
+def lower(k: _Kernel, node, args, in_dtype: dt.DType, out_dtype: dt.DType):
+    """The IR of one elementwise op at one point."""
+    b, name = k.builder, node.op.name
+    t = value_type(in_dtype)
+    is_f = in_dtype.is_float
+    if name in ("add", "sub", "mul") and in_dtype is not dt.bool_:
+        op = {"add": (b.fadd, b.add), "sub": (b.fsub, b.sub), "mul": (b.fmul, b.mul)}[name]
+        return op[0 if is_f else 1](*args)
+    if name == "div" and is_f:
+        return b.fdiv(*args)
+    if name in ("max", "min") and in_dtype is not dt.bool_:
+        if is_f:  # NaN-propagating, as numpy's maximum/minimum
+            return b.call(_intrinsic(k, "maximum" if name == "max" else "minimum", t, 2), args)
+        pick = b.icmp_signed(">" if name == "max" else "<", args[0], args[1])
+        return b.select(pick, args[0], args[1])
+    if name in _FCMP:
+        if in_dtype is dt.bool_:
+            return b.icmp_unsigned(_FCMP[name], *args)
+        if is_f:
+            return (b.fcmp_unordered if name == "ne" else b.fcmp_ordered)(_FCMP[name], *args)
+        return b.icmp_signed(_FCMP[name], *args)
+    if name == "neg" and in_dtype is not dt.bool_:
+        return b.fneg(args[0]) if is_f else b.sub(t(0), args[0])
+    if name == "square" and in_dtype is not dt.bool_:
+        return (b.fmul if is_f else b.mul)(args[0], args[0])
+    if name == "abs" and not is_f and in_dtype is not dt.bool_:
+        return b.select(b.icmp_signed("<", args[0], t(0)), b.sub(t(0), args[0]), args[0])
+    if in_dtype is dt.f32 and name in mathlib_ir.FORMS:  # vectorizable float32 forms
+        return b.call(mathlib_ir.function(k.module, name), args)
+    if is_f and name in _INTRINSIC:
+        return b.call(_intrinsic(k, _INTRINSIC[name], t), args)
+    if is_f and name in _LIBM:
+        return b.call(_libm(k, _LIBM[name], t, len(args)), args)
+    if is_f and name == "pow":
+        return b.call(_intrinsic(k, "pow", t, 2), args)
+    if is_f and name == "sigmoid":  # 1 / (1 + exp(-x)): exp overflows to inf, giving 0
+        e = b.call(_intrinsic(k, "exp", t), [b.fneg(args[0])])
+        return b.fdiv(t(1.0), b.fadd(t(1.0), e))
+    if is_f and name in ("rsqrt", "reciprocal"):
+        x = b.call(_intrinsic(k, "sqrt", t), args) if name == "rsqrt" else args[0]
+        return b.fdiv(t(1.0), x)
+    if is_f and name == "sign":
+        pos, neg = b.fcmp_ordered(">", args[0], t(0.0)), b.fcmp_ordered("<", args[0], t(0.0))
+        return b.select(pos, t(1.0), b.select(neg, t(-1.0), args[0]))
+    if is_f and name == "is_nan":
+        return b.fcmp_unordered("uno", args[0], args[0])
+    if is_f and name == "is_finite":
+        return b.fcmp_ordered("<", b.call(_intrinsic(k, "fabs", t), args), t(float("inf")))
+    if name in ("logical_and", "logical_or", "logical_xor"):
+        return {"logical_and": b.and_, "logical_or": b.or_, "logical_xor": b.xor}[name](*args)
+    if name == "logical_not":
+        return b.xor(args[0], I1(1))
+    if name in ("stop_gradient", "broadcast_to"):
+        return args[0]
+    if node.op is P.SELECT_:
+        return b.select(*args)
+    if node.op is P.CAST_:
+        return _cast(k, args[0], in_dtype, node.attr("to"))
+    raise Unsupported(f"{name} on {in_dtype.name}")
+
+
+def _cast(k: _Kernel, x, src: dt.DType, to: dt.DType):
+    b = k.builder
+    s, t = value_type(src), value_type(to)
+    if src is to:
+        return x
+    if to is dt.bool_:
+        return b.fcmp_unordered("!=", x, s(0.0)) if src.is_float else \
+            b.icmp_unsigned("!=", x, s(0))
+    if src is dt.bool_:
+        return b.uitofp(x, t) if to.is_float else b.zext(x, t)
+    if src.is_float and to.is_float:
+        return b.fpext(x, t) if t == F64 else b.fptrunc(x, t)
+    if src.is_float:  # saturating (NaN -> 0), never poison
+        fn = _declare(k, f"llvm.fptosi.sat.i{t.width}.{'f32' if s == F32 else 'f64'}", t, [s])
+        return b.call(fn, [x])
+    if to.is_float:
+        return b.sitofp(x, t)
+    return b.sext(x, t) if t.width > s.width else b.trunc(x, t)
+
+
+def render_kernel(node) -> KernelSource:
+    return _Kernel(node).render()
+
+
+def module_source(kernels: list[KernelSource], helpers: set[str], version: str) -> str:
+    import llvmlite
+    head = [f"; Generated by Kiln {version} for the native CPU backend (llvmlite "
+            f"{llvmlite.__version__}); do not edit.", ""]
+    return "\n".join(head + sorted(helpers) + [""] + [k.source for k in kernels]) + "\n"

@@ -1,0 +1,133 @@
+"""The native CPU backend's runtime: LLVM IR text -> optimized object code for this CPU ->
+functions callable from Python, with object code cached on disk.
+
+A module is optimized at O3 (loop and SLP vectorization) for the host CPU's name and
+features, emitted as object code and loaded into an MCJIT engine; each kernel is called
+through ctypes, which releases the GIL for the call. On disk an object file is
+``<cache>/native/<key>.o`` where the key hashes the IR, the CPU name and features and the
+llvmlite and format versions; the file starts with the SHA-256 of the object code after it,
+checked before loading, so a truncated, corrupt or planted file is recompiled, never run.
+The folder is trusted as the kernel cache is (jit.py).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import threading
+
+from .files import write_atomic
+from .jit import cache_dir, cache_enabled
+
+FORMAT = "kiln-native-1"
+_lock = threading.Lock()
+_machine = None
+_modules: dict[str, NativeModule] = {}
+
+
+def _target_machine():
+    global _machine
+    if _machine is None:
+        import llvmlite.binding as llvm
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        target = llvm.Target.from_triple(llvm.get_process_triple())
+        _machine = target.create_target_machine(
+            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+            opt=3, reloc="pic", codemodel="jitdefault")
+    return _machine
+
+
+def _key(text: str) -> str:
+    import llvmlite
+    import llvmlite.binding as llvm
+    tag = "|".join([FORMAT, llvmlite.__version__, llvm.get_host_cpu_name(),
+                    llvm.get_host_cpu_features().flatten(), text])
+    return hashlib.sha256(tag.encode()).hexdigest()[:32]
+
+
+def compile_object(text: str) -> bytes:
+    """Object code for the IR ``text``, optimized for this CPU."""
+    import llvmlite.binding as llvm
+    tm = _target_machine()
+    mod = llvm.parse_assembly(text)
+    mod.triple, mod.data_layout = tm.triple, str(tm.target_data)
+    mod.verify()
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    return tm.emit_object(mod)
+
+
+def _cached_object(text: str) -> bytes:
+    """The module's object code: from the disk cache when a checked entry is there, else
+    compiled (and stored)."""
+    if not cache_enabled():
+        return compile_object(text)
+    try:
+        folder = os.path.join(cache_dir(), "native")
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:  # untrusted or unwritable: compile, keep nothing
+        return compile_object(text)
+    path = os.path.join(folder, _key(text) + ".o")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        digest, obj = data[:32], data[32:]
+        if len(data) > 32 and hashlib.sha256(obj).digest() == digest:
+            return obj
+    except OSError:
+        pass
+    obj = compile_object(text)
+    try:
+        write_atomic(path, hashlib.sha256(obj).digest() + obj)
+    except OSError:
+        pass
+    return obj
+
+
+class NativeModule:
+    """A loaded module: ``function(name, argtypes)`` gives a ctypes callable."""
+
+    def __init__(self, text: str):
+        import llvmlite.binding as llvm
+        self.text = text
+        self.object = _cached_object(text)
+        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
+        self._engine.add_object_file(llvm.ObjectFileRef.from_data(self.object))
+        self._engine.finalize_object()
+
+    def function(self, name: str, argtypes: list):
+        addr = self._engine.get_function_address(name)
+        if not addr:
+            raise KeyError(f"native module has no function {name!r}")
+        return ctypes.CFUNCTYPE(None, *argtypes)(addr)
+
+
+def load_module(text: str) -> NativeModule:
+    """The module for ``text``, loaded once per process."""
+    key = hashlib.sha256(text.encode()).hexdigest()
+    with _lock:
+        mod = _modules.get(key)
+        if mod is None:
+            mod = _modules[key] = NativeModule(text)
+    return mod
+
+
+class NativeKernel:
+    """A kernel of a native module, called like a numba kernel: arrays (their data pointers)
+    then sizes."""
+
+    __slots__ = ("fn", "n_arrays", "name")
+
+    def __init__(self, module: NativeModule, name: str, n_arrays: int, n_sizes: int):
+        self.name, self.n_arrays = name, n_arrays
+        self.fn = module.function(name, [ctypes.c_void_p] * n_arrays +
+                                  [ctypes.c_int64] * n_sizes)
+
+    def __call__(self, *args):
+        n = self.n_arrays
+        self.fn(*[a.ctypes.data for a in args[:n]], *args[n:])
