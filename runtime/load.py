@@ -24,9 +24,15 @@ def _load_numba(program: Program):
         if st.kind == "kernel" or st.loop is not None:
             st.fn_par = getattr(module, st.name + "_par")
             st.fn_ser = getattr(module, st.name + "_ser")
-        if st.kind == "kernel" and all(isinstance(d, int) for d in st.work):
-            st.fn = st.fn_par if math.prod(st.work) >= PARALLEL_MIN_WORK else st.fn_ser
+        if st.kind == "kernel":
+            _static_variant(st)
     return module
+
+
+def _static_variant(st) -> None:
+    """A kernel whose domain is static calls the variant its size picks, chosen once."""
+    if all(isinstance(d, int) for d in st.work):
+        st.fn = st.fn_par if math.prod(st.work) >= PARALLEL_MIN_WORK else st.fn_ser
 
 
 def _load_cuda(program: Program):
@@ -42,14 +48,16 @@ def _load_cuda(program: Program):
 
 
 def _load_native(program: Program):
-    """The native module (object code for this CPU); each kernel as one native function."""
+    """The native module (object code for this CPU); each kernel as its parallel and serial
+    native functions, one of them when the domain is static."""
     from .native import NativeKernel, load_module
     module = load_module(program.source)
     for st in walk_steps(program):
         if st.kind == "kernel":
-            n_arrays = len(st.inputs) + len(st.outputs) + len(st.scratch)
-            st.fn = st.fn_par = st.fn_ser = NativeKernel(module, st.name, n_arrays,
-                                                         len(st.symbols))
+            n = len(st.inputs) + len(st.outputs) + len(st.scratch), len(st.symbols)
+            st.fn_par = NativeKernel(module, st.name + "_par", *n)
+            st.fn_ser = NativeKernel(module, st.name + "_ser", *n)
+            _static_variant(st)
     return module
 
 

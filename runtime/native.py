@@ -24,6 +24,24 @@ FORMAT = "kiln-native-1"
 _lock = threading.Lock()
 _machine = None
 _modules: dict[str, NativeModule] = {}
+_gomp: bool | None = None
+
+
+def parallel_available() -> bool:
+    """Whether libgomp (gcc's OpenMP runtime) is loaded for kernels' parallel loops: their
+    ``_par`` variants call ``GOMP_parallel`` and take chunks of their outer loop with
+    ``GOMP_loop_dynamic_start/next``, so a thread the OS deschedules holds up one small
+    chunk, not half the work."""
+    global _gomp
+    if _gomp is None:
+        import ctypes.util
+        name = ctypes.util.find_library("gomp") or "libgomp.so.1"
+        try:
+            ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
+            _gomp = True
+        except OSError:
+            _gomp = False
+    return _gomp
 
 
 def _target_machine():

@@ -184,3 +184,22 @@ def test_object_code_is_cached_and_checked_before_use(tmp_path):
     obj.write_bytes(bytes(data))
     assert _child(cache) == {"ok": True, "compiled": 1}
     assert _child(cache) == {"ok": True, "compiled": 0}
+
+
+def test_large_kernels_run_in_parallel_chunks_and_match():
+    """Above the parallel threshold a kernel runs its ``_par`` variant: the outer loop in
+    dynamic chunks on libgomp's threads (a static domain picks it once; a symbolic one at
+    each call)."""
+    from runtime.native import parallel_available
+    from runtime.program import walk_steps
+    x = (RNG.normal(size=(1000, 700)) * 3).astype(np.float32)
+    b = RNG.normal(size=(700,)).astype(np.float32)
+    for specs in ((x, b), (tf.TensorSpec([None, 700]), tf.TensorSpec([700]))):
+        cf = tf.function(lambda x, b: tf.nn.gelu(x * b) - tf.tanh(x)).get_concrete_function(
+            *specs)
+        compiled = compile_graph(cf.graph, target="llvm")
+        (st,) = [s for s in walk_steps(compiled.program) if s.kind == "kernel"]
+        assert st.fn is (st.fn_par if specs[0] is x else None)
+        assert ("GOMP_parallel" in compiled.source) == parallel_available()
+        (got,), (want,) = execute(compiled.program, [x, b]), run(cf.graph, [x, b])
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)

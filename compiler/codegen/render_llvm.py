@@ -17,6 +17,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from runtime import mathlib_ir
+from runtime.native import parallel_available
 
 from .. import dtypes as dt
 from .. import ops as P
@@ -26,6 +27,7 @@ from .plan import KernelPlan, KernelSource
 from .targets import Unsupported
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+I8P = I8.as_pointer()
 F32, F64 = ir.FloatType(), ir.DoubleType()
 _TYPES = {dt.f32: F32, dt.f64: F64, dt.i32: I32, dt.i64: I64, dt.bool_: I1}
 _LIBM = {"tanh": "tanh", "erf": "erf", "expm1": "expm1", "log1p": "log1p", "atan2": "atan2"}
@@ -51,17 +53,26 @@ class _Kernel:
         if plan.kind != "elementwise" or plan.axes or plan.product is not None:
             raise Unsupported(f"{plan.kind} kernels")
         self.module = ir.Module(name=plan.name)
-        params, results = plan.body.params, plan.body.results
-        arrays = list(params) + list(results)
-        for v in arrays:
+        self.arrays = list(plan.body.params) + list(plan.body.results)
+        for v in self.arrays:
             value_type(v.type.dtype)
-        ftype = ir.FunctionType(ir.VoidType(), [storage_type(v.type.dtype).as_pointer()
-                                                for v in arrays] + [I64] * len(plan.symbols))
-        self.fn = ir.Function(self.module, ftype, name=plan.name)
-        self.fn.attributes.add("nounwind")
-        self.ptr = {v.name: a for v, a in zip(arrays, self.fn.args)}
-        self.sizes = dict(zip(plan.symbols, self.fn.args[len(arrays):]))
-        self.builder = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.arg_types = [storage_type(v.type.dtype).as_pointer() for v in self.arrays] + \
+            [I64] * len(plan.symbols)
+        self.ftype = ir.FunctionType(ir.VoidType(), self.arg_types)
+
+    def _begin(self, name, ftype, internal=False) -> ir.Function:
+        fn = ir.Function(self.module, ftype, name=name)
+        fn.attributes.add("nounwind")
+        if internal:
+            fn.linkage = "internal"
+        self.builder = ir.IRBuilder(fn.append_basic_block("entry"))
+        return fn
+
+    def _bind(self, values) -> None:
+        """The kernel's arguments (array pointers, then sizes) as IR values."""
+        n = len(self.arrays)
+        self.ptr = {v.name: a for v, a in zip(self.arrays, values[:n])}
+        self.sizes = dict(zip(self.plan.symbols, values[n:]))
 
     # -- sizes and offsets --
     def dim(self, d):
@@ -86,24 +97,77 @@ class _Kernel:
                 off = b.add(off, index[d])
         return off
 
-    # -- the loop nest --
+    # -- the functions --
     def render(self) -> KernelSource:
-        domain = self.plan.domain
+        """``<name>_ser``: the loop nest; ``<name>_par``: the same nest in parallel, its
+        outer loop in dynamic chunks on libgomp's threads (runtime/native.py)."""
+        name, domain = self.plan.name, self.plan.domain
+        ser = self._begin(f"{name}_ser", self.ftype)
+        self._bind(list(ser.args))
         self._nest(list(range(len(domain))), [None] * len(domain))
         self.builder.ret_void()
-        helpers = {str(f) for f in self.module.functions if f is not self.fn}
-        aligned = {i for i, p in enumerate(self.plan.body.params)
-                   if p.type.shape == domain}
-        return KernelSource(self.plan.name, str(self.fn), self.plan.symbols, domain,
-                            self.plan.kind, helpers, [], aligned)
+        functions = [ser]
+        if domain and parallel_available():
+            functions += self._parallel(name)
+        else:  # nothing to split: the parallel variant is the serial one
+            par = self._begin(f"{name}_par", self.ftype)
+            self.builder.call(ser, list(par.args))
+            self.builder.ret_void()
+            functions.append(par)
+        helpers = {str(f) for f in self.module.functions if f not in functions}
+        aligned = {i for i, p in enumerate(self.plan.body.params) if p.type.shape == domain}
+        return KernelSource(name, "\n".join(str(f) for f in functions), self.plan.symbols,
+                            domain, self.plan.kind, helpers, [], aligned)
 
-    def _nest(self, dims, index) -> None:
+    def _parallel(self, name) -> list:
+        b_types = self.arg_types
+        worker = self._begin(f"{name}_worker", ir.FunctionType(ir.VoidType(), [I8P]),
+                             internal=True)
+        b = self.builder
+        ctx = b.bitcast(worker.args[0], I64.as_pointer())
+        raw = [b.load(b.gep(ctx, [I64(j)])) for j in range(len(b_types))]
+        self._bind([b.inttoptr(r, t) if isinstance(t, ir.PointerType) else r
+                    for r, t in zip(raw, b_types)])
+        lo, hi = b.alloca(I64), b.alloca(I64)
+        n0 = self.dim(self.plan.domain[0])
+        chunk = b.sdiv(n0, I64(16))
+        chunk = b.select(b.icmp_signed("<", chunk, I64(1)), I64(1), chunk)
+        start = _declare(self, "GOMP_loop_dynamic_start", I8, [I64] * 4 + [I64.as_pointer()] * 2)
+        more = _declare(self, "GOMP_loop_dynamic_next", I8, [I64.as_pointer()] * 2)
+        end = _declare(self, "GOMP_loop_end_nowait", ir.VoidType(), [])
+        got = b.call(start, [I64(0), n0, I64(1), chunk, lo, hi])
+        body, done = worker.append_basic_block("chunk"), worker.append_basic_block("done")
+        b.cbranch(b.icmp_unsigned("!=", got, I8(0)), body, done)
+        b.position_at_end(body)
+        domain = self.plan.domain
+        self._nest(list(range(len(domain))), [None] * len(domain),
+                   first=(b.load(lo), b.load(hi)))
+        b.cbranch(b.icmp_unsigned("!=", b.call(more, [lo, hi]), I8(0)), body, done)
+        b.position_at_end(done)
+        b.call(end, [])
+        b.ret_void()
+
+        par = self._begin(f"{name}_par", self.ftype)
+        b = self.builder
+        ctx = b.alloca(I64, size=len(b_types))
+        for j, a in enumerate(par.args):
+            v = b.ptrtoint(a, I64) if isinstance(a.type, ir.PointerType) else a
+            b.store(v, b.gep(ctx, [I64(j)]))
+        gomp = _declare(self, "GOMP_parallel", ir.VoidType(),
+                        [worker.type, I8P, I32, I32])
+        b.call(gomp, [worker, b.bitcast(ctx, I8P), I32(0), I32(0)])
+        b.ret_void()
+        return [worker, par]
+
+    def _nest(self, dims, index, first=None) -> None:
+        """Loops over ``dims`` (the first one over ``first``: a (start, end) pair, when
+        given) around the body at each point."""
         if not dims:
             self._point(index)
             return
         b = self.builder
         d, rest = dims[0], dims[1:]
-        n = self.dim(self.plan.domain[d])
+        lo, n = first if first is not None else (I64(0), self.dim(self.plan.domain[d]))
         pre = b.block
         head = b.append_basic_block(f"d{d}.head")
         body = b.append_basic_block(f"d{d}.body")
@@ -111,7 +175,7 @@ class _Kernel:
         b.branch(head)
         b.position_at_end(head)
         i = b.phi(I64, name=f"i{d}")
-        i.add_incoming(I64(0), pre)
+        i.add_incoming(lo, pre)
         b.cbranch(b.icmp_signed("<", i, n), body, done)
         b.position_at_end(body)
         index[d] = i
