@@ -132,14 +132,16 @@ def test_random_elementwise_graphs_run_natively_and_match_the_interpreter(case, 
 def test_kiln_backend_llvm_takes_what_it_lowers_and_leaves_the_rest(monkeypatch):
     monkeypatch.setenv("KILN_BACKEND", "llvm")
     x = RNG.normal(size=(8, 5)).astype(np.float32)
-    gelu = tf.function(lambda x: tf.nn.gelu(x * 2.0) + 1.0)
-    softmax = tf.function(lambda x: tf.nn.softmax(x))
-    np.testing.assert_allclose(gelu(x).numpy(), tf.nn.gelu(x * 2.0).numpy() + 1.0, rtol=1e-6)
-    np.testing.assert_allclose(softmax(x).numpy(), tf.nn.softmax(x).numpy(), rtol=1e-6)
-    native = gelu.get_concrete_function(x).compiled().stats
+    w = RNG.normal(size=(5, 3)).astype(np.float32)
+    softmax = tf.function(lambda x: tf.nn.softmax(tf.nn.gelu(x * 2.0)))
+    dense = tf.function(lambda x: tf.matmul(x, w) + 1.0)
+    np.testing.assert_allclose(softmax(x).numpy(), tf.nn.softmax(tf.nn.gelu(x * 2.0)).numpy(),
+                               rtol=1e-5)
+    np.testing.assert_allclose(dense(x).numpy(), x @ w + 1.0, rtol=1e-5)
+    native = softmax.get_concrete_function(x).compiled().stats
     assert native["backend"] == "llvm" and not native["fallbacks"]
-    numba = softmax.get_concrete_function(x).compiled().stats
-    assert numba["backend"] == "numba" and "rows kernels" in numba["fallbacks"][0]
+    numba = dense.get_concrete_function(x).compiled().stats
+    assert numba["backend"] == "numba" and "matmul kernels" in numba["fallbacks"][0]
     monkeypatch.setenv("KILN_BACKEND", "fortran")
     with pytest.raises(Exception, match="KILN_BACKEND"):
         tf.function(lambda x: x + 1.0)(x)
@@ -203,3 +205,22 @@ def test_large_kernels_run_in_parallel_chunks_and_match():
         assert ("GOMP_parallel" in compiled.source) == parallel_available()
         (got,), (want,) = execute(compiled.program, [x, b]), run(cf.graph, [x, b])
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("softmax", lambda x: tf.nn.softmax(x)),
+    ("log_softmax", lambda x: tf.nn.log_softmax(x * 2.0)),
+    ("layer_norm", lambda x: (x - tf.reduce_mean(x, 1, keepdims=True)) *
+     tf.math.rsqrt(tf.reduce_mean(tf.square(x), 1, keepdims=True) + 1e-5)),
+    ("total", lambda x: tf.reduce_sum(x * x) + tf.reduce_mean(x)),
+    ("extremes", lambda x: tf.reduce_max(x, 1) - tf.reduce_min(x, 1)),
+    ("prod", lambda x: tf.reduce_prod(x[:, :4] * 0.5 + 1.0, 1)),
+])
+def test_row_reductions_run_natively_and_keep_nan_semantics(name, fn):
+    x = (RNG.normal(size=(300, 1100)) * 3).astype(np.float32)  # parallel over rows
+    x[3, 7], x[5, :] = np.nan, -np.inf
+    cf = tf.function(fn).get_concrete_function(x)
+    compiled = compile_graph(cf.graph, target=("llvm", "numba"))
+    assert compiled.stats["backend"] == "llvm" or name == "prod", compiled.stats
+    (got,), (want,) = execute(compiled.program, [x]), run(cf.graph, [x])
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5, equal_nan=True)

@@ -22,6 +22,7 @@ from runtime.native import parallel_available
 from .. import dtypes as dt
 from .. import ops as P
 from ..ir import Literal
+from ..ops import REDUCTIONS
 from ..ops.base import MOVEMENT
 from .plan import KernelPlan, KernelSource
 from .targets import Unsupported
@@ -50,8 +51,10 @@ def storage_type(d: dt.DType):
 class _Kernel:
     def __init__(self, node):
         self.plan = plan = KernelPlan(node)
-        if plan.kind != "elementwise" or plan.axes or plan.product is not None:
+        if plan.kind not in ("elementwise", "rows") or plan.product is not None:
             raise Unsupported(f"{plan.kind} kernels")
+        if plan.column_reduction():  # numba's column-blocked form is faster (for now)
+            raise Unsupported("column reductions")
         self.module = ir.Module(name=plan.name)
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
@@ -65,7 +68,9 @@ class _Kernel:
         fn.attributes.add("nounwind")
         if internal:
             fn.linkage = "internal"
-        self.builder = ir.IRBuilder(fn.append_basic_block("entry"))
+        entry, start = fn.append_basic_block("entry"), fn.append_basic_block("start")
+        ir.IRBuilder(entry).branch(start)  # the entry block holds only stack slots
+        self.builder = ir.IRBuilder(start)
         return fn
 
     def _bind(self, values) -> None:
@@ -87,11 +92,11 @@ class _Kernel:
             total = b.add(total, term)
         return total
 
-    def offset(self, shape, index) -> ir.Value:
+    def offset(self, shape, index, role="full") -> ir.Value:
         """The flat offset of a C-contiguous array of ``shape`` read at the domain point
-        ``index`` (one i64 per domain dim)."""
+        ``index`` (one i64 per domain dim) by a value of ``role``."""
         b, off = self.builder, I64(0)
-        for size, d in zip(shape, self.plan.index_dims(shape, "full")):
+        for size, d in zip(shape, self.plan.index_dims(shape, role)):
             off = b.mul(off, self.dim(size))
             if d is not None:
                 off = b.add(off, index[d])
@@ -104,10 +109,10 @@ class _Kernel:
         name, domain = self.plan.name, self.plan.domain
         ser = self._begin(f"{name}_ser", self.ftype)
         self._bind(list(ser.args))
-        self._nest(list(range(len(domain))), [None] * len(domain))
+        self._nest(self.plan.kept, [None] * len(domain), self._rows)
         self.builder.ret_void()
         functions = [ser]
-        if domain and parallel_available():
+        if self.plan.kept and parallel_available():
             functions += self._parallel(name)
         else:  # nothing to split: the parallel variant is the serial one
             par = self._begin(f"{name}_par", self.ftype)
@@ -129,7 +134,7 @@ class _Kernel:
         self._bind([b.inttoptr(r, t) if isinstance(t, ir.PointerType) else r
                     for r, t in zip(raw, b_types)])
         lo, hi = b.alloca(I64), b.alloca(I64)
-        n0 = self.dim(self.plan.domain[0])
+        n0 = self.dim(self.plan.domain[self.plan.kept[0]])
         chunk = b.sdiv(n0, I64(16))
         chunk = b.select(b.icmp_signed("<", chunk, I64(1)), I64(1), chunk)
         start = _declare(self, "GOMP_loop_dynamic_start", I8, [I64] * 4 + [I64.as_pointer()] * 2)
@@ -139,8 +144,7 @@ class _Kernel:
         body, done = worker.append_basic_block("chunk"), worker.append_basic_block("done")
         b.cbranch(b.icmp_unsigned("!=", got, I8(0)), body, done)
         b.position_at_end(body)
-        domain = self.plan.domain
-        self._nest(list(range(len(domain))), [None] * len(domain),
+        self._nest(self.plan.kept, [None] * len(self.plan.domain), self._rows,
                    first=(b.load(lo), b.load(hi)))
         b.cbranch(b.icmp_unsigned("!=", b.call(more, [lo, hi]), I8(0)), body, done)
         b.position_at_end(done)
@@ -159,11 +163,11 @@ class _Kernel:
         b.ret_void()
         return [worker, par]
 
-    def _nest(self, dims, index, first=None) -> None:
+    def _nest(self, dims, index, at, first=None) -> None:
         """Loops over ``dims`` (the first one over ``first``: a (start, end) pair, when
-        given) around the body at each point."""
+        given) around ``at(index)`` at each point."""
         if not dims:
-            self._point(index)
+            at(index)
             return
         b = self.builder
         d, rest = dims[0], dims[1:]
@@ -179,38 +183,109 @@ class _Kernel:
         b.cbranch(b.icmp_signed("<", i, n), body, done)
         b.position_at_end(body)
         index[d] = i
-        self._nest(rest, index)
+        self._nest(rest, index, at)
         nxt = b.add(i, I64(1))
         i.add_incoming(nxt, b.block)
         b.branch(head)
         b.position_at_end(done)
 
-    def _point(self, index) -> None:
-        b, plan = self.builder, self.plan
-        values = {}
-        for p in plan.body.params:
-            ptr = b.gep(self.ptr[p.name], [self.offset(p.type.shape, index)])
-            x = b.load(ptr)
-            values[p.name] = b.icmp_unsigned("!=", x, I8(0)) if p.type.dtype is dt.bool_ else x
-
-        def operand(x):
-            if isinstance(x, Literal):
-                return constant(x.value, x.dtype)
-            return values[x.name]
-
-        for node in plan.body.nodes:
-            if node.op.kind == MOVEMENT and node.op is not P.BROADCAST_TO:
-                raise Unsupported(f"{node.op.name} inside a kernel")
-            out = node.outputs[0]
-            args = [operand(x) for x in node.inputs]
-            in_dtype = node.inputs[0].dtype if isinstance(node.inputs[0], Literal) else \
-                node.inputs[0].type.dtype
-            values[out.name] = lower(self, node, args, in_dtype, out.type.dtype)
+    # -- the body: at each row (each point of the kept dims) --
+    def _rows(self, index) -> None:
+        """Row values (reductions over the reduced dims, and what depends on them), then the
+        full results over the reduced dims, then the row results."""
+        plan = self.plan
+        rows: dict = {}
+        for n in plan.body.nodes:
+            out = n.outputs[0]
+            if plan.role(out) == "full" or out.name in plan.inline_views:
+                continue
+            if n.op in REDUCTIONS:
+                rows[out.name] = self._reduce(n, index, rows)
+            else:
+                rows[out.name] = self._op(n, index, rows, plan.role(out))
+        full = [r for r in plan.body.results if plan.role(r) == "full"]
+        if full:
+            def store_full(index):
+                scope = self._full_values(full, index, rows)
+                for r in full:
+                    self._store(r, self._value(r, "full", index, scope), index, "full")
+            self._nest(list(plan.axes), index, store_full)
         for r in plan.body.results:
-            v = operand(r) if isinstance(r, Literal) else values[r.name]
-            if r.type.dtype is dt.bool_:
-                v = b.zext(v, I8)
-            b.store(v, b.gep(self.ptr[r.name], [self.offset(r.type.shape, index)]))
+            role = plan.role(r)
+            if role != "full":
+                self._store(r, self._value(r, role, index, rows), index, role)
+
+    def _full_values(self, roots, index, rows) -> dict:
+        """The full values ``roots`` need at this point of the domain (a scope over the
+        row values)."""
+        scope = dict(rows)
+        for n in self.plan.needed_full(roots):
+            scope[n.outputs[0].name] = self._op(n, index, scope, "full")
+        return scope
+
+    def _reduce(self, n, index, rows):
+        """One accumulator per row over the reduced dims (reassociable, so LLVM keeps
+        several in vector lanes)."""
+        b = self.builder
+        d = n.inputs[0].type.dtype
+        t = value_type(d)
+        acc = self._entry_alloca(t)
+        b.store(constant(n.op.identity(d), d), acc)
+
+        def add(index):
+            scope = self._full_values([n.inputs[0]], index, rows)
+            x = self._value(n.inputs[0], "full", index, scope)
+            b.store(_combine(self, n.op.name, b.load(acc), x, d), acc)
+        self._nest(list(self.plan.axes), index, add)
+        return b.load(acc)
+
+    def _entry_alloca(self, t):
+        """A stack slot in the function's entry block (promoted to a register by LLVM)."""
+        entry = self.builder.function.entry_basic_block
+        b = ir.IRBuilder(entry)
+        b.position_before(entry.terminator)
+        return b.alloca(t)
+
+    def _value(self, x, role, index, scope):
+        if isinstance(x, Literal):
+            return constant(x.value, x.dtype)
+        if x.name in scope:
+            return scope[x.name]
+        if x.name in self.plan.params:
+            b = self.builder
+            v = b.load(b.gep(self.ptr[x.name], [self.offset(x.type.shape, index, role)]))
+            return b.icmp_unsigned("!=", v, I8(0)) if x.type.dtype is dt.bool_ else v
+        raise Unsupported(f"a view of {x.name} inside a kernel")
+
+    def _op(self, n, index, scope, role):
+        if n.op.kind == MOVEMENT and n.op is not P.BROADCAST_TO:
+            raise Unsupported(f"{n.op.name} inside a kernel")
+        args = [self._value(x, role, index, scope) for x in n.inputs]
+        x0 = n.inputs[0]
+        in_dtype = x0.dtype if isinstance(x0, Literal) else x0.type.dtype
+        return lower(self, n, args, in_dtype, n.outputs[0].type.dtype)
+
+    def _store(self, r, v, index, role) -> None:
+        b = self.builder
+        if r.type.dtype is dt.bool_:
+            v = b.zext(v, I8)
+        b.store(v, b.gep(self.ptr[r.name], [self.offset(r.type.shape, index, role)]))
+
+
+def _combine(k, name, acc, x, d: dt.DType):
+    b = k.builder
+    if name == "reduce_sum":
+        return b.fadd(acc, x, flags=("reassoc",)) if d.is_float else b.add(acc, x)
+    if name == "reduce_prod":
+        return b.fmul(acc, x, flags=("reassoc",)) if d.is_float else b.mul(acc, x)
+    if name in ("reduce_max", "reduce_min"):
+        if d.is_float:  # NaN-propagating, as numpy's max/min
+            t = value_type(d)
+            return b.call(_intrinsic(k, "maximum" if name == "reduce_max" else "minimum", t, 2),
+                          [acc, x])
+        pick = b.icmp_signed(">" if name == "reduce_max" else "<", x, acc)
+        return b.select(pick, x, acc)
+    raise Unsupported(name)
 
 
 def constant(value, dtype: dt.DType):
