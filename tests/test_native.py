@@ -224,3 +224,16 @@ def test_row_reductions_run_natively_and_keep_nan_semantics(name, fn):
     assert compiled.stats["backend"] == "llvm" or name == "prod", compiled.stats
     (got,), (want,) = execute(compiled.program, [x]), run(cf.graph, [x])
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5, equal_nan=True)
+
+
+def test_no_in_place_write_over_an_input_read_through_a_view():
+    """A kernel reading an input transposed must not get its output written over that
+    input (the plan's ``aligned`` inputs exclude it)."""
+    b = GraphBuilder("t")
+    w = b.param("w", TensorType((2, 2), dt.f32))
+    a = b.emit1(P.ABS, [w])
+    s = b.emit1(P.ADD, [b.emit1(P.TRANSPOSE, [a], {"perm": (1, 0)}), a])
+    g = b.build([b.emit1(P.RESHAPE, [s], {"shape": (4,)})])
+    x = np.float32([[1, 2], [3, 4]])
+    compiled = compile_graph(g, target="llvm")
+    np.testing.assert_array_equal(execute(compiled.program, [x])[0], [2, 5, 5, 8])

@@ -108,6 +108,19 @@ class KernelPlan:
         return [None if (s == 1 and self.domain[d] != 1) or (role == "keep" and d in self.axes)
                 else d for s, d in zip(shape, dims)]
 
+    def aligned(self) -> set[int]:
+        """Inputs read only at the index the outputs are written at, so the kernel may write
+        an output over one that dies here (conservative: an input read by a view, a gather
+        or anything but a full-role op is not)."""
+        moved = set()
+        for n in self.body.nodes:
+            direct = (n.op.index_map is None or n.op is P.BROADCAST_TO) and \
+                self.role(n.outputs[0]) == "full"
+            if not direct:
+                moved |= {x.name for x in n.inputs if isinstance(x, Value)}
+        return {i for i, p in enumerate(self.body.params)
+                if p.name not in moved and p.type.shape == self.domain}
+
     def needed_full(self, roots) -> list:
         """Full-role nodes needed to compute ``roots`` (values), in program order."""
         need, stack = set(), [r for r in roots if isinstance(r, Value)]

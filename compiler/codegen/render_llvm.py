@@ -14,6 +14,8 @@ This is the backend's first step: elementwise kernels. A kernel it cannot lower 
 
 from __future__ import annotations
 
+import ast
+
 from llvmlite import ir
 
 from runtime import mathlib_ir
@@ -120,9 +122,8 @@ class _Kernel:
             self.builder.ret_void()
             functions.append(par)
         helpers = {str(f) for f in self.module.functions if f not in functions}
-        aligned = {i for i, p in enumerate(self.plan.body.params) if p.type.shape == domain}
         return KernelSource(name, "\n".join(str(f) for f in functions), self.plan.symbols,
-                            domain, self.plan.kind, helpers, [], aligned)
+                            domain, self.plan.kind, helpers, [], self.plan.aligned())
 
     def _parallel(self, name) -> list:
         b_types = self.arg_types
@@ -253,13 +254,77 @@ class _Kernel:
             return scope[x.name]
         if x.name in self.plan.params:
             b = self.builder
-            v = b.load(b.gep(self.ptr[x.name], [self.offset(x.type.shape, index, role)]))
-            return b.icmp_unsigned("!=", v, I8(0)) if x.type.dtype is dt.bool_ else v
-        raise Unsupported(f"a view of {x.name} inside a kernel")
+            return self._loaded(x, b.gep(self.ptr[x.name],
+                                         [self.offset(x.type.shape, index, role)]))
+        node = self.plan.producer[x.name]  # an inline view, read at this position
+        return self._view(node, role, index)
+
+    def _loaded(self, x, ptr):
+        v = self.builder.load(ptr)
+        return self.builder.icmp_unsigned("!=", v, I8(0)) if x.type.dtype is dt.bool_ else v
+
+    # -- views: movement ops and gathers as loads through their index maps --
+    def _view(self, node, role, index):
+        shape = node.outputs[0].type.shape
+        idx = [I64(0) if d is None else index[d] for d in self.plan.index_dims(shape, role)]
+        return self._view_at(node, idx)
+
+    def _view_at(self, node, idx):
+        """The element of a movement op's (or gather's) output at ``idx`` (i64 values): a
+        load from its input where its index map says. Indices are clamped into the input
+        before loading, so a position that a condition (pad, concat, an out-of-range
+        gather index) excludes still reads memory inside the array."""
+        b = self.builder
+        names = [f"_a{j}" for j in range(len(idx))]
+        env = dict(zip(names, idx))
+        maps = node.op.index_map(names, [x.type for x in node.inputs], node.outputs[0].type,
+                                 **node.attr_dict)
+        out_dtype = node.outputs[0].type.dtype
+        if node.op is P.GATHER_:
+            (_, at), (_, where) = maps
+            ind = self._load(node.inputs[1], [self._expr(e, env) for e in where])
+            ind = b.sext(ind, I64) if ind.type.width < 64 else ind
+            size = self.dim(node.inputs[0].type.shape[node.attr("axis")])
+            inside = b.and_(b.icmp_signed(">=", ind, I64(0)), b.icmp_signed("<", ind, size))
+            env["_gathered"] = ind
+            v = self._load(node.inputs[0], [self._expr("_gathered" if e == "$1" else e, env)
+                                            for e in at])
+            return b.select(inside, v, constant(0, out_dtype))
+        loads = [(None if cond is None else self._expr(cond, env),
+                  self._load(x, [self._expr(e, env) for e in ix]))
+                 for x, (cond, ix) in zip(node.inputs, maps)]
+        if node.op is P.PAD:
+            ((cond, v),) = loads
+            return v if cond is None else b.select(cond, v, constant(node.attr("value"),
+                                                                     out_dtype))
+        v = loads[-1][1]
+        for cond, load in reversed(loads[:-1]):  # concat: the first input holding it
+            v = b.select(cond, load, v)
+        return v
+
+    def _load(self, x, idx):
+        """Element ``idx`` of ``x``: a kernel input (index clamped into its shape) or, composed,
+        another view."""
+        if x.name not in self.plan.params:
+            node = self.plan.producer[x.name]
+            if node.op.index_map is None:
+                raise Unsupported(f"a view of the computed value {x.name}")
+            return self._view_at(node, idx)
+        b, off = self.builder, I64(0)
+        for size, i in zip(x.type.shape, idx):
+            n = self.dim(size)
+            i = b.select(b.icmp_signed("<", i, I64(0)), I64(0), i)
+            i = b.select(b.icmp_signed(">=", i, n), b.sub(n, I64(1)), i)
+            off = b.add(b.mul(off, n), i)
+        return self._loaded(x, b.gep(self.ptr[x.name], [off]))
+
+    def _expr(self, text: str, env: dict):
+        """An index-map expression (Python syntax over indices and sizes) as IR."""
+        return _Expr(self, env).visit(ast.parse(text, mode="eval").body)
 
     def _op(self, n, index, scope, role):
-        if n.op.kind == MOVEMENT and n.op is not P.BROADCAST_TO:
-            raise Unsupported(f"{n.op.name} inside a kernel")
+        if n.op.kind == MOVEMENT and n.op is not P.BROADCAST_TO or n.op is P.GATHER_:
+            return self._view(n, role, index)
         args = [self._value(x, role, index, scope) for x in n.inputs]
         x0 = n.inputs[0]
         in_dtype = x0.dtype if isinstance(x0, Literal) else x0.type.dtype
@@ -270,6 +335,70 @@ class _Kernel:
         if r.type.dtype is dt.bool_:
             v = b.zext(v, I8)
         b.store(v, b.gep(self.ptr[r.name], [self.offset(r.type.shape, index, role)]))
+
+
+class _Expr(ast.NodeVisitor):
+    """Integer index arithmetic with Python's semantics (floor division and modulo),
+    comparisons (chained) and ``&`` / ``and`` / ``or`` of conditions."""
+
+    def __init__(self, kernel: _Kernel, env: dict):
+        self.k, self.b, self.env = kernel, kernel.builder, env
+
+    def generic_visit(self, node):
+        raise Unsupported(f"index expression {ast.dump(node)}")
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, bool) or not isinstance(node.value, int):
+            raise Unsupported(f"index constant {node.value!r}")
+        return I64(node.value)
+
+    def visit_Name(self, node):
+        if node.id in self.env:
+            return self.env[node.id]
+        return self.k.sizes[node.id]
+
+    def visit_UnaryOp(self, node):
+        if isinstance(node.op, ast.USub):
+            return self.b.sub(I64(0), self.visit(node.operand))
+        return self.generic_visit(node)
+
+    def visit_BinOp(self, node):
+        b, x, y = self.b, self.visit(node.left), self.visit(node.right)
+        op = type(node.op)
+        if op is ast.BitAnd:
+            return b.and_(x, y)
+        if op is ast.BitOr:
+            return b.or_(x, y)
+        simple = {ast.Add: b.add, ast.Sub: b.sub, ast.Mult: b.mul}.get(op)
+        if simple is not None:
+            return simple(x, y)
+        if op in (ast.FloorDiv, ast.Mod):  # round toward -inf, as Python
+            q, r = b.sdiv(x, y), b.srem(x, y)
+            off = b.and_(b.icmp_signed("!=", r, I64(0)),
+                         b.icmp_signed("<", b.xor(r, y), I64(0)))
+            if op is ast.FloorDiv:
+                return b.sub(q, b.zext(off, I64))
+            return b.add(r, b.select(off, y, I64(0)))
+        return self.generic_visit(node)
+
+    def visit_Compare(self, node):
+        ops = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
+               ast.NotEq: "!="}
+        left, out = self.visit(node.left), None
+        for op, right in zip(node.ops, node.comparators):
+            r = self.visit(right)
+            c = self.b.icmp_signed(ops[type(op)], left, r)
+            out = c if out is None else self.b.and_(out, c)
+            left = r
+        return out
+
+    def visit_BoolOp(self, node):
+        vals = [self.visit(v) for v in node.values]
+        f = self.b.and_ if isinstance(node.op, ast.And) else self.b.or_
+        out = vals[0]
+        for v in vals[1:]:
+            out = f(out, v)
+        return out
 
 
 def _combine(k, name, acc, x, d: dt.DType):
