@@ -114,6 +114,10 @@ class NativeModule:
         import llvmlite.binding as llvm
         self.text = text
         self.object = _cached_object(text)
+        if "kiln_sgemm_c" in text:  # Kiln's GEMM, compiled once (gemm_c.py)
+            from .gemm_c import SYMBOLS
+            for name, address in SYMBOLS.items():
+                llvm.add_symbol(name, address)
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
         self._engine.add_object_file(llvm.ObjectFileRef.from_data(self.object))
         self._engine.finalize_object()

@@ -133,15 +133,18 @@ def test_kiln_backend_llvm_takes_what_it_lowers_and_leaves_the_rest(monkeypatch)
     monkeypatch.setenv("KILN_BACKEND", "llvm")
     x = RNG.normal(size=(8, 5)).astype(np.float32)
     w = RNG.normal(size=(5, 3)).astype(np.float32)
-    softmax = tf.function(lambda x: tf.nn.softmax(tf.nn.gelu(x * 2.0)))
-    dense = tf.function(lambda x: tf.matmul(x, w) + 1.0)
-    np.testing.assert_allclose(softmax(x).numpy(), tf.nn.softmax(tf.nn.gelu(x * 2.0)).numpy(),
+    img = RNG.normal(size=(1, 6, 6, 2)).astype(np.float32)
+    k = RNG.normal(size=(3, 3, 2, 4)).astype(np.float32)
+    dense = tf.function(lambda x: tf.nn.softmax(tf.nn.gelu(tf.matmul(x, w) * 2.0)))
+    conv = tf.function(lambda x: tf.nn.conv2d(x, k, 1, "SAME") + 1.0)
+    np.testing.assert_allclose(dense(x).numpy(), tf.nn.softmax(tf.nn.gelu(x @ w * 2.0)).numpy(),
                                rtol=1e-5)
-    np.testing.assert_allclose(dense(x).numpy(), x @ w + 1.0, rtol=1e-5)
-    native = softmax.get_concrete_function(x).compiled().stats
+    np.testing.assert_allclose(conv(img).numpy(), tf.nn.conv2d(img, k, 1, "SAME").numpy() + 1.0,
+                               rtol=1e-5, atol=1e-5)
+    native = dense.get_concrete_function(x).compiled().stats
     assert native["backend"] == "llvm" and not native["fallbacks"]
-    numba = dense.get_concrete_function(x).compiled().stats
-    assert numba["backend"] == "numba" and "matmul kernels" in numba["fallbacks"][0]
+    numba = conv.get_concrete_function(img).compiled().stats
+    assert numba["backend"] == "numba" and "conv kernels" in numba["fallbacks"][0]
     monkeypatch.setenv("KILN_BACKEND", "fortran")
     with pytest.raises(Exception, match="KILN_BACKEND"):
         tf.function(lambda x: x + 1.0)(x)
@@ -237,3 +240,21 @@ def test_no_in_place_write_over_an_input_read_through_a_view():
     x = np.float32([[1, 2], [3, 4]])
     compiled = compile_graph(g, target="llvm")
     np.testing.assert_array_equal(execute(compiled.program, [x])[0], [2, 5, 5, 8])
+
+
+@pytest.mark.parametrize("ta, tb", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("rows", [3, 700])
+def test_matmul_kernels_call_kilns_gemm_and_apply_their_epilogue(ta, tb, rows):
+    a = RNG.normal(size=(rows, 40)).astype(np.float32)
+    w = RNG.normal(size=(40, 30)).astype(np.float32)
+    bias = RNG.normal(size=(30,)).astype(np.float32)
+    a_in, w_in = (a.T.copy() if ta else a), (w.T.copy() if tb else w)
+    f = tf.function(lambda a, w, b: tf.nn.gelu(
+        tf.matmul(a, w, transpose_a=ta, transpose_b=tb) + b))
+    cf = f.get_concrete_function(tf.TensorSpec([40, None] if ta else [None, 40]),
+                                 tf.TensorSpec(w_in.shape), tf.TensorSpec([30]))
+    compiled = compile_graph(cf.graph, target="llvm")
+    assert "kiln_sgemm_c" in compiled.source
+    (got,) = execute(compiled.program, [a_in, w_in, bias])
+    want = tf.nn.gelu(a @ w + bias).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -19,6 +19,7 @@ import ast
 from llvmlite import ir
 
 from runtime import mathlib_ir
+from runtime.gemm import workspace_shape
 from runtime.native import parallel_available
 
 from .. import dtypes as dt
@@ -53,16 +54,21 @@ def storage_type(d: dt.DType):
 class _Kernel:
     def __init__(self, node):
         self.plan = plan = KernelPlan(node)
-        if plan.kind not in ("elementwise", "rows") or plan.product is not None:
-            raise Unsupported(f"{plan.kind} kernels")
+        product = plan.product
+        if plan.kind not in ("elementwise", "rows", "matmul") or product is not None and (
+                product.op is not P.MATMUL or product.outputs[0].type.dtype is not dt.f32
+                or product.outputs[0].type.rank != 2 or plan.axes):
+            raise Unsupported(f"{plan.kind} kernels" if plan.kind != "matmul" else
+                              "this matmul (float32 2-D products only)")
         if plan.column_reduction():  # numba's column-blocked form is faster (for now)
             raise Unsupported("column reductions")
         self.module = ir.Module(name=plan.name)
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
             value_type(v.type.dtype)
+        self.scratch = [(workspace_shape(), dt.f32)] if product is not None else []
         self.arg_types = [storage_type(v.type.dtype).as_pointer() for v in self.arrays] + \
-            [I64] * len(plan.symbols)
+            [F32.as_pointer()] * len(self.scratch) + [I64] * len(plan.symbols)
         self.ftype = ir.FunctionType(ir.VoidType(), self.arg_types)
 
     def _begin(self, name, ftype, internal=False) -> ir.Function:
@@ -76,10 +82,34 @@ class _Kernel:
         return fn
 
     def _bind(self, values) -> None:
-        """The kernel's arguments (array pointers, then sizes) as IR values."""
-        n = len(self.arrays)
+        """The kernel's arguments (array pointers, workspaces, then sizes) as IR values."""
+        n, w = len(self.arrays), len(self.scratch)
         self.ptr = {v.name: a for v, a in zip(self.arrays, values[:n])}
-        self.sizes = dict(zip(self.plan.symbols, values[n:]))
+        self.work = values[n:n + w]
+        self.sizes = dict(zip(self.plan.symbols, values[n + w:]))
+        product = self.plan.product
+        if product is not None:  # the product lands in its own output, or the first one
+            out = product.outputs[0]
+            self.ptr.setdefault(out.name, values[len(self.plan.body.params)])
+
+    def _product(self) -> None:
+        """The kernel's matmul, into its target, by Kiln's GEMM (runtime/gemm_c.py)."""
+        n = self.plan.product
+        if n is None:
+            return
+        b = self.builder
+        (a, w), out = n.inputs, n.outputs[0]
+        if not all(x.name in self.plan.params for x in (a, w)):
+            raise Unsupported("a matmul of values the kernel computes")
+        f32p = F32.as_pointer()
+        gemm = _declare(self, "kiln_sgemm_c", ir.VoidType(),
+                        [f32p, I64, I64, I8, f32p, I64, I64, I8, f32p, I64, I64, f32p])
+        args = []
+        for x, flag in ((a, "transpose_a"), (w, "transpose_b")):
+            rows, cols = x.type.shape
+            args += [self.ptr[x.name], self.dim(rows), self.dim(cols), I8(int(n.attr(flag)))]
+        rows, cols = out.type.shape
+        b.call(gemm, args + [self.ptr[out.name], self.dim(rows), self.dim(cols), self.work[0]])
 
     # -- sizes and offsets --
     def dim(self, d):
@@ -111,6 +141,7 @@ class _Kernel:
         name, domain = self.plan.name, self.plan.domain
         ser = self._begin(f"{name}_ser", self.ftype)
         self._bind(list(ser.args))
+        self._product()
         self._nest(self.plan.kept, [None] * len(domain), self._rows)
         self.builder.ret_void()
         functions = [ser]
@@ -123,7 +154,7 @@ class _Kernel:
             functions.append(par)
         helpers = {str(f) for f in self.module.functions if f not in functions}
         return KernelSource(name, "\n".join(str(f) for f in functions), self.plan.symbols,
-                            domain, self.plan.kind, helpers, [], self.plan.aligned())
+                            domain, self.plan.kind, helpers, self.scratch, self.plan.aligned())
 
     def _parallel(self, name) -> list:
         b_types = self.arg_types
@@ -153,6 +184,8 @@ class _Kernel:
         b.ret_void()
 
         par = self._begin(f"{name}_par", self.ftype)
+        self._bind(list(par.args))
+        self._product()
         b = self.builder
         ctx = b.alloca(I64, size=len(b_types))
         for j, a in enumerate(par.args):
@@ -204,7 +237,8 @@ class _Kernel:
                 rows[out.name] = self._reduce(n, index, rows)
             else:
                 rows[out.name] = self._op(n, index, rows, plan.role(out))
-        full = [r for r in plan.body.results if plan.role(r) == "full"]
+        product = plan.product.outputs[0].name if plan.product is not None else None
+        full = [r for r in plan.body.results if plan.role(r) == "full" and r.name != product]
         if full:
             def store_full(index):
                 scope = self._full_values(full, index, rows)
@@ -252,7 +286,7 @@ class _Kernel:
             return constant(x.value, x.dtype)
         if x.name in scope:
             return scope[x.name]
-        if x.name in self.plan.params:
+        if x.name in self.plan.params or x.name in self.ptr:  # an input, or the product
             b = self.builder
             return self._loaded(x, b.gep(self.ptr[x.name],
                                          [self.offset(x.type.shape, index, role)]))
