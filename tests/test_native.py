@@ -258,3 +258,14 @@ def test_matmul_kernels_call_kilns_gemm_and_apply_their_epilogue(ta, tb, rows):
     (got,) = execute(compiled.program, [a_in, w_in, bias])
     want = tf.nn.gelu(a @ w + bias).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (300, 1000), (64, 129)])
+def test_column_reductions_add_rows_into_blocks_of_accumulators(shape):
+    x = RNG.normal(size=shape).astype(np.float32)
+    x[1, 2] = np.nan
+    cf = tf.function(lambda x: (x * 3.0, tf.reduce_sum(x * 2.0, 0) + 1.0,
+                                tf.reduce_max(x, 0))).get_concrete_function(x)
+    compiled = compile_graph(cf.graph, target="llvm")
+    for got, want in zip(execute(compiled.program, [x]), run(cf.graph, [x])):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, equal_nan=True)

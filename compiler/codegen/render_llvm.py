@@ -1,15 +1,19 @@
 """Render kernels as LLVM IR for the native CPU backend (runtime/native.py).
 
-From a kernel's target-neutral plan (plan.py), a kernel becomes one LLVM function
-``void @name(T* in0, .., T* out0, .., i64 size..)``: a loop nest over its domain, the
-innermost dim contiguous so LLVM vectorizes it, each input loaded at the offset its index
-dims give (a broadcast axis has stride 0) and each op lowered to IR (``lower``: IEEE
-arithmetic, NaN-propagating max/min as numpy, ordered comparisons, saturating float to int
-casts; float32 exp/log/tanh/sigmoid/erf as the vectorizable forms of runtime/mathlib_ir.py,
-other math as LLVM intrinsics or libm). Integer arithmetic wraps as numpy's does.
+From a kernel's target-neutral plan (plan.py), a kernel becomes LLVM functions taking
+pointers (inputs, outputs, workspaces) and sizes: ``<name>_ser``, the loop nest over its
+kept dims with, at each row, its reductions over the reduced dims (reassociable
+accumulators LLVM keeps in vector lanes), row values and full results; and ``<name>_par``,
+the same with the outer kept dim handed out in dynamic chunks to libgomp's threads. The
+innermost dim is contiguous so LLVM vectorizes it; inputs are loaded where their index dims
+say (a broadcast axis has stride 0), views through their index maps; each op is lowered by
+lower_llvm.py with numpy's semantics. Column reductions (bias gradients) add whole rows into
+a block of accumulators; a float32 matmul calls Kiln's GEMM (runtime/gemm_c.py) and its
+epilogue runs over the product.
 
-This is the backend's first step: elementwise kernels. A kernel it cannot lower yet raises
-``Unsupported``, and the program is compiled by the numba backend instead (compile.py).
+A kernel it cannot lower yet (convolutions, pooling, scatters, random bits, argmax,
+float64 products, column reductions keeping several dims) raises ``Unsupported``, and the
+program is compiled by the numba backend instead (compile.py).
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import ast
 
 from llvmlite import ir
 
-from runtime import mathlib_ir
 from runtime.gemm import workspace_shape
 from runtime.native import parallel_available
 
@@ -27,28 +30,24 @@ from .. import ops as P
 from ..ir import Literal
 from ..ops import REDUCTIONS
 from ..ops.base import MOVEMENT
+from .lower_llvm import (
+    F32,
+    I8,
+    I8P,
+    I32,
+    I64,
+    Expr,
+    combine,
+    constant,
+    declare,
+    lower,
+    storage_type,
+    value_type,
+)
 from .plan import KernelPlan, KernelSource
 from .targets import Unsupported
 
-I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-I8P = I8.as_pointer()
-F32, F64 = ir.FloatType(), ir.DoubleType()
-_TYPES = {dt.f32: F32, dt.f64: F64, dt.i32: I32, dt.i64: I64, dt.bool_: I1}
-_LIBM = {"tanh": "tanh", "erf": "erf", "expm1": "expm1", "log1p": "log1p", "atan2": "atan2"}
-_INTRINSIC = {"exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos",
-              "floor": "floor", "ceil": "ceil", "round": "roundeven", "abs": "fabs"}
-_FCMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-
-
-def value_type(d: dt.DType):
-    t = _TYPES.get(d)
-    if t is None:
-        raise Unsupported(f"dtype {d.name}")
-    return t
-
-
-def storage_type(d: dt.DType):
-    return I8 if d is dt.bool_ else value_type(d)
+COLUMNS = 128  # columns per block of a column reduction (its accumulators: one vector)
 
 
 class _Kernel:
@@ -60,8 +59,9 @@ class _Kernel:
                 or product.outputs[0].type.rank != 2 or plan.axes):
             raise Unsupported(f"{plan.kind} kernels" if plan.kind != "matmul" else
                               "this matmul (float32 2-D products only)")
-        if plan.column_reduction():  # numba's column-blocked form is faster (for now)
-            raise Unsupported("column reductions")
+        self.columns = plan.column_reduction()  # bias gradients: blocks of columns
+        if self.columns and len(plan.kept) != 1:
+            raise Unsupported("column reductions keeping several dims")
         self.module = ir.Module(name=plan.name)
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
@@ -102,7 +102,7 @@ class _Kernel:
         if not all(x.name in self.plan.params for x in (a, w)):
             raise Unsupported("a matmul of values the kernel computes")
         f32p = F32.as_pointer()
-        gemm = _declare(self, "kiln_sgemm_c", ir.VoidType(),
+        gemm = declare(self, "kiln_sgemm_c", ir.VoidType(),
                         [f32p, I64, I64, I8, f32p, I64, I64, I8, f32p, I64, I64, f32p])
         args = []
         for x, flag in ((a, "transpose_a"), (w, "transpose_b")):
@@ -142,7 +142,10 @@ class _Kernel:
         ser = self._begin(f"{name}_ser", self.ftype)
         self._bind(list(ser.args))
         self._product()
-        self._nest(self.plan.kept, [None] * len(domain), self._rows)
+        if self.plan.kept:
+            self._span(I64(0), self.dim(domain[self.plan.kept[0]]))
+        else:
+            self._rows([None] * len(domain))
         self.builder.ret_void()
         functions = [ser]
         if self.plan.kept and parallel_available():
@@ -169,15 +172,14 @@ class _Kernel:
         n0 = self.dim(self.plan.domain[self.plan.kept[0]])
         chunk = b.sdiv(n0, I64(16))
         chunk = b.select(b.icmp_signed("<", chunk, I64(1)), I64(1), chunk)
-        start = _declare(self, "GOMP_loop_dynamic_start", I8, [I64] * 4 + [I64.as_pointer()] * 2)
-        more = _declare(self, "GOMP_loop_dynamic_next", I8, [I64.as_pointer()] * 2)
-        end = _declare(self, "GOMP_loop_end_nowait", ir.VoidType(), [])
+        start = declare(self, "GOMP_loop_dynamic_start", I8, [I64] * 4 + [I64.as_pointer()] * 2)
+        more = declare(self, "GOMP_loop_dynamic_next", I8, [I64.as_pointer()] * 2)
+        end = declare(self, "GOMP_loop_end_nowait", ir.VoidType(), [])
         got = b.call(start, [I64(0), n0, I64(1), chunk, lo, hi])
         body, done = worker.append_basic_block("chunk"), worker.append_basic_block("done")
         b.cbranch(b.icmp_unsigned("!=", got, I8(0)), body, done)
         b.position_at_end(body)
-        self._nest(self.plan.kept, [None] * len(self.plan.domain), self._rows,
-                   first=(b.load(lo), b.load(hi)))
+        self._span(b.load(lo), b.load(hi))
         b.cbranch(b.icmp_unsigned("!=", b.call(more, [lo, hi]), I8(0)), body, done)
         b.position_at_end(done)
         b.call(end, [])
@@ -191,11 +193,71 @@ class _Kernel:
         for j, a in enumerate(par.args):
             v = b.ptrtoint(a, I64) if isinstance(a.type, ir.PointerType) else a
             b.store(v, b.gep(ctx, [I64(j)]))
-        gomp = _declare(self, "GOMP_parallel", ir.VoidType(),
+        gomp = declare(self, "GOMP_parallel", ir.VoidType(),
                         [worker.type, I8P, I32, I32])
         b.call(gomp, [worker, b.bitcast(ctx, I8P), I32(0), I32(0)])
         b.ret_void()
         return [worker, par]
+
+    def _span(self, lo, hi) -> None:
+        """The kernel over indices [lo, hi) of its outer kept dim: row by row, or (column
+        reductions) in blocks of ``COLUMNS`` columns."""
+        rank = len(self.plan.domain)
+        if not self.columns:
+            self._nest(self.plan.kept, [None] * rank, self._rows, first=(lo, hi))
+            return
+        b = self.builder
+        pre, head = b.block, b.append_basic_block("blocks.head")
+        body, done = b.append_basic_block("blocks.body"), b.append_basic_block("blocks.done")
+        b.branch(head)
+        b.position_at_end(head)
+        start = b.phi(I64, name="block")
+        start.add_incoming(lo, pre)
+        b.cbranch(b.icmp_signed("<", start, hi), body, done)
+        b.position_at_end(body)
+        end = b.add(start, I64(COLUMNS))
+        end = b.select(b.icmp_signed("<", end, hi), end, hi)
+        self._column_block(start, end)
+        start.add_incoming(end, b.block)
+        b.branch(head)
+        b.position_at_end(done)
+
+    def _column_block(self, lo, hi) -> None:
+        """Reductions over leading dims for columns [lo, hi): each row of the input adds
+        into a vector of accumulators (a contiguous inner loop LLVM vectorizes, where one
+        accumulator per column would walk memory with a stride); then each column's
+        row values and results."""
+        plan, b = self.plan, self.builder
+        (k,) = plan.kept
+        reds = [n for n in plan.body.nodes if n.op in REDUCTIONS]
+        accs = {}
+        for n in reds:
+            d = n.inputs[0].type.dtype
+            accs[n.outputs[0].name] = self._entry_alloca(ir.ArrayType(value_type(d), COLUMNS))
+
+        def slot(n, index):
+            return b.gep(accs[n.outputs[0].name], [I64(0), b.sub(index[k], lo)])
+
+        def init(index):
+            for n in reds:
+                d = n.inputs[0].type.dtype
+                b.store(constant(n.op.identity(d), d), slot(n, index))
+        index = [None] * len(plan.domain)
+        self._nest([k], index, init, first=(lo, hi))
+        full = plan.full_results()
+
+        def add(index):
+            scope = self._full_values([n.inputs[0] for n in reds] + full, index, {})
+            for n in reds:
+                d, p = n.inputs[0].type.dtype, slot(n, index)
+                x = self._value(n.inputs[0], "full", index, scope)
+                b.store(combine(self, n.op.name, b.load(p), x, d), p)
+            for r in full:
+                self._store(r, self._value(r, "full", index, scope), index, "full")
+        self._nest(list(plan.axes), index,
+                   lambda index: self._nest([k], index, add, first=(lo, hi)))
+        self._nest([k], index, lambda index: self._rows(
+            index, {n.outputs[0].name: b.load(slot(n, index)) for n in reds}), first=(lo, hi))
 
     def _nest(self, dims, index, at, first=None) -> None:
         """Loops over ``dims`` (the first one over ``first``: a (start, end) pair, when
@@ -224,14 +286,15 @@ class _Kernel:
         b.position_at_end(done)
 
     # -- the body: at each row (each point of the kept dims) --
-    def _rows(self, index) -> None:
+    def _rows(self, index, reduced=None) -> None:
         """Row values (reductions over the reduced dims, and what depends on them), then the
-        full results over the reduced dims, then the row results."""
+        full results over the reduced dims, then the row results. ``reduced``: the
+        reductions' values, already taken (column blocks, whose full results are stored)."""
         plan = self.plan
-        rows: dict = {}
+        rows: dict = dict(reduced or {})
         for n in plan.body.nodes:
             out = n.outputs[0]
-            if plan.role(out) == "full" or out.name in plan.inline_views:
+            if plan.role(out) == "full" or out.name in plan.inline_views or out.name in rows:
                 continue
             if n.op in REDUCTIONS:
                 rows[out.name] = self._reduce(n, index, rows)
@@ -239,7 +302,7 @@ class _Kernel:
                 rows[out.name] = self._op(n, index, rows, plan.role(out))
         product = plan.product.outputs[0].name if plan.product is not None else None
         full = [r for r in plan.body.results if plan.role(r) == "full" and r.name != product]
-        if full:
+        if full and reduced is None:
             def store_full(index):
                 scope = self._full_values(full, index, rows)
                 for r in full:
@@ -270,7 +333,7 @@ class _Kernel:
         def add(index):
             scope = self._full_values([n.inputs[0]], index, rows)
             x = self._value(n.inputs[0], "full", index, scope)
-            b.store(_combine(self, n.op.name, b.load(acc), x, d), acc)
+            b.store(combine(self, n.op.name, b.load(acc), x, d), acc)
         self._nest(list(self.plan.axes), index, add)
         return b.load(acc)
 
@@ -354,7 +417,7 @@ class _Kernel:
 
     def _expr(self, text: str, env: dict):
         """An index-map expression (Python syntax over indices and sizes) as IR."""
-        return _Expr(self, env).visit(ast.parse(text, mode="eval").body)
+        return Expr(self, env).visit(ast.parse(text, mode="eval").body)
 
     def _op(self, n, index, scope, role):
         if n.op.kind == MOVEMENT and n.op is not P.BROADCAST_TO or n.op is P.GATHER_:
@@ -369,190 +432,6 @@ class _Kernel:
         if r.type.dtype is dt.bool_:
             v = b.zext(v, I8)
         b.store(v, b.gep(self.ptr[r.name], [self.offset(r.type.shape, index, role)]))
-
-
-class _Expr(ast.NodeVisitor):
-    """Integer index arithmetic with Python's semantics (floor division and modulo),
-    comparisons (chained) and ``&`` / ``and`` / ``or`` of conditions."""
-
-    def __init__(self, kernel: _Kernel, env: dict):
-        self.k, self.b, self.env = kernel, kernel.builder, env
-
-    def generic_visit(self, node):
-        raise Unsupported(f"index expression {ast.dump(node)}")
-
-    def visit_Constant(self, node):
-        if isinstance(node.value, bool) or not isinstance(node.value, int):
-            raise Unsupported(f"index constant {node.value!r}")
-        return I64(node.value)
-
-    def visit_Name(self, node):
-        if node.id in self.env:
-            return self.env[node.id]
-        return self.k.sizes[node.id]
-
-    def visit_UnaryOp(self, node):
-        if isinstance(node.op, ast.USub):
-            return self.b.sub(I64(0), self.visit(node.operand))
-        return self.generic_visit(node)
-
-    def visit_BinOp(self, node):
-        b, x, y = self.b, self.visit(node.left), self.visit(node.right)
-        op = type(node.op)
-        if op is ast.BitAnd:
-            return b.and_(x, y)
-        if op is ast.BitOr:
-            return b.or_(x, y)
-        simple = {ast.Add: b.add, ast.Sub: b.sub, ast.Mult: b.mul}.get(op)
-        if simple is not None:
-            return simple(x, y)
-        if op in (ast.FloorDiv, ast.Mod):  # round toward -inf, as Python
-            q, r = b.sdiv(x, y), b.srem(x, y)
-            off = b.and_(b.icmp_signed("!=", r, I64(0)),
-                         b.icmp_signed("<", b.xor(r, y), I64(0)))
-            if op is ast.FloorDiv:
-                return b.sub(q, b.zext(off, I64))
-            return b.add(r, b.select(off, y, I64(0)))
-        return self.generic_visit(node)
-
-    def visit_Compare(self, node):
-        ops = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
-               ast.NotEq: "!="}
-        left, out = self.visit(node.left), None
-        for op, right in zip(node.ops, node.comparators):
-            r = self.visit(right)
-            c = self.b.icmp_signed(ops[type(op)], left, r)
-            out = c if out is None else self.b.and_(out, c)
-            left = r
-        return out
-
-    def visit_BoolOp(self, node):
-        vals = [self.visit(v) for v in node.values]
-        f = self.b.and_ if isinstance(node.op, ast.And) else self.b.or_
-        out = vals[0]
-        for v in vals[1:]:
-            out = f(out, v)
-        return out
-
-
-def _combine(k, name, acc, x, d: dt.DType):
-    b = k.builder
-    if name == "reduce_sum":
-        return b.fadd(acc, x, flags=("reassoc",)) if d.is_float else b.add(acc, x)
-    if name == "reduce_prod":
-        return b.fmul(acc, x, flags=("reassoc",)) if d.is_float else b.mul(acc, x)
-    if name in ("reduce_max", "reduce_min"):
-        if d.is_float:  # NaN-propagating, as numpy's max/min
-            t = value_type(d)
-            return b.call(_intrinsic(k, "maximum" if name == "reduce_max" else "minimum", t, 2),
-                          [acc, x])
-        pick = b.icmp_signed(">" if name == "reduce_max" else "<", x, acc)
-        return b.select(pick, x, acc)
-    raise Unsupported(name)
-
-
-def constant(value, dtype: dt.DType):
-    t = value_type(dtype)
-    if dtype is dt.bool_:
-        return I1(int(bool(value)))
-    return t(float(value) if dtype.is_float else int(value))
-
-
-def _declare(k: _Kernel, name: str, ret, args):
-    fn = k.module.globals.get(name)
-    if fn is None:
-        fn = ir.Function(k.module, ir.FunctionType(ret, args), name=name)
-    return fn
-
-
-def _intrinsic(k, name, t, n=1):
-    suffix = "f32" if t == F32 else "f64"
-    return _declare(k, f"llvm.{name}.{suffix}", t, [t] * n)
-
-
-def _libm(k, name, t, n=1):
-    return _declare(k, name + ("f" if t == F32 else ""), t, [t] * n)
-
-
-def lower(k: _Kernel, node, args, in_dtype: dt.DType, out_dtype: dt.DType):
-    """The IR of one elementwise op at one point."""
-    b, name = k.builder, node.op.name
-    t = value_type(in_dtype)
-    is_f = in_dtype.is_float
-    if name in ("add", "sub", "mul") and in_dtype is not dt.bool_:
-        op = {"add": (b.fadd, b.add), "sub": (b.fsub, b.sub), "mul": (b.fmul, b.mul)}[name]
-        return op[0 if is_f else 1](*args)
-    if name == "div" and is_f:
-        return b.fdiv(*args)
-    if name in ("max", "min") and in_dtype is not dt.bool_:
-        if is_f:  # NaN-propagating, as numpy's maximum/minimum
-            return b.call(_intrinsic(k, "maximum" if name == "max" else "minimum", t, 2), args)
-        pick = b.icmp_signed(">" if name == "max" else "<", args[0], args[1])
-        return b.select(pick, args[0], args[1])
-    if name in _FCMP:
-        if in_dtype is dt.bool_:
-            return b.icmp_unsigned(_FCMP[name], *args)
-        if is_f:
-            return (b.fcmp_unordered if name == "ne" else b.fcmp_ordered)(_FCMP[name], *args)
-        return b.icmp_signed(_FCMP[name], *args)
-    if name == "neg" and in_dtype is not dt.bool_:
-        return b.fneg(args[0]) if is_f else b.sub(t(0), args[0])
-    if name == "square" and in_dtype is not dt.bool_:
-        return (b.fmul if is_f else b.mul)(args[0], args[0])
-    if name == "abs" and not is_f and in_dtype is not dt.bool_:
-        return b.select(b.icmp_signed("<", args[0], t(0)), b.sub(t(0), args[0]), args[0])
-    if in_dtype is dt.f32 and name in mathlib_ir.FORMS:  # vectorizable float32 forms
-        return b.call(mathlib_ir.function(k.module, name), args)
-    if is_f and name in _INTRINSIC:
-        return b.call(_intrinsic(k, _INTRINSIC[name], t), args)
-    if is_f and name in _LIBM:
-        return b.call(_libm(k, _LIBM[name], t, len(args)), args)
-    if is_f and name == "pow":
-        return b.call(_intrinsic(k, "pow", t, 2), args)
-    if is_f and name == "sigmoid":  # 1 / (1 + exp(-x)): exp overflows to inf, giving 0
-        e = b.call(_intrinsic(k, "exp", t), [b.fneg(args[0])])
-        return b.fdiv(t(1.0), b.fadd(t(1.0), e))
-    if is_f and name in ("rsqrt", "reciprocal"):
-        x = b.call(_intrinsic(k, "sqrt", t), args) if name == "rsqrt" else args[0]
-        return b.fdiv(t(1.0), x)
-    if is_f and name == "sign":
-        pos, neg = b.fcmp_ordered(">", args[0], t(0.0)), b.fcmp_ordered("<", args[0], t(0.0))
-        return b.select(pos, t(1.0), b.select(neg, t(-1.0), args[0]))
-    if is_f and name == "is_nan":
-        return b.fcmp_unordered("uno", args[0], args[0])
-    if is_f and name == "is_finite":
-        return b.fcmp_ordered("<", b.call(_intrinsic(k, "fabs", t), args), t(float("inf")))
-    if name in ("logical_and", "logical_or", "logical_xor"):
-        return {"logical_and": b.and_, "logical_or": b.or_, "logical_xor": b.xor}[name](*args)
-    if name == "logical_not":
-        return b.xor(args[0], I1(1))
-    if name in ("stop_gradient", "broadcast_to"):
-        return args[0]
-    if node.op is P.SELECT_:
-        return b.select(*args)
-    if node.op is P.CAST_:
-        return _cast(k, args[0], in_dtype, node.attr("to"))
-    raise Unsupported(f"{name} on {in_dtype.name}")
-
-
-def _cast(k: _Kernel, x, src: dt.DType, to: dt.DType):
-    b = k.builder
-    s, t = value_type(src), value_type(to)
-    if src is to:
-        return x
-    if to is dt.bool_:
-        return b.fcmp_unordered("!=", x, s(0.0)) if src.is_float else \
-            b.icmp_unsigned("!=", x, s(0))
-    if src is dt.bool_:
-        return b.uitofp(x, t) if to.is_float else b.zext(x, t)
-    if src.is_float and to.is_float:
-        return b.fpext(x, t) if t == F64 else b.fptrunc(x, t)
-    if src.is_float:  # saturating (NaN -> 0), never poison
-        fn = _declare(k, f"llvm.fptosi.sat.i{t.width}.{'f32' if s == F32 else 'f64'}", t, [s])
-        return b.call(fn, [x])
-    if to.is_float:
-        return b.sitofp(x, t)
-    return b.sext(x, t) if t.width > s.width else b.trunc(x, t)
 
 
 def render_kernel(node) -> KernelSource:

@@ -1,0 +1,221 @@
+"""The native backend's lowering of single values to LLVM IR: dtypes, constants, each
+elementwise op and cast with numpy's semantics, reductions' combine step, and index-map
+expressions (integer arithmetic with Python's floor division and modulo). The kernel
+structure around them is render_llvm.py's.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from llvmlite import ir
+
+from runtime import mathlib_ir
+
+from .. import dtypes as dt
+from .. import ops as P
+from .targets import Unsupported
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+I8P = I8.as_pointer()
+F32, F64 = ir.FloatType(), ir.DoubleType()
+_TYPES = {dt.f32: F32, dt.f64: F64, dt.i32: I32, dt.i64: I64, dt.bool_: I1}
+_LIBM = {"tanh": "tanh", "erf": "erf", "expm1": "expm1", "log1p": "log1p", "atan2": "atan2"}
+_INTRINSIC = {"exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos",
+              "floor": "floor", "ceil": "ceil", "round": "roundeven", "abs": "fabs"}
+_FCMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def value_type(d: dt.DType):
+    t = _TYPES.get(d)
+    if t is None:
+        raise Unsupported(f"dtype {d.name}")
+    return t
+
+
+def storage_type(d: dt.DType):
+    return I8 if d is dt.bool_ else value_type(d)
+
+
+class Expr(ast.NodeVisitor):
+    """Integer index arithmetic with Python's semantics (floor division and modulo),
+    comparisons (chained) and ``&`` / ``and`` / ``or`` of conditions."""
+
+    def __init__(self, kernel, env: dict):
+        self.k, self.b, self.env = kernel, kernel.builder, env
+
+    def generic_visit(self, node):
+        raise Unsupported(f"index expression {ast.dump(node)}")
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, bool) or not isinstance(node.value, int):
+            raise Unsupported(f"index constant {node.value!r}")
+        return I64(node.value)
+
+    def visit_Name(self, node):
+        if node.id in self.env:
+            return self.env[node.id]
+        return self.k.sizes[node.id]
+
+    def visit_UnaryOp(self, node):
+        if isinstance(node.op, ast.USub):
+            return self.b.sub(I64(0), self.visit(node.operand))
+        return self.generic_visit(node)
+
+    def visit_BinOp(self, node):
+        b, x, y = self.b, self.visit(node.left), self.visit(node.right)
+        op = type(node.op)
+        if op is ast.BitAnd:
+            return b.and_(x, y)
+        if op is ast.BitOr:
+            return b.or_(x, y)
+        simple = {ast.Add: b.add, ast.Sub: b.sub, ast.Mult: b.mul}.get(op)
+        if simple is not None:
+            return simple(x, y)
+        if op in (ast.FloorDiv, ast.Mod):  # round toward -inf, as Python
+            q, r = b.sdiv(x, y), b.srem(x, y)
+            off = b.and_(b.icmp_signed("!=", r, I64(0)),
+                         b.icmp_signed("<", b.xor(r, y), I64(0)))
+            if op is ast.FloorDiv:
+                return b.sub(q, b.zext(off, I64))
+            return b.add(r, b.select(off, y, I64(0)))
+        return self.generic_visit(node)
+
+    def visit_Compare(self, node):
+        ops = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
+               ast.NotEq: "!="}
+        left, out = self.visit(node.left), None
+        for op, right in zip(node.ops, node.comparators):
+            r = self.visit(right)
+            c = self.b.icmp_signed(ops[type(op)], left, r)
+            out = c if out is None else self.b.and_(out, c)
+            left = r
+        return out
+
+    def visit_BoolOp(self, node):
+        vals = [self.visit(v) for v in node.values]
+        f = self.b.and_ if isinstance(node.op, ast.And) else self.b.or_
+        out = vals[0]
+        for v in vals[1:]:
+            out = f(out, v)
+        return out
+
+
+def combine(k, name, acc, x, d: dt.DType):
+    b = k.builder
+    if name == "reduce_sum":
+        return b.fadd(acc, x, flags=("reassoc",)) if d.is_float else b.add(acc, x)
+    if name == "reduce_prod":
+        return b.fmul(acc, x, flags=("reassoc",)) if d.is_float else b.mul(acc, x)
+    if name in ("reduce_max", "reduce_min"):
+        if d.is_float:  # NaN-propagating, as numpy's max/min
+            t = value_type(d)
+            return b.call(intrinsic(k, "maximum" if name == "reduce_max" else "minimum", t, 2),
+                          [acc, x])
+        pick = b.icmp_signed(">" if name == "reduce_max" else "<", x, acc)
+        return b.select(pick, x, acc)
+    raise Unsupported(name)
+
+
+def constant(value, dtype: dt.DType):
+    t = value_type(dtype)
+    if dtype is dt.bool_:
+        return I1(int(bool(value)))
+    return t(float(value) if dtype.is_float else int(value))
+
+
+def declare(k, name: str, ret, args):
+    fn = k.module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(k.module, ir.FunctionType(ret, args), name=name)
+    return fn
+
+
+def intrinsic(k, name, t, n=1):
+    suffix = "f32" if t == F32 else "f64"
+    return declare(k, f"llvm.{name}.{suffix}", t, [t] * n)
+
+
+def _libm(k, name, t, n=1):
+    return declare(k, name + ("f" if t == F32 else ""), t, [t] * n)
+
+
+def lower(k, node, args, in_dtype: dt.DType, out_dtype: dt.DType):
+    """The IR of one elementwise op at one point."""
+    b, name = k.builder, node.op.name
+    t = value_type(in_dtype)
+    is_f = in_dtype.is_float
+    if name in ("add", "sub", "mul") and in_dtype is not dt.bool_:
+        op = {"add": (b.fadd, b.add), "sub": (b.fsub, b.sub), "mul": (b.fmul, b.mul)}[name]
+        return op[0 if is_f else 1](*args)
+    if name == "div" and is_f:
+        return b.fdiv(*args)
+    if name in ("max", "min") and in_dtype is not dt.bool_:
+        if is_f:  # NaN-propagating, as numpy's maximum/minimum
+            return b.call(intrinsic(k, "maximum" if name == "max" else "minimum", t, 2), args)
+        pick = b.icmp_signed(">" if name == "max" else "<", args[0], args[1])
+        return b.select(pick, args[0], args[1])
+    if name in _FCMP:
+        if in_dtype is dt.bool_:
+            return b.icmp_unsigned(_FCMP[name], *args)
+        if is_f:
+            return (b.fcmp_unordered if name == "ne" else b.fcmp_ordered)(_FCMP[name], *args)
+        return b.icmp_signed(_FCMP[name], *args)
+    if name == "neg" and in_dtype is not dt.bool_:
+        return b.fneg(args[0]) if is_f else b.sub(t(0), args[0])
+    if name == "square" and in_dtype is not dt.bool_:
+        return (b.fmul if is_f else b.mul)(args[0], args[0])
+    if name == "abs" and not is_f and in_dtype is not dt.bool_:
+        return b.select(b.icmp_signed("<", args[0], t(0)), b.sub(t(0), args[0]), args[0])
+    if in_dtype is dt.f32 and name in mathlib_ir.FORMS:  # vectorizable float32 forms
+        return b.call(mathlib_ir.function(k.module, name), args)
+    if is_f and name in _INTRINSIC:
+        return b.call(intrinsic(k, _INTRINSIC[name], t), args)
+    if is_f and name in _LIBM:
+        return b.call(_libm(k, _LIBM[name], t, len(args)), args)
+    if is_f and name == "pow":
+        return b.call(intrinsic(k, "pow", t, 2), args)
+    if is_f and name == "sigmoid":  # 1 / (1 + exp(-x)): exp overflows to inf, giving 0
+        e = b.call(intrinsic(k, "exp", t), [b.fneg(args[0])])
+        return b.fdiv(t(1.0), b.fadd(t(1.0), e))
+    if is_f and name in ("rsqrt", "reciprocal"):
+        x = b.call(intrinsic(k, "sqrt", t), args) if name == "rsqrt" else args[0]
+        return b.fdiv(t(1.0), x)
+    if is_f and name == "sign":
+        pos, neg = b.fcmp_ordered(">", args[0], t(0.0)), b.fcmp_ordered("<", args[0], t(0.0))
+        return b.select(pos, t(1.0), b.select(neg, t(-1.0), args[0]))
+    if is_f and name == "is_nan":
+        return b.fcmp_unordered("uno", args[0], args[0])
+    if is_f and name == "is_finite":
+        return b.fcmp_ordered("<", b.call(intrinsic(k, "fabs", t), args), t(float("inf")))
+    if name in ("logical_and", "logical_or", "logical_xor"):
+        return {"logical_and": b.and_, "logical_or": b.or_, "logical_xor": b.xor}[name](*args)
+    if name == "logical_not":
+        return b.xor(args[0], I1(1))
+    if name in ("stop_gradient", "broadcast_to"):
+        return args[0]
+    if node.op is P.SELECT_:
+        return b.select(*args)
+    if node.op is P.CAST_:
+        return _cast(k, args[0], in_dtype, node.attr("to"))
+    raise Unsupported(f"{name} on {in_dtype.name}")
+
+
+def _cast(k, x, src: dt.DType, to: dt.DType):
+    b = k.builder
+    s, t = value_type(src), value_type(to)
+    if src is to:
+        return x
+    if to is dt.bool_:
+        return b.fcmp_unordered("!=", x, s(0.0)) if src.is_float else \
+            b.icmp_unsigned("!=", x, s(0))
+    if src is dt.bool_:
+        return b.uitofp(x, t) if to.is_float else b.zext(x, t)
+    if src.is_float and to.is_float:
+        return b.fpext(x, t) if t == F64 else b.fptrunc(x, t)
+    if src.is_float:  # saturating (NaN -> 0), never poison
+        fn = declare(k, f"llvm.fptosi.sat.i{t.width}.{'f32' if s == F32 else 'f64'}", t, [s])
+        return b.call(fn, [x])
+    if to.is_float:
+        return b.sitofp(x, t)
+    return b.sext(x, t) if t.width > s.width else b.trunc(x, t)
