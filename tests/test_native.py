@@ -269,3 +269,25 @@ def test_column_reductions_add_rows_into_blocks_of_accumulators(shape):
     compiled = compile_graph(cf.graph, target="llvm")
     for got, want in zip(execute(compiled.program, [x]), run(cf.graph, [x])):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, equal_nan=True)
+
+
+@pytest.mark.parametrize("op", sorted(P.REDUCTIONS, key=lambda o: o.name), ids=lambda o: o.name)
+@pytest.mark.parametrize("axes", [(1,), (0,), (0, 1)])
+def test_every_reduction_on_every_dtype_matches_its_reference(op, axes):
+    """Rows, columns and totals, for each dtype the op accepts (booleans too: max is any,
+    min is all)."""
+    for d in (dt.f64, dt.f32, dt.i64, dt.i32, dt.bool_):
+        try:
+            op.infer([TensorType((6, 5), d)], {"axes": axes, "keepdims": False})
+        except Exception:
+            continue
+        b = GraphBuilder("red")
+        x = b.param("x", TensorType((6, 5), d))
+        g = b.build([b.emit1(op, [x], {"axes": axes, "keepdims": False})])
+        arg = _values(d, 30).reshape(6, 5)
+        if op is P.REDUCE_PROD and d.is_int:
+            arg = (arg % 3).astype(d.np)
+        compiled = compile_graph(g, target="llvm")
+        (got,), (want,) = execute(compiled.program, [arg]), run(g, [arg])
+        np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True,
+                                   err_msg=f"{op.name} {d.name} {axes}")

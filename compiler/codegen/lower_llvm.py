@@ -102,7 +102,12 @@ class Expr(ast.NodeVisitor):
 
 
 def combine(k, name, acc, x, d: dt.DType):
+    """One step of a reduction: ``acc`` combined with the next element ``x``."""
     b = k.builder
+    if d is dt.bool_:  # (an i1 compared signed would order true below false)
+        if name in ("reduce_max", "reduce_min", "reduce_prod"):
+            return b.or_(acc, x) if name == "reduce_max" else b.and_(acc, x)
+        raise Unsupported(f"{name} of booleans")
     if name == "reduce_sum":
         return b.fadd(acc, x, flags=("reassoc",)) if d.is_float else b.add(acc, x)
     if name == "reduce_prod":
