@@ -58,7 +58,7 @@ def test_results_survive_the_next_call():
     f(x2)
     np.testing.assert_array_equal(keep[0].numpy(), t1)
     np.testing.assert_array_equal(keep[1].numpy(), s1)
-    np.testing.assert_allclose(t1, np.maximum(x1 @ w, 0), rtol=1e-5)
+    np.testing.assert_allclose(t1, np.maximum(x1 @ w, 0), rtol=1e-5, atol=1e-5)
     program = f.get_concrete_function(x1).compiled().program
     assert program.buffers and program.escaping == [0]
 
@@ -73,7 +73,7 @@ def test_threads_each_get_their_own_arena():
         want = np.maximum(x @ w, 0)
         for _ in range(50):
             got = f(x)[0].numpy()
-            if not np.allclose(got, want, rtol=1e-5):
+            if not np.allclose(got, want, rtol=1e-5, atol=1e-5):
                 errors.append(float(np.abs(got - want).max()))
     threads = [threading.Thread(target=work, args=(x,)) for x in xs]
     for t in threads:
