@@ -136,89 +136,103 @@ class _Kernel:
 
     # -- the functions --
     def render(self) -> KernelSource:
-        """``<name>_ser``: the loop nest; ``<name>_par``: the same nest in parallel, its
-        outer loop in dynamic chunks on libgomp's threads (runtime/native.py)."""
+        """``<name>_ser``: the loop nest; ``<name>_par``: the same nest with its outer
+        loops (the kept dims', a window op's) in dynamic chunks on libgomp's threads."""
         name, domain = self.plan.name, self.plan.domain
-        ser = self._begin(f"{name}_ser", self.ftype)
-        self._bind(list(ser.args))
-        self._product()
-        if self.plan.kept:
-            self._span(I64(0), self.dim(domain[self.plan.kept[0]]))
-        else:
-            self._rows([None] * len(domain))
-        self.builder.ret_void()
-        functions = [ser]
-        if self.plan.kept and parallel_available():
-            functions += self._parallel(name)
-        else:  # nothing to split: the parallel variant is the serial one
-            par = self._begin(f"{name}_par", self.ftype)
-            self.builder.call(ser, list(par.args))
+        self.workers: list = []
+        functions = []
+        for variant in ("ser", "par"):
+            fn = self._begin(f"{name}_{variant}", self.ftype)
+            self._bind(list(fn.args))
+            self.parallel = variant == "par" and parallel_available()
+            self._product()
+            self._main()
             self.builder.ret_void()
-            functions.append(par)
+            functions.append(fn)
+        functions += self.workers
         helpers = {str(f) for f in self.module.functions if f not in functions}
         return KernelSource(name, "\n".join(str(f) for f in functions), self.plan.symbols,
                             domain, self.plan.kind, helpers, self.scratch, self.plan.aligned())
 
-    def _parallel(self, name) -> list:
-        b_types = self.arg_types
-        worker = self._begin(f"{name}_worker", ir.FunctionType(ir.VoidType(), [I8P]),
-                             internal=True)
+    def _main(self) -> None:
+        """Each row of the kept dims (or, for column reductions, each block of columns)."""
+        plan, rank = self.plan, len(self.plan.domain)
+        if not plan.kept:
+            self._rows([None] * rank)
+            return
+        k0 = plan.kept[0]
+        if self.columns:
+            def block(start):
+                b, n0 = self.builder, self.dim(plan.domain[k0])
+                end = b.add(start, I64(COLUMNS))
+                self._column_block(start, b.select(b.icmp_signed("<", end, n0), end, n0))
+            n0 = self.dim(plan.domain[k0])
+            blocks = self.builder.sdiv(self.builder.add(n0, I64(COLUMNS - 1)), I64(COLUMNS))
+            self._for(I64(0), blocks, lambda i: block(self.builder.mul(i, I64(COLUMNS))))
+            return
+
+        def row(i):
+            index = [None] * rank
+            index[k0] = i
+            self._nest(plan.kept[1:], index, self._rows)
+        self._for(I64(0), self.dim(plan.domain[k0]), row)
+
+    def _for(self, lo, hi, body) -> None:
+        """``body(i)`` for i in [lo, hi): a loop, or in the parallel variant a worker that
+        libgomp's threads run over dynamic chunks of the range (GOMP_parallel with
+        GOMP_loop_dynamic_start/next). ``body`` reads the kernel's arguments through
+        ``self`` (in a worker they are unpacked from its context)."""
+        if not self.parallel:
+            self._loop(lo, hi, body)
+            return
+        caller = (self.builder, self.ptr, self.work, self.sizes)
+        args = list(self.builder.function.args)
+        worker = self._begin(f"{self.plan.name}_w{len(self.workers)}",
+                             ir.FunctionType(ir.VoidType(), [I8P]), internal=True)
+        self.workers.append(worker)
         b = self.builder
         ctx = b.bitcast(worker.args[0], I64.as_pointer())
-        raw = [b.load(b.gep(ctx, [I64(j)])) for j in range(len(b_types))]
-        self._bind([b.inttoptr(r, t) if isinstance(t, ir.PointerType) else r
-                    for r, t in zip(raw, b_types)])
-        lo, hi = b.alloca(I64), b.alloca(I64)
-        n0 = self.dim(self.plan.domain[self.plan.kept[0]])
-        chunk = b.sdiv(n0, I64(16))
+        raw = [b.load(b.gep(ctx, [I64(j)])) for j in range(len(args) + 2)]
+        self._bind([b.inttoptr(r, a.type) if isinstance(a.type, ir.PointerType) else r
+                    for r, a in zip(raw, args)])
+        start_, end_ = raw[-2:]
+        lo_at, hi_at = b.alloca(I64), b.alloca(I64)
+        chunk = b.sdiv(b.sub(end_, start_), I64(16))
         chunk = b.select(b.icmp_signed("<", chunk, I64(1)), I64(1), chunk)
         start = declare(self, "GOMP_loop_dynamic_start", I8, [I64] * 4 + [I64.as_pointer()] * 2)
         more = declare(self, "GOMP_loop_dynamic_next", I8, [I64.as_pointer()] * 2)
-        end = declare(self, "GOMP_loop_end_nowait", ir.VoidType(), [])
-        got = b.call(start, [I64(0), n0, I64(1), chunk, lo, hi])
-        body, done = worker.append_basic_block("chunk"), worker.append_basic_block("done")
-        b.cbranch(b.icmp_unsigned("!=", got, I8(0)), body, done)
-        b.position_at_end(body)
-        self._span(b.load(lo), b.load(hi))
-        b.cbranch(b.icmp_unsigned("!=", b.call(more, [lo, hi]), I8(0)), body, done)
+        got = b.call(start, [start_, end_, I64(1), chunk, lo_at, hi_at])
+        work, done = worker.append_basic_block("chunk"), worker.append_basic_block("done")
+        b.cbranch(b.icmp_unsigned("!=", got, I8(0)), work, done)
+        b.position_at_end(work)
+        self._loop(b.load(lo_at), b.load(hi_at), body)
+        b.cbranch(b.icmp_unsigned("!=", b.call(more, [lo_at, hi_at]), I8(0)), work, done)
         b.position_at_end(done)
-        b.call(end, [])
+        b.call(declare(self, "GOMP_loop_end_nowait", ir.VoidType(), []), [])
         b.ret_void()
 
-        par = self._begin(f"{name}_par", self.ftype)
-        self._bind(list(par.args))
-        self._product()
+        self.builder, self.ptr, self.work, self.sizes = caller
         b = self.builder
-        ctx = b.alloca(I64, size=len(b_types))
-        for j, a in enumerate(par.args):
-            v = b.ptrtoint(a, I64) if isinstance(a.type, ir.PointerType) else a
+        ctx = b.alloca(I64, size=len(args) + 2)
+        for j, v in enumerate(args + [lo, hi]):
+            v = b.ptrtoint(v, I64) if isinstance(v.type, ir.PointerType) else v
             b.store(v, b.gep(ctx, [I64(j)]))
-        gomp = declare(self, "GOMP_parallel", ir.VoidType(),
-                        [worker.type, I8P, I32, I32])
+        gomp = declare(self, "GOMP_parallel", ir.VoidType(), [worker.type, I8P, I32, I32])
         b.call(gomp, [worker, b.bitcast(ctx, I8P), I32(0), I32(0)])
-        b.ret_void()
-        return [worker, par]
 
-    def _span(self, lo, hi) -> None:
-        """The kernel over indices [lo, hi) of its outer kept dim: row by row, or (column
-        reductions) in blocks of ``COLUMNS`` columns."""
-        rank = len(self.plan.domain)
-        if not self.columns:
-            self._nest(self.plan.kept, [None] * rank, self._rows, first=(lo, hi))
-            return
+    def _loop(self, lo, hi, body) -> None:
+        """``body(i)`` for i in [lo, hi), one at a time."""
         b = self.builder
-        pre, head = b.block, b.append_basic_block("blocks.head")
-        body, done = b.append_basic_block("blocks.body"), b.append_basic_block("blocks.done")
+        pre = b.block
+        head, loop, done = (b.append_basic_block(f"loop.{x}") for x in ("head", "body", "done"))
         b.branch(head)
         b.position_at_end(head)
-        start = b.phi(I64, name="block")
-        start.add_incoming(lo, pre)
-        b.cbranch(b.icmp_signed("<", start, hi), body, done)
-        b.position_at_end(body)
-        end = b.add(start, I64(COLUMNS))
-        end = b.select(b.icmp_signed("<", end, hi), end, hi)
-        self._column_block(start, end)
-        start.add_incoming(end, b.block)
+        i = b.phi(I64, name="i")
+        i.add_incoming(lo, pre)
+        b.cbranch(b.icmp_signed("<", i, hi), loop, done)
+        b.position_at_end(loop)
+        body(i)
+        i.add_incoming(b.add(i, I64(1)), b.block)
         b.branch(head)
         b.position_at_end(done)
 
@@ -265,25 +279,13 @@ class _Kernel:
         if not dims:
             at(index)
             return
-        b = self.builder
-        d, rest = dims[0], dims[1:]
-        lo, n = first if first is not None else (I64(0), self.dim(self.plan.domain[d]))
-        pre = b.block
-        head = b.append_basic_block(f"d{d}.head")
-        body = b.append_basic_block(f"d{d}.body")
-        done = b.append_basic_block(f"d{d}.done")
-        b.branch(head)
-        b.position_at_end(head)
-        i = b.phi(I64, name=f"i{d}")
-        i.add_incoming(lo, pre)
-        b.cbranch(b.icmp_signed("<", i, n), body, done)
-        b.position_at_end(body)
-        index[d] = i
-        self._nest(rest, index, at)
-        nxt = b.add(i, I64(1))
-        i.add_incoming(nxt, b.block)
-        b.branch(head)
-        b.position_at_end(done)
+        d = dims[0]
+        lo, hi = first if first is not None else (I64(0), self.dim(self.plan.domain[d]))
+
+        def body(i):
+            index[d] = i
+            self._nest(dims[1:], index, at)
+        self._loop(lo, hi, body)
 
     # -- the body: at each row (each point of the kept dims) --
     def _rows(self, index, reduced=None) -> None:
