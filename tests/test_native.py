@@ -291,3 +291,27 @@ def test_every_reduction_on_every_dtype_matches_its_reference(op, axes):
         (got,), (want,) = execute(compiled.program, [arg]), run(g, [arg])
         np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True,
                                    err_msg=f"{op.name} {d.name} {axes}")
+
+
+@pytest.mark.parametrize("strides, padding, dilations", [
+    (1, "SAME", 1), (2, "VALID", 1), (1, "SAME", 2), (2, "SAME", 1), (1, [[1, 0], [0, 2]], 1)])
+def test_convolutions_and_pooling_with_their_gradients(strides, padding, dilations):
+    """conv2d (patches + Kiln's GEMM), max/avg pooling and all their gradients run natively
+    and agree with the interpreter (batch symbolic)."""
+    x = RNG.normal(size=(3, 9, 8, 3)).astype(np.float32)
+    x[0, 0, 0, 0] = x[0, 0, 1, 0]  # a tie inside a max-pooling window: the first one wins
+    k = RNG.normal(size=(3, 2, 3, 4)).astype(np.float32)
+
+    def f(x, k):
+        with tf.GradientTape() as tape:
+            tape.watch([x, k])
+            h = tf.nn.relu(tf.nn.conv2d(x, k, strides, padding, dilations=dilations))
+            y = tf.reduce_sum(tf.nn.max_pool2d(h, 2, 2, "SAME") ** 2) + \
+                tf.reduce_sum(tf.nn.avg_pool2d(h, 3, 1, "SAME"))
+        return [y] + tape.gradient(y, [x, k])
+    cf = tf.function(f).get_concrete_function(tf.TensorSpec([None, 9, 8, 3]),
+                                              tf.TensorSpec(k.shape))
+    compiled = compile_graph(cf.graph, target="llvm")
+    assert "kiln_sgemm_c" in compiled.source
+    for got, want in zip(execute(compiled.program, [x, k]), run(cf.graph, [x, k])):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)

@@ -30,6 +30,7 @@ from .. import ops as P
 from ..ir import Literal
 from ..ops import REDUCTIONS
 from ..ops.base import MOVEMENT
+from . import windows_llvm as windows
 from .lower_llvm import (
     F32,
     I8,
@@ -48,17 +49,25 @@ from .plan import KernelPlan, KernelSource
 from .targets import Unsupported
 
 COLUMNS = 128  # columns per block of a column reduction (its accumulators: one vector)
+POOL_GRADS = (P.MAX_POOL_GRAD, P.AVG_POOL_GRAD)
+WINDOWS = {P.CONV2D: windows.conv, P.MAX_POOL: windows.pool, P.AVG_POOL: windows.pool,
+           P.MAX_POOL_GRAD: windows.pool_grad, P.AVG_POOL_GRAD: windows.pool_grad}
 
 
 class _Kernel:
     def __init__(self, node):
         self.plan = plan = KernelPlan(node)
         product = plan.product
-        if plan.kind not in ("elementwise", "rows", "matmul") or product is not None and (
-                product.op is not P.MATMUL or product.outputs[0].type.dtype is not dt.f32
-                or product.outputs[0].type.rank != 2 or plan.axes):
-            raise Unsupported(f"{plan.kind} kernels" if plan.kind != "matmul" else
-                              "this matmul (float32 2-D products only)")
+        if plan.kind not in ("elementwise", "rows", "matmul", "conv", "pool"):
+            raise Unsupported(f"{plan.kind} kernels")
+        if product is not None:
+            if product.op is P.MATMUL and (product.outputs[0].type.dtype is not dt.f32 or
+                                           product.outputs[0].type.rank != 2):
+                raise Unsupported("this matmul (float32 2-D products only)")
+            if product.op not in WINDOWS and product.op is not P.MATMUL or plan.axes:
+                raise Unsupported(f"{product.op.name} kernels")
+            if not all(x.name in plan.params for x in product.inputs):
+                raise Unsupported(f"a {product.op.name} of values the kernel computes")
         self.columns = plan.column_reduction()  # bias gradients: blocks of columns
         if self.columns and len(plan.kept) != 1:
             raise Unsupported("column reductions keeping several dims")
@@ -66,7 +75,9 @@ class _Kernel:
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
             value_type(v.type.dtype)
-        self.scratch = [(workspace_shape(), dt.f32)] if product is not None else []
+        self.scratch = [] if product is None or product.op in (P.MAX_POOL, P.AVG_POOL) or \
+            product.op in POOL_GRADS else \
+            [(workspace_shape(), dt.f32)] + windows.workspaces(product)
         self.arg_types = [storage_type(v.type.dtype).as_pointer() for v in self.arrays] + \
             [F32.as_pointer()] * len(self.scratch) + [I64] * len(plan.symbols)
         self.ftype = ir.FunctionType(ir.VoidType(), self.arg_types)
@@ -93,14 +104,16 @@ class _Kernel:
             self.ptr.setdefault(out.name, values[len(self.plan.body.params)])
 
     def _product(self) -> None:
-        """The kernel's matmul, into its target, by Kiln's GEMM (runtime/gemm_c.py)."""
+        """The kernel's product into its target: a matmul by Kiln's GEMM
+        (runtime/gemm_c.py), a window op by windows_llvm.py."""
         n = self.plan.product
         if n is None:
             return
+        if n.op is not P.MATMUL:
+            WINDOWS[n.op](self, n)
+            return
         b = self.builder
         (a, w), out = n.inputs, n.outputs[0]
-        if not all(x.name in self.plan.params for x in (a, w)):
-            raise Unsupported("a matmul of values the kernel computes")
         f32p = F32.as_pointer()
         gemm = declare(self, "kiln_sgemm_c", ir.VoidType(),
                         [f32p, I64, I64, I8, f32p, I64, I64, I8, f32p, I64, I64, f32p])

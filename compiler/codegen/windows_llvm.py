@@ -1,0 +1,222 @@
+"""Window ops of the native backend, over NHWC with the image sizes static and the batch
+symbolic: conv2d (each output pixel's patch copied into a workspace row, in parallel, then
+one call of Kiln's GEMM), max/avg pooling and their gradients (parallel over output pixels,
+or over images for the gradients, whose windows overlap). Each writes the kernel's product
+target; the kernel's epilogue then reads it (render_llvm.py). Loads outside the image read a
+clamped position and are then ignored, so nothing reads outside an array. Semantics are the
+numba backend's (render_windows.py): max propagates NaN, SAME averages over the elements
+inside the image, max's gradient goes to each window's first maximal element.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .. import dtypes as dt
+from .. import ops as P
+from ..ops.nn import window_geometry
+from .lower_llvm import F32, I1, I8, I64, constant, declare, intrinsic
+from .targets import Unsupported
+
+
+def workspaces(n) -> list:
+    """The workspaces (shape, dtype) a window op needs beyond the GEMM's: conv2d's patch
+    matrix, one row per output pixel."""
+    if n.op is not P.CONV2D:
+        return []
+    x, w = n.inputs
+    kh, kw, c, _ = w.type.shape
+    ((_, _, oh), (_, _, ow)), _, _ = window_geometry("conv2d", x.type.shape, (kh, kw),
+                                                     n.attr_dict)
+    return [((x.type.shape[0] * (oh * ow), kh * kw * c), dt.f32)]
+
+
+class _Ix:
+    """i64 arithmetic and bounds on the kernel's builder."""
+
+    def __init__(self, k):
+        self.k, self.b = k, k.builder
+
+    def lin(self, *terms):
+        """sum of a * b for (a, b) pairs (ints or i64 values)."""
+        total = I64(0)
+        for a, c in terms:
+            a = I64(a) if isinstance(a, int) else a
+            c = I64(c) if isinstance(c, int) else c
+            total = self.b.add(total, self.b.mul(a, c))
+        return total
+
+    def inside(self, i, n):
+        return self.b.and_(self.b.icmp_signed(">=", i, I64(0)),
+                           self.b.icmp_signed("<", i, I64(n)))
+
+    def clamp(self, i, n):
+        b = self.b
+        i = b.select(b.icmp_signed("<", i, I64(0)), I64(0), i)
+        return b.select(b.icmp_signed(">=", i, I64(n)), I64(n - 1), i)
+
+    def at(self, name, offset):
+        return self.b.gep(self.k.ptr[name], [offset])
+
+
+def conv(k, n) -> None:
+    x, w = n.inputs
+    if n.attr("groups") != 1 or x.type.dtype is not dt.f32:
+        raise Unsupported("grouped or non-float32 conv2d")
+    _, h, wd, c = x.type.shape
+    kh, kw, _, o = w.type.shape
+    ((pt, _, oh), (pl, _, ow)), (sh, sw), (dh, dw) = window_geometry(
+        "conv2d", x.type.shape, (kh, kw), n.attr_dict)
+    kk = kh * kw * c
+
+    def patch(r):  # the window of output pixel r as row r of the patch matrix
+        ix, b = _Ix(k), k.builder
+        img, rem = b.sdiv(r, I64(oh * ow)), b.srem(r, I64(oh * ow))
+        oy, ox = b.sdiv(rem, I64(ow)), b.srem(rem, I64(ow))
+        cols = k.work[1]
+
+        def row(ky):
+            iy = ix.lin((oy, sh), (ky, dh), (I64(-pt), 1))
+
+            def col(kx):
+                iz = ix.lin((ox, sw), (kx, dw), (I64(-pl), 1))
+                ok = b.and_(ix.inside(iy, h), ix.inside(iz, wd))
+                src = ix.lin((img, h * wd * c), (ix.clamp(iy, h), wd * c), (ix.clamp(iz, wd), c))
+                dst = ix.lin((r, kk), (ky, kw * c), (kx, c))
+                k._loop(I64(0), I64(c), lambda ci: b.store(
+                    b.select(ok, b.load(ix.at(x.name, b.add(src, ci))), F32(0.0)),
+                    b.gep(cols, [b.add(dst, ci)])))
+            k._loop(I64(0), I64(kw), col)
+        k._loop(I64(0), I64(kh), row)
+
+    m = k.builder.mul(k.dim(x.type.shape[0]), I64(oh * ow))
+    k._for(I64(0), m, patch)
+    b = k.builder
+    f32p = F32.as_pointer()
+    gemm = declare(k, "kiln_sgemm_c", ir.VoidType(),
+                   [f32p, I64, I64, I8, f32p, I64, I64, I8, f32p, I64, I64, f32p])
+    m = b.mul(k.dim(x.type.shape[0]), I64(oh * ow))
+    b.call(gemm, [k.work[1], m, I64(kk), I8(0), k.ptr[w.name], I64(kk), I64(o), I8(0),
+                  k.ptr[n.outputs[0].name], m, I64(o), k.work[0]])
+
+
+def pool(k, n) -> None:
+    x = n.inputs[0]
+    d = x.type.dtype
+    if not d.is_float:
+        raise Unsupported(f"{n.op.name} of {d.name}")
+    _, h, wd, c = x.type.shape
+    kh, kw = n.attr("ksize")
+    ((pt, _, oh), (pl, _, ow)), (sh, sw), _ = window_geometry(
+        n.op.name, x.type.shape, (kh, kw), n.attr_dict)
+    is_max = n.op is P.MAX_POOL
+    out = n.outputs[0].name
+    t = F32 if d is dt.f32 else ir.DoubleType()
+
+    def pixel(p):
+        ix, b = _Ix(k), k.builder
+        img = b.sdiv(p, I64(oh * ow))
+        oy, ox = b.srem(b.sdiv(p, I64(ow)), I64(oh)), b.srem(p, I64(ow))
+        base = b.mul(p, I64(c))
+        init = constant(d.min() if is_max else 0, d)
+        k._loop(I64(0), I64(c), lambda ci: b.store(init, ix.at(out, b.add(base, ci))))
+        count = k._entry_alloca(I64)
+        b.store(I64(0), count)
+
+        def row(ky):
+            iy = ix.lin((oy, sh), (ky, 1), (I64(-pt), 1))
+
+            def col(kx):
+                iz = ix.lin((ox, sw), (kx, 1), (I64(-pl), 1))
+                ok = b.and_(ix.inside(iy, h), ix.inside(iz, wd))
+                b.store(b.add(b.load(count), b.zext(ok, I64)), count)
+                src = ix.lin((img, h * wd * c), (ix.clamp(iy, h), wd * c), (ix.clamp(iz, wd), c))
+
+                def channel(ci):
+                    at = ix.at(out, b.add(base, ci))
+                    cur, v = b.load(at), b.load(ix.at(x.name, b.add(src, ci)))
+                    new = b.call(intrinsic(k, "maximum", t, 2), [cur, v]) if is_max else \
+                        b.fadd(cur, v)
+                    b.store(b.select(ok, new, cur), at)
+                k._loop(I64(0), I64(c), channel)
+            k._loop(I64(0), I64(kw), col)
+        k._loop(I64(0), I64(kh), row)
+        if not is_max:
+            div = b.sitofp(b.load(count), t)
+            k._loop(I64(0), I64(c), lambda ci: b.store(
+                b.fdiv(b.load(ix.at(out, b.add(base, ci))), div), ix.at(out, b.add(base, ci))))
+
+    k._for(I64(0), k.builder.mul(k.dim(x.type.shape[0]), I64(oh * ow)), pixel)
+
+
+def pool_grad(k, n) -> None:
+    d = n.outputs[0].type.dtype
+    if not d.is_float:
+        raise Unsupported(f"{n.op.name} of {d.name}")
+    _, h, wd, c = n.outputs[0].type.shape
+    kh, kw = n.attr("ksize")
+    ((pt, _, oh), (pl, _, ow)), (sh, sw), _ = window_geometry(
+        n.op.name, n.outputs[0].type.shape, (kh, kw), n.attr_dict)
+    out, g = n.outputs[0].name, n.inputs[-1].name
+    is_max = n.op is P.MAX_POOL_GRAD
+    zero = constant(0, d)
+
+    def image(img):
+        ix, b = _Ix(k), k.builder
+        k._loop(I64(0), I64(h * wd * c), lambda e: b.store(
+            zero, ix.at(out, ix.lin((img, h * wd * c), (e, 1)))))
+        found = k._entry_alloca(I1)
+        count = k._entry_alloca(I64)
+
+        def window(oy, ox, visit):
+            def row(ky):
+                iy = ix.lin((oy, sh), (ky, 1), (I64(-pt), 1))
+
+                def col(kx):
+                    iz = ix.lin((ox, sw), (kx, 1), (I64(-pl), 1))
+                    ok = b.and_(ix.inside(iy, h), ix.inside(iz, wd))
+                    visit(ok, ix.lin((img, h * wd * c), (ix.clamp(iy, h), wd * c),
+                                     (ix.clamp(iz, wd), c)))
+                k._loop(I64(0), I64(kw), col)
+            k._loop(I64(0), I64(kh), row)
+
+        def pixel(oy, ox):
+            gbase = ix.lin((img, oh * ow * c), (oy, ow * c), (ox, c))
+            if is_max:
+                xa, ya = n.inputs[0].name, n.inputs[1].name
+
+                def channel(ci):
+                    b.store(I1(0), found)
+                    y = b.load(ix.at(ya, b.add(gbase, ci)))
+                    gv = b.load(ix.at(g, b.add(gbase, ci)))
+
+                    def visit(ok, src):
+                        at = ix.at(out, b.add(src, ci))
+                        hit = b.and_(b.and_(ok, b.xor(b.load(found), I1(1))),
+                                     b.fcmp_ordered("==", b.load(ix.at(xa, b.add(src, ci))), y))
+                        b.store(b.fadd(b.load(at), b.select(hit, gv, zero)), at)
+                        b.store(b.or_(b.load(found), hit), found)
+                    window(oy, ox, visit)
+                k._loop(I64(0), I64(c), channel)
+                return
+            b.store(I64(0), count)
+            window(oy, ox, lambda ok, src: b.store(b.add(b.load(count), b.zext(ok, I64)),
+                                                   count))
+            share = b.sitofp(b.load(count), value_t(d))
+
+            def visit(ok, src):
+                def channel(ci):
+                    at = ix.at(out, b.add(src, ci))
+                    gv = b.fdiv(b.load(ix.at(g, b.add(gbase, ci))), share)
+                    b.store(b.fadd(b.load(at), b.select(ok, gv, zero)), at)
+                k._loop(I64(0), I64(c), channel)
+            window(oy, ox, visit)
+
+        k._loop(I64(0), I64(oh), lambda oy: k._loop(I64(0), I64(ow),
+                                                    lambda ox: pixel(oy, ox)))
+
+    k._for(I64(0), k.dim(n.outputs[0].type.shape[0]), image)
+
+
+def value_t(d):
+    return F32 if d is dt.f32 else ir.DoubleType()
