@@ -55,8 +55,8 @@ def _load_native(program: Program):
     for st in walk_steps(program):
         if st.kind == "kernel":
             n = len(st.inputs) + len(st.outputs) + len(st.scratch), len(st.symbols)
-            st.fn_par = NativeKernel(module, st.name + "_par", *n)
             st.fn_ser = NativeKernel(module, st.name + "_ser", *n)
+            st.fn_par = NativeKernel(module, st.name + "_par", *n, serial=st.fn_ser)
             _static_variant(st)
     return module
 

@@ -25,6 +25,17 @@ _lock = threading.Lock()
 _machine = None
 _modules: dict[str, NativeModule] = {}
 _gomp: bool | None = None
+_forked = False  # this process was forked from one whose libgomp threads existed
+
+
+def _after_fork_in_child() -> None:
+    # libgomp's thread pool does not survive fork: a parallel region in the child would
+    # wait forever for the parent's threads. A forked child runs native kernels serially.
+    global _forked
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def parallel_available() -> bool:
@@ -141,15 +152,19 @@ def load_module(text: str) -> NativeModule:
 
 class NativeKernel:
     """A kernel of a native module, called like a numba kernel: arrays (their data pointers)
-    then sizes."""
+    then sizes. A parallel variant knows its serial twin, which it runs instead in a forked
+    child (see ``_after_fork_in_child``)."""
 
-    __slots__ = ("fn", "n_arrays", "name")
+    __slots__ = ("fn", "n_arrays", "name", "serial")
 
-    def __init__(self, module: NativeModule, name: str, n_arrays: int, n_sizes: int):
-        self.name, self.n_arrays = name, n_arrays
+    def __init__(self, module: NativeModule, name: str, n_arrays: int, n_sizes: int,
+                 serial: NativeKernel | None = None):
+        self.name, self.n_arrays, self.serial = name, n_arrays, serial
         self.fn = module.function(name, [ctypes.c_void_p] * n_arrays +
                                   [ctypes.c_int64] * n_sizes)
 
     def __call__(self, *args):
+        if _forked and self.serial is not None:
+            return self.serial(*args)
         n = self.n_arrays
         self.fn(*[a.ctypes.data for a in args[:n]], *args[n:])

@@ -314,3 +314,32 @@ def test_convolutions_and_pooling_with_their_gradients(strides, padding, dilatio
     assert "kiln_sgemm_c" in compiled.source
     for got, want in zip(execute(compiled.program, [x, k]), run(cf.graph, [x, k])):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+
+
+FORK_CHILD = """
+import json, multiprocessing as mp, os
+import numpy as np
+os.environ["KILN_BACKEND"] = "llvm"
+import framework as tf
+f = tf.function(lambda x: tf.nn.softmax(x * 2.0))
+x = np.random.default_rng(0).random((2048, 512)).astype(np.float32)
+want = f(x).numpy()  # a parallel native kernel: libgomp's threads now exist
+def child(q):
+    q.put(bool(np.allclose(f(x).numpy(), want)))
+ctx = mp.get_context("fork")
+q = ctx.Queue()
+p = ctx.Process(target=child, args=(q,))
+p.start()
+print(json.dumps({"child": q.get(timeout=60)}))
+p.join()
+"""
+
+
+def test_a_forked_child_runs_native_kernels():
+    """libgomp's threads do not survive fork; a forked child runs native kernels serially
+    instead of waiting forever for them."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-c", FORK_CHILD], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"child": True}
