@@ -46,11 +46,13 @@ def parallel_available() -> bool:
     global _gomp
     if _gomp is None:
         import ctypes.util
+
+        import llvmlite.binding as llvm
         name = ctypes.util.find_library("gomp") or "libgomp.so.1"
         try:
-            ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
+            llvm.load_library_permanently(name)  # where JIT code's symbols are looked up
             _gomp = True
-        except OSError:
+        except RuntimeError:
             _gomp = False
     return _gomp
 
@@ -118,6 +120,27 @@ def _cached_object(text: str) -> bytes:
     return obj
 
 
+def _resolve_externals(text: str) -> None:
+    """Make every function the module declares callable (Kiln's GEMM, libgomp), and refuse
+    a module that names one this process lacks: MCJIT would jump to address 0."""
+    import re
+
+    import llvmlite.binding as llvm
+    names = set(re.findall(r'^declare [^@]*@"?([\w.$]+)"?\(', text, re.M))
+    if "kiln_sgemm_c" in names:  # Kiln's GEMM, compiled once (gemm_c.py)
+        from .gemm_c import SYMBOLS
+        for name, address in SYMBOLS.items():
+            llvm.add_symbol(name, address)
+    if any(n.startswith("GOMP_") for n in names):
+        parallel_available()
+    missing = sorted(n for n in names if not n.startswith("llvm.") and
+                     not llvm.address_of_symbol(n))
+    if missing:
+        from .library import LoadError
+        raise LoadError(f"native module needs {', '.join(missing)}, which this process "
+                        f"cannot find (libgomp for parallel kernels: gcc's runtime)")
+
+
 class NativeModule:
     """A loaded module: ``function(name, argtypes)`` gives a ctypes callable."""
 
@@ -125,10 +148,7 @@ class NativeModule:
         import llvmlite.binding as llvm
         self.text = text
         self.object = _cached_object(text)
-        if "kiln_sgemm_c" in text:  # Kiln's GEMM, compiled once (gemm_c.py)
-            from .gemm_c import SYMBOLS
-            for name, address in SYMBOLS.items():
-                llvm.add_symbol(name, address)
+        _resolve_externals(text)
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
         self._engine.add_object_file(llvm.ObjectFileRef.from_data(self.object))
         self._engine.finalize_object()

@@ -16,3 +16,12 @@ settings.register_profile("stress", parent=settings.get_profile("kiln"), max_exa
 # KILN_HYPOTHESIS=stress runs 20x more examples (minutes), to hunt edge cases.
 settings.load_profile(os.environ.get("KILN_HYPOTHESIS") or ("ci" if os.environ.get("CI")
                                                             else "kiln"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def numba_backend(monkeypatch):
+    """Compile @functions with the numba CPU backend (for tests of what it generates)."""
+    monkeypatch.setenv("KILN_BACKEND", "numba")

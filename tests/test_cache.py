@@ -35,7 +35,8 @@ print(json.dumps(dict(ok=ok, **cache_stats(module))))
 def run(tmp_path, cache, extra_env=None, n=1):
     script = tmp_path / "prog.py"
     script.write_text(PROGRAM)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), KILN_CACHE_DIR=str(cache), **(extra_env or {}))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), KILN_CACHE_DIR=str(cache), KILN_BACKEND="numba",
+               **(extra_env or {}))  # (numba's cache; the native one: test_native.py)
     env.pop("KILN_DUMP_IR", None)
     procs = [subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(n)]

@@ -418,7 +418,7 @@ def test_fusion_never_creates_a_cycle_between_kernels():
 
 @pytest.mark.parametrize("shape,axes", [((37, 300), (0,)), ((5, 7, 130), (0, 1)),
                                         ((0, 9), (0,))])
-def test_column_reductions_run_blocked_and_match(shape, axes):
+def test_column_reductions_run_blocked_and_match(shape, axes, numba_backend):
     """Reductions over leading axes (bias gradients) use the column-blocked loop nest, with
     their prologue, epilogue and full-shaped outputs, for symbolic leading dims too."""
     rng = np.random.default_rng(0)

@@ -247,7 +247,7 @@ def _decaying_sums(xs, w):
     (_decaying_sums, (RNG.normal(size=(50, 3)).astype(np.float32),
                       np.array([0.9, 1.0, 2.0, 3.0], np.float32))),
 ])
-def test_loops_of_kernels_run_as_one_compiled_function(fn, args, monkeypatch):
+def test_loops_of_kernels_run_as_one_compiled_function(fn, args, monkeypatch, numba_backend):
     import compiler.codegen.program as codegen_program
     args = [tf.constant(a) for a in args]
     compiled = tf.function(fn)
@@ -270,7 +270,7 @@ def test_loop_invariant_work_is_hoisted_out_of_the_body():
 
 
 @pytest.mark.parametrize("cls", [keras.layers.LSTM, keras.layers.GRU])
-def test_recurrent_layers_run_their_steps_as_one_compiled_loop(cls):
+def test_recurrent_layers_run_their_steps_as_one_compiled_loop(cls, numba_backend):
     layer = cls(4, return_sequences=True)
     x = tf.constant(RNG.normal(size=(2, 6, 3)).astype(np.float32))
     f = tf.function(lambda x: layer(x))

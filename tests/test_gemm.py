@@ -66,7 +66,7 @@ def test_nan_and_inf_propagate():
     np.testing.assert_array_equal(np.isinf(c), np.isinf(want))
 
 
-def test_compiled_matmul_with_transposes_and_epilogue_uses_it():
+def test_compiled_matmul_with_transposes_and_epilogue_uses_it(numba_backend):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((130, 300), dtype=np.float32)
     w = rng.standard_normal((90, 300), dtype=np.float32)

@@ -343,3 +343,18 @@ def test_a_forked_child_runs_native_kernels():
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1]) == {"child": True}
+
+
+def test_casts_between_every_pair_of_dtypes_match_numpy():
+    """Out-of-range and NaN floats cast to the most negative integer, as numpy on x86."""
+    kinds = (dt.f64, dt.f32, dt.i64, dt.i32, dt.bool_)
+    for src in kinds:
+        x = _values(src)
+        if src.is_float:
+            x = np.concatenate([x, np.asarray([3e9, -3e9, 1e19, -1e19], src.np)])
+        for to in kinds:
+            b = GraphBuilder("cast")
+            p = b.param("x", TensorType((x.size,), src))
+            g = b.build([b.emit1(P.CAST_, [p], {"to": to})])
+            (got,), (want,) = execute(compile_graph(g, target="llvm").program, [x]), run(g, [x])
+            np.testing.assert_array_equal(got, want, err_msg=f"{src.name} -> {to.name}")

@@ -218,9 +218,10 @@ def _cast(k, x, src: dt.DType, to: dt.DType):
         return b.uitofp(x, t) if to.is_float else b.zext(x, t)
     if src.is_float and to.is_float:
         return b.fpext(x, t) if t == F64 else b.fptrunc(x, t)
-    if src.is_float:  # saturating (NaN -> 0), never poison
-        fn = declare(k, f"llvm.fptosi.sat.i{t.width}.{'f32' if s == F32 else 'f64'}", t, [s])
-        return b.call(fn, [x])
+    if src.is_float:  # as x86 (and numpy there): NaN and out-of-range values -> INT_MIN
+        bound = float(2 ** (t.width - 1))
+        ok = b.and_(b.fcmp_ordered(">=", x, s(-bound)), b.fcmp_ordered("<", x, s(bound)))
+        return b.select(ok, b.fptosi(x, t), t(-(2 ** (t.width - 1))))
     if to.is_float:
         return b.sitofp(x, t)
     return b.sext(x, t) if t.width > s.width else b.trunc(x, t)
