@@ -84,7 +84,7 @@ def test_compiled_matmul_with_transposes_and_epilogue_uses_it(numba_backend):
         all("Literal" not in str(sig) for sig in G.kiln_sgemm.signatures)
 
 
-def test_compiled_conv2d_uses_it():
+def test_compiled_conv2d_uses_it(numba_backend):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 16, 16, 8), dtype=np.float32)
     k = rng.standard_normal((3, 3, 8, 40), dtype=np.float32)

@@ -70,6 +70,9 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
         dtypes = [o.type.dtype.np for o in node.outputs]
         cost = step_cost(node)
         if node.op.kind == CONTROL:
+            if node.op is not P.COND and not target.python_loops:
+                raise targets.Unsupported(f"{node.op.name} (a loop runs as one compiled "
+                                          f"function on numba, region by region here)")
             subs = []
             for r in node.regions:
                 sub, ks = build_program(r, None, target)

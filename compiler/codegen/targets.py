@@ -4,8 +4,9 @@ A target says how a kernel node renders (``render``), how the rendered kernels b
 module (``module_source``), which movement ops run as copy kernels of their own
 (``copies_everywhere``: a device keeps data on itself; the CPU copies with numpy except
 inside compiled loops) and whether a loop of kernels becomes one generated function
-(``compiled_loops``). How the loaded module's functions bind to a program's steps is the
-runtime's business (runtime/load.py), keyed by the same name."""
+(``compiled_loops``) or else may run from Python (``python_loops``). How the loaded
+module's functions bind to a program's steps is the runtime's business (runtime/load.py),
+keyed by the same name."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class Target:
     module_source: Callable     # (kernels, helpers, version) -> module text
     copies_everywhere: bool     # every movement op a copy kernel (else only inside loops)
     compiled_loops: bool        # a loop of kernels runs as one generated function (loops.py)
+    python_loops: bool = True   # a loop may run its regions' programs from Python (else a
+    #                             program with a while_loop or scan goes to the next backend)
 
 
 def _render_cpu(node):
@@ -66,11 +69,11 @@ TARGETS = {
     "cuda": Target("cuda", _render_cuda, _module_cuda, copies_everywhere=True,
                    compiled_loops=False),
     "llvm": Target("llvm", _render_llvm, _module_llvm, copies_everywhere=False,
-                   compiled_loops=False),
+                   compiled_loops=False, python_loops=False),
 }
 # The backends that may compile for a device, in the order they are tried: the native LLVM
-# backend lowers elementwise kernels only so far, so it runs when KILN_BACKEND=llvm asks for
-# it, and a program it cannot lower goes to numba.
+# backend first (KILN_BACKEND=numba skips it); a program with a kernel it cannot lower yet
+# (a grouped convolution, random bits, an argmax...) goes to numba whole.
 DEVICES = {"cpu": ("llvm", "numba"), "cuda": ("cuda",)}
 
 
@@ -81,7 +84,7 @@ def candidates(name) -> list[Target]:
         return [get(n) for n in name]
     if name not in DEVICES:
         return [get(name)]
-    backend = os.environ.get("KILN_BACKEND", "numba")
+    backend = os.environ.get("KILN_BACKEND", "llvm")
     if backend not in ("numba", "llvm"):
         raise AttrError("KILN_BACKEND", f"expected 'numba' or 'llvm'; received {backend!r}")
     return [get(n) for n in DEVICES[name] if backend == "llvm" or n != "llvm"]
