@@ -8,6 +8,7 @@ competitor descheduled), so Kiln on 2 threads should not lose to Kiln on 1 there
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -37,6 +38,14 @@ def workloads():
             "matmul_768": lambda: matmul(mat)}
 
 
+def set_threads(n: int) -> None:
+    """Threads for numba's kernels and for the native backend's (libgomp's) parallel loops."""
+    numba.set_num_threads(n)
+    from runtime.native import parallel_available
+    if parallel_available():
+        ctypes.CDLL("libgomp.so.1").omp_set_num_threads(n)
+
+
 def main():
     runs = workloads()
     for fn in runs.values():
@@ -48,13 +57,14 @@ def main():
         try:
             for name, fn in runs.items():
                 for threads in (1, 2):
-                    numba.set_num_threads(threads)
+                    set_threads(threads)
                     emit(name, "kiln", median_seconds(fn, repeat=40), threads=threads,
-                         busy_core=busy, layer=layer, load=os.getloadavg()[0])
+                         busy_core=busy, layer=layer, load=os.getloadavg()[0],
+                         backend=os.environ.get("KILN_BACKEND", "llvm"))
         finally:
             if competitor is not None:
                 competitor.kill()
-            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+            set_threads(numba.config.NUMBA_NUM_THREADS)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from compiler import dtypes as dt
+from compiler import ops as P
 from compiler.errors import AttrError, ShapeError
 
 from . import tracing
 from .array_ops import expand_dims, transpose, zeros_like
 from .array_ops import range as arange
+from .core import apply
 from .math_ops import cast, equal, greater, less, logical_and, reduce_sum, where
 from .segment_ops import axis_of
 from .tensor import Tensor, as_operand
@@ -23,9 +25,10 @@ from .tensor import Tensor, as_operand
 
 def _places(x, descending: bool):
     """Each element's position in its sorted row (last axis), and the row's indices."""
-    n = x.shape[-1]
+    n = x.ir_type.shape[-1]  # (a symbolic size when the row length is known only at run time)
     a, b = expand_dims(x, -1), expand_dims(x, -2)          # [..., i, 1], [..., 1, j]
-    idx = arange(n)
+    idx = arange(n) if isinstance(n, int) else apply(P.IOTA, [], {"shape": (n,), "axis": 0,
+                                                                  "dtype": dt.i32})
     earlier = less(expand_dims(idx, 0), expand_dims(idx, -1))  # [i, j]: j < i
     ahead = greater(b, a) if descending else less(b, a)
     ties = logical_and(equal(b, a), earlier)
@@ -94,6 +97,10 @@ def top_k(input, k=1, sorted=True, index_type=dt.i32, name=None):
     the lower index first), as ``tf.math.top_k``. Returns ``(values, indices)``."""
     x = as_operand(input)
     n = x.shape[-1] if x.shape.rank else None
+    if x.shape.rank and n is None:
+        raise AttrError("top_k", "the last dim must be known when the function is traced (k "
+                                 "rows are read out); received a size known only at run time",
+                        tracing.where())
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or n is None or \
             not 0 <= k <= n:
         raise AttrError("top_k", f"k must be an int in [0, {n}] (the last dim); received "

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import framework as tf
+from compiler.errors import AttrError
 
 K = tf.keras
 
@@ -343,3 +344,18 @@ def test_random_image_ops_in_a_dataset_map():
     assert flips == {False, True}
     bright = tf.image.random_brightness(x, 0.2).numpy() - x
     assert np.allclose(bright, bright.flat[0], atol=1e-6) and abs(bright.flat[0]) <= 0.2
+
+
+def test_sorting_along_an_axis_known_only_at_run_time():
+    """tf.sort/argsort along the batch axis of a relaxed signature (it used to raise a
+    TypeError while tracing); top_k there is a clear error naming the last dim."""
+    f = tf.function(lambda x: (tf.sort(x, axis=0), tf.argsort(x, axis=0, direction="DESCENDING")),
+                    input_signature=[tf.TensorSpec([None, 3])])
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    values, order = f(x)
+    np.testing.assert_array_equal(values.numpy(), np.sort(x, 0))
+    np.testing.assert_array_equal(order.numpy(), np.argsort(-x, 0, kind="stable"))
+    g = tf.function(lambda x: tf.math.top_k(tf.transpose(x), 2),
+                    input_signature=[tf.TensorSpec([None, 3])])
+    with pytest.raises(AttrError, match="last dim must be known"):
+        g(x)
