@@ -225,3 +225,12 @@ def _cast(k, x, src: dt.DType, to: dt.DType):
     if to.is_float:
         return b.sitofp(x, t)
     return b.sext(x, t) if t.width > s.width else b.trunc(x, t)
+
+
+def gemm(k, a, a_shape, ta, b, b_shape, tb, c, c_shape, work) -> None:
+    """c = op(a) @ op(b) by Kiln's float32 GEMM (runtime/gemm_c.py), on C-contiguous
+    arrays given as pointers and (rows, cols) i64 pairs; ``work`` is its workspace."""
+    f32p = F32.as_pointer()
+    fn = declare(k, "kiln_sgemm_c", ir.VoidType(),
+                 [f32p, I64, I64, I8, f32p, I64, I64, I8, f32p, I64, I64, f32p])
+    k.builder.call(fn, [a, *a_shape, I8(int(ta)), b, *b_shape, I8(int(tb)), c, *c_shape, work])

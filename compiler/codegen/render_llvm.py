@@ -41,6 +41,7 @@ from .lower_llvm import (
     combine,
     constant,
     declare,
+    gemm,
     lower,
     storage_type,
     value_type,
@@ -49,7 +50,6 @@ from .plan import KernelPlan, KernelSource
 from .targets import Unsupported
 
 COLUMNS = 128  # columns per block of a column reduction (its accumulators: one vector)
-POOL_GRADS = (P.MAX_POOL_GRAD, P.AVG_POOL_GRAD)
 WINDOWS = {P.CONV2D: windows.conv, P.MAX_POOL: windows.pool, P.AVG_POOL: windows.pool,
            P.MAX_POOL_GRAD: windows.pool_grad, P.AVG_POOL_GRAD: windows.pool_grad}
 
@@ -75,9 +75,8 @@ class _Kernel:
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
             value_type(v.type.dtype)
-        self.scratch = [] if product is None or product.op in (P.MAX_POOL, P.AVG_POOL) or \
-            product.op in POOL_GRADS else \
-            [(workspace_shape(), dt.f32)] + windows.workspaces(product)
+        self.scratch = [(workspace_shape(), dt.f32)] + windows.workspaces(product) \
+            if product is not None and product.op in (P.MATMUL, P.CONV2D) else []
         self.arg_types = [storage_type(v.type.dtype).as_pointer() for v in self.arrays] + \
             [F32.as_pointer()] * len(self.scratch) + [I64] * len(plan.symbols)
         self.ftype = ir.FunctionType(ir.VoidType(), self.arg_types)
@@ -112,17 +111,12 @@ class _Kernel:
         if n.op is not P.MATMUL:
             WINDOWS[n.op](self, n)
             return
-        b = self.builder
         (a, w), out = n.inputs, n.outputs[0]
-        f32p = F32.as_pointer()
-        gemm = declare(self, "kiln_sgemm_c", ir.VoidType(),
-                        [f32p, I64, I64, I8, f32p, I64, I64, I8, f32p, I64, I64, f32p])
-        args = []
-        for x, flag in ((a, "transpose_a"), (w, "transpose_b")):
-            rows, cols = x.type.shape
-            args += [self.ptr[x.name], self.dim(rows), self.dim(cols), I8(int(n.attr(flag)))]
-        rows, cols = out.type.shape
-        b.call(gemm, args + [self.ptr[out.name], self.dim(rows), self.dim(cols), self.work[0]])
+
+        def shape(x):
+            return tuple(self.dim(d) for d in x.type.shape)
+        gemm(self, self.ptr[a.name], shape(a), n.attr("transpose_a"), self.ptr[w.name],
+             shape(w), n.attr("transpose_b"), self.ptr[out.name], shape(out), self.work[0])
 
     # -- sizes and offsets --
     def dim(self, d):

@@ -15,7 +15,7 @@ from llvmlite import ir
 from .. import dtypes as dt
 from .. import ops as P
 from ..ops.nn import window_geometry
-from .lower_llvm import F32, I1, I8, I64, constant, declare, intrinsic
+from .lower_llvm import F32, I1, I64, constant, gemm, intrinsic
 from .targets import Unsupported
 
 
@@ -91,13 +91,9 @@ def conv(k, n) -> None:
 
     m = k.builder.mul(k.dim(x.type.shape[0]), I64(oh * ow))
     k._for(I64(0), m, patch)
-    b = k.builder
-    f32p = F32.as_pointer()
-    gemm = declare(k, "kiln_sgemm_c", ir.VoidType(),
-                   [f32p, I64, I64, I8, f32p, I64, I64, I8, f32p, I64, I64, f32p])
-    m = b.mul(k.dim(x.type.shape[0]), I64(oh * ow))
-    b.call(gemm, [k.work[1], m, I64(kk), I8(0), k.ptr[w.name], I64(kk), I64(o), I8(0),
-                  k.ptr[n.outputs[0].name], m, I64(o), k.work[0]])
+    m = k.builder.mul(k.dim(x.type.shape[0]), I64(oh * ow))
+    gemm(k, k.work[1], (m, I64(kk)), False, k.ptr[w.name], (I64(kk), I64(o)), False,
+         k.ptr[n.outputs[0].name], (m, I64(o)), k.work[0])
 
 
 def pool(k, n) -> None:
