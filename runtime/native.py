@@ -57,16 +57,21 @@ def parallel_available() -> bool:
     return _gomp
 
 
-def _target_machine():
+def _target_machine(new: bool = False):
+    """The host CPU's target machine (shared for compiling); ``new``: one of its own, for
+    an execution engine, which takes ownership of the machine it is given."""
     global _machine
-    if _machine is None:
+    if _machine is None or new:
         import llvmlite.binding as llvm
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         target = llvm.Target.from_triple(llvm.get_process_triple())
-        _machine = target.create_target_machine(
+        machine = target.create_target_machine(
             cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
             opt=3, reloc="pic", codemodel="jitdefault")
+        if new:
+            return machine
+        _machine = machine
     return _machine
 
 
@@ -149,7 +154,8 @@ class NativeModule:
         self.text = text
         self.object = _cached_object(text)
         _resolve_externals(text)
-        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
+        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
+                                                  _target_machine(new=True))
         self._engine.add_object_file(llvm.ObjectFileRef.from_data(self.object))
         self._engine.finalize_object()
 
