@@ -151,7 +151,6 @@ class NativeModule:
 
     def __init__(self, text: str):
         import llvmlite.binding as llvm
-        self.text = text
         self.object = _cached_object(text)
         _resolve_externals(text)
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
