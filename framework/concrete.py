@@ -175,9 +175,8 @@ class ConcreteFunction:
                     if len(self._envs) > 64:  # many batch sizes: keep the cache small
                         self._envs.clear()
                     self._envs[shapes] = env
-                done = self._compiled.get(device) or self.compiled(device)
-                outs = execute(done.program, arrays, env=env, profile=active_profile(),
-                               memory=memory)
+                outs = execute(self.compiled(device).program, arrays, env=env,
+                               profile=active_profile(), memory=memory)
             else:
                 outs = run(self.graph, arrays)
         except SignatureError as e:

@@ -16,7 +16,6 @@ from compiler.errors import AttrError, ShapeError
 
 from . import tracing
 from .array_ops import expand_dims, transpose, zeros_like
-from .array_ops import range as arange
 from .core import apply
 from .math_ops import cast, equal, greater, less, logical_and, reduce_sum, where
 from .segment_ops import axis_of
@@ -27,8 +26,7 @@ def _places(x, descending: bool):
     """Each element's position in its sorted row (last axis), and the row's indices."""
     n = x.ir_type.shape[-1]  # (a symbolic size when the row length is known only at run time)
     a, b = expand_dims(x, -1), expand_dims(x, -2)          # [..., i, 1], [..., 1, j]
-    idx = arange(n) if isinstance(n, int) else apply(P.IOTA, [], {"shape": (n,), "axis": 0,
-                                                                  "dtype": dt.i32})
+    idx = apply(P.IOTA, [], {"shape": (n,), "axis": 0, "dtype": dt.i32})
     earlier = less(expand_dims(idx, 0), expand_dims(idx, -1))  # [i, j]: j < i
     ahead = greater(b, a) if descending else less(b, a)
     ties = logical_and(equal(b, a), earlier)

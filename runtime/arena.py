@@ -81,7 +81,3 @@ class Arenas:
         base = -raw.ctypes.data % ALIGN
         return [raw[base + o:base + o + n].view(t).reshape(s)
                 for o, n, s, (_, t, *_) in zip(offsets, nbytes, shapes, self.buffers)]
-
-    def nbytes(self, env: dict) -> int:
-        """The arena's size for the sizes in ``env``."""
-        return self._layout(env)[3]

@@ -10,12 +10,10 @@ inside the image, max's gradient goes to each window's first maximal element.
 
 from __future__ import annotations
 
-from llvmlite import ir
-
 from .. import dtypes as dt
 from .. import ops as P
 from ..ops.nn import window_geometry
-from .lower_llvm import F32, I1, I64, constant, gemm, intrinsic
+from .lower_llvm import F32, I1, I64, constant, gemm, intrinsic, value_type
 from .targets import Unsupported
 
 
@@ -107,7 +105,7 @@ def pool(k, n) -> None:
         n.op.name, x.type.shape, (kh, kw), n.attr_dict)
     is_max = n.op is P.MAX_POOL
     out = n.outputs[0].name
-    t = F32 if d is dt.f32 else ir.DoubleType()
+    t = value_type(d)
 
     def pixel(p):
         ix, b = _Ix(k), k.builder
@@ -198,7 +196,7 @@ def pool_grad(k, n) -> None:
             b.store(I64(0), count)
             window(oy, ox, lambda ok, src: b.store(b.add(b.load(count), b.zext(ok, I64)),
                                                    count))
-            share = b.sitofp(b.load(count), value_t(d))
+            share = b.sitofp(b.load(count), value_type(d))
 
             def visit(ok, src):
                 def channel(ci):
@@ -213,6 +211,3 @@ def pool_grad(k, n) -> None:
 
     k._for(I64(0), k.dim(n.outputs[0].type.shape[0]), image)
 
-
-def value_t(d):
-    return F32 if d is dt.f32 else ir.DoubleType()
