@@ -8,7 +8,6 @@ competitor descheduled), so Kiln on 2 threads should not lose to Kiln on 1 there
 
 from __future__ import annotations
 
-import ctypes
 import os
 import subprocess
 import sys
@@ -39,11 +38,9 @@ def workloads():
 
 
 def set_threads(n: int) -> None:
-    """Threads for numba's kernels and for the native backend's (libgomp's) parallel loops."""
+    """Threads for numba's kernels and the native backend's parallel loops (both run on
+    numba's pool, runtime/threads.py)."""
     numba.set_num_threads(n)
-    from runtime.native import parallel_available
-    if parallel_available():
-        ctypes.CDLL("libgomp.so.1").omp_set_num_threads(n)
 
 
 def main():

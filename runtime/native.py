@@ -19,42 +19,12 @@ import threading
 
 from .files import write_atomic
 from .jit import cache_dir, cache_enabled
+from .threads import forked, parallel_available
 
 FORMAT = "kiln-native-1"
 _lock = threading.Lock()
 _machine = None
 _modules: dict[str, NativeModule] = {}
-_gomp: bool | None = None
-_forked = False  # this process was forked from one whose libgomp threads existed
-
-
-def _after_fork_in_child() -> None:
-    # libgomp's thread pool does not survive fork: a parallel region in the child would
-    # wait forever for the parent's threads. A forked child runs native kernels serially.
-    global _forked
-    _forked = True
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def parallel_available() -> bool:
-    """Whether libgomp (gcc's OpenMP runtime) is loaded for kernels' parallel loops: their
-    ``_par`` variants call ``GOMP_parallel`` and take chunks of their outer loop with
-    ``GOMP_loop_dynamic_start/next``, so a thread the OS deschedules holds up one small
-    chunk, not half the work."""
-    global _gomp
-    if _gomp is None:
-        import ctypes.util
-
-        import llvmlite.binding as llvm
-        name = ctypes.util.find_library("gomp") or "libgomp.so.1"
-        try:
-            llvm.load_library_permanently(name)  # where JIT code's symbols are looked up
-            _gomp = True
-        except RuntimeError:
-            _gomp = False
-    return _gomp
 
 
 def _target_machine(new: bool = False):
@@ -126,7 +96,7 @@ def _cached_object(text: str) -> bytes:
 
 
 def _resolve_externals(text: str) -> None:
-    """Make every function the module declares callable (Kiln's GEMM, libgomp), and refuse
+    """Make every function the module declares callable (Kiln's GEMM, numba's thread pool), and refuse
     a module that names one this process lacks: MCJIT would jump to address 0."""
     import re
 
@@ -136,14 +106,14 @@ def _resolve_externals(text: str) -> None:
         from .gemm_c import SYMBOLS
         for name, address in SYMBOLS.items():
             llvm.add_symbol(name, address)
-    if any(n.startswith("GOMP_") for n in names):
+    if "numba_parallel_for" in names:
         parallel_available()
     missing = sorted(n for n in names if not n.startswith("llvm.") and
                      not llvm.address_of_symbol(n))
     if missing:
         from .library import LoadError
         raise LoadError(f"native module needs {', '.join(missing)}, which this process "
-                        f"cannot find (libgomp for parallel kernels: gcc's runtime)")
+                        f"cannot find (numba's thread pool for parallel kernels)")
 
 
 class NativeModule:
@@ -189,7 +159,7 @@ class NativeKernel:
                                   [ctypes.c_int64] * n_sizes)
 
     def __call__(self, *args):
-        if _forked and self.serial is not None:
+        if self.serial is not None and forked():
             return self.serial(*args)
         n = self.n_arrays
         self.fn(*[a.ctypes.data for a in args[:n]], *args[n:])

@@ -192,7 +192,7 @@ def test_object_code_is_cached_and_checked_before_use(tmp_path):
 
 def test_large_kernels_run_in_parallel_chunks_and_match():
     """Above the parallel threshold a kernel runs its ``_par`` variant: the outer loop in
-    dynamic chunks on libgomp's threads (a static domain picks it once; a symbolic one at
+    chunks on the thread pool (a static domain picks it once; a symbolic one at
     each call)."""
     from runtime.native import parallel_available
     from runtime.program import walk_steps
@@ -204,7 +204,7 @@ def test_large_kernels_run_in_parallel_chunks_and_match():
         compiled = compile_graph(cf.graph, target="llvm")
         (st,) = [s for s in walk_steps(compiled.program) if s.kind == "kernel"]
         assert st.fn is (st.fn_par if specs[0] is x else None)
-        assert ("GOMP_parallel" in compiled.source) == parallel_available()
+        assert ("numba_parallel_for" in compiled.source) == parallel_available()
         (got,), (want,) = execute(compiled.program, [x, b]), run(cf.graph, [x, b])
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
 
@@ -323,7 +323,7 @@ os.environ["KILN_BACKEND"] = "llvm"
 import framework as tf
 f = tf.function(lambda x: tf.nn.softmax(x * 2.0))
 x = np.random.default_rng(0).random((2048, 512)).astype(np.float32)
-want = f(x).numpy()  # a parallel native kernel: libgomp's threads now exist
+want = f(x).numpy()  # a parallel native kernel: the pool's threads now exist
 def child(q):
     q.put(bool(np.allclose(f(x).numpy(), want)))
 ctx = mp.get_context("fork")
@@ -336,7 +336,7 @@ p.join()
 
 
 def test_a_forked_child_runs_native_kernels():
-    """libgomp's threads do not survive fork; a forked child runs native kernels serially
+    """A thread pool does not survive fork; a forked child runs native kernels serially
     instead of waiting forever for them."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     r = subprocess.run([sys.executable, "-c", FORK_CHILD], env=env, capture_output=True,

@@ -4,8 +4,8 @@ From a kernel's target-neutral plan (plan.py), a kernel becomes LLVM functions t
 pointers (inputs, outputs, workspaces) and sizes: ``<name>_ser``, the loop nest over its
 kept dims with, at each row, its reductions over the reduced dims (reassociable
 accumulators LLVM keeps in vector lanes), row values and full results; and ``<name>_par``,
-the same with the outer kept dim handed out in dynamic chunks to libgomp's threads. The
-innermost dim is contiguous so LLVM vectorizes it; inputs are loaded where their index dims
+the same with the outer kept dim handed out in chunks to the thread pool
+(runtime/threads.py). The innermost dim is contiguous so LLVM vectorizes it; inputs are loaded where their index dims
 say (a broadcast axis has stride 0), views through their index maps; each op is lowered by
 lower_llvm.py with numpy's semantics. Column reductions (bias gradients) add whole rows into
 a block of accumulators; a float32 matmul calls Kiln's GEMM (runtime/gemm_c.py) and its
@@ -23,7 +23,7 @@ import ast
 from llvmlite import ir
 
 from runtime.gemm import workspace_shape
-from runtime.native import parallel_available
+from runtime.threads import WORKER, chunk_range, parallel_available, parallel_for
 
 from .. import dtypes as dt
 from .. import ops as P
@@ -144,7 +144,7 @@ class _Kernel:
     # -- the functions --
     def render(self) -> KernelSource:
         """``<name>_ser``: the loop nest; ``<name>_par``: the same nest with its outer
-        loops (the kept dims', a window op's) in dynamic chunks on libgomp's threads."""
+        loops (the kept dims', a window op's) in chunks on the thread pool."""
         name, domain = self.plan.name, self.plan.domain
         self.workers: list = []
         functions = []
@@ -186,46 +186,32 @@ class _Kernel:
 
     def _for(self, lo, hi, body) -> None:
         """``body(i)`` for i in [lo, hi): a loop, or in the parallel variant a worker that
-        libgomp's threads run over dynamic chunks of the range (GOMP_parallel with
-        GOMP_loop_dynamic_start/next). ``body`` reads the kernel's arguments through
-        ``self`` (in a worker they are unpacked from its context)."""
+        the thread pool runs over chunks of the range (runtime/native.py
+        ``parallel_for``). ``body`` reads the kernel's arguments through ``self`` (in a
+        worker they are unpacked from its context)."""
         if not self.parallel:
             self._loop(lo, hi, body)
             return
         caller = (self.builder, self.ptr, self.work, self.sizes)
         args = list(self.builder.function.args)
-        worker = self._begin(f"{self.plan.name}_w{len(self.workers)}",
-                             ir.FunctionType(ir.VoidType(), [I8P]), internal=True)
+        worker = self._begin(f"{self.plan.name}_w{len(self.workers)}", WORKER, internal=True)
         self.workers.append(worker)
         b = self.builder
-        ctx = b.bitcast(worker.args[0], I64.as_pointer())
-        raw = [b.load(b.gep(ctx, [I64(j)])) for j in range(len(args) + 2)]
+        first, count = chunk_range(b, worker)
+        ctx = b.bitcast(worker.args[3], I64.as_pointer())
+        raw = [b.load(b.gep(ctx, [I64(j)])) for j in range(len(args))]
         self._bind([b.inttoptr(r, a.type) if isinstance(a.type, ir.PointerType) else r
                     for r, a in zip(raw, args)])
-        start_, end_ = raw[-2:]
-        lo_at, hi_at = b.alloca(I64), b.alloca(I64)
-        chunk = b.sdiv(b.sub(end_, start_), I64(16))
-        chunk = b.select(b.icmp_signed("<", chunk, I64(1)), I64(1), chunk)
-        start = declare(self, "GOMP_loop_dynamic_start", I8, [I64] * 4 + [I64.as_pointer()] * 2)
-        more = declare(self, "GOMP_loop_dynamic_next", I8, [I64.as_pointer()] * 2)
-        got = b.call(start, [start_, end_, I64(1), chunk, lo_at, hi_at])
-        work, done = worker.append_basic_block("chunk"), worker.append_basic_block("done")
-        b.cbranch(b.icmp_unsigned("!=", got, I8(0)), work, done)
-        b.position_at_end(work)
-        self._loop(b.load(lo_at), b.load(hi_at), body)
-        b.cbranch(b.icmp_unsigned("!=", b.call(more, [lo_at, hi_at]), I8(0)), work, done)
-        b.position_at_end(done)
-        b.call(declare(self, "GOMP_loop_end_nowait", ir.VoidType(), []), [])
+        self._loop(first, b.add(first, count), body)
         b.ret_void()
 
         self.builder, self.ptr, self.work, self.sizes = caller
         b = self.builder
-        ctx = b.alloca(I64, size=len(args) + 2)
-        for j, v in enumerate(args + [lo, hi]):
+        ctx = b.alloca(I64, size=len(args))
+        for j, v in enumerate(args):
             v = b.ptrtoint(v, I64) if isinstance(v.type, ir.PointerType) else v
             b.store(v, b.gep(ctx, [I64(j)]))
-        gomp = declare(self, "GOMP_parallel", ir.VoidType(), [worker.type, I8P, I32, I32])
-        b.call(gomp, [worker, b.bitcast(ctx, I8P), I32(0), I32(0)])
+        parallel_for(b, worker, b.bitcast(ctx, I8P), lo, hi)
 
     def _loop(self, lo, hi, body) -> None:
         """``body(i)`` for i in [lo, hi), one at a time."""
