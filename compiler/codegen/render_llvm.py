@@ -5,9 +5,9 @@ pointers (inputs, outputs, workspaces) and sizes: ``<name>_ser``, the loop nest 
 kept dims with, at each row, its reductions over the reduced dims (reassociable
 accumulators LLVM keeps in vector lanes), row values and full results; and ``<name>_par``,
 the same with the outer kept dim handed out in chunks to the thread pool
-(runtime/threads.py). The innermost dim is contiguous so LLVM vectorizes it; inputs are loaded where their index dims
-say (a broadcast axis has stride 0), views through their index maps; each op is lowered by
-lower_llvm.py with numpy's semantics. Column reductions (bias gradients) add whole rows into
+(runtime/threads.py). The innermost dim is contiguous so LLVM vectorizes it; inputs are
+loaded where their index dims say (a broadcast axis has stride 0), views through their
+index maps; each op is lowered by lower_llvm.py with numpy's semantics. Column reductions (bias gradients) add whole rows into
 a block of accumulators; a float32 matmul calls Kiln's GEMM (runtime/gemm_c.py) and its
 epilogue runs over the product.
 
@@ -35,12 +35,10 @@ from .lower_llvm import (
     F32,
     I8,
     I8P,
-    I32,
     I64,
     Expr,
     combine,
     constant,
-    declare,
     gemm,
     lower,
     storage_type,
