@@ -96,16 +96,16 @@ def _cached_object(text: str) -> bytes:
 
 
 def _resolve_externals(text: str) -> None:
-    """Make every function the module declares callable (Kiln's GEMM, numba's thread pool), and refuse
-    a module that names one this process lacks: MCJIT would jump to address 0."""
+    """Make every function the module declares callable (Kiln's GEMM, numba's thread
+    pool), and refuse a module that names one this process lacks: MCJIT would jump to
+    address 0."""
     import re
 
     import llvmlite.binding as llvm
     names = set(re.findall(r'^declare [^@]*@"?([\w.$]+)"?\(', text, re.M))
-    if "kiln_sgemm_c" in names:  # Kiln's GEMM, compiled once (gemm_c.py)
-        from .gemm_c import SYMBOLS
-        for name, address in SYMBOLS.items():
-            llvm.add_symbol(name, address)
+    if "kiln_sgemm" in names:  # Kiln's GEMM, compiled once (sgemm.py)
+        from .sgemm import address
+        address()
     if "numba_parallel_for" in names:
         parallel_available()
     missing = sorted(n for n in names if not n.startswith("llvm.") and
@@ -128,11 +128,14 @@ class NativeModule:
         self._engine.add_object_file(llvm.ObjectFileRef.from_data(self.object))
         self._engine.finalize_object()
 
-    def function(self, name: str, argtypes: list):
+    def address(self, name: str) -> int:
         addr = self._engine.get_function_address(name)
         if not addr:
             raise KeyError(f"native module has no function {name!r}")
-        return ctypes.CFUNCTYPE(None, *argtypes)(addr)
+        return addr
+
+    def function(self, name: str, argtypes: list):
+        return ctypes.CFUNCTYPE(None, *argtypes)(self.address(name))
 
 
 def load_module(text: str) -> NativeModule:

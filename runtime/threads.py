@@ -56,7 +56,7 @@ def parallel_available() -> bool:
     return _started
 
 
-def _declare(module: ir.Module, name: str, ftype: ir.FunctionType) -> ir.Function:
+def declare(module: ir.Module, name: str, ftype: ir.FunctionType) -> ir.Function:
     fn = module.globals.get(name)
     return fn if fn is not None else ir.Function(module, ftype, name=name)
 
@@ -73,10 +73,10 @@ def parallel_for(b: ir.IRBuilder, worker: ir.Function, data: ir.Value, lo: ir.Va
     ``get_num_threads()`` of them: ``numba.set_num_threads`` sets it per calling thread),
     and return when every chunk is done."""
     module = b.module
-    run = _declare(module, "numba_parallel_for", ir.FunctionType(
+    run = declare(module, "numba_parallel_for", ir.FunctionType(
         ir.VoidType(), [I8P, I8P.as_pointer(), I64.as_pointer(), I64.as_pointer(), I8P,
                         I64, I64, I32]))
-    threads = _declare(module, "get_num_threads", ir.FunctionType(I32, []))
+    threads = declare(module, "get_num_threads", ir.FunctionType(I32, []))
     entry = b.function.entry_basic_block
     at = ir.IRBuilder(entry)
     at.position_before(entry.terminator)

@@ -10,7 +10,7 @@ import ast
 
 from llvmlite import ir
 
-from runtime import mathlib_ir
+from runtime import mathlib_ir, sgemm
 
 from .. import dtypes as dt
 from .. import ops as P
@@ -228,9 +228,7 @@ def _cast(k, x, src: dt.DType, to: dt.DType):
 
 
 def gemm(k, a, a_shape, ta, b, b_shape, tb, c, c_shape, work) -> None:
-    """c = op(a) @ op(b) by Kiln's float32 GEMM (runtime/gemm_c.py), on C-contiguous
+    """c = op(a) @ op(b) by Kiln's float32 GEMM (runtime/sgemm.py), on C-contiguous
     arrays given as pointers and (rows, cols) i64 pairs; ``work`` is its workspace."""
-    f32p = F32.as_pointer()
-    fn = declare(k, "kiln_sgemm_c", ir.VoidType(),
-                 [f32p, I64, I64, I8, f32p, I64, I64, I8, f32p, I64, I64, f32p])
+    fn = declare(k, sgemm.SYMBOL, sgemm.SIGNATURE.return_type, list(sgemm.SIGNATURE.args))
     k.builder.call(fn, [a, *a_shape, I8(int(ta)), b, *b_shape, I8(int(tb)), c, *c_shape, work])

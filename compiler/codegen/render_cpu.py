@@ -15,8 +15,8 @@ from __future__ import annotations
 import inspect
 import re
 
-from runtime.gemm import workspace_shape
 from runtime.mathlib import F32_REPLACEMENTS
+from runtime.sgemm import workspace_shape
 
 from .. import dtypes as dt
 from .. import ops as P

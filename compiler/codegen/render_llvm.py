@@ -7,9 +7,9 @@ accumulators LLVM keeps in vector lanes), row values and full results; and ``<na
 the same with the outer kept dim handed out in chunks to the thread pool
 (runtime/threads.py). The innermost dim is contiguous so LLVM vectorizes it; inputs are
 loaded where their index dims say (a broadcast axis has stride 0), views through their
-index maps; each op is lowered by lower_llvm.py with numpy's semantics. Column reductions (bias gradients) add whole rows into
-a block of accumulators; a float32 matmul calls Kiln's GEMM (runtime/gemm_c.py) and its
-epilogue runs over the product.
+index maps; each op is lowered by lower_llvm.py with numpy's semantics. Column reductions
+(bias gradients) add whole rows into a block of accumulators; a float32 matmul calls
+Kiln's GEMM (runtime/sgemm.py) and its epilogue runs over the product.
 
 A kernel it cannot lower yet (convolutions, pooling, scatters, random bits, argmax,
 float64 products, column reductions keeping several dims) raises ``Unsupported``, and the
@@ -22,7 +22,7 @@ import ast
 
 from llvmlite import ir
 
-from runtime.gemm import workspace_shape
+from runtime.sgemm import workspace_shape
 from runtime.threads import WORKER, chunk_range, parallel_available, parallel_for
 
 from .. import dtypes as dt
@@ -102,7 +102,7 @@ class _Kernel:
 
     def _product(self) -> None:
         """The kernel's product into its target: a matmul by Kiln's GEMM
-        (runtime/gemm_c.py), a window op by windows_llvm.py."""
+        (runtime/sgemm.py), a window op by windows_llvm.py."""
         n = self.plan.product
         if n is None:
             return

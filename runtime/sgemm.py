@@ -1,0 +1,330 @@
+"""Kiln's float32 GEMM, built as LLVM IR and compiled once per machine (milliseconds, then
+cached as object code like any native module): both CPU backends call it by the symbol
+``kiln_sgemm``, so no kernel optimizes a GEMM inside itself.
+
+numpy's and scipy's OpenBLAS run whatever kernels the process's ``OPENBLAS_CORETYPE``
+names; where that is an AVX2 core type on an AVX-512 CPU, sgemm runs at half the machine's
+rate. This GEMM is Kiln's own: the micro-kernel (``_micro``) holds an MR x NR tile of C in
+vector registers (12 x 32 floats in 24 zmm registers with AVX-512, 6 x 16 in 12 ymm
+registers with AVX2) while it streams packed panels of A and B; the blocking around it
+follows the BLIS design (NC columns of B packed per KC-deep slice, MC rows of A packed per
+block, micro-tiles over both). A product too small to pay for a second thread runs on one;
+a larger one splits C into bands of rows (or of columns, when C is wide), PIECES per
+thread, that the thread pool hands out (runtime/threads.py), each thread packing its panels
+into its own row of the workspace. Fewer rows than a micro-tile holds (inference at batch
+1) skip packing. Measured numbers are in bench/README.md (``bench/kernels.py``).
+
+    kiln_sgemm(a, am, an, ta, b, bm, bn, tb, c, cm, cn, work)
+
+c (cm x cn) = op(a) @ op(b), a: am x an, b: bm x bn, all C-contiguous float32, op
+transposing where its flag (i8) is set; ``work`` holds ``workspace_shape()`` floats.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+from llvmlite import ir
+
+from .env import cpu_flags
+from .threads import WORKER, chunk_range, declare, parallel_for
+
+VW = 16 if "avx512f" in cpu_flags() else 8   # float32 lanes of one vector register
+NV = 2                                        # vectors per row of the micro-tile
+MR, NR = (12 if VW == 16 else 6), VW * NV     # micro-tile: MR rows x NR columns of C
+KC, MC, NC = 256, 144, 1024                   # depth, row and column blocking
+SMALL = 1 << 18                               # m*n*k below this: one thread
+PIECES = 2                                    # bands per thread of a parallel product
+WORK = KC * (NC + NR) + KC * (MC + MR) + MR * NR   # float32 workspace per thread
+SYMBOL = "kiln_sgemm"
+
+F32, I1, I8, I32, I64 = ir.FloatType(), ir.IntType(1), ir.IntType(8), ir.IntType(32), \
+    ir.IntType(64)
+F32P = F32.as_pointer()
+SIGNATURE = ir.FunctionType(ir.VoidType(), [F32P, I64, I64, I8, F32P, I64, I64, I8, F32P,
+                                            I64, I64, F32P])
+_lock = threading.Lock()
+_module = None
+
+
+def workspace_shape() -> tuple[int, int]:
+    import numba
+    return (numba.config.NUMBA_NUM_THREADS, WORK)
+
+
+@contextmanager
+def _loop(b: ir.IRBuilder, lo, hi, step=1):
+    """for i in range(lo, hi, step) (i64 values; step a positive constant)."""
+    lo, hi = (I64(v) if isinstance(v, int) else v for v in (lo, hi))
+    pre = b.block
+    head, body, done = (b.append_basic_block(f"for.{x}") for x in ("head", "body", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(lo, pre)
+    b.cbranch(b.icmp_signed("<", i, hi), body, done)
+    b.position_at_end(body)
+    yield i
+    i.add_incoming(b.add(i, I64(step)), b.block)
+    b.branch(head)
+    b.position_at_end(done)
+
+
+def _min(b, x, y):
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def _at(b, p, *terms):
+    """&p[sum of products]: each term an i64 or a tuple of factors."""
+    off = I64(0)
+    for t in terms:
+        t = t if isinstance(t, tuple) else (t,)
+        v = I64(t[0]) if isinstance(t[0], int) else t[0]
+        for f in t[1:]:
+            v = b.mul(v, I64(f) if isinstance(f, int) else f)
+        off = b.add(off, v)
+    return b.gep(p, [off])
+
+
+class _Gemm:
+    def __init__(self):
+        self.module = ir.Module(name="kiln_sgemm")
+        self.vec = ir.VectorType(F32, VW)
+
+    def function(self, name, args, ret=ir.VoidType(), internal=True):
+        fn = ir.Function(self.module, ir.FunctionType(ret, args), name=name)
+        fn.attributes.add("nounwind")
+        if internal:
+            fn.linkage = "internal"
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        return fn, b
+
+    def micro(self):
+        """C[i*ldc + j] (+)= sum_p A[p*MR + i] * B[p*NR + j] over the MR x NR tile, the
+        accumulators in registers (fused multiply-adds on broadcast A values)."""
+        vec, vp = self.vec, self.vec.as_pointer()
+        fn, b = self.function("micro", [I64, F32P, F32P, F32P, I64, I1])
+        kc, pa, pb, pc, ldc, add = fn.args
+        fma = ir.Function(self.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{VW}f32")
+        accs = [b.alloca(vec) for _ in range(MR * NV)]  # promoted to registers (mem2reg)
+        for acc in accs:
+            b.store(ir.Constant(vec, [0.0] * VW), acc)
+        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
+                                                                   [0] * VW)
+        with _loop(b, 0, kc) as p:
+            bs = [b.load(b.bitcast(_at(b, pb, (p, NR), v * VW), vp), align=4)
+                  for v in range(NV)]
+            for i in range(MR):
+                a = b.load(_at(b, pa, (p, MR), i))
+                a = b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef, lane0)
+                for v in range(NV):
+                    acc = accs[i * NV + v]
+                    b.store(b.call(fma, [a, bs[v], b.load(acc)]), acc)
+        for i in range(MR):
+            for v in range(NV):
+                at = b.bitcast(_at(b, pc, (ldc, i), v * VW), vp)
+                value = b.load(accs[i * NV + v])
+                b.store(b.select(add, b.fadd(b.load(at, align=4), value), value), at, align=4)
+        b.ret_void()
+        return fn
+
+    def pack(self, name, width):
+        """Rows p0..p0+kb of op(X) for ``width``-wide panels of its other dim [s0, s0+sb)
+        (op(A)'s rows for A, op(B)'s columns for B), each panel ordered (p, lane) and
+        padded with zeros: out[panel*kb*width + p*width + lane]. ``t``: whether X is
+        stored with p along its rows (then a lane's elements are one row apart)."""
+        fn, b = self.function(name, [F32P, I64, I1, I64, I64, I64, I64, F32P])
+        x, ld, t, s0, sb, p0, kb, out = fn.args
+        with _loop(b, 0, sb, width) as s:
+            panel = _at(b, out, (b.sdiv(s, I64(width)), kb, width))
+            n = _min(b, I64(width), b.sub(sb, s))
+            with b.if_else(t) as (along_rows, along_cols):
+                with along_rows:  # X[p0+p, s0+s+lane]: lanes contiguous
+                    with _loop(b, 0, kb) as p:
+                        src = _at(b, x, (b.add(p0, p), ld), s0, s)
+                        with _loop(b, 0, n) as j:
+                            b.store(b.load(b.gep(src, [j])), _at(b, panel, (p, width), j))
+                with along_cols:  # X[s0+s+lane, p0+p]: p contiguous
+                    with _loop(b, 0, n) as j:
+                        src = _at(b, x, (b.add(b.add(s0, s), j), ld), p0)
+                        with _loop(b, 0, kb) as p:
+                            b.store(b.load(b.gep(src, [p])), _at(b, panel, (p, width), j))
+            with _loop(b, 0, kb) as p:
+                with _loop(b, n, width) as j:
+                    b.store(F32(0.0), _at(b, panel, (p, width), j))
+        b.ret_void()
+        return fn
+
+    def tiles(self, micro):
+        """The micro-tiles of one packed mb x nb block of C at (i0, j0); edge tiles go
+        through ``tile`` (MR x NR) and copy their valid part."""
+        fn, b = self.function("tiles", [I64, F32P, F32P, F32P, F32P, I64, I64, I64, I64,
+                                        I64, I1])
+        kb, apack, bpack, tile, c, ldc, i0, mb, j0, nb, add = fn.args
+        with _loop(b, 0, nb, NR) as s:
+            with _loop(b, 0, mb, MR) as r:
+                pa = _at(b, apack, (b.sdiv(r, I64(MR)), kb, MR))
+                pb = _at(b, bpack, (b.sdiv(s, I64(NR)), kb, NR))
+                full = b.and_(b.icmp_signed("<=", b.add(r, I64(MR)), mb),
+                              b.icmp_signed("<=", b.add(s, I64(NR)), nb))
+                with b.if_else(full) as (whole, edge):
+                    with whole:
+                        b.call(micro, [kb, pa, pb, _at(b, c, (b.add(i0, r), ldc), j0, s),
+                                       ldc, add])
+                    with edge:
+                        b.call(micro, [kb, pa, pb, tile, I64(NR), I1(0)])
+                        with _loop(b, 0, _min(b, I64(MR), b.sub(mb, r))) as i:
+                            with _loop(b, 0, _min(b, I64(NR), b.sub(nb, s))) as j:
+                                at = _at(b, c, (b.add(b.add(i0, r), i), ldc), j0, s, j)
+                                v = b.load(_at(b, tile, (i, NR), j))
+                                b.store(b.select(add, b.fadd(b.load(at), v), v), at)
+        b.ret_void()
+        return fn
+
+    def block(self, pack_a, pack_b, tiles):
+        """c[r0:r1, c0:c1] = op(a)[r0:r1] @ op(b)[:, c0:c1] on one thread (BLIS loop order:
+        NC columns, KC depth, MC rows, micro-tiles)."""
+        fn, b = self.function("block", [F32P, I64, I1, F32P, I64, I1, F32P, I64, I64, F32P,
+                                        I64, I64, I64, I64])
+        a, lda, ta, bm, ldb, tb, c, ldc, k, work, r0, r1, c0, c1 = fn.args
+        bpack = work
+        apack = _at(b, work, KC * (NC + NR))
+        tile = _at(b, work, KC * (NC + NR) + KC * (MC + MR))
+        with _loop(b, c0, c1, NC) as j0:
+            nb = _min(b, I64(NC), b.sub(c1, j0))
+            with _loop(b, 0, k, KC) as p0:
+                kb = _min(b, I64(KC), b.sub(k, p0))
+                b.call(pack_b, [bm, ldb, b.not_(tb), j0, nb, p0, kb, bpack])
+                with _loop(b, r0, r1, MC) as i0:
+                    mb = _min(b, I64(MC), b.sub(r1, i0))
+                    b.call(pack_a, [a, lda, ta, i0, mb, p0, kb, apack])
+                    b.call(tiles, [kb, apack, bpack, tile, c, ldc, i0, mb, j0, nb,
+                                   b.icmp_signed(">", p0, I64(0))])
+        b.ret_void()
+        return fn
+
+    def rows(self):
+        """c = op(a) @ op(b) row by row, for fewer rows than a micro-tile holds: each row of
+        c accumulates scaled rows of B, or dot products with B's rows when B is
+        transposed (in any order of additions, so they vectorize)."""
+        fn, b = self.function("rows", [F32P, I64, I1, F32P, I64, I1, F32P, I64, I64, I64])
+        a, lda, ta, bm, ldb, tb, c, m, n, k = fn.args
+        flags = ("reassoc", "contract")
+        acc = b.alloca(F32)
+
+        def a_at(i, p):
+            return b.load(b.select(ta, _at(b, a, (p, lda), i), _at(b, a, (i, lda), p)))
+        with _loop(b, 0, m) as i:
+            out = _at(b, c, (i, n))
+            with b.if_else(tb) as (dots, axpys):
+                with dots:
+                    with _loop(b, 0, n) as j:
+                        b.store(F32(0.0), acc)
+                        with _loop(b, 0, k) as p:
+                            prod = b.fmul(a_at(i, p), b.load(_at(b, bm, (j, ldb), p)), flags)
+                            b.store(b.fadd(b.load(acc), prod, flags), acc)
+                        b.store(b.load(acc), b.gep(out, [j]))
+                with axpys:
+                    with _loop(b, 0, n) as j:
+                        b.store(F32(0.0), b.gep(out, [j]))
+                    with _loop(b, 0, k) as p:
+                        av, src = a_at(i, p), _at(b, bm, (p, ldb))
+                        with _loop(b, 0, n) as j:
+                            at = b.gep(out, [j])
+                            prod = b.fmul(av, b.load(b.gep(src, [j])), ("contract",))
+                            b.store(b.fadd(b.load(at), prod, ("contract",)), at)
+        b.ret_void()
+        return fn
+
+    def build(self) -> str:
+        micro = self.micro()
+        pack_a, pack_b = self.pack("pack_a", MR), self.pack("pack_b", NR)
+        block, rows = self.block(pack_a, pack_b, self.tiles(micro)), self.rows()
+        worker = self.bands(block)
+        fn = ir.Function(self.module, SIGNATURE, name=SYMBOL)
+        fn.attributes.add("nounwind")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        a, am, an, ta, bm, _, bn, tb, c, m, n, work = fn.args
+        ta, tb = b.icmp_unsigned("!=", ta, I8(0)), b.icmp_unsigned("!=", tb, I8(0))
+        k = b.select(ta, am, an)
+        with b.if_else(b.icmp_signed("==", k, I64(0))) as (empty, product):
+            with empty:
+                with _loop(b, 0, b.mul(m, n)) as i:
+                    b.store(F32(0.0), b.gep(c, [i]))
+            with product:
+                with b.if_else(b.icmp_signed("<", m, I64(MR))) as (few, tiled):
+                    with few:
+                        b.call(rows, [a, an, ta, bm, bn, tb, c, m, n, k])
+                    with tiled:
+                        small = b.icmp_signed("<", b.mul(b.mul(m, n), k), I64(SMALL))
+                        with b.if_else(small) as (one, many):
+                            with one:
+                                b.call(block, [a, an, ta, bm, bn, tb, c, n, k, work, I64(0),
+                                               m, I64(0), n])
+                            with many:
+                                self.parallel(b, worker, fn.args, ta, tb, k)
+        b.ret_void()
+        return str(self.module)
+
+    def bands(self, block):
+        """The worker of a parallel product: bands [first, first+count) of C's rows (or
+        columns), on the calling thread's row of the workspace. Its context: a, b, c, work
+        as i64, then lda, ldb, n, k, ta, tb, by_rows, band, m."""
+        fn, b = self.function("bands", list(WORKER.args))
+        first, count = chunk_range(b, fn)
+        ctx = b.bitcast(fn.args[3], I64.as_pointer())
+        v = [b.load(b.gep(ctx, [I64(j)])) for j in range(13)]
+        a, bm, c, work = (b.inttoptr(x, F32P) for x in v[:4])
+        lda, ldb, n, k = v[4:8]
+        ta, tb, by_rows = (b.trunc(x, I1) for x in v[8:11])
+        band, m = v[11:13]
+        tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(I32, [])),
+                            []), I64)
+        work = _at(b, work, (tid, WORK))
+        lo, hi = b.mul(first, band), b.mul(b.add(first, count), band)
+        r0, r1 = b.select(by_rows, lo, I64(0)), b.select(by_rows, _min(b, hi, m), m)
+        c0, c1 = b.select(by_rows, I64(0), lo), b.select(by_rows, n, _min(b, hi, n))
+        b.call(block, [a, lda, ta, bm, ldb, tb, c, n, k, work, r0, r1, c0, c1])
+        b.ret_void()
+        return fn
+
+    def parallel(self, b, worker, args, ta, tb, k):
+        """Split C into bands of whole micro-tiles, PIECES per thread, and run them on
+        the pool: rows when C is tall, else columns."""
+        a, _, an, _, bm, _, bn, _, c, m, n, work = args
+        threads = declare(self.module, "get_num_threads", ir.FunctionType(I32, []))
+        by_rows = b.icmp_signed(">=", m, n)
+        unit = b.select(by_rows, I64(MR), I64(NR))
+        units = b.sdiv(b.add(b.select(by_rows, m, n), b.sub(unit, I64(1))), unit)
+        pieces = _min(b, units, b.mul(b.zext(b.call(threads, []), I64), I64(PIECES)))
+        band = b.mul(b.sdiv(b.add(units, b.sub(pieces, I64(1))), pieces), unit)
+        total = b.select(by_rows, m, n)
+        count = b.sdiv(b.add(total, b.sub(band, I64(1))), band)
+        ctx = b.alloca(I64, size=13)
+        values = [b.ptrtoint(x, I64) for x in (a, bm, c, work)] + [an, bn, n, k] + \
+            [b.zext(x, I64) for x in (ta, tb, by_rows)] + [band, m]
+        for j, x in enumerate(values):
+            b.store(x, b.gep(ctx, [I64(j)]))
+        parallel_for(b, worker, b.bitcast(ctx, ir.IntType(8).as_pointer()), I64(0), count)
+
+
+def source() -> str:
+    """The GEMM module's LLVM IR text."""
+    return _Gemm().build()
+
+
+def address() -> int:
+    """The address of ``kiln_sgemm``, compiled (or loaded from the cache) once per process
+    and registered as a symbol for the modules that call it."""
+    global _module
+    with _lock:
+        if _module is None:
+            import llvmlite.binding as llvm
+
+            from .native import NativeModule
+            from .threads import parallel_available
+            parallel_available()
+            _module = NativeModule(source())
+            llvm.add_symbol(SYMBOL, _module.address(SYMBOL))
+        return _module.address(SYMBOL)
