@@ -45,22 +45,22 @@ def _target_machine(new: bool = False):
     return _machine
 
 
-def _key(text: str) -> str:
+def _key(text: str, level: int) -> str:
     import llvmlite
     import llvmlite.binding as llvm
-    tag = "|".join([FORMAT, llvmlite.__version__, llvm.get_host_cpu_name(),
+    tag = "|".join([FORMAT, str(level), llvmlite.__version__, llvm.get_host_cpu_name(),
                     llvm.get_host_cpu_features().flatten(), text])
     return hashlib.sha256(tag.encode()).hexdigest()[:32]
 
 
-def compile_object(text: str) -> bytes:
-    """Object code for the IR ``text``, optimized for this CPU."""
+def compile_object(text: str, level: int = 3) -> bytes:
+    """Object code for the IR ``text``, optimized for this CPU at ``level`` (LLVM's O1-O3)."""
     import llvmlite.binding as llvm
     tm = _target_machine()
     mod = llvm.parse_assembly(text)
     mod.triple, mod.data_layout = tm.triple, str(tm.target_data)
     mod.verify()
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto = llvm.create_pipeline_tuning_options(speed_level=level)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
     pb = llvm.create_pass_builder(tm, pto)
@@ -68,17 +68,17 @@ def compile_object(text: str) -> bytes:
     return tm.emit_object(mod)
 
 
-def _cached_object(text: str) -> bytes:
+def _cached_object(text: str, level: int) -> bytes:
     """The module's object code: from the disk cache when a checked entry is there, else
     compiled (and stored)."""
     if not cache_enabled():
-        return compile_object(text)
+        return compile_object(text, level)
     try:
         folder = os.path.join(cache_dir(), "native")
         os.makedirs(folder, mode=0o700, exist_ok=True)
     except OSError:  # untrusted or unwritable: compile, keep nothing
-        return compile_object(text)
-    path = os.path.join(folder, _key(text) + ".o")
+        return compile_object(text, level)
+    path = os.path.join(folder, _key(text, level) + ".o")
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -87,7 +87,7 @@ def _cached_object(text: str) -> bytes:
             return obj
     except OSError:
         pass
-    obj = compile_object(text)
+    obj = compile_object(text, level)
     try:
         write_atomic(path, hashlib.sha256(obj).digest() + obj)
     except OSError:
@@ -119,9 +119,9 @@ def _resolve_externals(text: str) -> None:
 class NativeModule:
     """A loaded module: ``function(name, argtypes)`` gives a ctypes callable."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, level: int = 3):
         import llvmlite.binding as llvm
-        self.object = _cached_object(text)
+        self.object = _cached_object(text, level)
         _resolve_externals(text)
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
                                                   _target_machine(new=True))

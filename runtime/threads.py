@@ -67,6 +67,27 @@ def chunk_range(b: ir.IRBuilder, worker: ir.Function) -> tuple[ir.Value, ir.Valu
     return b.ptrtoint(b.load(args), I64), b.load(dims)
 
 
+def _range(b: ir.IRBuilder, lo: ir.Value, hi: ir.Value):
+    """The (args, dims, steps) a worker reads its chunk [lo, hi) from."""
+    entry = b.function.entry_basic_block
+    at = ir.IRBuilder(entry)
+    if entry.terminator is not None:
+        at.position_before(entry.terminator)
+    else:
+        at.position_at_start(entry)
+    base, count, step = at.alloca(I8P), at.alloca(I64), at.alloca(I64)
+    b.store(b.inttoptr(lo, I8P), base)
+    b.store(b.sub(hi, lo), count)
+    b.store(I64(1), step)
+    return base, count, step
+
+
+def run_chunk(b: ir.IRBuilder, worker: ir.Function, data: ir.Value, lo: ir.Value,
+              hi: ir.Value) -> None:
+    """Call ``worker`` over all of [lo, hi) on this thread."""
+    b.call(worker, [*_range(b, lo, hi), data])
+
+
 def parallel_for(b: ir.IRBuilder, worker: ir.Function, data: ir.Value, lo: ir.Value,
                  hi: ir.Value) -> None:
     """Call ``worker`` over chunks of [lo, hi) on the pool's threads (numba's
@@ -77,12 +98,5 @@ def parallel_for(b: ir.IRBuilder, worker: ir.Function, data: ir.Value, lo: ir.Va
         ir.VoidType(), [I8P, I8P.as_pointer(), I64.as_pointer(), I64.as_pointer(), I8P,
                         I64, I64, I32]))
     threads = declare(module, "get_num_threads", ir.FunctionType(I32, []))
-    entry = b.function.entry_basic_block
-    at = ir.IRBuilder(entry)
-    at.position_before(entry.terminator)
-    base, count, step = at.alloca(I8P), at.alloca(I64), at.alloca(I64)
-    b.store(b.inttoptr(lo, I8P), base)
-    b.store(b.sub(hi, lo), count)
-    b.store(I64(1), step)
-    b.call(run, [b.bitcast(worker, I8P), base, count, step, data, I64(0), I64(1),
+    b.call(run, [b.bitcast(worker, I8P), *_range(b, lo, hi), data, I64(0), I64(1),
                  b.call(threads, [])])

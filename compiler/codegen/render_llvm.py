@@ -23,7 +23,7 @@ import ast
 from llvmlite import ir
 
 from runtime.sgemm import workspace_shape
-from runtime.threads import WORKER, chunk_range, parallel_available, parallel_for
+from runtime.threads import WORKER, chunk_range, parallel_available, parallel_for, run_chunk
 
 from .. import dtypes as dt
 from .. import ops as P
@@ -141,23 +141,31 @@ class _Kernel:
 
     # -- the functions --
     def render(self) -> KernelSource:
-        """``<name>_ser``: the loop nest; ``<name>_par``: the same nest with its outer
-        loops (the kept dims', a window op's) in chunks on the thread pool."""
-        name, domain = self.plan.name, self.plan.domain
+        """``<name>_ser`` and ``<name>_par``, two entries of one body: the product, then
+        the loop nest, whose outer loop is a worker over a range that the body runs
+        whole (serial) or hands out in chunks to the thread pool (parallel). The loop
+        nest exists once: two copies of it would double the module's compile time."""
+        name = self.plan.name
         self.workers: list = []
-        functions = []
-        for variant in ("ser", "par"):
-            fn = self._begin(f"{name}_{variant}", self.ftype)
-            self._bind(list(fn.args))
-            self.parallel = variant == "par" and parallel_available()
-            self._product()
-            self._main()
-            self.builder.ret_void()
+        body = self._begin(f"{name}_body", ir.FunctionType(
+            ir.VoidType(), [*self.arg_types, ir.IntType(1)]), internal=True)
+        self._bind(list(body.args[:-1]))
+        self.parallel = body.args[-1] if parallel_available() else None
+        self._product()
+        self._main()
+        self.builder.ret_void()
+        functions = [body, *self.workers]
+        for variant, flag in (("ser", 0), ("par", 1)):
+            fn = ir.Function(self.module, self.ftype, name=f"{name}_{variant}")
+            fn.attributes.add("nounwind")
+            b = ir.IRBuilder(fn.append_basic_block("entry"))
+            b.call(body, [*fn.args, ir.IntType(1)(flag)])
+            b.ret_void()
             functions.append(fn)
-        functions += self.workers
         helpers = {str(f) for f in self.module.functions if f not in functions}
         return KernelSource(name, "\n".join(str(f) for f in functions), self.plan.symbols,
-                            domain, self.plan.kind, helpers, self.scratch, self.plan.aligned())
+                            self.plan.domain, self.plan.kind, helpers, self.scratch,
+                            self.plan.aligned())
 
     def _main(self) -> None:
         """Each row of the kept dims (or, for column reductions, each block of columns)."""
@@ -183,16 +191,14 @@ class _Kernel:
         self._for(I64(0), self.dim(plan.domain[k0]), row)
 
     def _for(self, lo, hi, body) -> None:
-        """``body(i)`` for i in [lo, hi): a loop, or in the parallel variant a worker that
-        the thread pool runs over chunks of the range (runtime/native.py
-        ``parallel_for``). ``body`` reads the kernel's arguments through ``self`` (in a
-        worker they are unpacked from its context)."""
-        if not self.parallel:
-            self._loop(lo, hi, body)
-            return
+        """``body(i)`` for i in [lo, hi) in a worker function (runtime/threads.py) that
+        the kernel runs over the whole range, or, when its ``parallel`` flag is set, hands
+        to the thread pool in chunks. ``body`` reads the kernel's arguments through
+        ``self`` (in the worker they are unpacked from its context)."""
         caller = (self.builder, self.ptr, self.work, self.sizes)
-        args = list(self.builder.function.args)
+        args = list(self.builder.function.args)[:-1]
         worker = self._begin(f"{self.plan.name}_w{len(self.workers)}", WORKER, internal=True)
+        worker.attributes.add("noinline")
         self.workers.append(worker)
         b = self.builder
         first, count = chunk_range(b, worker)
@@ -205,11 +211,19 @@ class _Kernel:
 
         self.builder, self.ptr, self.work, self.sizes = caller
         b = self.builder
-        ctx = b.alloca(I64, size=len(args))
+        ctx = self._entry_alloca(ir.ArrayType(I64, len(args)))
         for j, v in enumerate(args):
             v = b.ptrtoint(v, I64) if isinstance(v.type, ir.PointerType) else v
-            b.store(v, b.gep(ctx, [I64(j)]))
-        parallel_for(b, worker, b.bitcast(ctx, I8P), lo, hi)
+            b.store(v, b.gep(ctx, [I64(0), I64(j)]))
+        data = b.bitcast(ctx, I8P)
+        if self.parallel is None:
+            run_chunk(b, worker, data, lo, hi)
+            return
+        with b.if_else(self.parallel) as (pool, here):
+            with pool:
+                parallel_for(b, worker, data, lo, hi)
+            with here:
+                run_chunk(b, worker, data, lo, hi)
 
     def _loop(self, lo, hi, body) -> None:
         """``body(i)`` for i in [lo, hi), one at a time."""
