@@ -3,7 +3,7 @@ and beside a process that keeps one core busy. Each parallel region must hand ou
 in pieces (numba's TBB threading layer steals work; an even split waits for the thread the
 competitor descheduled), so Kiln on 2 threads should not lose to Kiln on 1 there.
 
-    .venv/bin/python bench/contention.py
+    .venv/bin/python bench/contention.py [workload...]
 """
 
 from __future__ import annotations
@@ -45,8 +45,11 @@ def set_threads(n: int) -> None:
 
 def main():
     runs = workloads()
+    if sys.argv[1:]:
+        runs = {k: v for k, v in runs.items() if k in sys.argv[1:]}
     for fn in runs.values():
         fn()  # compile before timing
+    set_threads(numba.config.NUMBA_NUM_THREADS)  # starts numba's side of the pool
     layer = numba.threading_layer()
     for busy in (False, True):
         competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"]) \

@@ -17,6 +17,8 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
+from .mathlib_ir import TANH_P, TANH_Q
+
 
 @intrinsic
 def f32_from_bits(typingctx, bits):
@@ -90,12 +92,9 @@ def kiln_log_f32(x):
     return x if x != x else y
 
 
-# tanh(x) / x ~ P(x^2) / Q(x^2) on [0, 9], fitted here for minimum relative error
-# (iteratively reweighted least squares in float64, coefficients rounded to float32).
-_TANH_P = (np.float32(1.0), np.float32(0.13396865129470825), np.float32(0.0035142782144248486),
-           np.float32(2.091185342578683e-05), np.float32(1.3765363959805654e-08))
-_TANH_Q = (np.float32(1.0), np.float32(0.4673019051551819), np.float32(0.025948401540517807),
-           np.float32(0.00033159926533699036), np.float32(7.946511004774948e-07))
+# tanh(x) / x ~ P(x^2) / Q(x^2) on [0, 9]: coefficients in mathlib_ir.py (one copy)
+_TANH_P = tuple(np.float32(c) for c in TANH_P)
+_TANH_Q = tuple(np.float32(c) for c in TANH_Q)
 
 
 @numba.njit(**_JIT)

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from llvmlite import ir
 
 from .env import cpu_flags
-from .threads import WORKER, chunk_range, declare, parallel_for
+from .threads import WORKER, chunk_range, declare, parallel_for, pool_size
 
 VW = 16 if "avx512f" in cpu_flags() else 8   # float32 lanes of one vector register
 NV = 2                                        # vectors per row of the micro-tile
@@ -49,8 +49,7 @@ _module = None
 
 
 def workspace_shape() -> tuple[int, int]:
-    import numba
-    return (numba.config.NUMBA_NUM_THREADS, WORK)
+    return (pool_size(), WORK)
 
 
 @contextmanager

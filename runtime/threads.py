@@ -18,12 +18,17 @@ the call); ``parallel_available`` starts numba's pool, whose entry points the lo
 from __future__ import annotations
 
 import os
+import sys
+import threading
 
 from llvmlite import ir
+
+from . import env
 
 I8P, I32, I64 = ir.IntType(8).as_pointer(), ir.IntType(32), ir.IntType(64)
 WORKER = ir.FunctionType(ir.VoidType(), [I8P.as_pointer(), I64.as_pointer(),
                                          I64.as_pointer(), I8P])
+_lock = threading.Lock()
 _started: bool | None = None
 _forked = False  # this process was forked after the pool started
 
@@ -42,18 +47,77 @@ def forked() -> bool:
     return _forked
 
 
+def pool_size() -> int:
+    """The pool's threads: ``NUMBA_NUM_THREADS``, else the CPUs this process may run on
+    (numba's own default, computed without importing numba)."""
+    try:
+        return max(1, int(os.environ["NUMBA_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _tbb_pool():
+    """numba's TBB pool (its ``tbbpool`` extension, which needs only libtbb), loaded
+    without importing numba (0.3 s): under its own module name, so numba, when a program
+    does import it, finds the same pool already there."""
+    import importlib.machinery
+    import importlib.util
+    name = "numba.np.ufunc.tbbpool"
+    if name in sys.modules:
+        return sys.modules[name]
+    if "NUMBA_THREADING_LAYER" in os.environ or not env.APPLIED.get("libtbb"):
+        return None  # the user chose a layer, or TBB is missing: numba decides
+    spec = importlib.util.find_spec("numba")  # locates, does not import
+    if spec is None or spec.origin is None:
+        return None
+    folder = os.path.join(os.path.dirname(spec.origin), "np", "ufunc")
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = os.path.join(folder, "tbbpool" + suffix)
+        if os.path.exists(path):
+            ext = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(ext)
+            ext.loader.exec_module(module)
+            sys.modules[name] = module
+            return module
+    return None
+
+
 def parallel_available() -> bool:
-    """Whether numba's thread pool runs (starting it): its ``numba_parallel_for`` and
-    ``get_num_threads`` are then symbols that native modules resolve."""
+    """Whether the thread pool runs (starting it): its ``numba_parallel_for``,
+    ``get_num_threads`` and ``get_thread_id`` are then symbols that native modules
+    resolve."""
     global _started
-    if _started is None:
+    with _lock:
+        if _started is None:
+            _started = _start()
+    return _started
+
+
+def _start() -> bool:
+    import ctypes
+
+    import llvmlite.binding as llvm
+    try:
+        pool = _tbb_pool()
+    except ImportError:
+        pool = None
+    if pool is None:  # numba's own choice of layer (OpenMP, its workqueue)
         try:
             from numba.np.ufunc import parallel
             parallel._launch_threads()
-            _started = True
-        except Exception:  # no threading layer loads: kernels run their serial variants
-            _started = False
-    return _started
+            return True
+        except Exception:  # no layer loads: kernels run their serial variants
+            return False
+    ctypes.CFUNCTYPE(None, ctypes.c_int)(pool.launch_threads)(pool_size())
+    for symbol, attr in (("numba_parallel_for", "parallel_for"),
+                         ("get_num_threads", "get_num_threads"),
+                         ("get_thread_id", "get_thread_id")):
+        llvm.add_symbol(symbol, getattr(pool, attr))
+    return True
 
 
 def declare(module: ir.Module, name: str, ftype: ir.FunctionType) -> ir.Function:

@@ -19,6 +19,8 @@ from ..ops.base import BINARY, MOVEMENT, UNARY
 from .plan import KernelPlan
 from .render_windows import WindowKernels
 
+NUMBA_FLAGS = 'error_model="numpy", cache=CACHE'  # of every generated numba function
+
 # Helpers with an exact integer form, used when the result is an integer (ops/elementwise.py).
 INT_FORMS = {"kiln_floordiv": "kiln_floordiv_int", "kiln_mod": "kiln_mod_int",
              "kiln_pow": "kiln_pow_int"}

@@ -19,7 +19,7 @@ from runtime.control import LoopPlan
 from runtime.program import PARALLEL_MIN_WORK
 
 from .. import ops as P
-from .render_cpu import NUMBA_FLAGS
+from .emit import NUMBA_FLAGS
 
 
 def _compilable(program) -> bool:
