@@ -134,6 +134,9 @@ class NativeModule:
             raise KeyError(f"native module has no function {name!r}")
         return addr
 
+    def has(self, name: str) -> bool:
+        return bool(self._engine.get_function_address(name))
+
     def function(self, name: str, argtypes: list):
         return ctypes.CFUNCTYPE(None, *argtypes)(self.address(name))
 
@@ -148,21 +151,47 @@ def load_module(text: str) -> NativeModule:
     return mod
 
 
-class NativeKernel:
-    """A kernel of a native module, called like a numba kernel: arrays (their data pointers)
-    then sizes. A parallel variant knows its serial twin, which it runs instead in a forked
-    child (see ``_after_fork_in_child``)."""
+def _array_data_offset() -> int | None:
+    """Where an ndarray object holds its data pointer: right after the object header
+    (numpy's ``PyArrayObject_fields``), checked on a probe array; None if not there."""
+    import numpy as np
+    probe = np.empty(3)
+    offset = object.__basicsize__
+    found = ctypes.c_void_p.from_address(id(probe) + offset).value
+    return offset if found == probe.ctypes.data else None
 
-    __slots__ = ("fn", "n_arrays", "name", "serial")
+
+ARRAY_DATA_OFFSET = _array_data_offset()
+
+
+def object_entry(name: str) -> str:
+    """The name of a kernel entry that takes ndarray objects and reads their data pointers
+    at this process's ``ARRAY_DATA_OFFSET`` (render_llvm.py emits it beside the entry that
+    takes pointers): getting a pointer in Python costs ~1 us per array."""
+    return f"{name}_o{ARRAY_DATA_OFFSET}"
+
+
+class NativeKernel:
+    """A kernel of a native module, called like a numba kernel: arrays then sizes, through
+    its entry that takes the arrays as objects where the module has one (else their data
+    pointers). A parallel variant knows its serial twin, which it runs instead in a forked
+    child (runtime/threads.py)."""
+
+    __slots__ = ("fn", "n_arrays", "name", "serial", "objects")
 
     def __init__(self, module: NativeModule, name: str, n_arrays: int, n_sizes: int,
                  serial: NativeKernel | None = None):
         self.name, self.n_arrays, self.serial = name, n_arrays, serial
-        self.fn = module.function(name, [ctypes.c_void_p] * n_arrays +
-                                  [ctypes.c_int64] * n_sizes)
+        sizes = [ctypes.c_int64] * n_sizes
+        self.objects = ARRAY_DATA_OFFSET is not None and module.has(object_entry(name))
+        self.fn = module.function(object_entry(name), [ctypes.py_object] * n_arrays + sizes) \
+            if self.objects else module.function(name, [ctypes.c_void_p] * n_arrays + sizes)
 
     def __call__(self, *args):
         if self.serial is not None and forked():
             return self.serial(*args)
+        if self.objects:
+            self.fn(*args)
+            return
         n = self.n_arrays
         self.fn(*[a.ctypes.data for a in args[:n]], *args[n:])

@@ -36,6 +36,7 @@ MR, NR = (12 if VW == 16 else 6), VW * NV     # micro-tile: MR rows x NR columns
 KC, MC, NC = 256, 144, 1024                   # depth, row and column blocking
 SMALL = 1 << 18                               # m*n*k below this: one thread
 PIECES = 2                                    # bands per thread of a parallel product
+ROW_VECTORS = 4                               # vectors of c in registers, fewer than MR rows
 WORK = KC * (NC + NR) + KC * (MC + MR) + MR * NR   # float32 workspace per thread
 SYMBOL = "kiln_sgemm"
 
@@ -204,13 +205,22 @@ class _Gemm:
         return fn
 
     def rows(self):
-        """c = op(a) @ op(b) row by row, for fewer rows than a micro-tile holds: each row of
-        c accumulates scaled rows of B, or dot products with B's rows when B is
-        transposed (in any order of additions, so they vectorize)."""
+        """c = op(a) @ op(b) row by row, for fewer rows than a micro-tile holds (no
+        packing: B is read once per row of c). Each block of ROW_VECTORS vectors of a row
+        of c accumulates in registers while the rows of B stream past (the columns left
+        over add scaled rows of B into c); when B is transposed, each element is a dot
+        product with a row of B (in any order of additions, so it vectorizes)."""
         fn, b = self.function("rows", [F32P, I64, I1, F32P, I64, I1, F32P, I64, I64, I64])
         a, lda, ta, bm, ldb, tb, c, m, n, k = fn.args
         flags = ("reassoc", "contract")
+        vec, vp = self.vec, self.vec.as_pointer()
         acc = b.alloca(F32)
+        accs = [b.alloca(vec) for _ in range(ROW_VECTORS)]
+        fma = self.module.globals[f"llvm.fma.v{VW}f32"]
+        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
+                                                                   [0] * VW)
+        width = VW * ROW_VECTORS
+        blocked = b.mul(b.sdiv(n, I64(width)), I64(width))
 
         def a_at(i, p):
             return b.load(b.select(ta, _at(b, a, (p, lda), i), _at(b, a, (i, lda), p)))
@@ -225,11 +235,22 @@ class _Gemm:
                             b.store(b.fadd(b.load(acc), prod, flags), acc)
                         b.store(b.load(acc), b.gep(out, [j]))
                 with axpys:
-                    with _loop(b, 0, n) as j:
+                    with _loop(b, 0, blocked, width) as j0:
+                        for x in accs:
+                            b.store(ir.Constant(vec, [0.0] * VW), x)
+                        with _loop(b, 0, k) as p:
+                            av = b.insert_element(undef, a_at(i, p), I32(0))
+                            av = b.shuffle_vector(av, undef, lane0)
+                            for v, x in enumerate(accs):
+                                src = b.bitcast(_at(b, bm, (p, ldb), j0, v * VW), vp)
+                                b.store(b.call(fma, [av, b.load(src, align=4), b.load(x)]), x)
+                        for v, x in enumerate(accs):
+                            b.store(b.load(x), b.bitcast(_at(b, out, j0, v * VW), vp), align=4)
+                    with _loop(b, blocked, n) as j:
                         b.store(F32(0.0), b.gep(out, [j]))
                     with _loop(b, 0, k) as p:
                         av, src = a_at(i, p), _at(b, bm, (p, ldb))
-                        with _loop(b, 0, n) as j:
+                        with _loop(b, blocked, n) as j:
                             at = b.gep(out, [j])
                             prod = b.fmul(av, b.load(b.gep(src, [j])), ("contract",))
                             b.store(b.fadd(b.load(at), prod, ("contract",)), at)

@@ -358,3 +358,27 @@ def test_casts_between_every_pair_of_dtypes_match_numpy():
             g = b.build([b.emit1(P.CAST_, [p], {"to": to})])
             (got,), (want,) = execute(compile_graph(g, target="llvm").program, [x]), run(g, [x])
             np.testing.assert_array_equal(got, want, err_msg=f"{src.name} -> {to.name}")
+
+
+def test_kernels_take_array_objects_and_pointers_alike():
+    """A kernel is called through its entry that reads each ndarray's data pointer itself
+    (1 us per array less than asking numpy in Python); the entry taking pointers, which a
+    process whose ndarray layout differs would use, computes the same."""
+    from runtime import native
+    from runtime.program import walk_steps
+    x = RNG.normal(size=(50, 70)).astype(np.float32)
+    b = RNG.normal(size=(70,)).astype(np.float32)
+    cf = tf.function(lambda x, b: tf.nn.relu(x * b) - 1.0).get_concrete_function(x, b)
+    compiled = compile_graph(cf.graph, target="llvm")
+    (st,) = [s for s in walk_steps(compiled.program) if s.kind == "kernel"]
+    assert native.ARRAY_DATA_OFFSET == object.__basicsize__
+    assert st.fn_ser.objects and native.object_entry(st.name + "_ser") in compiled.source
+    module = native.load_module(compiled.program.source)
+    by_pointer = native.NativeKernel(module, st.name + "_ser", 3, 0)
+    by_pointer.objects = False
+    by_pointer.fn = module.function(st.name + "_ser", [native.ctypes.c_void_p] * 3)
+    got = [np.full((50, 70), np.nan, np.float32) for _ in range(2)]
+    st.fn_ser(x, b, got[0])
+    by_pointer(x, b, got[1])
+    np.testing.assert_array_equal(got[0], np.maximum(x * b, 0) - 1.0)
+    np.testing.assert_array_equal(got[1], got[0])

@@ -22,6 +22,7 @@ import ast
 
 from llvmlite import ir
 
+from runtime.native import ARRAY_DATA_OFFSET, object_entry
 from runtime.sgemm import workspace_shape
 from runtime.threads import WORKER, chunk_range, parallel_available, parallel_for, run_chunk
 
@@ -162,10 +163,30 @@ class _Kernel:
             b.call(body, [*fn.args, ir.IntType(1)(flag)])
             b.ret_void()
             functions.append(fn)
+            if ARRAY_DATA_OFFSET is not None:
+                functions.append(self._object_entry(fn))
         helpers = {str(f) for f in self.module.functions if f not in functions}
         return KernelSource(name, "\n".join(str(f) for f in functions), self.plan.symbols,
                             self.plan.domain, self.plan.kind, helpers, self.scratch,
                             self.plan.aligned())
+
+    def _object_entry(self, entry) -> ir.Function:
+        """``entry`` taking each array as its ndarray object, whose data pointer it reads
+        (runtime/native.py ``object_entry``)."""
+        types = [I8P if isinstance(t, ir.PointerType) else t for t in self.arg_types]
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), types),
+                         name=object_entry(entry.name))
+        fn.attributes.add("nounwind")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        args = []
+        for a, t in zip(fn.args, self.arg_types):
+            if isinstance(t, ir.PointerType):
+                at = b.bitcast(b.gep(a, [I64(ARRAY_DATA_OFFSET)]), t.as_pointer())
+                a = b.load(at)
+            args.append(a)
+        b.call(entry, args)
+        b.ret_void()
+        return fn
 
     def _main(self) -> None:
         """Each row of the kept dims (or, for column reductions, each block of columns)."""
