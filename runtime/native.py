@@ -45,16 +45,20 @@ def _target_machine(new: bool = False):
     return _machine
 
 
-def _key(text: str, level: int) -> str:
+def _key(text: str, level: int, unroll: bool) -> str:
     import llvmlite
     import llvmlite.binding as llvm
-    tag = "|".join([FORMAT, str(level), llvmlite.__version__, llvm.get_host_cpu_name(),
+    tag = "|".join([FORMAT, str(level), str(unroll), llvmlite.__version__, llvm.get_host_cpu_name(),
                     llvm.get_host_cpu_features().flatten(), text])
     return hashlib.sha256(tag.encode()).hexdigest()[:32]
 
 
-def compile_object(text: str, level: int = 3) -> bytes:
-    """Object code for the IR ``text``, optimized for this CPU at ``level`` (LLVM's O1-O3)."""
+def compile_object(text: str, level: int = 3, unroll: bool = False) -> bytes:
+    """Object code for the IR ``text``, optimized for this CPU at ``level`` (LLVM's O1-O3).
+    Kernels are compiled without LLVM's loop unroller: it fully unrolls nests of small
+    static trip counts (the 8x8 pixels of a convolution's gradient) for no measured gain
+    and took a third of a CNN train step's compile time (1.83 -> 1.20 s over 34 kernels);
+    the vectorizer still interleaves inner loops."""
     import llvmlite.binding as llvm
     tm = _target_machine()
     mod = llvm.parse_assembly(text)
@@ -63,22 +67,23 @@ def compile_object(text: str, level: int = 3) -> bytes:
     pto = llvm.create_pipeline_tuning_options(speed_level=level)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
+    pto.loop_unrolling = unroll
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(mod, pb)
     return tm.emit_object(mod)
 
 
-def _cached_object(text: str, level: int) -> bytes:
+def _cached_object(text: str, level: int, unroll: bool) -> bytes:
     """The module's object code: from the disk cache when a checked entry is there, else
     compiled (and stored)."""
     if not cache_enabled():
-        return compile_object(text, level)
+        return compile_object(text, level, unroll)
     try:
         folder = os.path.join(cache_dir(), "native")
         os.makedirs(folder, mode=0o700, exist_ok=True)
     except OSError:  # untrusted or unwritable: compile, keep nothing
-        return compile_object(text, level)
-    path = os.path.join(folder, _key(text, level) + ".o")
+        return compile_object(text, level, unroll)
+    path = os.path.join(folder, _key(text, level, unroll) + ".o")
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -87,7 +92,7 @@ def _cached_object(text: str, level: int) -> bytes:
             return obj
     except OSError:
         pass
-    obj = compile_object(text, level)
+    obj = compile_object(text, level, unroll)
     try:
         write_atomic(path, hashlib.sha256(obj).digest() + obj)
     except OSError:
@@ -119,9 +124,9 @@ def _resolve_externals(text: str) -> None:
 class NativeModule:
     """A loaded module: ``function(name, argtypes)`` gives a ctypes callable."""
 
-    def __init__(self, text: str, level: int = 3):
+    def __init__(self, text: str, level: int = 3, unroll: bool = False):
         import llvmlite.binding as llvm
-        self.object = _cached_object(text, level)
+        self.object = _cached_object(text, level, unroll)
         _resolve_externals(text)
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
                                                   _target_machine(new=True))

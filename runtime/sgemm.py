@@ -345,6 +345,7 @@ def address() -> int:
             from .native import NativeModule
             from .threads import parallel_available
             parallel_available()
-            _module = NativeModule(source(), level=2)  # O3: same speed, 1.8x the compile
+            # O3: the same speed for 1.8x the compile time
+            _module = NativeModule(source(), level=2, unroll=True)
             llvm.add_symbol(SYMBOL, _module.address(SYMBOL))
         return _module.address(SYMBOL)

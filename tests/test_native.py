@@ -160,7 +160,7 @@ from runtime import native
 from runtime.program import execute
 calls = []
 compile_object = native.compile_object
-native.compile_object = lambda text, level=3: calls.append(1) or compile_object(text, level)
+native.compile_object = lambda *a: calls.append(1) or compile_object(*a)
 b = GraphBuilder("g")
 x = b.param("x", TensorType((5,), dt.f32))
 g = b.build([b.emit1(P.TANH, [b.emit1(P.MUL, [x, x])])])
