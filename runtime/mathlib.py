@@ -5,7 +5,7 @@ numba lowers ``math.exp`` and friends to scalar libm calls that LLVM cannot vect
 these instead: range reduction with exact bit manipulation (``f32_from_bits``) and short
 polynomials, branch-free enough for LLVM's loop vectorizer. Every function is exact at the
 edges (nan -> nan, +-inf, overflow to inf, gradual underflow through denormals); the maximum
-error over the float32 range is measured in tests/test_mathlib.py and stated below.
+error over the float32 range is measured in tests/runtime/test_mathlib.py and stated below.
 float64 kernels keep numba's libm calls.
 """
 
@@ -47,7 +47,7 @@ def _pow2(k):
 
 @numba.njit(**_JIT)
 def kiln_exp_f32(x):
-    """e**x in float32. Max error 1 ulp (measured: tests/test_mathlib.py); 0 below -103.97,
+    """e**x in float32. Max error 1 ulp (measured: tests/runtime/test_mathlib.py); 0 below -103.97,
     denormals in [-103.97, -87.34], inf above 88.72, nan for nan."""
     xc = min(max(x, np.float32(-104.0)), np.float32(88.8))
     k = np.floor(xc * np.float32(1.44269504) + np.float32(0.5))

@@ -3,7 +3,7 @@ backend: the same range reductions, polynomials and edge handling, written with 
 builder as internal always-inline functions, so the loop vectorizer sees straight-line
 float code (libm calls are scalar: a gelu chain over 1M float32 took 30 ms through libm
 against 1 ms through these). Multiplies and adds may contract to FMAs, as in numba's
-kernels, where the errors stated in mathlib.py were measured; tests/test_mathlib.py
+kernels, where the errors stated in mathlib.py were measured; tests/runtime/test_mathlib.py
 measures both forms against the same bounds.
 """
 

@@ -1,4 +1,4 @@
-"""Programs covering the CUDA kernel families, run by ``tests/test_cuda.py`` in child
+"""Programs covering the CUDA kernel families, run by ``tests/compiler/test_cuda.py`` in child
 processes (numba's simulator and ``compile_ptx`` cannot share one):
 
     python tests/cuda_cases.py sim   # run each compiled for CUDA in the simulator, compare

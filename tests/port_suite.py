@@ -1,5 +1,5 @@
-"""The port suite's programs and what each must reach (tests/test_port_suite.py runs them);
-no pytest here, so that a Python with TensorFlow can import it too."""
+"""The port suite's programs and what each must reach (tests/framework/test_port_suite.py
+runs them); no pytest here, so that a Python with TensorFlow can import it too."""
 
 from __future__ import annotations
 

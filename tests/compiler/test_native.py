@@ -26,7 +26,7 @@ from compiler.interpret import run
 from compiler.ir import Literal, Sym, TensorType
 from runtime.program import execute
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 RNG = np.random.default_rng(0)
 ELEMENTWISE = [op for op in P.REGISTRY.values() if op.kind in ("unary", "binary")]
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 2.5, -1.5, np.inf, -np.inf, np.nan, 1e-30, 80.0, -80.0]

@@ -21,7 +21,7 @@ from runtime.load import load
 from runtime.program import bind, execute, walk_steps
 from runtime.serialize import ProgramFileError
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 RNG = np.random.default_rng(0)
 
 

@@ -2,12 +2,12 @@
 digits examples reach their stated accuracy."""
 
 import os
+import pathlib
 import sys
 
 import pytest
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "examples")
+EXAMPLES = os.path.join(pathlib.Path(__file__).resolve().parents[2], "examples")
 
 SEQUENTIAL_MLP = '''
 import numpy as np

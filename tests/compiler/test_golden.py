@@ -1,4 +1,4 @@
-"""Golden IR tests: each tests/golden/*.ir file holds an input graph and, after a
+"""Golden IR tests: each tests/compiler/golden/*.ir file holds an input graph and, after a
 ``# ----- expected`` line, the output of one pass. ``KILN_UPDATE_GOLDEN=1`` rewrites the
 expected part (then read the diff)."""
 

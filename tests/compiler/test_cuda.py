@@ -15,7 +15,7 @@ import pytest
 import framework as tf
 from framework.placement import canonical
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CASES = os.path.join(ROOT, "tests", "cuda_cases.py")
 has_numba_cuda = pytest.mark.skipif(
     subprocess.run([sys.executable, "-c", "import numba_cuda"], capture_output=True)

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from port_suite import PROGRAMS, checks, run
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/: port_suite.py
 
 
 NAMES = sorted(checks())
