@@ -6,7 +6,7 @@ numba calls are loaded. Imported first by ``framework``; a value the user set wi
   these VMs (``GOMP_SPINCOUNT=0``: MLP forward 3.5 ms, with 10000: 1.5 ms), while libgomp's
   default (300000, ~8 ms of spinning) takes a core from whatever runs next: it measured 6x
   slower when that was an OpenBLAS call. float32 products no longer go to OpenBLAS
-  (runtime/gemm.py), so a step's kernels share one pool.
+  (runtime/sgemm.py), so a step's kernels share one pool.
 - ``OPENBLAS_CORETYPE=SkylakeX`` on CPUs with AVX-512: OpenBLAS otherwise picks its AVX2
   kernels on some AVX-512 CPUs (sgemm 1024^3: 11 ms -> 6 ms here).
 - TBB's library is loaded, so numba picks its TBB threading layer (its first choice, which

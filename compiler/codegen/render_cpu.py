@@ -4,7 +4,7 @@ loop nest (emit.py) in the CPU's scaffolding.
 Each kernel is emitted twice, ``<name>_par`` (``prange`` over the outermost kept dim, for
 large work) and ``<name>_ser``; the runtime picks by size. Reductions over one axis keep
 several accumulators (max/min) or blocks (a whole vector); reductions over leading axes run
-column-blocked; float32 products call Kiln's GEMM (runtime/gemm.py) and convolutions copy
+column-blocked; float32 products call Kiln's GEMM (runtime/sgemm.py) and convolutions copy
 patches for it; float32 math uses mathlib's vectorizable forms. Signature:
 ``kernel(in0.., out0.., scratch.., <symbol sizes>)``; arrays of rank 0 are passed as 1-element
 1-D.
@@ -176,7 +176,7 @@ class CpuKernel(PyKernel):
 
     def gemm(self, a, ta, b, tb, out, dtype) -> str:
         """out = op(a) @ op(b) (op transposes where asked) of C-contiguous arrays: Kiln's own
-        GEMM for float32 (runtime/gemm.py: it does not depend on the core type
+        GEMM for float32 (runtime/sgemm.py: it does not depend on the core type
         OpenBLAS was told to use), BLAS through np.dot otherwise."""
         if dtype != dt.f32:
             return f"np.dot({a}{'.T' if ta else ''}, {b}{'.T' if tb else ''}, {out})"

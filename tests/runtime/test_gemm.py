@@ -1,6 +1,7 @@
-"""Kiln's own float32 GEMM (runtime/gemm.py) against float64 numpy: every edge of the
-blocking (partial micro-tiles, partial KC/MC/NC blocks, transposed operands, row and column
-bands per thread), and through compiled matmul and conv2d kernels."""
+"""Kiln's own float32 GEMM (runtime/sgemm.py, through the numba wrapper runtime/gemm.py)
+against float64 numpy: every edge of the blocking (partial micro-tiles, partial KC/MC/NC
+blocks, transposed operands, row and column bands, the few-rows path), and through compiled
+matmul and conv2d kernels."""
 
 from __future__ import annotations
 
