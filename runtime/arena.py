@@ -42,6 +42,17 @@ def pack(sizes: list[int], lives: list[tuple[int, int]]) -> tuple[list[int], int
     return offsets, total
 
 
+class Views(list):
+    """An arena: a view per buffer, and whatever a launcher caches for it (launch.py: the
+    table of the buffers' data pointers)."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, views):
+        super().__init__(views)
+        self.table = None
+
+
 class Arenas:
     """The arenas of one program, per binding of its sizes."""
 
@@ -53,7 +64,7 @@ class Arenas:
         self._free: dict[tuple, list] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, env: dict) -> tuple[tuple, list]:
+    def acquire(self, env: dict) -> tuple[tuple, Views]:
         key = tuple(env[s] for s in self.symbols)
         with self._lock:
             free = self._free.get(key)
@@ -79,5 +90,5 @@ class Arenas:
         shapes, nbytes, offsets, total = self._layout(env)
         raw = np.empty(total + ALIGN, np.uint8)
         base = -raw.ctypes.data % ALIGN
-        return [raw[base + o:base + o + n].view(t).reshape(s)
-                for o, n, s, (_, t, *_) in zip(offsets, nbytes, shapes, self.buffers)]
+        return Views(raw[base + o:base + o + n].view(t).reshape(s)
+                     for o, n, s, (_, t, *_) in zip(offsets, nbytes, shapes, self.buffers))

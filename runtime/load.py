@@ -58,6 +58,8 @@ def _load_native(program: Program):
             st.fn_ser = NativeKernel(module, st.name + "_ser", *n)
             st.fn_par = NativeKernel(module, st.name + "_par", *n, serial=st.fn_ser)
             _static_variant(st)
+    from .launch import bind
+    bind(program, module)
     return module
 
 

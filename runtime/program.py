@@ -83,9 +83,11 @@ class Program:
     buffers: list = field(default_factory=list)   # the arena plan: [shape, dtype, first
     #                                               step, last step] (arena.py)
     escaping: list = field(default_factory=list)  # results that may view the arena: copied
+    entry: str = ""                        # a native entry running every step (launch.py)
     # Bound by ``runtime.load``, never serialized:
     module: object = None                  # the generated module, loaded
     arenas: object = None                  # arena.Arenas (CPU programs with buffers)
+    launch: object = None                  # launch.Launch: ``entry``, callable
 
 
 _TERMS: dict[str, tuple] = {}  # dim expression -> its terms: (coefficient, symbol names)
@@ -141,6 +143,8 @@ def execute(program: Program, args, profile: dict | None = None,
         args = [a if type(a) is np.ndarray and a.flags.c_contiguous else
                 np.require(a, requirements="C") for a in args]
     env = bind(program.param_shapes, args) if env is None else env
+    if program.launch is not None and memory is None and profile is None:
+        return program.launch(args, env)  # every step in one native call
     if memory is not None:
         args = [memory.put(a) for a in args]
     slots: list = [None] * program.n_slots

@@ -141,7 +141,7 @@ def _program_to(p: Program, arrays: list) -> dict:
             "steps": [_step_to(st, arrays) for st in p.steps],
             "constants": {str(s): _array_ref(a, arrays) for s, a in p.constants.items()},
             "target": p.target, "buffers": _typed_buffers(p.buffers),
-            "escaping": p.escaping}
+            "escaping": p.escaping, "entry": p.entry}
 
 
 def _program_from(d: dict, arrays: list) -> Program:
@@ -149,7 +149,8 @@ def _program_from(d: dict, arrays: list) -> Program:
                    d["results"], [_step_from(st, arrays) for st in d["steps"]],
                    {int(s): arrays[i] for s, i in d["constants"].items()}, d["target"],
                    buffers=[[_shape(s), np.dtype(t), int(a), int(b)]
-                            for s, t, a, b in d["buffers"]], escaping=d["escaping"])
+                            for s, t, a, b in d["buffers"]], escaping=d["escaping"],
+                   entry=d.get("entry", ""))
 
 
 # -- the file -----------------------------------------------------------------------------------

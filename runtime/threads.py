@@ -91,9 +91,10 @@ def parallel_available() -> bool:
     ``get_num_threads`` and ``get_thread_id`` are then symbols that native modules
     resolve."""
     global _started
-    with _lock:
-        if _started is None:
-            _started = _start()
+    if _started is None:
+        with _lock:
+            if _started is None:
+                _started = _start()
     return _started
 
 

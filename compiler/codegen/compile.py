@@ -46,6 +46,10 @@ def compile_graph(graph, dump=None, aliases=None, target="cpu",
             if tgt is tried[-1]:
                 raise
             fallbacks.append(f"{tgt.name}: {e}")
+    entry = tgt.entry(program) if tgt.entry is not None else None
+    if entry is not None:  # one function runs every step (runtime/launch.py)
+        kernels.append(entry)
+        program.entry = entry.name
     kernels = list({k.name: k for k in kernels}.values())  # a helper several loops share
     helpers = set().union(*[k.helpers for k in kernels]) if kernels else set()
     source = tgt.module_source(kernels, helpers, __version__) if kernels else ""
@@ -55,7 +59,7 @@ def compile_graph(graph, dump=None, aliases=None, target="cpu",
     t1 = time.perf_counter()
     load(program)
     stats = {"passes": pass_times, "codegen_s": t1 - t0, "load_s": time.perf_counter() - t1,
-             "kernels": sum(1 for k in kernels if k.kind not in ("loop", "helper")),
+             "kernels": sum(1 for k in kernels if k.kind not in ("loop", "helper", "entry")),
              "library_calls": sum(1 for s in walk_steps(program) if s.kind == "library"),
              "backend": tgt.name, "fallbacks": fallbacks}
     return Compiled(program, stages, source, stats, kernels)

@@ -36,6 +36,7 @@ def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
     (70, 64, G.NC + 40),                     # a second column block, thread bands by columns
     (600, 70, 40),                           # row bands, narrow
     (3, 5000, 40), (1, 784, 512),            # fewer rows than a micro-tile
+    (5, 300, 150),                           # ... in register blocks and leftover columns
     (256, 784, 10),                          # fewer columns than a micro-tile (MLP logits)
     (1, 1, 1), (17, 3, 19),                  # small: one thread
 ])

@@ -1,0 +1,84 @@
+"""The native entry that runs a whole program (runtime/launch.py): for a program whose steps
+are all kernels, one LLVM function beside them that calls each kernel's body in order, with
+the pointers the runtime's step loop would pass: arguments' and results' data read from
+their ndarray objects, intermediates and workspaces from the arena's table, sizes from the
+size array, and each kernel's serial or parallel variant picked by its domain's size as
+``runtime.program.execute`` picks it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from llvmlite import ir
+
+from runtime.launch import ENTRY, eligible, layout
+from runtime.native import ARRAY_DATA_OFFSET, object_entry
+from runtime.program import PARALLEL_MIN_WORK, Program
+
+from .plan import KernelSource
+
+I1, I64 = ir.IntType(1), ir.IntType(64)
+I8P = ir.IntType(8).as_pointer()
+
+
+def entry_source(program: Program) -> KernelSource | None:
+    """The entry's source (its kernels' bodies are declared here and defined beside it;
+    module_source drops such declarations), or None where one cannot run the program."""
+    if ARRAY_DATA_OFFSET is None or not eligible(program):
+        return None
+    lay = layout(program)
+    module = ir.Module(name=ENTRY)
+    n_objects = len(program.params) + len(lay.new)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I8P] * n_objects + [
+        I8P.as_pointer(), I64.as_pointer(), I1]), name=object_entry(ENTRY))
+    fn.attributes.add("nounwind")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    objects, (table, sizes, allow) = fn.args[:n_objects], fn.args[n_objects:]
+
+    def data(obj):
+        return b.load(b.bitcast(b.gep(obj, [I64(ARRAY_DATA_OFFSET)]), I8P.as_pointer()))
+
+    def entry_of(j):
+        return b.load(b.gep(table, [I64(j)]))
+    size = {s: b.load(b.gep(sizes, [I64(i)])) for i, s in enumerate(lay.symbols)}
+    ptr = {s: data(objects[i]) for i, s in enumerate(program.params)}
+    ptr.update({s: entry_of(len(program.buffers) + j) for j, s in enumerate(lay.constants)})
+    new = {at: j for j, at in enumerate(lay.new)}
+    for i, st in enumerate(program.steps):
+        for k, out in enumerate(st.outputs):
+            ptr[out] = ptr[st.inplace[k]] if st.inplace[k] is not None else \
+                entry_of(st.arena[k]) if st.arena[k] is not None else \
+                data(objects[len(program.params) + new[i, k]])
+        arrays = [ptr[s] for s in (*st.inputs, *st.outputs)] + \
+            [entry_of(x) for x in st.scratch_arena]
+        args = arrays + [size[s] for s in st.symbols]
+        body = ir.Function(module, ir.FunctionType(ir.VoidType(), [I8P] * len(arrays) + [
+            I64] * len(st.symbols) + [I1]), name=f"{st.name}_body")
+        b.call(body, args + [b.and_(allow, _parallel(b, st.work, size))])
+    b.ret_void()
+    functions = [f for f in module.functions if f is not fn]
+    return KernelSource(ENTRY, str(fn), [], (), "entry", {str(f) for f in functions})
+
+
+def _parallel(b: ir.IRBuilder, work, size) -> ir.Value:
+    """Whether a domain of ``work`` dims is large enough for the parallel variant."""
+    if all(isinstance(d, int) for d in work):
+        return I1(math.prod(work) >= PARALLEL_MIN_WORK)
+    total = I64(1)
+    for d in work:
+        total = b.mul(total, _dim(b, d, size))
+    return b.icmp_signed(">=", total, I64(PARALLEL_MIN_WORK))
+
+
+def _dim(b: ir.IRBuilder, d, size) -> ir.Value:
+    """A runtime dim expression (``"N*784+3"``, runtime/program.py) as an i64."""
+    if isinstance(d, int):
+        return I64(d)
+    total = I64(0)
+    for term in d.split("+"):
+        value = I64(1)
+        for f in term.split("*"):
+            value = b.mul(value, I64(int(f)) if f[0].isdigit() else size[f])
+        total = b.add(total, value)
+    return total

@@ -1,0 +1,101 @@
+"""A program whose steps are all native kernels runs as one native call (runtime/launch.py,
+compiler/codegen/launch_llvm.py): the same results as the step-by-step path, for static and
+symbolic sizes, in-place variable updates, constants, several threads at once, and after a
+round trip through a program file."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+import framework as tf
+from compiler.codegen.compile import compile_graph
+from runtime import serialize
+from runtime.load import load
+from runtime.program import execute
+
+RNG = np.random.default_rng(0)
+
+
+def _both(program, args):
+    """The results through the entry, and step by step (a profile runs the steps)."""
+    assert program.launch is not None
+    return execute(program, args), execute(program, args, profile={})
+
+
+def _mlp(x, w1, b1, w2):
+    return tf.nn.softmax(tf.matmul(tf.nn.relu(tf.matmul(x, w1) + b1), w2) * 0.5)
+
+
+def _args(n):
+    return [RNG.normal(size=(n, 64)).astype(np.float32),
+            RNG.normal(size=(64, 300)).astype(np.float32),
+            RNG.normal(size=(300,)).astype(np.float32),
+            RNG.normal(size=(300, 10)).astype(np.float32)]
+
+
+def test_static_and_symbolic_programs_match_the_step_path():
+    for spec_batch in (7, None):
+        args = _args(7)
+        specs = [tf.TensorSpec([spec_batch, 64])] + [tf.TensorSpec(a.shape) for a in args[1:]]
+        cf = tf.function(_mlp).get_concrete_function(*specs)
+        program = compile_graph(cf.graph, target="llvm").program
+        assert program.entry
+        for n in ((7,) if spec_batch else (1, 7, 2000, 7)):  # new bindings, and back
+            args = _args(n)
+            (got,), (want,) = _both(program, args)
+            np.testing.assert_array_equal(got, want)
+            assert got.shape == (n, 10)
+
+
+def test_constants_and_in_place_variable_updates():
+    w = tf.Variable(RNG.normal(size=(50, 20)).astype(np.float32))
+    table = RNG.normal(size=(20,)).astype(np.float32)  # captured: a constant of the program
+
+    @tf.function
+    def step(x):
+        y = tf.matmul(x, w) + table
+        w.assign_sub(0.1 * tf.matmul(x, y, transpose_a=True))
+        return tf.reduce_sum(y * y, 1)
+
+    x = RNG.normal(size=(30, 50)).astype(np.float32)
+    w0 = w.numpy().copy()
+    got = step(x).numpy()
+    program = step.get_concrete_function(x).compiled().program
+    assert program.launch is not None
+    y = x @ w0 + table
+    np.testing.assert_allclose(got, (y * y).sum(1), rtol=1e-4)
+    np.testing.assert_allclose(w.numpy(), w0 - 0.1 * x.T @ y, rtol=1e-4, atol=1e-4)
+
+
+def test_threads_calling_one_program_at_once_get_their_own_arenas():
+    cf = tf.function(_mlp).get_concrete_function(
+        tf.TensorSpec([None, 64]), *[tf.TensorSpec(a.shape) for a in _args(1)[1:]])
+    program = compile_graph(cf.graph, target="llvm").program
+    inputs = [_args(n) for n in (3, 900, 3, 40, 900, 1)]
+    wants = [execute(program, a, profile={})[0] for a in inputs]
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(20):
+                (got,) = execute(program, inputs[k])
+                np.testing.assert_array_equal(got, wants[k])
+        except Exception as e:  # reported below
+            errors.append(e)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
+def test_the_entry_survives_a_program_file():
+    args = _args(5)
+    cf = tf.function(_mlp).get_concrete_function(*args)
+    program = compile_graph(cf.graph, target="llvm").program
+    again = load(serialize.loads(serialize.dumps(program)))
+    assert again.entry == program.entry and again.launch is not None
+    np.testing.assert_array_equal(execute(again, args)[0], execute(program, args)[0])
