@@ -36,7 +36,7 @@ MR, NR = (12 if VW == 16 else 6), VW * NV     # micro-tile: MR rows x NR columns
 KC, MC, NC = 256, 144, 1024                   # depth, row and column blocking
 SMALL = 1 << 18                               # m*n*k below this: one thread
 PIECES = 2                                    # bands per thread of a parallel product
-ROW_VECTORS = 4                               # vectors of c in registers, fewer than MR rows
+ROW_VECTORS = 8                               # vectors of c in registers, fewer than MR rows
 WORK = KC * (NC + NR) + KC * (MC + MR) + MR * NR   # float32 workspace per thread
 SYMBOL = "kiln_sgemm"
 
@@ -210,8 +210,9 @@ class _Gemm:
         of c accumulates in registers while the rows of B stream past (the columns left
         over add scaled rows of B into c); when B is transposed, each element is a dot
         product with a row of B (in any order of additions, so it vectorizes)."""
-        fn, b = self.function("rows", [F32P, I64, I1, F32P, I64, I1, F32P, I64, I64, I64])
-        a, lda, ta, bm, ldb, tb, c, m, n, k = fn.args
+        fn, b = self.function("rows", [F32P, I64, I1, F32P, I64, I1, F32P, I64, I64, I64, I64,
+                                       I64])
+        a, lda, ta, bm, ldb, tb, c, ldc, m, j_lo, j_hi, k = fn.args
         flags = ("reassoc", "contract")
         vec, vp = self.vec, self.vec.as_pointer()
         acc = b.alloca(F32)
@@ -220,22 +221,22 @@ class _Gemm:
         undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
                                                                    [0] * VW)
         width = VW * ROW_VECTORS
-        blocked = b.mul(b.sdiv(n, I64(width)), I64(width))
+        blocked = b.add(j_lo, b.mul(b.sdiv(b.sub(j_hi, j_lo), I64(width)), I64(width)))
 
         def a_at(i, p):
             return b.load(b.select(ta, _at(b, a, (p, lda), i), _at(b, a, (i, lda), p)))
         with _loop(b, 0, m) as i:
-            out = _at(b, c, (i, n))
+            out = _at(b, c, (i, ldc))
             with b.if_else(tb) as (dots, axpys):
                 with dots:
-                    with _loop(b, 0, n) as j:
+                    with _loop(b, j_lo, j_hi) as j:
                         b.store(F32(0.0), acc)
                         with _loop(b, 0, k) as p:
                             prod = b.fmul(a_at(i, p), b.load(_at(b, bm, (j, ldb), p)), flags)
                             b.store(b.fadd(b.load(acc), prod, flags), acc)
                         b.store(b.load(acc), b.gep(out, [j]))
                 with axpys:
-                    with _loop(b, 0, blocked, width) as j0:
+                    with _loop(b, j_lo, blocked, width) as j0:
                         for x in accs:
                             b.store(ir.Constant(vec, [0.0] * VW), x)
                         with _loop(b, 0, k) as p:
@@ -246,11 +247,11 @@ class _Gemm:
                                 b.store(b.call(fma, [av, b.load(src, align=4), b.load(x)]), x)
                         for v, x in enumerate(accs):
                             b.store(b.load(x), b.bitcast(_at(b, out, j0, v * VW), vp), align=4)
-                    with _loop(b, blocked, n) as j:
+                    with _loop(b, blocked, j_hi) as j:
                         b.store(F32(0.0), b.gep(out, [j]))
                     with _loop(b, 0, k) as p:
                         av, src = a_at(i, p), _at(b, bm, (p, ldb))
-                        with _loop(b, blocked, n) as j:
+                        with _loop(b, blocked, j_hi) as j:
                             at = b.gep(out, [j])
                             prod = b.fmul(av, b.load(b.gep(src, [j])), ("contract",))
                             b.store(b.fadd(b.load(at), prod, ("contract",)), at)
@@ -261,69 +262,76 @@ class _Gemm:
         micro = self.micro()
         pack_a, pack_b = self.pack("pack_a", MR), self.pack("pack_b", NR)
         block, rows = self.block(pack_a, pack_b, self.tiles(micro)), self.rows()
-        worker = self.bands(block)
+        worker = self.bands(block, rows)
         fn = ir.Function(self.module, SIGNATURE, name=SYMBOL)
         fn.attributes.add("nounwind")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         a, am, an, ta, bm, _, bn, tb, c, m, n, work = fn.args
         ta, tb = b.icmp_unsigned("!=", ta, I8(0)), b.icmp_unsigned("!=", tb, I8(0))
         k = b.select(ta, am, an)
+        few = b.icmp_signed("<", m, I64(MR))
+        small = b.icmp_signed("<", b.mul(b.mul(m, n), k), I64(SMALL))
         with b.if_else(b.icmp_signed("==", k, I64(0))) as (empty, product):
             with empty:
                 with _loop(b, 0, b.mul(m, n)) as i:
                     b.store(F32(0.0), b.gep(c, [i]))
             with product:
-                with b.if_else(b.icmp_signed("<", m, I64(MR))) as (few, tiled):
-                    with few:
-                        b.call(rows, [a, an, ta, bm, bn, tb, c, m, n, k])
-                    with tiled:
-                        small = b.icmp_signed("<", b.mul(b.mul(m, n), k), I64(SMALL))
-                        with b.if_else(small) as (one, many):
-                            with one:
+                with b.if_else(small) as (one, many):
+                    with one:
+                        with b.if_else(few) as (by_row, tiled):
+                            with by_row:
+                                b.call(rows, [a, an, ta, bm, bn, tb, c, n, m, I64(0), n, k])
+                            with tiled:
                                 b.call(block, [a, an, ta, bm, bn, tb, c, n, k, work, I64(0),
                                                m, I64(0), n])
-                            with many:
-                                self.parallel(b, worker, fn.args, ta, tb, k)
+                    with many:
+                        self.parallel(b, worker, fn.args, ta, tb, k, few)
         b.ret_void()
         return str(self.module)
 
-    def bands(self, block):
+    def bands(self, block, rows):
         """The worker of a parallel product: bands [first, first+count) of C's rows (or
-        columns), on the calling thread's row of the workspace. Its context: a, b, c, work
-        as i64, then lda, ldb, n, k, ta, tb, by_rows, band, m."""
+        columns), on the calling thread's row of the workspace; with fewer rows than a
+        micro-tile, bands of columns by ``rows``. Its context: a, b, c, work as i64, then
+        lda, ldb, n, k, ta, tb, by_rows, band, m, few."""
         fn, b = self.function("bands", list(WORKER.args))
         first, count = chunk_range(b, fn)
         ctx = b.bitcast(fn.args[3], I64.as_pointer())
-        v = [b.load(b.gep(ctx, [I64(j)])) for j in range(13)]
+        v = [b.load(b.gep(ctx, [I64(j)])) for j in range(14)]
         a, bm, c, work = (b.inttoptr(x, F32P) for x in v[:4])
         lda, ldb, n, k = v[4:8]
         ta, tb, by_rows = (b.trunc(x, I1) for x in v[8:11])
-        band, m = v[11:13]
+        band, m, few = v[11], v[12], b.trunc(v[13], I1)
         tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(I32, [])),
                             []), I64)
         work = _at(b, work, (tid, WORK))
         lo, hi = b.mul(first, band), b.mul(b.add(first, count), band)
         r0, r1 = b.select(by_rows, lo, I64(0)), b.select(by_rows, _min(b, hi, m), m)
         c0, c1 = b.select(by_rows, I64(0), lo), b.select(by_rows, n, _min(b, hi, n))
-        b.call(block, [a, lda, ta, bm, ldb, tb, c, n, k, work, r0, r1, c0, c1])
+        with b.if_else(few) as (by_row, tiled):
+            with by_row:
+                b.call(rows, [a, lda, ta, bm, ldb, tb, c, n, m, c0, c1, k])
+            with tiled:
+                b.call(block, [a, lda, ta, bm, ldb, tb, c, n, k, work, r0, r1, c0, c1])
         b.ret_void()
         return fn
 
-    def parallel(self, b, worker, args, ta, tb, k):
+    def parallel(self, b, worker, args, ta, tb, k, few):
         """Split C into bands of whole micro-tiles, PIECES per thread, and run them on
-        the pool: rows when C is tall, else columns."""
+        the pool: rows when C is tall, else columns (and columns in blocks of ``rows``'
+        register block when C has fewer rows than a micro-tile)."""
         a, _, an, _, bm, _, bn, _, c, m, n, work = args
         threads = declare(self.module, "get_num_threads", ir.FunctionType(I32, []))
-        by_rows = b.icmp_signed(">=", m, n)
-        unit = b.select(by_rows, I64(MR), I64(NR))
+        by_rows = b.and_(b.not_(few), b.icmp_signed(">=", m, n))
+        unit = b.select(few, I64(VW * ROW_VECTORS), b.select(by_rows, I64(MR), I64(NR)))
         units = b.sdiv(b.add(b.select(by_rows, m, n), b.sub(unit, I64(1))), unit)
         pieces = _min(b, units, b.mul(b.zext(b.call(threads, []), I64), I64(PIECES)))
         band = b.mul(b.sdiv(b.add(units, b.sub(pieces, I64(1))), pieces), unit)
         total = b.select(by_rows, m, n)
         count = b.sdiv(b.add(total, b.sub(band, I64(1))), band)
-        ctx = b.alloca(I64, size=13)
+        ctx = b.alloca(I64, size=14)
         values = [b.ptrtoint(x, I64) for x in (a, bm, c, work)] + [an, bn, n, k] + \
-            [b.zext(x, I64) for x in (ta, tb, by_rows)] + [band, m]
+            [b.zext(x, I64) for x in (ta, tb, by_rows)] + [band, m, b.zext(few, I64)]
         for j, x in enumerate(values):
             b.store(x, b.gep(ctx, [I64(j)]))
         parallel_for(b, worker, b.bitcast(ctx, ir.IntType(8).as_pointer()), I64(0), count)
