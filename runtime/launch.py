@@ -26,12 +26,10 @@ from .native import object_entry
 from .program import POOLED_BYTES, Program, eval_dim
 from .threads import forked, parallel_available
 
-ENTRY = "kiln_program"  # its name in the module is ``object_entry(ENTRY)``
-
 
 def bind(program: Program, module) -> None:
-    """``program.launch``, where the module holds an entry this process can call (one
-    compiled for the same ndarray layout)."""
+    """``program.launch``, where the module holds the program's entry in a form this
+    process can call (``object_entry``: compiled for the same ndarray layout)."""
     if program.entry and module.has(object_entry(program.entry)):
         program.launch = Launch(program, module)
 

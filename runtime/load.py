@@ -59,7 +59,8 @@ def _load_native(program: Program):
             st.fn_par = NativeKernel(module, st.name + "_par", *n, serial=st.fn_ser)
             _static_variant(st)
     from .launch import bind
-    bind(program, module)
+    for p in walk_programs(program):
+        bind(p, module)
     return module
 
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from runtime.load import load
-from runtime.program import Program, walk_steps
+from runtime.program import Program, walk_programs, walk_steps
 
 from .. import __version__
 from ..passes.copies import add_copy_kernels
@@ -46,10 +46,11 @@ def compile_graph(graph, dump=None, aliases=None, target="cpu",
             if tgt is tried[-1]:
                 raise
             fallbacks.append(f"{tgt.name}: {e}")
-    entry = tgt.entry(program) if tgt.entry is not None else None
-    if entry is not None:  # one function runs every step (runtime/launch.py)
-        kernels.append(entry)
-        program.entry = entry.name
+    for i, p in enumerate(walk_programs(program) if tgt.entry is not None else ()):
+        entry = tgt.entry(p, f"kiln_program{i or ''}")
+        if entry is not None:  # one function runs every step (runtime/launch.py)
+            kernels.append(entry)
+            p.entry = entry.name
     kernels = list({k.name: k for k in kernels}.values())  # a helper several loops share
     helpers = set().union(*[k.helpers for k in kernels]) if kernels else set()
     source = tgt.module_source(kernels, helpers, __version__) if kernels else ""

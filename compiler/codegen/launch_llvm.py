@@ -12,7 +12,7 @@ import math
 
 from llvmlite import ir
 
-from runtime.launch import ENTRY, eligible, layout
+from runtime.launch import eligible, layout
 from runtime.native import ARRAY_DATA_OFFSET, object_entry
 from runtime.program import PARALLEL_MIN_WORK, Program
 
@@ -22,16 +22,17 @@ I1, I64 = ir.IntType(1), ir.IntType(64)
 I8P = ir.IntType(8).as_pointer()
 
 
-def entry_source(program: Program) -> KernelSource | None:
-    """The entry's source (its kernels' bodies are declared here and defined beside it;
-    module_source drops such declarations), or None where one cannot run the program."""
+def entry_source(program: Program, name: str) -> KernelSource | None:
+    """The source of an entry ``name`` (its kernels' bodies are declared here and defined
+    beside it; module_source drops such declarations), or None where one cannot run the
+    program."""
     if ARRAY_DATA_OFFSET is None or not eligible(program):
         return None
     lay = layout(program)
-    module = ir.Module(name=ENTRY)
+    module = ir.Module(name=name)
     n_objects = len(program.params) + len(lay.new)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I8P] * n_objects + [
-        I8P.as_pointer(), I64.as_pointer(), I1]), name=object_entry(ENTRY))
+        I8P.as_pointer(), I64.as_pointer(), I1]), name=object_entry(name))
     fn.attributes.add("nounwind")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     objects, (table, sizes, allow) = fn.args[:n_objects], fn.args[n_objects:]
@@ -58,7 +59,7 @@ def entry_source(program: Program) -> KernelSource | None:
         b.call(body, args + [b.and_(allow, _parallel(b, st.work, size))])
     b.ret_void()
     functions = [f for f in module.functions if f is not fn]
-    return KernelSource(ENTRY, str(fn), [], (), "entry", {str(f) for f in functions})
+    return KernelSource(name, str(fn), [], (), "entry", {str(f) for f in functions})
 
 
 def _parallel(b: ir.IRBuilder, work, size) -> ir.Value:

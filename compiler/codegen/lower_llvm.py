@@ -14,6 +14,7 @@ from runtime import mathlib_ir, sgemm
 
 from .. import dtypes as dt
 from .. import ops as P
+from ..ops.source import PHILOX_M, PHILOX_W
 from .targets import Unsupported
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -70,8 +71,14 @@ class Expr(ast.NodeVisitor):
         if op is ast.BitOr:
             return b.or_(x, y)
         simple = {ast.Add: b.add, ast.Sub: b.sub, ast.Mult: b.mul}.get(op)
-        if simple is not None:
-            return simple(x, y)
+        if simple is not None:  # (an index never overflows: nsw lets LLVM see its range)
+            return simple(x, y, flags=("nsw",))
+        if op in (ast.FloorDiv, ast.Mod) and isinstance(y, ir.Constant) and \
+                y.constant > 0 and y.constant & (y.constant - 1) == 0:
+            # by a power of two: a shift and a mask round toward -inf too, and vectorize
+            if op is ast.FloorDiv:
+                return b.ashr(x, I64(y.constant.bit_length() - 1))
+            return b.and_(x, I64(y.constant - 1))
         if op in (ast.FloorDiv, ast.Mod):  # round toward -inf, as Python
             q, r = b.sdiv(x, y), b.srem(x, y)
             off = b.and_(b.icmp_signed("!=", r, I64(0)),
@@ -199,6 +206,8 @@ def lower(k, node, args, in_dtype: dt.DType, out_dtype: dt.DType):
         return b.xor(args[0], I1(1))
     if name in ("stop_gradient", "broadcast_to"):
         return args[0]
+    if name in ("floordiv", "mod") and in_dtype is not dt.bool_:
+        return (_divmod_float if is_f else _divmod_int)(k, *args, t)[name == "mod"]
     if node.op is P.SELECT_:
         return b.select(*args)
     if node.op is P.CAST_:
@@ -225,6 +234,69 @@ def _cast(k, x, src: dt.DType, to: dt.DType):
     if to.is_float:
         return b.sitofp(x, t)
     return b.sext(x, t) if t.width > s.width else b.trunc(x, t)
+
+
+def _divmod_int(k, a, d, t):
+    """numpy's floor division and modulus of integers: 0 where ``d`` is 0, and
+    ``x // -1`` wrapping (never the division that traps on x86)."""
+    b = k.builder
+    zero, minus1 = b.icmp_signed("==", d, t(0)), b.icmp_signed("==", d, t(-1))
+    safe = b.select(b.or_(zero, minus1), t(1), d)
+    q, r = b.sdiv(a, safe), b.srem(a, safe)
+    fix = b.and_(b.icmp_signed("!=", r, t(0)),
+                 b.xor(b.icmp_signed("<", r, t(0)), b.icmp_signed("<", d, t(0))))
+    q, r = b.select(fix, b.sub(q, t(1)), q), b.select(fix, b.add(r, d), r)
+    q = b.select(zero, t(0), b.select(minus1, b.sub(t(0), a), q))
+    return q, b.select(b.or_(zero, minus1), t(0), r)
+
+
+def _divmod_float(k, a, d, t):
+    """numpy's floor division and modulus of floats (its npy_divmod, as
+    compiler/ops/elementwise.py ``kiln_divmod``)."""
+    b = k.builder
+
+    def f(name, *xs):
+        return b.call(intrinsic(k, name, t, len(xs)), list(xs))
+    special = b.or_(b.or_(b.fcmp_ordered("==", d, t(0.0)), b.fcmp_unordered("uno", a, d)),
+                    b.fcmp_ordered("==", f("fabs", a), t(float("inf"))))
+    mod = b.frem(a, d)
+    div = b.fdiv(b.fsub(a, mod), d)
+    nonzero = b.fcmp_unordered("une", mod, t(0.0))
+    fix = b.and_(nonzero, b.xor(b.fcmp_ordered("olt", d, t(0.0)),
+                                b.fcmp_ordered("olt", mod, t(0.0))))
+    mod = b.select(nonzero, b.select(fix, b.fadd(mod, d), mod), f("copysign", t(0.0), d))
+    div = b.select(fix, b.fsub(div, t(1.0)), div)
+    fl = f("floor", div)
+    fl = b.select(b.fcmp_ordered("ogt", b.fsub(div, fl), t(0.5)), b.fadd(fl, t(1.0)), fl)
+    q = b.select(b.fcmp_unordered("une", div, t(0.0)), fl, f("copysign", t(0.0), b.fdiv(a, d)))
+    nan = t(float("nan"))
+    q = b.select(special, b.select(b.fcmp_ordered("==", d, t(0.0)), b.fdiv(a, d), nan), q)
+    return q, b.select(special, nan, mod)
+
+
+def _u32(v: int) -> ir.Constant:
+    return I32(v - (1 << 32) if v >= 1 << 31 else v)
+
+
+def philox(b, k0, k1, i):
+    """Element ``i`` (i64) of ``random_bits`` under the key (k0, k1) (i32 values): word
+    ``i % 4`` of the Philox-4x32-10 block for counter ``(i // 4, 0, 0, 0)``, the bits the
+    op's reference gives (compiler/ops/source.py)."""
+    block = b.lshr(i, I64(2))
+    c = [b.trunc(block, I32), b.trunc(b.lshr(block, I64(32)), I32), I32(0), I32(0)]
+
+    def mulhilo(m, x):
+        p = b.mul(I64(m), b.zext(x, I64))
+        return b.trunc(b.lshr(p, I64(32)), I32), b.trunc(p, I32)
+    for _ in range(10):
+        hi0, lo0 = mulhilo(PHILOX_M[0], c[0])
+        hi1, lo1 = mulhilo(PHILOX_M[1], c[2])
+        c = [b.xor(b.xor(hi1, c[1]), k0), lo1, b.xor(b.xor(hi0, c[3]), k1), lo0]
+        k0, k1 = b.add(k0, _u32(PHILOX_W[0])), b.add(k1, _u32(PHILOX_W[1]))
+    lane = b.trunc(b.and_(i, I64(3)), I32)
+    return b.select(b.icmp_unsigned("==", lane, I32(0)), c[0],
+                    b.select(b.icmp_unsigned("==", lane, I32(1)), c[1],
+                             b.select(b.icmp_unsigned("==", lane, I32(2)), c[2], c[3])))
 
 
 def gemm(k, a, a_shape, ta, b, b_shape, tb, c, c_shape, work) -> None:

@@ -11,7 +11,7 @@ index maps; each op is lowered by lower_llvm.py with numpy's semantics. Column r
 (bias gradients) add whole rows into a block of accumulators; a float32 matmul calls
 Kiln's GEMM (runtime/sgemm.py) and its epilogue runs over the product.
 
-A kernel it cannot lower yet (convolutions, pooling, scatters, random bits, argmax,
+A kernel it cannot lower yet (grouped convolutions, scatters, argmax,
 float64 products, column reductions keeping several dims) raises ``Unsupported``, and the
 program is compiled by the numba backend instead (compile.py).
 """
@@ -42,6 +42,7 @@ from .lower_llvm import (
     constant,
     gemm,
     lower,
+    philox,
     storage_type,
     value_type,
 )
@@ -258,7 +259,7 @@ class _Kernel:
         b.cbranch(b.icmp_signed("<", i, hi), loop, done)
         b.position_at_end(loop)
         body(i)
-        i.add_incoming(b.add(i, I64(1)), b.block)
+        i.add_incoming(b.add(i, I64(1), flags=("nsw",)), b.block)
         b.branch(head)
         b.position_at_end(done)
 
@@ -400,6 +401,13 @@ class _Kernel:
         before loading, so a position that a condition (pad, concat, an out-of-range
         gather index) excludes still reads memory inside the array."""
         b = self.builder
+        x = node.inputs[0]
+        if node.op is P.RESHAPE and x.name in self.plan.params:
+            # row-major order is kept: the input's flat offset is the output's (no div/mod)
+            flat = I64(0)
+            for size, i in zip(node.outputs[0].type.shape, self._clamped(node.outputs[0], idx)):
+                flat = b.add(b.mul(flat, self.dim(size)), i)
+            return self._loaded(x, b.gep(self.ptr[x.name], [flat]))
         names = [f"_a{j}" for j in range(len(idx))]
         env = dict(zip(names, idx))
         maps = node.op.index_map(names, [x.type for x in node.inputs], node.outputs[0].type,
@@ -436,12 +444,18 @@ class _Kernel:
                 raise Unsupported(f"a view of the computed value {x.name}")
             return self._view_at(node, idx)
         b, off = self.builder, I64(0)
+        for size, i in zip(x.type.shape, self._clamped(x, idx)):
+            off = b.add(b.mul(off, self.dim(size)), i)
+        return self._loaded(x, b.gep(self.ptr[x.name], [off]))
+
+    def _clamped(self, x, idx) -> list:
+        """``idx`` clamped into ``x``'s shape."""
+        b, out = self.builder, []
         for size, i in zip(x.type.shape, idx):
             n = self.dim(size)
             i = b.select(b.icmp_signed("<", i, I64(0)), I64(0), i)
-            i = b.select(b.icmp_signed(">=", i, n), b.sub(n, I64(1)), i)
-            off = b.add(b.mul(off, n), i)
-        return self._loaded(x, b.gep(self.ptr[x.name], [off]))
+            out.append(b.select(b.icmp_signed(">=", i, n), b.sub(n, I64(1)), i))
+        return out
 
     def _expr(self, text: str, env: dict):
         """An index-map expression (Python syntax over indices and sizes) as IR."""
@@ -450,6 +464,13 @@ class _Kernel:
     def _op(self, n, index, scope, role):
         if n.op.kind == MOVEMENT and n.op is not P.BROADCAST_TO or n.op is P.GATHER_:
             return self._view(n, role, index)
+        if n.op is P.RANDOM_BITS:  # a function of the element's flat index and the key
+            b, shape = self.builder, n.outputs[0].type.shape
+            flat = I64(0)
+            for size, d in zip(shape, self.plan.index_dims(shape, role)):
+                flat = b.add(b.mul(flat, self.dim(size)), I64(0) if d is None else index[d])
+            key = [self._load(n.inputs[0], [I64(j)]) for j in (0, 1)]
+            return philox(b, *key, flat)
         args = [self._value(x, role, index, scope) for x in n.inputs]
         x0 = n.inputs[0]
         in_dtype = x0.dtype if isinstance(x0, Literal) else x0.type.dtype

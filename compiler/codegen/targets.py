@@ -31,8 +31,8 @@ class Target:
     compiled_loops: bool        # a loop of kernels runs as one generated function (loops.py)
     python_loops: bool = True   # a loop may run its regions' programs from Python (else a
     #                             program with a while_loop or scan goes to the next backend)
-    entry: Callable | None = None  # program -> KernelSource of one function running it
-    #                                whole (or None where it cannot), beside its kernels
+    entry: Callable | None = None  # (program, name) -> KernelSource of one function
+    #                                running it whole (or None), beside its kernels
 
 
 def _render_cpu(node):
@@ -60,9 +60,9 @@ def _render_llvm(node):
     return render_kernel(node)
 
 
-def _entry_llvm(program):
+def _entry_llvm(program, name):
     from .launch_llvm import entry_source
-    return entry_source(program)
+    return entry_source(program, name)
 
 
 def _module_llvm(kernels, helpers, version):
@@ -76,7 +76,7 @@ TARGETS = {
     "cuda": Target("cuda", _render_cuda, _module_cuda, copies_everywhere=True,
                    compiled_loops=False),
     "llvm": Target("llvm", _render_llvm, _module_llvm, copies_everywhere=False,
-                   compiled_loops=False, python_loops=False, entry=_entry_llvm),
+                   compiled_loops=False, python_loops=True, entry=_entry_llvm),
 }
 # The backends that may compile for a device, in the order they are tried: the native LLVM
 # backend first (KILN_BACKEND=numba skips it); a program with a kernel it cannot lower yet

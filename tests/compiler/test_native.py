@@ -30,10 +30,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 RNG = np.random.default_rng(0)
 ELEMENTWISE = [op for op in P.REGISTRY.values() if op.kind in ("unary", "binary")]
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 2.5, -1.5, np.inf, -np.inf, np.nan, 1e-30, 80.0, -80.0]
-# What the backend leaves to numba so far: floordiv and mod (numpy's sign rules), integer
-# pow and integer sign.
-NOT_YET = {(op, d) for op in ("floordiv", "mod") for d in ("f64", "f32", "i64", "i32")} | \
-    {(op, d) for op in ("pow", "sign") for d in ("i64", "i32")}
+# What the backend leaves to numba so far: integer pow and integer sign.
+NOT_YET = {(op, d) for op in ("pow", "sign") for d in ("i64", "i32")}
 
 
 def _values(d: dt.DType, n: int = 64) -> np.ndarray:
@@ -79,6 +77,44 @@ def test_every_elementwise_op_matches_its_reference(op):
         np.testing.assert_allclose(got, want, equal_nan=True, err_msg=f"{op.name} {d.name}",
                                    **tol)
     assert missing == {m for m in NOT_YET if m[0] == op.name}
+
+
+def test_integer_floor_division_and_modulus_at_their_edges():
+    """numpy's answers where C's differ or x86 traps: a zero divisor gives 0, the most
+    negative integer over -1 wraps, and signs follow the divisor."""
+    for d in (dt.i32, dt.i64):
+        low = np.iinfo(d.np).min
+        a = np.asarray([low, low, 7, -7, 7, -7, 0, 5, low, 9], d.np)
+        n = np.asarray([-1, 0, 2, 2, -2, -2, 0, -1, 3, low], d.np)
+        for op in (P.FLOORDIV, P.MOD):
+            b = GraphBuilder("edge")
+            xs = [b.param(f"x{i}", TensorType((10,), d)) for i in range(2)]
+            g = b.build([b.emit1(op, xs)])
+            with np.errstate(all="ignore"):
+                (got,), (want,) = execute(compile_graph(g, target="llvm").program, [a, n]), \
+                    run(g, [a, n])
+            np.testing.assert_array_equal(got, want, err_msg=f"{op.name} {d.name}")
+
+
+def test_random_bits_are_the_references_bits():
+    """Philox-4x32-10 in LLVM IR gives the reference's bits, for static and symbolic
+    shapes (the flat index of each element), fused with what uses them (a dropout mask)."""
+    key = np.asarray([7, -11], np.int32)
+    for shape in ((33, 70), (Sym.named("N"), 3, 4)):
+        b = GraphBuilder("dropout")
+        x = b.param("x", TensorType(shape, dt.f32))
+        k = b.param("key", TensorType((2,), dt.i32))
+        bits = b.emit1(P.RANDOM_BITS, [k], {"shape": shape})
+        keep = b.emit1(P.GT, [bits, Literal(0, dt.i32)])
+        g = b.build([b.emit1(P.SELECT_, [keep, b.emit1(P.MUL, [x, Literal(2.0, dt.f32)]),
+                                         Literal(0.0, dt.f32)]), bits])
+        compiled = compile_graph(g, target="llvm")
+        assert compiled.stats["kernels"] == 1
+        a = RNG.normal(size=(33, 70) if shape[0] == 33 else (5, 3, 4)).astype(np.float32)
+        got, want = execute(compiled.program, [a, key]), run(g, [a, key])
+        for gv, wv in zip(got, want):
+            np.testing.assert_array_equal(gv, wv)
+        assert 0.3 < (got[0] != 0).mean() < 0.7
 
 
 @st.composite

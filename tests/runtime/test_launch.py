@@ -99,3 +99,27 @@ def test_the_entry_survives_a_program_file():
     again = load(serialize.loads(serialize.dumps(program)))
     assert again.entry == program.entry and again.launch is not None
     np.testing.assert_array_equal(execute(again, args)[0], execute(program, args)[0])
+
+
+def test_loops_run_natively_their_bodies_one_call_per_iteration():
+    """A scan (cumsum) and a while loop run on the native backend, their regions' programs
+    from Python, each iteration one native call; results as the interpreter's."""
+    from compiler.interpret import run
+    from runtime.program import walk_programs
+
+    def body(x, n):
+        y = tf.cumsum(x * 2.0, axis=1)
+        i, acc = tf.while_loop(lambda i, acc: i < n, lambda i, acc: (i + 1, acc * 0.5 + y),
+                               (tf.constant(0), y))
+        return acc + tf.cast(i, tf.float32)
+
+    x = RNG.normal(size=(6, 9)).astype(np.float32)
+    n = np.asarray(4, np.int32)
+    cf = tf.function(body).get_concrete_function(x, tf.TensorSpec([], tf.int32))
+    compiled = compile_graph(cf.graph, target="cpu")
+    assert compiled.stats["backend"] == "llvm" and not compiled.stats["fallbacks"]
+    subs = list(walk_programs(compiled.program))[1:]
+    assert subs and any(p.launch is not None for p in subs)
+    assert len(cf.graph.params) == 2
+    (got,), (want,) = execute(compiled.program, [x, n]), run(cf.graph, [x, n])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
