@@ -61,9 +61,9 @@ class _Kernel:
         if plan.kind not in ("elementwise", "rows", "matmul", "conv", "pool"):
             raise Unsupported(f"{plan.kind} kernels")
         if product is not None:
-            if product.op is P.MATMUL and (product.outputs[0].type.dtype is not dt.f32 or
+            if product.op is P.MATMUL and (product.outputs[0].type.dtype is dt.bool_ or
                                            product.outputs[0].type.rank != 2):
-                raise Unsupported("this matmul (float32 2-D products only)")
+                raise Unsupported("this matmul (2-D products of numbers only)")
             if product.op not in WINDOWS and product.op is not P.MATMUL or plan.axes:
                 raise Unsupported(f"{product.op.name} kernels")
             if not all(x.name in plan.params for x in product.inputs):
@@ -75,8 +75,11 @@ class _Kernel:
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
             value_type(v.type.dtype)
+        gemm_product = product is not None and (product.op is P.CONV2D or product.op is
+                                                P.MATMUL and product.outputs[0].type.dtype
+                                                is dt.f32)
         self.scratch = [(workspace_shape(), dt.f32)] + windows.workspaces(product) \
-            if product is not None and product.op in (P.MATMUL, P.CONV2D) else []
+            if gemm_product else []
         self.arg_types = [storage_type(v.type.dtype).as_pointer() for v in self.arrays] + \
             [F32.as_pointer()] * len(self.scratch) + [I64] * len(plan.symbols)
         self.ftype = ir.FunctionType(ir.VoidType(), self.arg_types)
@@ -103,8 +106,8 @@ class _Kernel:
             self.ptr.setdefault(out.name, values[len(self.plan.body.params)])
 
     def _product(self) -> None:
-        """The kernel's product into its target: a matmul by Kiln's GEMM
-        (runtime/sgemm.py), a window op by windows_llvm.py."""
+        """The kernel's product into its target: a float32 matmul by Kiln's GEMM
+        (runtime/sgemm.py), another by ``_matmul``, a window op by windows_llvm.py."""
         n = self.plan.product
         if n is None:
             return
@@ -115,8 +118,42 @@ class _Kernel:
 
         def shape(x):
             return tuple(self.dim(d) for d in x.type.shape)
+        if out.type.dtype is not dt.f32:
+            self._matmul(n)
+            return
         gemm(self, self.ptr[a.name], shape(a), n.attr("transpose_a"), self.ptr[w.name],
              shape(w), n.attr("transpose_b"), self.ptr[out.name], shape(out), self.work[0])
+
+    def _matmul(self, n) -> None:
+        """A matmul of float64 or integers: each row of C, in parallel, accumulates scaled
+        rows of op(B) (a contiguous inner loop LLVM vectorizes)."""
+        (a, w), out = n.inputs, n.outputs[0]
+        d = out.type.dtype
+        ta, tb = n.attr("transpose_a"), n.attr("transpose_b")
+        flags = ("contract",) if d.is_float else ()
+
+        def row(i):  # in the worker: its own builder, pointers and sizes
+            b = self.builder
+            mul, add = (b.fmul, b.fadd) if d.is_float else (b.mul, b.add)
+            cols = self.dim(out.type.shape[1])
+            inner = self.dim(a.type.shape[0 if ta else 1])
+            lda, ldb = self.dim(a.type.shape[1]), self.dim(w.type.shape[1])
+            pa, pw = self.ptr[a.name], self.ptr[w.name]
+            c = b.gep(self.ptr[out.name], [b.mul(i, cols)])
+            self._loop(I64(0), cols, lambda j: b.store(constant(0, d), b.gep(c, [j])))
+
+            def term(p):
+                av = b.load(b.gep(pa, [b.add(b.mul(p, lda), i) if ta else
+                                       b.add(b.mul(i, lda), p)]))
+
+                def axpy(j):
+                    bv = b.load(b.gep(pw, [b.add(b.mul(j, ldb), p) if tb else
+                                           b.add(b.mul(p, ldb), j)]))
+                    at = b.gep(c, [j])
+                    b.store(add(b.load(at), mul(av, bv, flags=flags), flags=flags), at)
+                self._loop(I64(0), cols, axpy)
+            self._loop(I64(0), inner, term)
+        self._for(I64(0), self.dim(out.type.shape[0]), row)
 
     # -- sizes and offsets --
     def dim(self, d):

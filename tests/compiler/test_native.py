@@ -169,17 +169,16 @@ def test_kiln_backend_llvm_takes_what_it_lowers_and_leaves_the_rest(monkeypatch)
     monkeypatch.setenv("KILN_BACKEND", "llvm")
     x = RNG.normal(size=(8, 5)).astype(np.float32)
     w = RNG.normal(size=(5, 3)).astype(np.float32)
-    w64 = w.astype(np.float64)
     dense = tf.function(lambda x: tf.nn.softmax(tf.nn.gelu(tf.matmul(x, w) * 2.0)))
-    dense64 = tf.function(lambda x: tf.matmul(x, w64) + 1.0)
+    ipow = tf.function(lambda a, b: tf.pow(a, b) + 1)  # integer pow: not lowered yet
     np.testing.assert_allclose(dense(x).numpy(), tf.nn.softmax(tf.nn.gelu(x @ w * 2.0)).numpy(),
                                rtol=1e-5)
-    x64 = x.astype(np.float64)
-    np.testing.assert_allclose(dense64(x64).numpy(), x64 @ w64 + 1.0, rtol=1e-12)
+    a, b = np.arange(-3, 5, dtype=np.int32), np.asarray([0, 1, 2, 3, 2, 1, 0, 5], np.int32)
+    np.testing.assert_array_equal(ipow(a, b).numpy(), a ** b + 1)
     native = dense.get_concrete_function(x).compiled().stats
     assert native["backend"] == "llvm" and not native["fallbacks"]
-    numba = dense64.get_concrete_function(x64).compiled().stats
-    assert numba["backend"] == "numba" and "float32 2-D products" in numba["fallbacks"][0]
+    numba = ipow.get_concrete_function(a, b).compiled().stats
+    assert numba["backend"] == "numba" and "pow on i32" in numba["fallbacks"][0]
     monkeypatch.setenv("KILN_BACKEND", "fortran")
     with pytest.raises(Exception, match="KILN_BACKEND"):
         tf.function(lambda x: x + 1.0)(x)
@@ -418,3 +417,24 @@ def test_kernels_take_array_objects_and_pointers_alike():
     by_pointer(x, b, got[1])
     np.testing.assert_array_equal(got[0], np.maximum(x * b, 0) - 1.0)
     np.testing.assert_array_equal(got[1], got[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int32, np.int64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_matmuls_of_float64_and_integers_run_natively(dtype, ta, tb):
+    """Products Kiln's float32 GEMM does not take: rows of C accumulate scaled rows of
+    op(B), in parallel chunks; integers wrap as numpy's do."""
+    a = (RNG.normal(size=(37, 23)) * 5).astype(dtype)
+    w = (RNG.normal(size=(23, 41)) * 5).astype(dtype)
+    a_in, w_in = (a.T.copy() if ta else a), (w.T.copy() if tb else w)
+    cf = tf.function(lambda a, w: tf.matmul(a, w, transpose_a=ta, transpose_b=tb) * 2 + 1) \
+        .get_concrete_function(tf.TensorSpec([23, None] if ta else [None, 23], dtype),
+                               tf.TensorSpec(w_in.shape, dtype))
+    compiled = compile_graph(cf.graph, target="llvm")
+    assert compiled.stats["kernels"] == 1 and "kiln_sgemm" not in compiled.source
+    (got,) = execute(compiled.program, [a_in, w_in])
+    want = (a @ w) * 2 + 1
+    if dtype is np.float64:
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    else:
+        np.testing.assert_array_equal(got, want)
