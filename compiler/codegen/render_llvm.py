@@ -69,8 +69,6 @@ class _Kernel:
             if not all(x.name in plan.params for x in product.inputs):
                 raise Unsupported(f"a {product.op.name} of values the kernel computes")
         self.columns = plan.column_reduction()  # bias gradients: blocks of columns
-        if self.columns and len(plan.kept) != 1:
-            raise Unsupported("column reductions keeping several dims")
         self.module = ir.Module(name=plan.name)
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
@@ -233,14 +231,27 @@ class _Kernel:
             self._rows([None] * rank)
             return
         k0 = plan.kept[0]
-        if self.columns:
-            def block(start):
-                b, n0 = self.builder, self.dim(plan.domain[k0])
+        if self.columns:  # units: a block of the last kept dim at a point of the others
+            *outer, k = plan.kept
+
+            def blocks():
+                n = self.dim(plan.domain[k])
+                return n, self.builder.sdiv(self.builder.add(n, I64(COLUMNS - 1)),
+                                            I64(COLUMNS))
+
+            def unit(u):
+                b, index = self.builder, [None] * rank
+                n, count = blocks()
+                start, u = b.mul(b.srem(u, count), I64(COLUMNS)), b.sdiv(u, count)
+                for d in reversed(outer):
+                    size = self.dim(plan.domain[d])
+                    index[d], u = b.srem(u, size), b.sdiv(u, size)
                 end = b.add(start, I64(COLUMNS))
-                self._column_block(start, b.select(b.icmp_signed("<", end, n0), end, n0))
-            n0 = self.dim(plan.domain[k0])
-            blocks = self.builder.sdiv(self.builder.add(n0, I64(COLUMNS - 1)), I64(COLUMNS))
-            self._for(I64(0), blocks, lambda i: block(self.builder.mul(i, I64(COLUMNS))))
+                self._column_block(start, b.select(b.icmp_signed("<", end, n), end, n), index)
+            total = blocks()[1]
+            for d in outer:
+                total = self.builder.mul(total, self.dim(plan.domain[d]))
+            self._for(I64(0), total, unit)
             return
 
         def row(i):
@@ -300,13 +311,14 @@ class _Kernel:
         b.branch(head)
         b.position_at_end(done)
 
-    def _column_block(self, lo, hi) -> None:
-        """Reductions over leading dims for columns [lo, hi): each row of the input adds
-        into a vector of accumulators (a contiguous inner loop LLVM vectorizes, where one
-        accumulator per column would walk memory with a stride); then each column's
-        row values and results."""
+    def _column_block(self, lo, hi, index) -> None:
+        """Reductions over leading dims for columns [lo, hi) of the last kept dim, at the
+        point of the other kept dims ``index`` holds: each row of the input adds into a
+        vector of accumulators (a contiguous inner loop LLVM vectorizes, where one
+        accumulator per column would walk memory with a stride); then each column's row
+        values and results."""
         plan, b = self.plan, self.builder
-        (k,) = plan.kept
+        k = plan.kept[-1]
         reds = [n for n in plan.body.nodes if n.op in REDUCTIONS]
         accs = {}
         for n in reds:
@@ -320,7 +332,6 @@ class _Kernel:
             for n in reds:
                 d = n.inputs[0].type.dtype
                 b.store(constant(n.op.identity(d), d), slot(n, index))
-        index = [None] * len(plan.domain)
         self._nest([k], index, init, first=(lo, hi))
         full = plan.full_results()
 

@@ -294,12 +294,15 @@ def test_matmul_kernels_call_kilns_gemm_and_apply_their_epilogue(ta, tb, rows):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("shape", [(5, 3), (300, 1000), (64, 129)])
+@pytest.mark.parametrize("shape", [(5, 3), (300, 1000), (64, 129), (7, 5, 130), (40, 3, 2, 9)])
 def test_column_reductions_add_rows_into_blocks_of_accumulators(shape):
+    """Over the leading dim, keeping one dim or several (a positional embedding's gradient:
+    the sum over the batch of (N, T, D)), with a symbolic batch."""
     x = RNG.normal(size=shape).astype(np.float32)
-    x[1, 2] = np.nan
+    x[(1, 2) + (0,) * (len(shape) - 2)] = np.nan
     cf = tf.function(lambda x: (x * 3.0, tf.reduce_sum(x * 2.0, 0) + 1.0,
-                                tf.reduce_max(x, 0))).get_concrete_function(x)
+                                tf.reduce_max(x, 0))).get_concrete_function(
+        tf.TensorSpec([None, *shape[1:]]))
     compiled = compile_graph(cf.graph, target="llvm")
     for got, want in zip(execute(compiled.program, [x]), run(cf.graph, [x])):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, equal_nan=True)
