@@ -206,6 +206,12 @@ def lower(k, node, args, in_dtype: dt.DType, out_dtype: dt.DType):
         return b.xor(args[0], I1(1))
     if name in ("stop_gradient", "broadcast_to"):
         return args[0]
+    if name == "sign" and not is_f and in_dtype is not dt.bool_:
+        x = args[0]
+        return b.select(b.icmp_signed(">", x, t(0)), t(1),
+                        b.select(b.icmp_signed("<", x, t(0)), t(-1), t(0)))
+    if name == "pow" and not is_f and in_dtype is not dt.bool_:
+        return _pow_int(k, *args, t)
     if name in ("floordiv", "mod") and in_dtype is not dt.bool_:
         return (_divmod_float if is_f else _divmod_int)(k, *args, t)[name == "mod"]
     if node.op is P.SELECT_:
@@ -248,6 +254,33 @@ def _divmod_int(k, a, d, t):
     q, r = b.select(fix, b.sub(q, t(1)), q), b.select(fix, b.add(r, d), r)
     q = b.select(zero, t(0), b.select(minus1, b.sub(t(0), a), q))
     return q, b.select(b.or_(zero, minus1), t(0), r)
+
+
+def _pow_int(k, a, e, t):
+    """numpy's integer power: by squaring, wrapping; a negative exponent gives 0 except
+    for 1 and -1 (compiler/ops/elementwise.py ``kiln_pow_int``)."""
+    b = k.builder
+    result, base, left = k._entry_alloca(t), k._entry_alloca(t), k._entry_alloca(t)
+    b.store(t(1), result)
+    b.store(a, base)
+    b.store(e, left)
+    head, body, done = (b.append_basic_block(f"pow.{x}") for x in ("head", "body", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    b.cbranch(b.icmp_signed(">", b.load(left), t(0)), body, done)
+    b.position_at_end(body)
+    n, x = b.load(left), b.load(base)
+    odd = b.icmp_signed("!=", b.and_(n, t(1)), t(0))
+    b.store(b.select(odd, b.mul(b.load(result), x), b.load(result)), result)
+    b.store(b.mul(x, x), base)
+    b.store(b.ashr(n, t(1)), left)
+    b.branch(head)
+    b.position_at_end(done)
+    odd_e = b.icmp_signed("!=", b.and_(e, t(1)), t(0))
+    negative = b.select(b.icmp_signed("==", a, t(1)), t(1),
+                        b.select(b.icmp_signed("==", a, t(-1)),
+                                 b.select(odd_e, t(-1), t(1)), t(0)))
+    return b.select(b.icmp_signed("<", e, t(0)), negative, b.load(result))
 
 
 def _divmod_float(k, a, d, t):

@@ -30,8 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 RNG = np.random.default_rng(0)
 ELEMENTWISE = [op for op in P.REGISTRY.values() if op.kind in ("unary", "binary")]
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 2.5, -1.5, np.inf, -np.inf, np.nan, 1e-30, 80.0, -80.0]
-# What the backend leaves to numba so far: integer pow and integer sign.
-NOT_YET = {(op, d) for op in ("pow", "sign") for d in ("i64", "i32")}
+NOT_YET: set = set()  # elementwise ops and dtypes the backend leaves to numba
 
 
 def _values(d: dt.DType, n: int = 64) -> np.ndarray:
@@ -170,15 +169,16 @@ def test_kiln_backend_llvm_takes_what_it_lowers_and_leaves_the_rest(monkeypatch)
     x = RNG.normal(size=(8, 5)).astype(np.float32)
     w = RNG.normal(size=(5, 3)).astype(np.float32)
     dense = tf.function(lambda x: tf.nn.softmax(tf.nn.gelu(tf.matmul(x, w) * 2.0)))
-    ipow = tf.function(lambda a, b: tf.pow(a, b) + 1)  # integer pow: not lowered yet
+    conv64 = tf.function(lambda a, k: tf.nn.relu(tf.nn.conv2d(a, k, 1, "SAME")))  # not yet
     np.testing.assert_allclose(dense(x).numpy(), tf.nn.softmax(tf.nn.gelu(x @ w * 2.0)).numpy(),
                                rtol=1e-5)
-    a, b = np.arange(-3, 5, dtype=np.int32), np.asarray([0, 1, 2, 3, 2, 1, 0, 5], np.int32)
-    np.testing.assert_array_equal(ipow(a, b).numpy(), a ** b + 1)
+    a, k = RNG.normal(size=(2, 6, 6, 3)), RNG.normal(size=(3, 3, 3, 4))
+    want = np.maximum(tf.nn.conv2d(tf.constant(a), tf.constant(k), 1, "SAME").numpy(), 0)
+    np.testing.assert_allclose(conv64(a, k).numpy(), want, rtol=1e-12)
     native = dense.get_concrete_function(x).compiled().stats
     assert native["backend"] == "llvm" and not native["fallbacks"]
-    numba = ipow.get_concrete_function(a, b).compiled().stats
-    assert numba["backend"] == "numba" and "pow on i32" in numba["fallbacks"][0]
+    numba = conv64.get_concrete_function(a, k).compiled().stats
+    assert numba["backend"] == "numba" and "non-float32 conv2d" in numba["fallbacks"][0]
     monkeypatch.setenv("KILN_BACKEND", "fortran")
     with pytest.raises(Exception, match="KILN_BACKEND"):
         tf.function(lambda x: x + 1.0)(x)
