@@ -19,7 +19,12 @@ from compiler.transforms.vjp import Emitter, Record, backward
 from . import nest, tracing
 from .tensor import Tensor
 
-_local = threading.local()
+
+class _Local(threading.local):
+    tapes: list | None = None  # (a class default: see tracing._Local)
+
+
+_local = _Local()
 
 
 class UnconnectedGradients(enum.Enum):
@@ -35,7 +40,7 @@ def key(t: Tensor):
 
 
 def active() -> list:
-    return getattr(_local, "tapes", None) or []
+    return _local.tapes or []
 
 
 def recording() -> bool:
@@ -120,7 +125,7 @@ class GradientTape:
         self._var_reads: dict = {}     # id(var) -> (var, [tensors read])
 
     def __enter__(self):
-        if not hasattr(_local, "tapes"):
+        if _local.tapes is None:
             _local.tapes = []
         _local.tapes.append(self)
         self._recording = True
