@@ -1,14 +1,15 @@
-"""A whole program in one native call: the native backend compiles a program whose steps
-are all kernels into one entry function beside its kernels (compiler/codegen/launch_llvm.py)
-that runs every kernel in order; a call of the program is then one ctypes call, which
-releases the GIL, instead of a Python loop over steps (~3 us a step).
+"""Runs of kernels in one native call: the native backend compiles each run of a program's
+kernel steps (``segments``: the whole program when every step is a kernel, else the runs
+between steps that need Python) into one entry function beside its kernels
+(compiler/codegen/launch_llvm.py) that runs them in order; the run is then one ctypes call,
+which releases the GIL, instead of a Python loop over steps (~3 us a step).
 
-The entry takes, in this order: the program's arguments and the arrays this call allocates
-(its results), as ndarray objects whose data pointers it reads itself (native.py
-``ARRAY_DATA_OFFSET``); a table of data pointers (the arena's buffers, then the program's
-constants), made once per arena; the sizes of the program's symbols, made once per
-binding; and whether kernels may run in parallel. ``layout`` is that order, computed the
-same way by the compiler and here.
+An entry takes, in this order: as ndarray objects whose data pointers it reads itself
+(native.py ``ARRAY_DATA_OFFSET``), the program's arguments (a whole program) or what the run
+reads that it does not make, then the arrays this call allocates; a table of data pointers
+(the arena's buffers, then the program's constants), made once per arena; the sizes of the
+run's symbols, made once per binding; and whether kernels may run in parallel. ``layout``
+is that order, computed the same way by the compiler and here.
 """
 
 from __future__ import annotations
@@ -28,34 +29,60 @@ from .threads import forked, parallel_available
 
 
 def bind(program: Program, module) -> None:
-    """``program.launch``, where the module holds the program's entry in a form this
-    process can call (``object_entry``: compiled for the same ndarray layout)."""
-    if program.entry and module.has(object_entry(program.entry)):
-        program.launch = Launch(program, module)
+    """Each segment's runner, where the module holds its entry in a form this process can
+    call (``object_entry``: compiled for the same ndarray layout): ``program.launch`` when
+    one segment is the whole program, else ``program.runners`` by first step."""
+    for name, first, stop in program.segments:
+        if not module.has(object_entry(name)):
+            continue
+        if (first, stop) == (0, len(program.steps)):
+            program.launch = Launch(program, module, name)
+        else:
+            program.runners[first] = Segment(program, module, name, first, stop)
+
+
+def segments(program: Program) -> list[tuple[int, int]]:
+    """The runs of kernel steps that one entry each runs: the whole program when every
+    step is a kernel; else each run of two kernels or more (one is called as it is)."""
+    steps = program.steps
+    if steps and all(st.kind == "kernel" for st in steps):
+        return [(0, len(steps))]
+    runs, i = [], 0
+    while i < len(steps):
+        j = i
+        while j < len(steps) and steps[j].kind == "kernel":
+            j += 1
+        if j - i >= 2:
+            runs.append((i, j))
+        i = max(j, i + 1)
+    return runs
 
 
 @dataclass
 class Layout:
+    objects: list    # slots passed as ndarray objects: the program's parameters (a whole
+    #                  program), or what a segment reads that it does not make
     new: list        # (step index, output index) of each output allocated per call
     constants: list  # constant slots, in the table after the arena's buffers
     symbols: list    # the sizes the entry reads, in order
-    sources: dict    # slot -> ("param", i) | ("new", j) | ("const", slot) | ("arena", b)
+    sources: dict    # slot -> ("object", j) | ("new", j) | ("const", slot) | ("arena", b)
 
 
-def eligible(program: Program) -> bool:
-    """Whether one entry can run ``program``: every step is a kernel."""
-    return bool(program.steps) and all(st.kind == "kernel" for st in program.steps)
-
-
-def layout(program: Program) -> Layout:
-    sources: dict = {s: ("param", i) for i, s in enumerate(program.params)}
+def layout(program: Program, first: int, stop: int) -> Layout:
     constants = sorted(program.constants)
-    sources.update({s: ("const", s) for s in constants})
+    sources: dict = {s: ("const", s) for s in constants}
+    objects = list(program.params) if (first, stop) == (0, len(program.steps)) else []
+    sources.update({s: ("object", j) for j, s in enumerate(objects)})
     new, symbols = [], set()
-    for i, st in enumerate(program.steps):
+    for i in range(first, stop):
+        st = program.steps[i]
         symbols.update(st.symbols)
         for d in st.work:
             symbols.update(_names(d))
+        for s in st.inputs:
+            if s not in sources:
+                sources[s] = ("object", len(objects))
+                objects.append(s)
         for k, out in enumerate(st.outputs):
             if st.inplace[k] is not None:
                 sources[out] = sources[st.inplace[k]]
@@ -64,7 +91,7 @@ def layout(program: Program) -> Layout:
             else:
                 sources[out] = ("new", len(new))
                 new.append((i, k))
-    return Layout(new, constants, sorted(symbols), sources)
+    return Layout(objects, new, constants, sorted(symbols), sources)
 
 
 def _names(d) -> set:
@@ -73,42 +100,94 @@ def _names(d) -> set:
     return {f for term in d.split("+") for f in term.split("*") if not f[0].isdigit()}
 
 
+def _table(arrays) -> ctypes.Array:
+    return (ctypes.c_void_p * max(1, len(arrays)))(*[a.ctypes.data for a in arrays])
+
+
+def _news(program: Program, lay: Layout, env) -> list:
+    """(shape, dtype, pooled) of the arrays a call allocates."""
+    out = []
+    for i, k in lay.new:
+        shape = tuple(eval_dim(d, env) for d in program.steps[i].out_shapes[k])
+        dtype = np.dtype(program.steps[i].out_dtypes[k])
+        out.append((shape, dtype, math.prod(shape) * dtype.itemsize >= POOLED_BYTES))
+    return out
+
+
+class Segment:
+    """The entry of a run of kernel steps inside a program that also has other steps:
+    ``execute`` calls it in place of the run, with the call's arena."""
+
+    def __init__(self, program: Program, module, name: str, first: int, stop: int):
+        self.program, self.stop = program, stop
+        self.layout = lay = layout(program, first, stop)
+        self.fn = module.function(object_entry(name), [ctypes.py_object] * (
+            len(lay.objects) + len(lay.new)) + [ctypes.c_void_p, ctypes.c_void_p,
+                                                ctypes.c_bool])
+        self.outputs = [(out, lay.sources[out]) for st in program.steps[first:stop]
+                        for out in st.outputs]
+        self.parallel = parallel_available()
+        self._bindings: dict = {}
+        self._static_table = None
+
+    def run(self, slots: list, env: dict, views) -> None:
+        program, lay = self.program, self.layout
+        key = tuple([env[s] for s in lay.symbols])
+        binding = self._bindings.get(key)
+        if binding is None:
+            if len(self._bindings) >= MAX_BINDINGS:
+                self._bindings.clear()
+            binding = self._bindings[key] = (
+                (ctypes.c_int64 * max(1, len(key)))(*key), _news(program, lay, env))
+        consts = program.constants
+        if views is None:
+            if self._static_table is None:
+                self._static_table = _table([consts[s] for s in lay.constants])
+            table = self._static_table
+        else:
+            table = views.table
+            if table is None:
+                table = views.table = _table(list(views) + [consts[s] for s in lay.constants])
+        objects = [slots[s] for s in lay.objects]
+        news = [POOL.empty(shape, dtype) if pooled else np.empty(shape, dtype)
+                for shape, dtype, pooled in binding[1]]
+        self.fn(*objects, *news, table, binding[0], self.parallel and not forked())
+        for out, (kind, ref) in self.outputs:
+            slots[out] = objects[ref] if kind == "object" else news[ref] if kind == "new" \
+                else views[ref] if kind == "arena" else consts[ref]
+
+
 class Launch:
-    """The bound entry of a program: ``launch(args, env)`` runs it and returns its
+    """The entry of a whole program: ``launch(args, env)`` runs it and returns its
     results, as ``execute`` would. Per binding of the sizes it keeps the size array and
     the shapes of the arrays a call allocates; per thread and binding, an arena and its
     table of pointers (no lock on the way: a call runs no Python while it holds them)."""
 
-    def __init__(self, program: Program, module):
-        self.program, self.layout = program, layout(program)
-        n = len(program.params) + len(self.layout.new)
-        self.fn = module.function(object_entry(program.entry), [ctypes.py_object] * n +
-                                  [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_bool])
+    def __init__(self, program: Program, module, name: str):
+        self.program = program
+        self.layout = lay = layout(program, 0, len(program.steps))
+        self.fn = module.function(object_entry(name), [ctypes.py_object] * (
+            len(lay.objects) + len(lay.new)) + [ctypes.c_void_p, ctypes.c_void_p,
+                                                ctypes.c_bool])
         self.keys = tuple(sorted({d for shape in program.param_shapes for d in shape
                                   if isinstance(d, str)}))
-        self.results = [self.layout.sources[r] for r in program.results]
+        self.results = [lay.sources[r] for r in program.results]
         self.parallel = parallel_available()
         self._bindings: dict = {}
         self._local = threading.local()
 
     def _bind(self, key, env):
-        steps, lay = self.program.steps, self.layout
-        sizes = [env[s] for s in lay.symbols]
-        news = []
-        for i, k in lay.new:
-            shape = tuple(eval_dim(d, env) for d in steps[i].out_shapes[k])
-            dtype = np.dtype(steps[i].out_dtypes[k])
-            news.append((shape, dtype, math.prod(shape) * dtype.itemsize >= POOLED_BYTES))
+        sizes = [env[s] for s in self.layout.symbols]
         if len(self._bindings) >= MAX_BINDINGS:
             self._bindings.clear()
-        binding = self._bindings[key] = ((ctypes.c_int64 * max(1, len(sizes)))(*sizes), news)
+        binding = self._bindings[key] = ((ctypes.c_int64 * max(1, len(sizes)))(*sizes),
+                                         _news(self.program, self.layout, env))
         return binding
 
     def _arena(self, key, env):
         arenas, consts = self.program.arenas, self.program.constants
         views = arenas.acquire(env)[1] if arenas is not None else []  # kept by this thread
-        arrays = list(views) + [consts[s] for s in self.layout.constants]
-        table = (ctypes.c_void_p * max(1, len(arrays)))(*[a.ctypes.data for a in arrays])
+        table = _table(list(views) + [consts[s] for s in self.layout.constants])
         local = self._local.__dict__
         if len(local) >= MAX_BINDINGS:
             local.clear()
@@ -123,6 +202,6 @@ class Launch:
                 for shape, dtype, pooled in binding[1]]
         self.fn(*args, *news, table, binding[0], self.parallel and not forked())
         consts = self.program.constants
-        return [args[ref] if kind == "param" else news[ref] if kind == "new" else
+        return [args[ref] if kind == "object" else news[ref] if kind == "new" else
                 consts[ref] if kind == "const" else views[ref].copy()  # outlives the arena
                 for kind, ref in self.results]

@@ -83,11 +83,13 @@ class Program:
     buffers: list = field(default_factory=list)   # the arena plan: [shape, dtype, first
     #                                               step, last step] (arena.py)
     escaping: list = field(default_factory=list)  # results that may view the arena: copied
-    entry: str = ""                        # a native entry running every step (launch.py)
+    segments: list = field(default_factory=list)  # [entry name, first step, stop]: runs
+    #                                        of kernel steps one native entry runs (launch.py)
     # Bound by ``runtime.load``, never serialized:
     module: object = None                  # the generated module, loaded
     arenas: object = None                  # arena.Arenas (CPU programs with buffers)
-    launch: object = None                  # launch.Launch: ``entry``, callable
+    launch: object = None                  # launch.Launch: a segment that is the program
+    runners: dict = field(default_factory=dict)  # first step -> launch.Segment
 
 
 _TERMS: dict[str, tuple] = {}  # dim expression -> its terms: (coefficient, symbol names)
@@ -179,53 +181,67 @@ def _new(shape, dtype, env, memory):
 
 
 def _run_steps(program: Program, slots: list, env: dict, profile, memory, views) -> None:
-    for st in program.steps:
-        ins = [slots[i] for i in st.inputs]
-        t0 = time.perf_counter() if profile is not None else 0.0
-        if st.kind == "kernel":
-            outs = []
-            for k, src in enumerate(st.inplace):
-                if src is not None:
-                    outs.append(slots[src])
-                elif views is not None and st.arena[k] is not None:
-                    outs.append(views[st.arena[k]])
-                else:
-                    outs.append(_new(st.out_shapes[k], st.out_dtypes[k], env, memory))
-            scratch = [views[b] for b in st.scratch_arena] if views is not None else \
-                [_new(shape, dtype, env, memory) for shape, dtype in st.scratch]
-            fn = st.fn
-            if fn is None:  # the domain's size picks the variant
-                work = 1
-                for d in st.work:
-                    work *= eval_dim(d, env)
-                fn = st.fn_par if work >= PARALLEL_MIN_WORK else st.fn_ser
-            args = [a if a.ndim else a.reshape(1) for a in ins]
-            args += [o if o.ndim else o.reshape(1) for o in outs]
-            if scratch:
-                args += scratch
-            if st.symbols:
-                args += [env[s] for s in st.symbols]
-            call_kernel(program.module, st, fn, args)
-        elif st.kind == "control":  # its sub-programs' steps are profiled, not the step
-            outs = list(st.fn(env, memory, profile, *ins))
-        elif memory is None:
-            outs = list(st.fn(env, *ins))
-        else:  # no kernel for it on the device: the numpy reference, between copies
-            outs = [memory.put(o) for o in st.fn(env, *[memory.host(a) for a in ins])]
-        if profile is not None and st.kind != "control":
-            rec = profile.setdefault(st.name, {"calls": 0, "seconds": 0.0, "flops": 0,
-                                               "bytes": 0, "kind": st.fusion or st.kind})
-            rec["calls"] += 1
-            rec["seconds"] += time.perf_counter() - t0
-            rec["flops"] += eval_dim(st.flops, env)
-            rec["bytes"] += eval_dim(st.nbytes, env)
-        for s, o in zip(st.outputs, outs):
-            slots[s] = o
-        if memory is not None:  # device buffers go back to the device pool explicitly
-            dead = [slots[s] for s in st.frees] + (scratch if st.kind == "kernel" else [])
-            memory.release([b for b in dead if not any(b is o for o in outs)])
-        for s in st.frees:
-            slots[s] = None
+    steps, runners = program.steps, program.runners
+    native = runners and profile is None and memory is None  # (a profile times each step)
+    i = 0
+    while i < len(steps):
+        runner = runners.get(i) if native else None
+        if runner is not None:  # a run of kernels in one native call
+            runner.run(slots, env, views)
+            i = runner.stop
+            continue
+        _run_step(steps[i], program, slots, env, profile, memory, views)
+        i += 1
+
+
+def _run_step(st: Step, program: Program, slots: list, env: dict, profile, memory,
+              views) -> None:
+    ins = [slots[i] for i in st.inputs]
+    t0 = time.perf_counter() if profile is not None else 0.0
+    if st.kind == "kernel":
+        outs = []
+        for k, src in enumerate(st.inplace):
+            if src is not None:
+                outs.append(slots[src])
+            elif views is not None and st.arena[k] is not None:
+                outs.append(views[st.arena[k]])
+            else:
+                outs.append(_new(st.out_shapes[k], st.out_dtypes[k], env, memory))
+        scratch = [views[b] for b in st.scratch_arena] if views is not None else \
+            [_new(shape, dtype, env, memory) for shape, dtype in st.scratch]
+        fn = st.fn
+        if fn is None:  # the domain's size picks the variant
+            work = 1
+            for d in st.work:
+                work *= eval_dim(d, env)
+            fn = st.fn_par if work >= PARALLEL_MIN_WORK else st.fn_ser
+        args = [a if a.ndim else a.reshape(1) for a in ins]
+        args += [o if o.ndim else o.reshape(1) for o in outs]
+        if scratch:
+            args += scratch
+        if st.symbols:
+            args += [env[s] for s in st.symbols]
+        call_kernel(program.module, st, fn, args)
+    elif st.kind == "control":  # its sub-programs' steps are profiled, not the step
+        outs = list(st.fn(env, memory, profile, *ins))
+    elif memory is None:
+        outs = list(st.fn(env, *ins))
+    else:  # no kernel for it on the device: the numpy reference, between copies
+        outs = [memory.put(o) for o in st.fn(env, *[memory.host(a) for a in ins])]
+    if profile is not None and st.kind != "control":
+        rec = profile.setdefault(st.name, {"calls": 0, "seconds": 0.0, "flops": 0,
+                                           "bytes": 0, "kind": st.fusion or st.kind})
+        rec["calls"] += 1
+        rec["seconds"] += time.perf_counter() - t0
+        rec["flops"] += eval_dim(st.flops, env)
+        rec["bytes"] += eval_dim(st.nbytes, env)
+    for s, o in zip(st.outputs, outs):
+        slots[s] = o
+    if memory is not None:  # device buffers go back to the device pool explicitly
+        dead = [slots[s] for s in st.frees] + (scratch if st.kind == "kernel" else [])
+        memory.release([b for b in dead if not any(b is o for o in outs)])
+    for s in st.frees:
+        slots[s] = None
 
 
 def walk_programs(program: Program):

@@ -141,7 +141,7 @@ def _program_to(p: Program, arrays: list) -> dict:
             "steps": [_step_to(st, arrays) for st in p.steps],
             "constants": {str(s): _array_ref(a, arrays) for s, a in p.constants.items()},
             "target": p.target, "buffers": _typed_buffers(p.buffers),
-            "escaping": p.escaping, "entry": p.entry}
+            "escaping": p.escaping, "segments": p.segments}
 
 
 def _program_from(d: dict, arrays: list) -> Program:
@@ -150,7 +150,7 @@ def _program_from(d: dict, arrays: list) -> Program:
                    {int(s): arrays[i] for s, i in d["constants"].items()}, d["target"],
                    buffers=[[_shape(s), np.dtype(t), int(a), int(b)]
                             for s, t, a, b in d["buffers"]], escaping=d["escaping"],
-                   entry=d.get("entry", ""))
+                   segments=[[str(n), int(a), int(b)] for n, a, b in d.get("segments", [])])
 
 
 # -- the file -----------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ a ``runtime.Program`` (data), bound by ``runtime.load``."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from runtime.launch import segments
 from runtime.load import load
 from runtime.program import Program, walk_programs, walk_steps
 
@@ -47,10 +48,17 @@ def compile_graph(graph, dump=None, aliases=None, target="cpu",
                 raise
             fallbacks.append(f"{tgt.name}: {e}")
     for i, p in enumerate(walk_programs(program) if tgt.entry is not None else ()):
-        entry = tgt.entry(p, f"kiln_program{i or ''}")
-        if entry is not None:  # one function runs every step (runtime/launch.py)
-            kernels.append(entry)
-            p.entry = entry.name
+        for first, stop in segments(p):  # runs of kernels, one native call each (launch.py)
+            entry = tgt.entry(p, f"kiln_program{i}_{first}", first, stop)
+            if entry is not None:
+                kernels.append(entry)
+                p.segments.append([entry.name, first, stop])
+    calls = [", ".join(st.name for st in p.steps[a:b]) for p in walk_programs(program)
+             for _, a, b in p.segments]
+    if calls:  # reported with the fused IR, as its notes are
+        fused = stages["fused"]
+        notes = dict(fused.meta).get("notes", ()) + tuple(f"one native call: {c}" for c in calls)
+        stages["fused"] = replace(fused, meta=tuple({**dict(fused.meta), "notes": notes}.items()))
     kernels = list({k.name: k for k in kernels}.values())  # a helper several loops share
     helpers = set().union(*[k.helpers for k in kernels]) if kernels else set()
     source = tgt.module_source(kernels, helpers, __version__) if kernels else ""

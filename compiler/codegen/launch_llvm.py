@@ -1,9 +1,10 @@
-"""The native entry that runs a whole program (runtime/launch.py): for a program whose steps
-are all kernels, one LLVM function beside them that calls each kernel's body in order, with
-the pointers the runtime's step loop would pass: arguments' and results' data read from
-their ndarray objects, intermediates and workspaces from the arena's table, sizes from the
-size array, and each kernel's serial or parallel variant picked by its domain's size as
-``runtime.program.execute`` picks it.
+"""The native entries that run runs of a program's kernel steps (runtime/launch.py): the whole
+program when every step is a kernel, else each run between steps that need Python. An entry
+is one LLVM function beside the kernels that calls each kernel's body in order, with the
+pointers the runtime's step loop would pass: what it reads from outside and the arrays the
+call allocates as ndarray objects whose data pointers it reads, intermediates and
+workspaces from the arena's table, sizes from the size array, and each kernel's serial or
+parallel variant picked by its domain's size as ``runtime.program.execute`` picks it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 
 from llvmlite import ir
 
-from runtime.launch import eligible, layout
+from runtime.launch import layout
 from runtime.native import ARRAY_DATA_OFFSET, object_entry
 from runtime.program import PARALLEL_MIN_WORK, Program
 
@@ -22,15 +23,15 @@ I1, I64 = ir.IntType(1), ir.IntType(64)
 I8P = ir.IntType(8).as_pointer()
 
 
-def entry_source(program: Program, name: str) -> KernelSource | None:
-    """The source of an entry ``name`` (its kernels' bodies are declared here and defined
-    beside it; module_source drops such declarations), or None where one cannot run the
-    program."""
-    if ARRAY_DATA_OFFSET is None or not eligible(program):
+def entry_source(program: Program, name: str, first: int, stop: int) -> KernelSource | None:
+    """The source of an entry ``name`` running the kernel steps [first, stop) (their
+    bodies are declared here and defined beside it; module_source drops such
+    declarations), or None where this process cannot call one."""
+    if ARRAY_DATA_OFFSET is None:
         return None
-    lay = layout(program)
+    lay = layout(program, first, stop)
     module = ir.Module(name=name)
-    n_objects = len(program.params) + len(lay.new)
+    n_objects = len(lay.objects) + len(lay.new)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I8P] * n_objects + [
         I8P.as_pointer(), I64.as_pointer(), I1]), name=object_entry(name))
     fn.attributes.add("nounwind")
@@ -43,14 +44,15 @@ def entry_source(program: Program, name: str) -> KernelSource | None:
     def entry_of(j):
         return b.load(b.gep(table, [I64(j)]))
     size = {s: b.load(b.gep(sizes, [I64(i)])) for i, s in enumerate(lay.symbols)}
-    ptr = {s: data(objects[i]) for i, s in enumerate(program.params)}
+    ptr = {s: data(objects[i]) for i, s in enumerate(lay.objects)}
     ptr.update({s: entry_of(len(program.buffers) + j) for j, s in enumerate(lay.constants)})
     new = {at: j for j, at in enumerate(lay.new)}
-    for i, st in enumerate(program.steps):
+    for i in range(first, stop):
+        st = program.steps[i]
         for k, out in enumerate(st.outputs):
             ptr[out] = ptr[st.inplace[k]] if st.inplace[k] is not None else \
                 entry_of(st.arena[k]) if st.arena[k] is not None else \
-                data(objects[len(program.params) + new[i, k]])
+                data(objects[len(lay.objects) + new[i, k]])
         arrays = [ptr[s] for s in (*st.inputs, *st.outputs)] + \
             [entry_of(x) for x in st.scratch_arena]
         args = arrays + [size[s] for s in st.symbols]

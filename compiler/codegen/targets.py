@@ -31,8 +31,8 @@ class Target:
     compiled_loops: bool        # a loop of kernels runs as one generated function (loops.py)
     python_loops: bool = True   # a loop may run its regions' programs from Python (else a
     #                             program with a while_loop or scan goes to the next backend)
-    entry: Callable | None = None  # (program, name) -> KernelSource of one function
-    #                                running it whole (or None), beside its kernels
+    entry: Callable | None = None  # (program, name, first, stop) -> KernelSource of one
+    #                                function running those steps (or None), beside them
 
 
 def _render_cpu(node):
@@ -60,9 +60,9 @@ def _render_llvm(node):
     return render_kernel(node)
 
 
-def _entry_llvm(program, name):
+def _entry_llvm(program, name, first, stop):
     from .launch_llvm import entry_source
-    return entry_source(program, name)
+    return entry_source(program, name, first, stop)
 
 
 def _module_llvm(kernels, helpers, version):

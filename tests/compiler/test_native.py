@@ -174,7 +174,7 @@ def test_kiln_backend_llvm_takes_what_it_lowers_and_leaves_the_rest(monkeypatch)
                                rtol=1e-5)
     a, k = RNG.normal(size=(2, 6, 6, 3)), RNG.normal(size=(3, 3, 3, 4))
     want = np.maximum(tf.nn.conv2d(tf.constant(a), tf.constant(k), 1, "SAME").numpy(), 0)
-    np.testing.assert_allclose(conv64(a, k).numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(conv64(a, k).numpy(), want, rtol=1e-10, atol=1e-12)
     native = dense.get_concrete_function(x).compiled().stats
     assert native["backend"] == "llvm" and not native["fallbacks"]
     numba = conv64.get_concrete_function(a, k).compiled().stats

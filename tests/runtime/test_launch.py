@@ -1,7 +1,8 @@
-"""A program whose steps are all native kernels runs as one native call (runtime/launch.py,
-compiler/codegen/launch_llvm.py): the same results as the step-by-step path, for static and
-symbolic sizes, in-place variable updates, constants, several threads at once, and after a
-round trip through a program file."""
+"""Runs of native kernels in one native call (runtime/launch.py,
+compiler/codegen/launch_llvm.py), a whole program or the runs around steps that need Python:
+the same results as the step-by-step path, for static and symbolic sizes, in-place variable
+updates, constants, several threads at once, loops' bodies, and after a round trip through
+a program file."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ RNG = np.random.default_rng(0)
 
 
 def _both(program, args):
-    """The results through the entry, and step by step (a profile runs the steps)."""
-    assert program.launch is not None
+    """The results through the entries, and step by step (a profile runs the steps)."""
     return execute(program, args), execute(program, args, profile={})
 
 
@@ -41,7 +41,8 @@ def test_static_and_symbolic_programs_match_the_step_path():
         specs = [tf.TensorSpec([spec_batch, 64])] + [tf.TensorSpec(a.shape) for a in args[1:]]
         cf = tf.function(_mlp).get_concrete_function(*specs)
         program = compile_graph(cf.graph, target="llvm").program
-        assert program.entry
+        assert program.segments == [[program.segments[0][0], 0, len(program.steps)]]
+        assert program.launch is not None
         for n in ((7,) if spec_batch else (1, 7, 2000, 7)):  # new bindings, and back
             args = _args(n)
             (got,), (want,) = _both(program, args)
@@ -97,7 +98,7 @@ def test_the_entry_survives_a_program_file():
     cf = tf.function(_mlp).get_concrete_function(*args)
     program = compile_graph(cf.graph, target="llvm").program
     again = load(serialize.loads(serialize.dumps(program)))
-    assert again.entry == program.entry and again.launch is not None
+    assert again.segments == program.segments and again.launch is not None
     np.testing.assert_array_equal(execute(again, args)[0], execute(program, args)[0])
 
 
@@ -123,3 +124,31 @@ def test_loops_run_natively_their_bodies_one_call_per_iteration():
     assert len(cf.graph.params) == 2
     (got,), (want,) = execute(compiled.program, [x, n]), run(cf.graph, [x, n])
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_runs_of_kernels_around_python_steps_run_as_segments():
+    """A program with a step that needs Python (an argmax) runs the kernels before and after
+    it as two native calls, reading what the first made; results as the step path's."""
+    def f(x, w):
+        h = tf.nn.relu(tf.matmul(x, w) * 2.0)
+        k = tf.cast(tf.argmax(h, axis=1), tf.float32)[:, None]
+        return tf.nn.softmax(h * k + 1.0) - tf.reduce_mean(h, 1, keepdims=True)
+
+    w = RNG.normal(size=(30, 20)).astype(np.float32)
+    cf = tf.function(f).get_concrete_function(tf.TensorSpec([None, 30]), tf.TensorSpec([30, 20]))
+    program = compile_graph(cf.graph, target="llvm").program
+    kinds = [st.kind for st in program.steps]
+    assert "library" in kinds and program.launch is None
+    assert program.runners and all(b - a >= 2 for _, a, b in program.segments)
+    for n in (40, 3):
+        args = [RNG.normal(size=(n, 30)).astype(np.float32), w]
+        (got,), (want,) = _both(program, args)
+        np.testing.assert_array_equal(got, want)
+
+
+
+def test_the_fused_ir_reports_each_native_call():
+    cf = tf.function(_mlp).get_concrete_function(*_args(4))
+    text = cf.ir("fused")
+    kernels = [st.name for st in cf.compiled().program.steps]
+    assert f"# one native call: {', '.join(kernels)}" in text
