@@ -1,11 +1,12 @@
 """Window ops of the native backend, over NHWC with the image sizes static and the batch
-symbolic: conv2d (each output pixel's patch copied into a workspace row, in parallel, then
-one call of Kiln's GEMM), max/avg pooling and their gradients (parallel over output pixels,
-or over images for the gradients, whose windows overlap). Each writes the kernel's product
-target; the kernel's epilogue then reads it (render_llvm.py). Loads outside the image read a
-clamped position and are then ignored, so nothing reads outside an array. Semantics are the
-numba backend's (render_windows.py): max propagates NaN, SAME averages over the elements
-inside the image, max's gradient goes to each window's first maximal element.
+symbolic: conv2d (block by block of output pixels: each pixel's patch copied into a row of a
+workspace that stays in cache, in parallel, then Kiln's GEMM on the block), max/avg pooling
+and their gradients (parallel over output pixels, or over images for the gradients, whose
+windows overlap). Each writes the kernel's product target; the kernel's epilogue then reads
+it (render_llvm.py). Loads outside the image read a clamped position and are then ignored,
+so nothing reads outside an array. Semantics are the numba backend's (render_windows.py):
+max propagates NaN, SAME averages over the elements inside the image, max's gradient goes to
+each window's first maximal element.
 """
 
 from __future__ import annotations
@@ -16,17 +17,21 @@ from ..ops.nn import window_geometry
 from .lower_llvm import F32, I1, I64, constant, gemm, intrinsic, value_type
 from .targets import Unsupported
 
+PATCH_BYTES = 1 << 21  # a block of conv2d's patch matrix: written, then read, in cache
+
+
+def _block_rows(kk: int) -> int:
+    """Rows (output pixels) of the patch matrix per block: whole micro-tiles of the GEMM."""
+    return max(12, PATCH_BYTES // (4 * kk) // 12 * 12)
+
 
 def workspaces(n) -> list:
-    """The workspaces (shape, dtype) a window op needs beyond the GEMM's: conv2d's patch
-    matrix, one row per output pixel."""
+    """The workspaces (shape, dtype) a window op needs beyond the GEMM's: a block of
+    conv2d's patch matrix, one row per output pixel."""
     if n.op is not P.CONV2D:
         return []
-    x, w = n.inputs
-    kh, kw, c, _ = w.type.shape
-    ((_, _, oh), (_, _, ow)), _, _ = window_geometry("conv2d", x.type.shape, (kh, kw),
-                                                     n.attr_dict)
-    return [((x.type.shape[0] * (oh * ow), kh * kw * c), dt.f32)]
+    kh, kw, c, _ = n.inputs[1].type.shape
+    return [((_block_rows(kh * kw * c), kh * kw * c), dt.f32)]
 
 
 class _Ix:
@@ -67,7 +72,9 @@ def conv(k, n) -> None:
         "conv2d", x.type.shape, (kh, kw), n.attr_dict)
     kk = kh * kw * c
 
-    def patch(r):  # the window of output pixel r as row r of the patch matrix
+    rows = _block_rows(kk)
+
+    def patch(r):  # the window of output pixel r as its row of the block
         ix, b = _Ix(k), k.builder
         img, rem = b.sdiv(r, I64(oh * ow)), b.srem(r, I64(oh * ow))
         oy, ox = b.sdiv(rem, I64(ow)), b.srem(rem, I64(ow))
@@ -80,18 +87,25 @@ def conv(k, n) -> None:
                 iz = ix.lin((ox, sw), (kx, dw), (I64(-pl), 1))
                 ok = b.and_(ix.inside(iy, h), ix.inside(iz, wd))
                 src = ix.lin((img, h * wd * c), (ix.clamp(iy, h), wd * c), (ix.clamp(iz, wd), c))
-                dst = ix.lin((r, kk), (ky, kw * c), (kx, c))
+                dst = ix.lin((b.srem(r, I64(rows)), kk), (ky, kw * c), (kx, c))
                 k._loop(I64(0), I64(c), lambda ci: b.store(
                     b.select(ok, b.load(ix.at(x.name, b.add(src, ci))), F32(0.0)),
                     b.gep(cols, [b.add(dst, ci)])))
             k._loop(I64(0), I64(kw), col)
         k._loop(I64(0), I64(kh), row)
 
+    def block(i):  # a block of output pixels: its patches (in parallel), then the GEMM
+        b = k.builder
+        m = b.mul(k.dim(x.type.shape[0]), I64(oh * ow))
+        r0 = b.mul(i, I64(rows))
+        r1 = b.add(r0, I64(rows))
+        r1 = b.select(b.icmp_signed("<", r1, m), r1, m)
+        k._for(r0, r1, patch)
+        out = b.gep(k.ptr[n.outputs[0].name], [b.mul(r0, I64(o))])
+        gemm(k, k.work[1], (b.sub(r1, r0), I64(kk)), False, k.ptr[w.name], (I64(kk), I64(o)),
+             False, out, (b.sub(r1, r0), I64(o)), k.work[0])
     m = k.builder.mul(k.dim(x.type.shape[0]), I64(oh * ow))
-    k._for(I64(0), m, patch)
-    m = k.builder.mul(k.dim(x.type.shape[0]), I64(oh * ow))
-    gemm(k, k.work[1], (m, I64(kk)), False, k.ptr[w.name], (I64(kk), I64(o)), False,
-         k.ptr[n.outputs[0].name], (m, I64(o)), k.work[0])
+    k._loop(I64(0), k.builder.sdiv(k.builder.add(m, I64(rows - 1)), I64(rows)), block)
 
 
 def pool(k, n) -> None:

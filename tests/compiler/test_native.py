@@ -441,3 +441,18 @@ def test_matmuls_of_float64_and_integers_run_natively(dtype, ta, tb):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     else:
         np.testing.assert_array_equal(got, want)
+
+
+def test_convolutions_run_block_by_block_of_output_pixels():
+    """More output pixels than one block of the patch workspace holds (and a partial last
+    block), with a symbolic batch: the same as the reference."""
+    from compiler.codegen.windows_llvm import _block_rows
+    x = RNG.normal(size=(25, 28, 28, 3)).astype(np.float32)
+    k = RNG.normal(size=(3, 3, 3, 8)).astype(np.float32)
+    assert 25 * 28 * 28 > _block_rows(3 * 3 * 3) > 20 * 28 * 28 // 2
+    cf = tf.function(lambda x, k: tf.nn.relu(tf.nn.conv2d(x, k, 1, "SAME"))) \
+        .get_concrete_function(tf.TensorSpec([None, 28, 28, 3]), tf.TensorSpec(k.shape))
+    compiled = compile_graph(cf.graph, target="llvm")
+    for n in (25, 2):
+        (got,), (want,) = execute(compiled.program, [x[:n], k]), run(cf.graph, [x[:n], k])
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
