@@ -9,10 +9,10 @@ the same with the outer kept dim handed out in chunks to the thread pool
 loaded where their index dims say (a broadcast axis has stride 0), views through their
 index maps; each op is lowered by lower_llvm.py with numpy's semantics. Column reductions
 (bias gradients) add whole rows into a block of accumulators; a float32 matmul calls
-Kiln's GEMM (runtime/sgemm.py) and its epilogue runs over the product.
+Kiln's GEMM (runtime/sgemm.py), other products accumulate rows (``_matmul``), and the
+epilogue runs over the product.
 
-A kernel it cannot lower yet (grouped convolutions, scatters, argmax,
-float64 products, column reductions keeping several dims) raises ``Unsupported``, and the
+A kernel it cannot lower yet (a float64 convolution) raises ``Unsupported``, and the
 program is compiled by the numba backend instead (compile.py).
 """
 
