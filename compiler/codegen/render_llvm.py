@@ -12,8 +12,8 @@ index maps; each op is lowered by lower_llvm.py with numpy's semantics. Column r
 Kiln's GEMM (runtime/sgemm.py), other products accumulate rows (``_matmul``), and the
 epilogue runs over the product.
 
-A kernel it cannot lower yet (a float64 convolution) raises ``Unsupported``, and the
-program is compiled by the numba backend instead (compile.py).
+A kernel it has no form for (a dtype, an index expression) raises ``Unsupported``, and
+the program is compiled by the numba backend instead (compile.py).
 """
 
 from __future__ import annotations

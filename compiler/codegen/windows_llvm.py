@@ -14,15 +14,15 @@ from __future__ import annotations
 from .. import dtypes as dt
 from .. import ops as P
 from ..ops.nn import window_geometry
-from .lower_llvm import F32, I1, I64, constant, gemm, intrinsic, value_type
+from .lower_llvm import I1, I64, constant, gemm, intrinsic, value_type
 from .targets import Unsupported
 
 PATCH_BYTES = 1 << 21  # a block of conv2d's patch matrix: written, then read, in cache
 
 
-def _block_rows(kk: int) -> int:
+def _block_rows(kk: int, itemsize: int = 4) -> int:
     """Rows (output pixels) of the patch matrix per block: whole micro-tiles of the GEMM."""
-    return max(12, PATCH_BYTES // (4 * kk) // 12 * 12)
+    return max(12, PATCH_BYTES // (itemsize * kk) // 12 * 12)
 
 
 def workspaces(n) -> list:
@@ -31,7 +31,8 @@ def workspaces(n) -> list:
     if n.op is not P.CONV2D:
         return []
     kh, kw, c, _ = n.inputs[1].type.shape
-    return [((_block_rows(kh * kw * c), kh * kw * c), dt.f32)]
+    d = n.inputs[0].type.dtype
+    return [((_block_rows(kh * kw * c, d.np.itemsize), kh * kw * c), d)]
 
 
 class _Ix:
@@ -64,21 +65,22 @@ class _Ix:
 
 def conv(k, n) -> None:
     x, w = n.inputs
-    if n.attr("groups") != 1 or x.type.dtype is not dt.f32:
-        raise Unsupported("grouped or non-float32 conv2d")
+    d = x.type.dtype
+    if n.attr("groups") != 1 or d not in (dt.f32, dt.f64):
+        raise Unsupported(f"grouped or {d.name} conv2d")
     _, h, wd, c = x.type.shape
     kh, kw, _, o = w.type.shape
     ((pt, _, oh), (pl, _, ow)), (sh, sw), (dh, dw) = window_geometry(
         "conv2d", x.type.shape, (kh, kw), n.attr_dict)
     kk = kh * kw * c
-
-    rows = _block_rows(kk)
+    rows = _block_rows(kk, d.np.itemsize)
+    pointer = value_type(d).as_pointer()
 
     def patch(r):  # the window of output pixel r as its row of the block
         ix, b = _Ix(k), k.builder
         img, rem = b.sdiv(r, I64(oh * ow)), b.srem(r, I64(oh * ow))
         oy, ox = b.sdiv(rem, I64(ow)), b.srem(rem, I64(ow))
-        cols = k.work[1]
+        cols = b.bitcast(k.work[1], pointer)
 
         def row(ky):
             iy = ix.lin((oy, sh), (ky, dh), (I64(-pt), 1))
@@ -89,18 +91,38 @@ def conv(k, n) -> None:
                 src = ix.lin((img, h * wd * c), (ix.clamp(iy, h), wd * c), (ix.clamp(iz, wd), c))
                 dst = ix.lin((b.srem(r, I64(rows)), kk), (ky, kw * c), (kx, c))
                 k._loop(I64(0), I64(c), lambda ci: b.store(
-                    b.select(ok, b.load(ix.at(x.name, b.add(src, ci))), F32(0.0)),
+                    b.select(ok, b.load(ix.at(x.name, b.add(src, ci))), constant(0, d)),
                     b.gep(cols, [b.add(dst, ci)])))
             k._loop(I64(0), I64(kw), col)
         k._loop(I64(0), I64(kh), row)
 
-    def block(i):  # a block of output pixels: its patches (in parallel), then the GEMM
+    def product(r):  # float64: row r of the output from its patch row, by scaled rows of w
+        b = k.builder
+        cols, at_w = b.bitcast(k.work[1], pointer), k.ptr[w.name]
+        row_c = b.gep(k.ptr[n.outputs[0].name], [b.mul(r, I64(o))])
+        row_p = b.gep(cols, [b.mul(b.srem(r, I64(rows)), I64(kk))])
+        k._loop(I64(0), I64(o), lambda j: b.store(constant(0, d), b.gep(row_c, [j])))
+
+        def term(p):
+            av, row_w = b.load(b.gep(row_p, [p])), b.gep(at_w, [b.mul(p, I64(o))])
+
+            def axpy(j):
+                at = b.gep(row_c, [j])
+                prod = b.fmul(av, b.load(b.gep(row_w, [j])), flags=("contract",))
+                b.store(b.fadd(b.load(at), prod, flags=("contract",)), at)
+            k._loop(I64(0), I64(o), axpy)
+        k._loop(I64(0), I64(kk), term)
+
+    def block(i):  # a block of output pixels: its patches (in parallel), then the product
         b = k.builder
         m = b.mul(k.dim(x.type.shape[0]), I64(oh * ow))
         r0 = b.mul(i, I64(rows))
         r1 = b.add(r0, I64(rows))
         r1 = b.select(b.icmp_signed("<", r1, m), r1, m)
         k._for(r0, r1, patch)
+        if d is not dt.f32:
+            k._for(r0, r1, product)
+            return
         out = b.gep(k.ptr[n.outputs[0].name], [b.mul(r0, I64(o))])
         gemm(k, k.work[1], (b.sub(r1, r0), I64(kk)), False, k.ptr[w.name], (I64(kk), I64(o)),
              False, out, (b.sub(r1, r0), I64(o)), k.work[0])

@@ -165,11 +165,17 @@ def test_random_elementwise_graphs_run_natively_and_match_the_interpreter(case, 
 
 
 def test_kiln_backend_llvm_takes_what_it_lowers_and_leaves_the_rest(monkeypatch):
+    """Every kernel kind lowers now; a renderer that cannot lower a kernel (here: conv2d,
+    made to refuse) hands the whole program to numba, and says so."""
+    from compiler.codegen import render_llvm
+
+    def refuse(k, n):
+        raise Unsupported("conv2d (refused by this test)")
     monkeypatch.setenv("KILN_BACKEND", "llvm")
     x = RNG.normal(size=(8, 5)).astype(np.float32)
     w = RNG.normal(size=(5, 3)).astype(np.float32)
     dense = tf.function(lambda x: tf.nn.softmax(tf.nn.gelu(tf.matmul(x, w) * 2.0)))
-    conv64 = tf.function(lambda a, k: tf.nn.relu(tf.nn.conv2d(a, k, 1, "SAME")))  # not yet
+    conv64 = tf.function(lambda a, k: tf.nn.relu(tf.nn.conv2d(a, k, 1, "SAME")))
     np.testing.assert_allclose(dense(x).numpy(), tf.nn.softmax(tf.nn.gelu(x @ w * 2.0)).numpy(),
                                rtol=1e-5)
     a, k = RNG.normal(size=(2, 6, 6, 3)), RNG.normal(size=(3, 3, 3, 4))
@@ -177,8 +183,12 @@ def test_kiln_backend_llvm_takes_what_it_lowers_and_leaves_the_rest(monkeypatch)
     np.testing.assert_allclose(conv64(a, k).numpy(), want, rtol=1e-10, atol=1e-12)
     native = dense.get_concrete_function(x).compiled().stats
     assert native["backend"] == "llvm" and not native["fallbacks"]
-    numba = conv64.get_concrete_function(a, k).compiled().stats
-    assert numba["backend"] == "numba" and "non-float32 conv2d" in numba["fallbacks"][0]
+    assert conv64.get_concrete_function(a, k).compiled().stats["backend"] == "llvm"
+    monkeypatch.setitem(render_llvm.WINDOWS, P.CONV2D, refuse)
+    refused = tf.function(lambda a, k: tf.nn.relu(tf.nn.conv2d(a, k, 1, "SAME")))
+    np.testing.assert_allclose(refused(a, k).numpy(), want, rtol=1e-10, atol=1e-12)
+    numba = refused.get_concrete_function(a, k).compiled().stats
+    assert numba["backend"] == "numba" and "refused by this test" in numba["fallbacks"][0]
     monkeypatch.setenv("KILN_BACKEND", "fortran")
     with pytest.raises(Exception, match="KILN_BACKEND"):
         tf.function(lambda x: x + 1.0)(x)
@@ -443,16 +453,20 @@ def test_matmuls_of_float64_and_integers_run_natively(dtype, ta, tb):
         np.testing.assert_array_equal(got, want)
 
 
-def test_convolutions_run_block_by_block_of_output_pixels():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_convolutions_run_block_by_block_of_output_pixels(dtype):
     """More output pixels than one block of the patch workspace holds (and a partial last
-    block), with a symbolic batch: the same as the reference."""
+    block), with a symbolic batch: the same as the reference (float32 through Kiln's GEMM,
+    float64 by rows)."""
     from compiler.codegen.windows_llvm import _block_rows
-    x = RNG.normal(size=(25, 28, 28, 3)).astype(np.float32)
-    k = RNG.normal(size=(3, 3, 3, 8)).astype(np.float32)
-    assert 25 * 28 * 28 > _block_rows(3 * 3 * 3) > 20 * 28 * 28 // 2
+    x = RNG.normal(size=(25, 28, 28, 3)).astype(dtype)
+    k = RNG.normal(size=(3, 3, 3, 8)).astype(dtype)
+    assert 25 * 28 * 28 > _block_rows(3 * 3 * 3, x.itemsize) > 20 * 28 * 28 // 4
     cf = tf.function(lambda x, k: tf.nn.relu(tf.nn.conv2d(x, k, 1, "SAME"))) \
-        .get_concrete_function(tf.TensorSpec([None, 28, 28, 3]), tf.TensorSpec(k.shape))
+        .get_concrete_function(tf.TensorSpec([None, 28, 28, 3], dtype),
+                               tf.TensorSpec(k.shape, dtype))
     compiled = compile_graph(cf.graph, target="llvm")
+    tol = 1e-4 if dtype is np.float32 else 1e-12
     for n in (25, 2):
         (got,), (want,) = execute(compiled.program, [x[:n], k]), run(cf.graph, [x[:n], k])
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
