@@ -184,7 +184,9 @@ class ConcreteFunction:
         if self._host_calls:
             host_calls.after_call(self._host_calls, outs,
                                   np.asarray if memory is None else memory.host)
-        if memory is None and not variables:  # the common case: fresh result arrays
+        if memory is None and not self._writes and not any(
+                o is arrays[i] for i in variables for o in outs):
+            # the common case: fresh result arrays (none of them a variable's buffer)
             if self._single:
                 return Tensor(outs[self._out_leaves[0][1]])
             results = [Tensor(o) for o in outs]
