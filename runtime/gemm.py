@@ -15,7 +15,6 @@ import numpy as np
 from numba import types
 
 from . import sgemm
-from .sgemm import KC, MC, MR, NC, NR, workspace_shape  # noqa: F401  (the blocking, for tests)
 
 # Registered before any kernel that calls it is compiled or loaded from numba's cache.
 sgemm.address()

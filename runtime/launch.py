@@ -15,16 +15,14 @@ is that order, computed the same way by the compiler and here.
 from __future__ import annotations
 
 import ctypes
-import math
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from .arena import MAX_BINDINGS
-from .buffer import POOL
 from .native import object_entry
-from .program import POOLED_BYTES, Program, eval_dim
+from .program import Program, empty, eval_dim
 from .threads import forked, parallel_available
 
 
@@ -104,19 +102,9 @@ def _table(arrays) -> ctypes.Array:
     return (ctypes.c_void_p * max(1, len(arrays)))(*[a.ctypes.data for a in arrays])
 
 
-def _news(program: Program, lay: Layout, env) -> list:
-    """(shape, dtype, pooled) of the arrays a call allocates."""
-    out = []
-    for i, k in lay.new:
-        shape = tuple(eval_dim(d, env) for d in program.steps[i].out_shapes[k])
-        dtype = np.dtype(program.steps[i].out_dtypes[k])
-        out.append((shape, dtype, math.prod(shape) * dtype.itemsize >= POOLED_BYTES))
-    return out
-
-
-class Segment:
-    """The entry of a run of kernel steps inside a program that also has other steps:
-    ``execute`` calls it in place of the run, with the call's arena."""
+class _Entry:
+    """An entry of a run of kernel steps, bound: its ctypes function, and per binding of
+    the program's sizes the size array and the shapes of the arrays a call allocates."""
 
     def __init__(self, program: Program, module, name: str, first: int, stop: int):
         self.program, self.stop = program, stop
@@ -124,22 +112,45 @@ class Segment:
         self.fn = module.function(object_entry(name), [ctypes.py_object] * (
             len(lay.objects) + len(lay.new)) + [ctypes.c_void_p, ctypes.c_void_p,
                                                 ctypes.c_bool])
-        self.outputs = [(out, lay.sources[out]) for st in program.steps[first:stop]
-                        for out in st.outputs]
+        shapes = [*program.param_shapes, *(program.steps[i].out_shapes[k] for i, k in lay.new),
+                  *(b[0] for b in program.buffers)]
+        self.keys = tuple(sorted(set(lay.symbols) | {n for shape in shapes for d in shape
+                                                     for n in _names(d)}))
         self.parallel = parallel_available()
         self._bindings: dict = {}
-        self._static_table = None
 
-    def run(self, slots: list, env: dict, views) -> None:
-        program, lay = self.program, self.layout
-        key = tuple([env[s] for s in lay.symbols])
+    def _binding(self, env):
+        key = tuple([env[s] for s in self.keys])
         binding = self._bindings.get(key)
         if binding is None:
             if len(self._bindings) >= MAX_BINDINGS:
                 self._bindings.clear()
+            sizes = [env[s] for s in self.layout.symbols]
+            steps = self.program.steps
+            news = [(tuple(eval_dim(d, env) for d in steps[i].out_shapes[k]),
+                     np.dtype(steps[i].out_dtypes[k])) for i, k in self.layout.new]
             binding = self._bindings[key] = (
-                (ctypes.c_int64 * max(1, len(key)))(*key), _news(program, lay, env))
-        consts = program.constants
+                key, (ctypes.c_int64 * max(1, len(sizes)))(*sizes), news)
+        return binding
+
+    def _call(self, objects, binding, table) -> list:
+        news = [empty(shape, dtype) for shape, dtype in binding[2]]
+        self.fn(*objects, *news, table, binding[1], self.parallel and not forked())
+        return news
+
+
+class Segment(_Entry):
+    """The entry of a run of kernel steps inside a program that also has other steps:
+    ``execute`` calls it in place of the run, with the call's arena."""
+
+    def __init__(self, program: Program, module, name: str, first: int, stop: int):
+        super().__init__(program, module, name, first, stop)
+        self.outputs = [(out, self.layout.sources[out]) for st in program.steps[first:stop]
+                        for out in st.outputs]
+        self._static_table = None
+
+    def run(self, slots: list, env: dict, views) -> None:
+        consts, lay = self.program.constants, self.layout
         if views is None:
             if self._static_table is None:
                 self._static_table = _table([consts[s] for s in lay.constants])
@@ -149,40 +160,21 @@ class Segment:
             if table is None:
                 table = views.table = _table(list(views) + [consts[s] for s in lay.constants])
         objects = [slots[s] for s in lay.objects]
-        news = [POOL.empty(shape, dtype) if pooled else np.empty(shape, dtype)
-                for shape, dtype, pooled in binding[1]]
-        self.fn(*objects, *news, table, binding[0], self.parallel and not forked())
+        news = self._call(objects, self._binding(env), table)
         for out, (kind, ref) in self.outputs:
             slots[out] = objects[ref] if kind == "object" else news[ref] if kind == "new" \
                 else views[ref] if kind == "arena" else consts[ref]
 
 
-class Launch:
+class Launch(_Entry):
     """The entry of a whole program: ``launch(args, env)`` runs it and returns its
-    results, as ``execute`` would. Per binding of the sizes it keeps the size array and
-    the shapes of the arrays a call allocates; per thread and binding, an arena and its
-    table of pointers (no lock on the way: a call runs no Python while it holds them)."""
+    results, as ``execute`` would. Per thread and binding it keeps an arena and its table
+    of pointers (no lock on the way: a call runs no Python while it holds them)."""
 
     def __init__(self, program: Program, module, name: str):
-        self.program = program
-        self.layout = lay = layout(program, 0, len(program.steps))
-        self.fn = module.function(object_entry(name), [ctypes.py_object] * (
-            len(lay.objects) + len(lay.new)) + [ctypes.c_void_p, ctypes.c_void_p,
-                                                ctypes.c_bool])
-        self.keys = tuple(sorted({d for shape in program.param_shapes for d in shape
-                                  if isinstance(d, str)}))
-        self.results = [lay.sources[r] for r in program.results]
-        self.parallel = parallel_available()
-        self._bindings: dict = {}
+        super().__init__(program, module, name, 0, len(program.steps))
+        self.results = [self.layout.sources[r] for r in program.results]
         self._local = threading.local()
-
-    def _bind(self, key, env):
-        sizes = [env[s] for s in self.layout.symbols]
-        if len(self._bindings) >= MAX_BINDINGS:
-            self._bindings.clear()
-        binding = self._bindings[key] = ((ctypes.c_int64 * max(1, len(sizes)))(*sizes),
-                                         _news(self.program, self.layout, env))
-        return binding
 
     def _arena(self, key, env):
         arenas, consts = self.program.arenas, self.program.constants
@@ -195,12 +187,9 @@ class Launch:
         return arena
 
     def __call__(self, args: list, env: dict) -> list:
-        key = tuple([env[s] for s in self.keys])
-        binding = self._bindings.get(key) or self._bind(key, env)
-        views, table = self._local.__dict__.get(key) or self._arena(key, env)
-        news = [POOL.empty(shape, dtype) if pooled else np.empty(shape, dtype)
-                for shape, dtype, pooled in binding[1]]
-        self.fn(*args, *news, table, binding[0], self.parallel and not forked())
+        binding = self._binding(env)
+        views, table = self._local.__dict__.get(binding[0]) or self._arena(binding[0], env)
+        news = self._call(args, binding, table)
         consts = self.program.constants
         return [args[ref] if kind == "object" else news[ref] if kind == "new" else
                 consts[ref] if kind == "const" else views[ref].copy()  # outlives the arena

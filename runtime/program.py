@@ -172,8 +172,11 @@ def execute(program: Program, args, profile: dict | None = None,
 
 def _new(shape, dtype, env, memory):
     shape = tuple([d if type(d) is int else eval_dim(d, env) for d in shape])
-    if memory is not None:
-        return memory.empty(shape, dtype)
+    return empty(shape, dtype) if memory is None else memory.empty(shape, dtype)
+
+
+def empty(shape: tuple, dtype) -> np.ndarray:
+    """A new host array: from the caching allocator when large, else from numpy."""
     n = dtype.itemsize
     for d in shape:
         n *= d

@@ -10,7 +10,7 @@ import ast
 
 from llvmlite import ir
 
-from runtime import mathlib_ir, sgemm
+from runtime import mathlib_ir, sgemm, threads
 
 from .. import dtypes as dt
 from .. import ops as P
@@ -137,10 +137,7 @@ def constant(value, dtype: dt.DType):
 
 
 def declare(k, name: str, ret, args):
-    fn = k.module.globals.get(name)
-    if fn is None:
-        fn = ir.Function(k.module, ir.FunctionType(ret, args), name=name)
-    return fn
+    return threads.declare(k.module, name, ir.FunctionType(ret, args))
 
 
 def intrinsic(k, name, t, n=1):

@@ -123,35 +123,42 @@ class _Kernel:
              shape(w), n.attr("transpose_b"), self.ptr[out.name], shape(out), self.work[0])
 
     def _matmul(self, n) -> None:
-        """A matmul of float64 or integers: each row of C, in parallel, accumulates scaled
-        rows of op(B) (a contiguous inner loop LLVM vectorizes)."""
+        """A matmul of float64 or integers: each row of C, in parallel, by ``accumulate``."""
         (a, w), out = n.inputs, n.outputs[0]
-        d = out.type.dtype
         ta, tb = n.attr("transpose_a"), n.attr("transpose_b")
-        flags = ("contract",) if d.is_float else ()
 
         def row(i):  # in the worker: its own builder, pointers and sizes
             b = self.builder
-            mul, add = (b.fmul, b.fadd) if d.is_float else (b.mul, b.add)
-            cols = self.dim(out.type.shape[1])
-            inner = self.dim(a.type.shape[0 if ta else 1])
             lda, ldb = self.dim(a.type.shape[1]), self.dim(w.type.shape[1])
             pa, pw = self.ptr[a.name], self.ptr[w.name]
-            c = b.gep(self.ptr[out.name], [b.mul(i, cols)])
-            self._loop(I64(0), cols, lambda j: b.store(constant(0, d), b.gep(c, [j])))
-
-            def term(p):
-                av = b.load(b.gep(pa, [b.add(b.mul(p, lda), i) if ta else
-                                       b.add(b.mul(i, lda), p)]))
-
-                def axpy(j):
-                    bv = b.load(b.gep(pw, [b.add(b.mul(j, ldb), p) if tb else
-                                           b.add(b.mul(p, ldb), j)]))
-                    at = b.gep(c, [j])
-                    b.store(add(b.load(at), mul(av, bv, flags=flags), flags=flags), at)
-                self._loop(I64(0), cols, axpy)
-            self._loop(I64(0), inner, term)
+            cols = self.dim(out.type.shape[1])
+            self.accumulate(
+                b.gep(self.ptr[out.name], [b.mul(i, cols)]), cols,
+                self.dim(a.type.shape[0 if ta else 1]),
+                lambda p: b.load(b.gep(pa, [b.add(b.mul(p, lda), i) if ta else
+                                            b.add(b.mul(i, lda), p)])),
+                lambda p, j: b.load(b.gep(pw, [b.add(b.mul(j, ldb), p) if tb else
+                                               b.add(b.mul(p, ldb), j)])),
+                out.type.dtype)
         self._for(I64(0), self.dim(out.type.shape[0]), row)
+
+    def accumulate(self, c, cols, inner, a_of, b_of, d) -> None:
+        """c[j] = sum over p < inner of a_of(p) * b_of(p, j), for j < cols: c zeroed, then
+        each p adds a scaled row (a contiguous inner loop LLVM vectorizes). Products that
+        Kiln's float32 GEMM does not take (float64, integers) use it."""
+        b = self.builder
+        flags = ("contract",) if d.is_float else ()
+        mul, add = (b.fmul, b.fadd) if d.is_float else (b.mul, b.add)
+        self._loop(I64(0), cols, lambda j: b.store(constant(0, d), b.gep(c, [j])))
+
+        def term(p):
+            av = a_of(p)
+
+            def axpy(j):
+                at = b.gep(c, [j])
+                b.store(add(b.load(at), mul(av, b_of(p, j), flags=flags), flags=flags), at)
+            self._loop(I64(0), cols, axpy)
+        self._loop(I64(0), inner, term)
 
     # -- sizes and offsets --
     def dim(self, d):

@@ -96,22 +96,12 @@ def conv(k, n) -> None:
             k._loop(I64(0), I64(kw), col)
         k._loop(I64(0), I64(kh), row)
 
-    def product(r):  # float64: row r of the output from its patch row, by scaled rows of w
+    def product(r):  # float64: row r of the output from its patch row (k.accumulate)
         b = k.builder
-        cols, at_w = b.bitcast(k.work[1], pointer), k.ptr[w.name]
-        row_c = b.gep(k.ptr[n.outputs[0].name], [b.mul(r, I64(o))])
-        row_p = b.gep(cols, [b.mul(b.srem(r, I64(rows)), I64(kk))])
-        k._loop(I64(0), I64(o), lambda j: b.store(constant(0, d), b.gep(row_c, [j])))
-
-        def term(p):
-            av, row_w = b.load(b.gep(row_p, [p])), b.gep(at_w, [b.mul(p, I64(o))])
-
-            def axpy(j):
-                at = b.gep(row_c, [j])
-                prod = b.fmul(av, b.load(b.gep(row_w, [j])), flags=("contract",))
-                b.store(b.fadd(b.load(at), prod, flags=("contract",)), at)
-            k._loop(I64(0), I64(o), axpy)
-        k._loop(I64(0), I64(kk), term)
+        row_p = b.gep(b.bitcast(k.work[1], pointer), [b.mul(b.srem(r, I64(rows)), I64(kk))])
+        k.accumulate(b.gep(k.ptr[n.outputs[0].name], [b.mul(r, I64(o))]), I64(o), I64(kk),
+                     lambda p: b.load(b.gep(row_p, [p])),
+                     lambda p, j: b.load(b.gep(k.ptr[w.name], [b.add(b.mul(p, I64(o)), j)])), d)
 
     def block(i):  # a block of output pixels: its patches (in parallel), then the product
         b = k.builder

@@ -10,6 +10,7 @@ import pytest
 
 import framework as tf
 from runtime import gemm as G
+from runtime import sgemm as S
 
 
 def reference(a, b):
@@ -21,7 +22,7 @@ def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
     a = rng.standard_normal((k, m) if transpose_a else (m, k), dtype=np.float32)
     b = rng.standard_normal((n, k) if transpose_b else (k, n), dtype=np.float32)
     c = np.full((m, n), np.nan, np.float32)   # every element must be written
-    G.kiln_sgemm(a, transpose_a, b, transpose_b, c, np.empty(G.workspace_shape(), np.float32))
+    G.kiln_sgemm(a, transpose_a, b, transpose_b, c, np.empty(S.workspace_shape(), np.float32))
     want = reference(a.T if transpose_a else a, b.T if transpose_b else b)
     # float32 accumulation over k terms of unit variance: error grows like sqrt(k) ulps
     tol = 4 * np.finfo(np.float32).eps * np.sqrt(k) * np.abs(a).max() * np.abs(b).max() * 8
@@ -29,11 +30,11 @@ def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
 
 
 @pytest.mark.parametrize("m,k,n", [
-    (G.MR, G.KC, G.NR),                      # one full micro-tile, one depth block
-    (G.MR * 7 + 5, 300, G.NR * 3 + 7),       # partial tiles in both directions
-    (200, G.KC * 2 + 1, 97),                 # a one-deep last depth block
-    (G.MC + G.MR + 1, 129, 130),             # a second row block with a partial tile
-    (70, 64, G.NC + 40),                     # a second column block, thread bands by columns
+    (S.MR, S.KC, S.NR),                      # one full micro-tile, one depth block
+    (S.MR * 7 + 5, 300, S.NR * 3 + 7),       # partial tiles in both directions
+    (200, S.KC * 2 + 1, 97),                 # a one-deep last depth block
+    (S.MC + S.MR + 1, 129, 130),             # a second row block with a partial tile
+    (70, 64, S.NC + 40),                     # a second column block, thread bands by columns
     (600, 70, 40),                           # row bands, narrow
     (3, 5000, 40), (1, 784, 512),            # fewer rows than a micro-tile
     (5, 300, 150),                           # ... in register blocks and leftover columns
@@ -53,7 +54,7 @@ def test_transposed_operands(ta, tb, m):
 def test_zero_depth_gives_zeros():
     c = np.full((40, 50), 7.0, np.float32)
     G.kiln_sgemm(np.ones((40, 0), np.float32), False, np.ones((0, 50), np.float32), False, c,
-                 np.empty(G.workspace_shape(), np.float32))
+                 np.empty(S.workspace_shape(), np.float32))
     assert not c.any()
 
 
@@ -62,7 +63,7 @@ def test_nan_and_inf_propagate():
     b = np.ones((64, 64), np.float32)
     a[3, 5], b[7, 9] = np.nan, np.inf
     c = np.empty((64, 64), np.float32)
-    G.kiln_sgemm(a, False, b, False, c, np.empty(G.workspace_shape(), np.float32))
+    G.kiln_sgemm(a, False, b, False, c, np.empty(S.workspace_shape(), np.float32))
     want = a @ b
     np.testing.assert_array_equal(np.isnan(c), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(c), np.isinf(want))
