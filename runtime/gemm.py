@@ -22,7 +22,7 @@ sgemm.address()
 _P = types.intp  # a data pointer, passed as an integer (the same register either way)
 _native = types.ExternalFunction(sgemm.SYMBOL, types.void(
     _P, types.int64, types.int64, types.int8, _P, types.int64, types.int64, types.int8,
-    _P, types.int64, types.int64, _P))
+    _P, types.int64, types.int64, _P, types.int8))
 
 
 @numba.njit(cache=True, boundscheck=False)
@@ -32,4 +32,4 @@ def kiln_sgemm(a, ta, b, tb, c, work):
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     _native(a.ctypes.data, a.shape[0], a.shape[1], np.int8(1 if ta else 0),
             b.ctypes.data, b.shape[0], b.shape[1], np.int8(1 if tb else 0),
-            c.ctypes.data, c.shape[0], c.shape[1], work.ctypes.data)
+            c.ctypes.data, c.shape[0], c.shape[1], work.ctypes.data, np.int8(0))

@@ -111,6 +111,9 @@ def _resolve_externals(text: str) -> None:
     if "kiln_sgemm" in names:  # Kiln's GEMM, compiled once (sgemm.py)
         from .sgemm import address
         address()
+    if "kiln_sconv" in names:  # Kiln's convolution, compiled once (sconv.py)
+        from .sconv import address
+        address()
     if "numba_parallel_for" in names:
         parallel_available()
     missing = sorted(n for n in names if not n.startswith("llvm.") and

@@ -14,10 +14,13 @@ thread, that the thread pool hands out (runtime/threads.py), each thread packing
 into its own row of the workspace. Fewer rows than a micro-tile holds (inference at batch
 1) skip packing. Measured numbers are in bench/README.md (``bench/kernels.py``).
 
-    kiln_sgemm(a, am, an, ta, b, bm, bn, tb, c, cm, cn, work)
+    kiln_sgemm(a, am, an, ta, b, bm, bn, tb, c, cm, cn, work, flags)
 
 c (cm x cn) = op(a) @ op(b), a: am x an, b: bm x bn, all C-contiguous float32, op
 transposing where its flag (i8) is set; ``work`` holds ``workspace_shape()`` floats.
+``flags`` (i8): ACCUMULATE adds the product to c; SERIAL runs on the calling thread only,
+with ``work`` holding that thread's WORK floats (a kernel that runs products in parallel
+itself, one per thread, passes each thread's row of the workspace).
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ PIECES = 2                                    # bands per thread of a parallel p
 ROW_VECTORS = 8                               # vectors of c in registers, fewer than MR rows
 WORK = KC * (NC + NR) + KC * (MC + MR) + MR * NR   # float32 workspace per thread
 SYMBOL = "kiln_sgemm"
+ACCUMULATE, SERIAL = 1, 2                     # flags
 
 F32, I1, I8, I32, I64 = ir.FloatType(), ir.IntType(1), ir.IntType(8), ir.IntType(32), \
     ir.IntType(64)
 F32P = F32.as_pointer()
 SIGNATURE = ir.FunctionType(ir.VoidType(), [F32P, I64, I64, I8, F32P, I64, I64, I8, F32P,
-                                            I64, I64, F32P])
+                                            I64, I64, F32P, I8])
 _lock = threading.Lock()
 _module = None
 
@@ -183,11 +187,11 @@ class _Gemm:
         return fn
 
     def block(self, pack_a, pack_b, tiles):
-        """c[r0:r1, c0:c1] = op(a)[r0:r1] @ op(b)[:, c0:c1] on one thread (BLIS loop order:
-        NC columns, KC depth, MC rows, micro-tiles)."""
+        """c[r0:r1, c0:c1] (+)= op(a)[r0:r1] @ op(b)[:, c0:c1] on one thread (BLIS loop
+        order: NC columns, KC depth, MC rows, micro-tiles)."""
         fn, b = self.function("block", [F32P, I64, I1, F32P, I64, I1, F32P, I64, I64, F32P,
-                                        I64, I64, I64, I64])
-        a, lda, ta, bm, ldb, tb, c, ldc, k, work, r0, r1, c0, c1 = fn.args
+                                        I64, I64, I64, I64, I1])
+        a, lda, ta, bm, ldb, tb, c, ldc, k, work, r0, r1, c0, c1, add = fn.args
         bpack = work
         apack = _at(b, work, KC * (NC + NR))
         tile = _at(b, work, KC * (NC + NR) + KC * (MC + MR))
@@ -200,19 +204,19 @@ class _Gemm:
                     mb = _min(b, I64(MC), b.sub(r1, i0))
                     b.call(pack_a, [a, lda, ta, i0, mb, p0, kb, apack])
                     b.call(tiles, [kb, apack, bpack, tile, c, ldc, i0, mb, j0, nb,
-                                   b.icmp_signed(">", p0, I64(0))])
+                                   b.or_(add, b.icmp_signed(">", p0, I64(0)))])
         b.ret_void()
         return fn
 
     def rows(self):
-        """c = op(a) @ op(b) row by row, for fewer rows than a micro-tile holds (no
+        """c (+)= op(a) @ op(b) row by row, for fewer rows than a micro-tile holds (no
         packing: B is read once per row of c). Each block of ROW_VECTORS vectors of a row
         of c accumulates in registers while the rows of B stream past (the columns left
         over add scaled rows of B into c); when B is transposed, each element is a dot
         product with a row of B (in any order of additions, so it vectorizes)."""
         fn, b = self.function("rows", [F32P, I64, I1, F32P, I64, I1, F32P, I64, I64, I64, I64,
-                                       I64])
-        a, lda, ta, bm, ldb, tb, c, ldc, m, j_lo, j_hi, k = fn.args
+                                       I64, I1])
+        a, lda, ta, bm, ldb, tb, c, ldc, m, j_lo, j_hi, k, add = fn.args
         flags = ("reassoc", "contract")
         vec, vp = self.vec, self.vec.as_pointer()
         acc = b.alloca(F32)
@@ -230,15 +234,17 @@ class _Gemm:
             with b.if_else(tb) as (dots, axpys):
                 with dots:
                     with _loop(b, j_lo, j_hi) as j:
-                        b.store(F32(0.0), acc)
+                        b.store(b.select(add, b.load(b.gep(out, [j])), F32(0.0)), acc)
                         with _loop(b, 0, k) as p:
                             prod = b.fmul(a_at(i, p), b.load(_at(b, bm, (j, ldb), p)), flags)
                             b.store(b.fadd(b.load(acc), prod, flags), acc)
                         b.store(b.load(acc), b.gep(out, [j]))
                 with axpys:
                     with _loop(b, j_lo, blocked, width) as j0:
-                        for x in accs:
-                            b.store(ir.Constant(vec, [0.0] * VW), x)
+                        for v, x in enumerate(accs):
+                            at = b.bitcast(_at(b, out, j0, v * VW), vp)
+                            b.store(b.select(add, b.load(at, align=4),
+                                             ir.Constant(vec, [0.0] * VW)), x)
                         with _loop(b, 0, k) as p:
                             av = b.insert_element(undef, a_at(i, p), I32(0))
                             av = b.shuffle_vector(av, undef, lane0)
@@ -248,7 +254,8 @@ class _Gemm:
                         for v, x in enumerate(accs):
                             b.store(b.load(x), b.bitcast(_at(b, out, j0, v * VW), vp), align=4)
                     with _loop(b, blocked, j_hi) as j:
-                        b.store(F32(0.0), b.gep(out, [j]))
+                        at = b.gep(out, [j])
+                        b.store(b.select(add, b.load(at), F32(0.0)), at)
                     with _loop(b, 0, k) as p:
                         av, src = a_at(i, p), _at(b, bm, (p, ldb))
                         with _loop(b, blocked, j_hi) as j:
@@ -266,26 +273,29 @@ class _Gemm:
         fn = ir.Function(self.module, SIGNATURE, name=SYMBOL)
         fn.attributes.add("nounwind")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
-        a, am, an, ta, bm, _, bn, tb, c, m, n, work = fn.args
+        a, am, an, ta, bm, _, bn, tb, c, m, n, work, flags = fn.args
         ta, tb = b.icmp_unsigned("!=", ta, I8(0)), b.icmp_unsigned("!=", tb, I8(0))
+        add = b.icmp_unsigned("!=", b.and_(flags, I8(ACCUMULATE)), I8(0))
+        serial = b.icmp_unsigned("!=", b.and_(flags, I8(SERIAL)), I8(0))
         k = b.select(ta, am, an)
         few = b.icmp_signed("<", m, I64(MR))
-        small = b.icmp_signed("<", b.mul(b.mul(m, n), k), I64(SMALL))
+        small = b.or_(serial, b.icmp_signed("<", b.mul(b.mul(m, n), k), I64(SMALL)))
         with b.if_else(b.icmp_signed("==", k, I64(0))) as (empty, product):
             with empty:
-                with _loop(b, 0, b.mul(m, n)) as i:
+                with _loop(b, 0, b.select(add, I64(0), b.mul(m, n))) as i:
                     b.store(F32(0.0), b.gep(c, [i]))
             with product:
                 with b.if_else(small) as (one, many):
                     with one:
                         with b.if_else(few) as (by_row, tiled):
                             with by_row:
-                                b.call(rows, [a, an, ta, bm, bn, tb, c, n, m, I64(0), n, k])
+                                b.call(rows, [a, an, ta, bm, bn, tb, c, n, m, I64(0), n, k,
+                                              add])
                             with tiled:
                                 b.call(block, [a, an, ta, bm, bn, tb, c, n, k, work, I64(0),
-                                               m, I64(0), n])
+                                               m, I64(0), n, add])
                     with many:
-                        self.parallel(b, worker, fn.args, ta, tb, k, few)
+                        self.parallel(b, worker, fn.args, ta, tb, k, few, add)
         b.ret_void()
         return str(self.module)
 
@@ -293,15 +303,15 @@ class _Gemm:
         """The worker of a parallel product: bands [first, first+count) of C's rows (or
         columns), on the calling thread's row of the workspace; with fewer rows than a
         micro-tile, bands of columns by ``rows``. Its context: a, b, c, work as i64, then
-        lda, ldb, n, k, ta, tb, by_rows, band, m, few."""
+        lda, ldb, n, k, ta, tb, by_rows, band, m, few, add."""
         fn, b = self.function("bands", list(WORKER.args))
         first, count = chunk_range(b, fn)
         ctx = b.bitcast(fn.args[3], I64.as_pointer())
-        v = [b.load(b.gep(ctx, [I64(j)])) for j in range(14)]
+        v = [b.load(b.gep(ctx, [I64(j)])) for j in range(15)]
         a, bm, c, work = (b.inttoptr(x, F32P) for x in v[:4])
         lda, ldb, n, k = v[4:8]
         ta, tb, by_rows = (b.trunc(x, I1) for x in v[8:11])
-        band, m, few = v[11], v[12], b.trunc(v[13], I1)
+        band, m, few, add = v[11], v[12], b.trunc(v[13], I1), b.trunc(v[14], I1)
         tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(I32, [])),
                             []), I64)
         work = _at(b, work, (tid, WORK))
@@ -310,17 +320,17 @@ class _Gemm:
         c0, c1 = b.select(by_rows, I64(0), lo), b.select(by_rows, n, _min(b, hi, n))
         with b.if_else(few) as (by_row, tiled):
             with by_row:
-                b.call(rows, [a, lda, ta, bm, ldb, tb, c, n, m, c0, c1, k])
+                b.call(rows, [a, lda, ta, bm, ldb, tb, c, n, m, c0, c1, k, add])
             with tiled:
-                b.call(block, [a, lda, ta, bm, ldb, tb, c, n, k, work, r0, r1, c0, c1])
+                b.call(block, [a, lda, ta, bm, ldb, tb, c, n, k, work, r0, r1, c0, c1, add])
         b.ret_void()
         return fn
 
-    def parallel(self, b, worker, args, ta, tb, k, few):
+    def parallel(self, b, worker, args, ta, tb, k, few, add):
         """Split C into bands of whole micro-tiles, PIECES per thread, and run them on
         the pool: rows when C is tall, else columns (and columns in blocks of ``rows``'
         register block when C has fewer rows than a micro-tile)."""
-        a, _, an, _, bm, _, bn, _, c, m, n, work = args
+        a, _, an, _, bm, _, bn, _, c, m, n, work, _ = args
         threads = declare(self.module, "get_num_threads", ir.FunctionType(I32, []))
         by_rows = b.and_(b.not_(few), b.icmp_signed(">=", m, n))
         unit = b.select(few, I64(VW * ROW_VECTORS), b.select(by_rows, I64(MR), I64(NR)))
@@ -329,9 +339,10 @@ class _Gemm:
         band = b.mul(b.sdiv(b.add(units, b.sub(pieces, I64(1))), pieces), unit)
         total = b.select(by_rows, m, n)
         count = b.sdiv(b.add(total, b.sub(band, I64(1))), band)
-        ctx = b.alloca(I64, size=14)
+        ctx = b.alloca(I64, size=15)
         values = [b.ptrtoint(x, I64) for x in (a, bm, c, work)] + [an, bn, n, k] + \
-            [b.zext(x, I64) for x in (ta, tb, by_rows)] + [band, m, b.zext(few, I64)]
+            [b.zext(x, I64) for x in (ta, tb, by_rows)] + [band, m] + \
+            [b.zext(x, I64) for x in (few, add)]
         for j, x in enumerate(values):
             b.store(x, b.gep(ctx, [I64(j)]))
         parallel_for(b, worker, b.bitcast(ctx, ir.IntType(8).as_pointer()), I64(0), count)

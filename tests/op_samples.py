@@ -169,6 +169,14 @@ def _conv(op, data):
         "dilations": dil, "groups": g}
 
 
+def _conv_filter(op, data):
+    """conv2d_backprop_filter: an input and the gradient of a conv2d's output."""
+    from compiler.ops.nn import window_geometry
+    (x, w), attrs = _conv(op, data)
+    geo, _, _ = window_geometry("conv2d", x, w[:2], attrs)
+    return [x, (x[0], geo[0][2], geo[1][2], w[3])], attrs | {"filter_size": w[:2]}
+
+
 def _pool(op, data):
     kh, kw = data.draw(SMALL), data.draw(SMALL)
     h, w = data.draw(st.integers(kh, 7)), data.draw(st.integers(kw, 7))
@@ -219,6 +227,7 @@ CASES = {
     P.SELECT_: _select, P.CAST_: None, P.BROADCAST_TO: _broadcast, P.RESHAPE: _reshape,
     P.TRANSPOSE: _transpose, P.SLICE: _slice, P.CONCAT: _concat, P.PAD: _pad,
     P.GATHER_: _gather, P.SCATTER_ADD: _scatter, P.MATMUL: _matmul, P.CONV2D: _conv,
+    P.CONV2D_BACKPROP_FILTER: _conv_filter,
     P.MAX_POOL: _pool, P.AVG_POOL: _pool, P.MAX_POOL_GRAD: _max_pool_grad,
     P.AVG_POOL_GRAD: _avg_pool_grad, P.CONSTANT: _constant, P.IOTA: _iota,
     P.RANDOM_BITS: _random, P.DIM_SIZE: _dim_size,

@@ -19,6 +19,9 @@ def flops_of(node):
     if op is P.CONV2D:
         w = node.inputs[1].type.shape
         return node.outputs[0].type.size() * (w[0] * w[1] * w[2] * 2)
+    if op is P.CONV2D_BACKPROP_FILTER:  # each filter element: a sum over the output pixels
+        g = node.inputs[1].type.shape
+        return node.outputs[0].type.size() * (g[0] * g[1] * g[2] * 2)
     if op.kind in (UNARY, BINARY, SELECT):
         return node.outputs[0].type.size()
     if op.kind in (REDUCE, ARG_REDUCE, WINDOW):

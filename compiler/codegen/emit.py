@@ -157,7 +157,8 @@ class PyKernel(WindowKernels):
 
     def _body(self) -> list[str]:
         n = self.plan.product
-        pre = {P.MATMUL: self._matmul, P.CONV2D: self._conv, P.MAX_POOL_GRAD: self._pool_grad,
+        pre = {P.MATMUL: self._matmul, P.CONV2D: self._conv,
+               P.CONV2D_BACKPROP_FILTER: self._conv_filter, P.MAX_POOL_GRAD: self._pool_grad,
                P.AVG_POOL_GRAD: self._pool_grad}.get(n.op, self._pool)(n) if n else []
         ind = "    " * self.nest_depth(len(self.kept))  # inside the loops over kept dims
         content: list[str] = []
@@ -213,6 +214,9 @@ class PyKernel(WindowKernels):
         raise NotImplementedError
 
     def _conv(self, n) -> list[str]:
+        raise NotImplementedError
+
+    def _conv_filter(self, n) -> list[str]:
         raise NotImplementedError
 
     def _product_target(self, n) -> str:

@@ -329,8 +329,10 @@ def philox(b, k0, k1, i):
                              b.select(b.icmp_unsigned("==", lane, I32(2)), c[2], c[3])))
 
 
-def gemm(k, a, a_shape, ta, b, b_shape, tb, c, c_shape, work) -> None:
+def gemm(k, a, a_shape, ta, b, b_shape, tb, c, c_shape, work, flags: int = 0) -> None:
     """c = op(a) @ op(b) by Kiln's float32 GEMM (runtime/sgemm.py), on C-contiguous
-    arrays given as pointers and (rows, cols) i64 pairs; ``work`` is its workspace."""
+    arrays given as pointers and (rows, cols) i64 pairs; ``work`` is its workspace;
+    ``flags``: sgemm.ACCUMULATE (c +=), sgemm.SERIAL (this thread, ``work`` its own)."""
     fn = declare(k, sgemm.SYMBOL, sgemm.SIGNATURE.return_type, list(sgemm.SIGNATURE.args))
-    k.builder.call(fn, [a, *a_shape, I8(int(ta)), b, *b_shape, I8(int(tb)), c, *c_shape, work])
+    k.builder.call(fn, [a, *a_shape, I8(int(ta)), b, *b_shape, I8(int(tb)), c, *c_shape, work,
+                        I8(flags)])

@@ -193,6 +193,28 @@ class CpuKernel(PyKernel):
         xa, wa, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = self.conv_geometry(n)
         target = self._product_target(n)
         k = kh * kw * c
+        return self._im2col(n) + [
+            self.gemm("cols_", False, f"{wa}.reshape({k}, {o})", False,
+                      f"{target}.reshape(m_, {o})", x.type.dtype),
+        ]
+
+    def _conv_filter(self, n) -> list[str]:
+        """conv2d_backprop_filter: im2col of the input as for conv2d, then one gemm of its
+        transpose with the output's gradient."""
+        x = n.inputs[0]
+        xa, ga, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = self.conv_geometry(n)
+        target = self._product_target(n)
+        k = kh * kw * c
+        return self._im2col(n) + [
+            self.gemm("cols_", True, f"{ga}.reshape(m_, {o})", False,
+                      f"{target}.reshape({k}, {o})", x.type.dtype),
+        ]
+
+    def _im2col(self, n) -> list[str]:
+        """``cols_``: each output pixel's window as a row (zeros outside the image)."""
+        x = n.inputs[0]
+        xa, _, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = self.conv_geometry(n)
+        k = kh * kw * c
         return [
             f"m_ = {xa}.shape[0] * {oh * ow}",
             f"cols_ = {self.add_scratch((x.type.shape[0] * (oh * ow), k), x.type.dtype)}",
@@ -208,8 +230,6 @@ class CpuKernel(PyKernel):
             f"            inside_ = 0 <= ih_ < {h} and 0 <= iw_ < {wd}",
             f"            for c_ in range({c}):",
             f"                cols_[r_, base_ + c_] = {xa}[b_, ih_, iw_, c_] if inside_ else 0",
-            self.gemm("cols_", False, f"{wa}.reshape({k}, {o})", False,
-                      f"{target}.reshape(m_, {o})", x.type.dtype),
         ]
 
 

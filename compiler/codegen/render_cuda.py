@@ -47,8 +47,10 @@ class CudaKernel(PyKernel):
 
     def _conv(self, n) -> list[str]:
         if n.attr("groups") != 1:
-            raise ValueError(f"{self.name}: grouped conv2d has no CUDA lowering")
+            raise ValueError(f"{self.name}: grouped {n.op.name} has no CUDA lowering")
         return self._matmul(n)
+
+    _conv_filter = _conv
 
     def around(self, pre, content) -> list[str]:
         n = self.product
@@ -64,6 +66,19 @@ class CudaKernel(PyKernel):
             load_a = (f"{an}[ka_, r_]" if ta else f"{an}[r_, ka_]", "")
             load_b = f"{bn}[o_, kb_]" if tb else f"{bn}[kb_, o_]"
             store = ["i0 = r_", "i1 = o_"]
+        elif n.op is P.CONV2D_BACKPROP_FILTER:  # rows: filter elements; K: output pixels
+            xa, ga, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = \
+                self.conv_geometry(n)
+            m, cols = str(kh * kw * c), str(o)
+            k = f"{dim_code(n.inputs[0].type.shape[0])} * {oh * ow}"
+            ih = f"(ka_ % {oh * ow}) // {ow} * {sh} + r_ // {kw * c} * {dh} - {pt}"
+            iw = f"ka_ % {ow} * {sw} + (r_ // {c}) % {kw} * {dw} - {pl}"
+            load_a = (f"{xa}[ka_ // {oh * ow}, ih_, iw_, r_ % {c}]",
+                      f" and 0 <= ih_ < {h} and 0 <= iw_ < {wd}")
+            load_b = f"{ga}[kb_ // {oh * ow}, (kb_ // {ow}) % {oh}, kb_ % {ow}, o_]"
+            store = [f"i0 = r_ // {kw * c}", f"i1 = (r_ // {c}) % {kw}", f"i2 = r_ % {c}",
+                     "i3 = o_"]
+            pre_a = [f"            ih_ = {ih}", f"            iw_ = {iw}"]
         else:  # conv2d as an implicit GEMM: rows are output pixels, K runs over windows
             xa, wa, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = \
                 self.conv_geometry(n)
@@ -93,7 +108,7 @@ class CudaKernel(PyKernel):
             f"        for kt_ in range(({k} + {t - 1}) // {t}):",
             f"            ka_ = kt_ * {t} + tx_",
             f"            kb_ = kt_ * {t} + ty_"]
-        lines += pre_a if n.op is P.CONV2D else []
+        lines += pre_a if n.op in P.CONVS else []
         lines += [
             f"            sa_[ty_, tx_] = {load_a[0]} if r_ < {m} and ka_ < {k}{load_a[1]} "
             f"else 0",

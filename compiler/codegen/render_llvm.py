@@ -24,7 +24,14 @@ from llvmlite import ir
 
 from runtime.native import ARRAY_DATA_OFFSET, object_entry
 from runtime.sgemm import workspace_shape
-from runtime.threads import WORKER, chunk_range, parallel_available, parallel_for, run_chunk
+from runtime.threads import (
+    WORKER,
+    chunk_range,
+    declare,
+    parallel_available,
+    parallel_for,
+    run_chunk,
+)
 
 from .. import dtypes as dt
 from .. import ops as P
@@ -50,7 +57,8 @@ from .plan import KernelPlan, KernelSource
 from .targets import Unsupported
 
 COLUMNS = 128  # columns per block of a column reduction (its accumulators: one vector)
-WINDOWS = {P.CONV2D: windows.conv, P.MAX_POOL: windows.pool, P.AVG_POOL: windows.pool,
+WINDOWS = {P.CONV2D: windows.conv, P.CONV2D_BACKPROP_FILTER: windows.conv_filter,
+           P.MAX_POOL: windows.pool, P.AVG_POOL: windows.pool,
            P.MAX_POOL_GRAD: windows.pool_grad, P.AVG_POOL_GRAD: windows.pool_grad}
 
 
@@ -73,11 +81,9 @@ class _Kernel:
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
             value_type(v.type.dtype)
-        gemm_product = product is not None and (product.op is P.CONV2D or product.op is
-                                                P.MATMUL and product.outputs[0].type.dtype
-                                                is dt.f32)
-        self.scratch = [(workspace_shape(), dt.f32)] + windows.workspaces(product) \
-            if gemm_product else []
+        self.scratch = [(workspace_shape(), dt.f32)] if product is not None and product.op \
+            is P.MATMUL and product.outputs[0].type.dtype is dt.f32 else \
+            windows.workspaces(product) if product is not None else []
         self.arg_types = [storage_type(v.type.dtype).as_pointer() for v in self.arrays] + \
             [F32.as_pointer()] * len(self.scratch) + [I64] * len(plan.symbols)
         self.ftype = ir.FunctionType(ir.VoidType(), self.arg_types)
@@ -267,11 +273,14 @@ class _Kernel:
             self._nest(plan.kept[1:], index, self._rows)
         self._for(I64(0), self.dim(plan.domain[k0]), row)
 
-    def _for(self, lo, hi, body) -> None:
+    def _for(self, lo, hi, body, chunks: bool = False) -> None:
         """``body(i)`` for i in [lo, hi) in a worker function (runtime/threads.py) that
         the kernel runs over the whole range, or, when its ``parallel`` flag is set, hands
         to the thread pool in chunks. ``body`` reads the kernel's arguments through
-        ``self`` (in the worker they are unpacked from its context)."""
+        ``self`` (in the worker they are unpacked from its context). ``chunks``: call
+        ``body(first, end, thread)`` once per chunk instead, ``thread`` the index of the
+        pool's thread that runs it (0 when the kernel runs serially), for work kept in
+        that thread's row of a workspace."""
         caller = (self.builder, self.ptr, self.work, self.sizes)
         args = list(self.builder.function.args)[:-1]
         worker = self._begin(f"{self.plan.name}_w{len(self.workers)}", WORKER, internal=True)
@@ -280,22 +289,30 @@ class _Kernel:
         b = self.builder
         first, count = chunk_range(b, worker)
         ctx = b.bitcast(worker.args[3], I64.as_pointer())
-        raw = [b.load(b.gep(ctx, [I64(j)])) for j in range(len(args))]
+        raw = [b.load(b.gep(ctx, [I64(j)])) for j in range(len(args) + 1)]
         self._bind([b.inttoptr(r, a.type) if isinstance(a.type, ir.PointerType) else r
                     for r, a in zip(raw, args)])
-        self._loop(first, b.add(first, count), body)
+        if chunks:
+            pooled = b.trunc(raw[-1], ir.IntType(1))
+            tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(
+                ir.IntType(32), [])), []), I64) if self.parallel is not None else I64(0)
+            body(first, b.add(first, count), b.select(pooled, tid, I64(0)))
+        else:
+            self._loop(first, b.add(first, count), body)
         b.ret_void()
 
         self.builder, self.ptr, self.work, self.sizes = caller
         b = self.builder
-        ctx = self._entry_alloca(ir.ArrayType(I64, len(args)))
+        ctx = self._entry_alloca(ir.ArrayType(I64, len(args) + 1))
         for j, v in enumerate(args):
             v = b.ptrtoint(v, I64) if isinstance(v.type, ir.PointerType) else v
             b.store(v, b.gep(ctx, [I64(0), I64(j)]))
         data = b.bitcast(ctx, I8P)
         if self.parallel is None:
+            b.store(I64(0), b.gep(ctx, [I64(0), I64(len(args))]))
             run_chunk(b, worker, data, lo, hi)
             return
+        b.store(b.zext(self.parallel, I64), b.gep(ctx, [I64(0), I64(len(args))]))
         with b.if_else(self.parallel) as (pool, here):
             with pool:
                 parallel_for(b, worker, data, lo, hi)

@@ -14,14 +14,17 @@ class WindowKernels:
     window op ``n`` into its product target."""
 
     def conv_geometry(self, n):
-        """The arrays and sizes of a conv2d node: (input and filter array names, input
+        """The arrays and sizes of a conv2d node (or of its filter gradient, whose second
+        input is the output's gradient): (input and filter (gradient) array names, input
         h, w, c, filter kh, kw, out-channels o, pads pt, pl, output oh, ow, strides sh, sw,
         dilations dh, dw)."""
         x, w = n.inputs
         _, h, wd, c = x.type.shape
-        kh, kw, _, o = w.type.shape
+        kh, kw = n.outputs[0].type.shape[:2] if n.op is P.CONV2D_BACKPROP_FILTER else \
+            w.type.shape[:2]
+        o = w.type.shape[3]
         ((pt, _, oh), (pl, _, ow)), (sh, sw), (dh, dw) = window_geometry(
-            "conv2d", x.type.shape, (kh, kw), n.attr_dict)
+            n.op.name, x.type.shape, (kh, kw), n.attr_dict)
         return (self.operand_array(x), self.operand_array(w), h, wd, c, kh, kw, o, pt, pl,
                 oh, ow, sh, sw, dh, dw)
 

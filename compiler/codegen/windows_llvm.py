@@ -11,13 +11,19 @@ each window's first maximal element.
 
 from __future__ import annotations
 
+from llvmlite import ir
+
+from runtime import sconv
+from runtime.sgemm import ACCUMULATE, SERIAL, WORK, workspace_shape
+from runtime.threads import pool_size
+
 from .. import dtypes as dt
 from .. import ops as P
 from ..ops.nn import window_geometry
-from .lower_llvm import I1, I64, constant, gemm, intrinsic, value_type
+from .lower_llvm import I1, I8, I64, constant, declare, gemm, intrinsic, value_type
 from .targets import Unsupported
 
-PATCH_BYTES = 1 << 21  # a block of conv2d's patch matrix: written, then read, in cache
+PATCH_BYTES = 1 << 19  # one thread's block of conv2d's patch matrix: written, then read, in L2
 
 
 def _block_rows(kk: int, itemsize: int = 4) -> int:
@@ -26,13 +32,20 @@ def _block_rows(kk: int, itemsize: int = 4) -> int:
 
 
 def workspaces(n) -> list:
-    """The workspaces (shape, dtype) a window op needs beyond the GEMM's: a block of
-    conv2d's patch matrix, one row per output pixel."""
-    if n.op is not P.CONV2D:
+    """The workspaces (shape, dtype) of a window op: a float32 conv2d's packed filter
+    (runtime/sconv.py); a block of the patch matrix per thread of the pool, one row per
+    output pixel, for a float64 conv2d; for a float32 filter gradient the GEMM's, the
+    patch blocks and each thread's partial sum of the gradient."""
+    if n.op not in P.CONVS:
         return []
-    kh, kw, c, _ = n.inputs[1].type.shape
     d = n.inputs[0].type.dtype
-    return [((_block_rows(kh * kw * c, d.np.itemsize), kh * kw * c), d)]
+    kh, kw, c, o = n.outputs[0].type.shape if n.op is P.CONV2D_BACKPROP_FILTER else \
+        n.inputs[1].type.shape
+    kk = kh * kw * c
+    patches = ((pool_size(), _block_rows(kk, d.np.itemsize), kk), d)
+    if n.op is P.CONV2D:
+        return [((sconv.workspace_size(kh, kw, c, o),), d)] if d is dt.f32 else [patches]
+    return [(workspace_shape(), d), patches, ((pool_size(), kk, o), d)] if d is dt.f32 else []
 
 
 class _Ix:
@@ -63,24 +76,31 @@ class _Ix:
         return self.b.gep(self.k.ptr[name], [offset])
 
 
-def conv(k, n) -> None:
-    x, w = n.inputs
+def _geometry(n):
+    """(batch, h, w, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw) of a conv2d or of its
+    filter gradient (o: the output's channels, or the gradient's)."""
+    x = n.inputs[0]
     d = x.type.dtype
     if n.attr("groups") != 1 or d not in (dt.f32, dt.f64):
-        raise Unsupported(f"grouped or {d.name} conv2d")
-    _, h, wd, c = x.type.shape
-    kh, kw, _, o = w.type.shape
+        raise Unsupported(f"grouped or {d.name} {n.op.name}")
+    nb, h, wd, c = x.type.shape
+    kh, kw = n.outputs[0].type.shape[:2] if n.op is P.CONV2D_BACKPROP_FILTER else \
+        n.inputs[1].type.shape[:2]
     ((pt, _, oh), (pl, _, ow)), (sh, sw), (dh, dw) = window_geometry(
-        "conv2d", x.type.shape, (kh, kw), n.attr_dict)
-    kk = kh * kw * c
-    rows = _block_rows(kk, d.np.itemsize)
-    pointer = value_type(d).as_pointer()
+        n.op.name, x.type.shape, (kh, kw), n.attr_dict)
+    return nb, h, wd, c, kh, kw, n.inputs[1].type.shape[3], pt, pl, oh, ow, sh, sw, dh, dw
 
-    def patch(r):  # the window of output pixel r as its row of the block
+
+def _patch(k, n):
+    """``patch(r, row)``: the window of output pixel r, copied into row[0:kh*kw*c] (zeros
+    where it lies outside the image)."""
+    _, h, wd, c, kh, kw, _, pt, pl, oh, ow, sh, sw, dh, dw = _geometry(n)
+    x, d = n.inputs[0], n.inputs[0].type.dtype
+
+    def patch(r, row_p):
         ix, b = _Ix(k), k.builder
         img, rem = b.sdiv(r, I64(oh * ow)), b.srem(r, I64(oh * ow))
         oy, ox = b.sdiv(rem, I64(ow)), b.srem(rem, I64(ow))
-        cols = b.bitcast(k.work[1], pointer)
 
         def row(ky):
             iy = ix.lin((oy, sh), (ky, dh), (I64(-pt), 1))
@@ -89,35 +109,116 @@ def conv(k, n) -> None:
                 iz = ix.lin((ox, sw), (kx, dw), (I64(-pl), 1))
                 ok = b.and_(ix.inside(iy, h), ix.inside(iz, wd))
                 src = ix.lin((img, h * wd * c), (ix.clamp(iy, h), wd * c), (ix.clamp(iz, wd), c))
-                dst = ix.lin((b.srem(r, I64(rows)), kk), (ky, kw * c), (kx, c))
+                dst = ix.lin((ky, kw * c), (kx, c))
                 k._loop(I64(0), I64(c), lambda ci: b.store(
                     b.select(ok, b.load(ix.at(x.name, b.add(src, ci))), constant(0, d)),
-                    b.gep(cols, [b.add(dst, ci)])))
+                    b.gep(row_p, [b.add(dst, ci)])))
             k._loop(I64(0), I64(kw), col)
         k._loop(I64(0), I64(kh), row)
+    return patch
 
-    def product(r):  # float64: row r of the output from its patch row (k.accumulate)
-        b = k.builder
-        row_p = b.gep(b.bitcast(k.work[1], pointer), [b.mul(b.srem(r, I64(rows)), I64(kk))])
-        k.accumulate(b.gep(k.ptr[n.outputs[0].name], [b.mul(r, I64(o))]), I64(o), I64(kk),
-                     lambda p: b.load(b.gep(row_p, [p])),
-                     lambda p, j: b.load(b.gep(k.ptr[w.name], [b.add(b.mul(p, I64(o)), j)])), d)
 
-    def block(i):  # a block of output pixels: its patches (in parallel), then the product
+def _blocks(k, n, work, each):
+    """Blocks of output pixels handed out to the pool's threads: for each, its patches in
+    the thread's row of the patch workspace ``work`` (in its cache), then ``each(r0, r1,
+    patches, thread)``."""
+    nb, _, _, c, kh, kw, _, _, _, oh, ow, *_ = _geometry(n)
+    d, kk = n.inputs[0].type.dtype, kh * kw * c
+    rows = _block_rows(kk, d.np.itemsize)
+    patch = _patch(k, n)
+
+    def blocks(first, end, thread):
         b = k.builder
-        m = b.mul(k.dim(x.type.shape[0]), I64(oh * ow))
-        r0 = b.mul(i, I64(rows))
-        r1 = b.add(r0, I64(rows))
-        r1 = b.select(b.icmp_signed("<", r1, m), r1, m)
-        k._for(r0, r1, patch)
-        if d is not dt.f32:
-            k._for(r0, r1, product)
-            return
-        out = b.gep(k.ptr[n.outputs[0].name], [b.mul(r0, I64(o))])
-        gemm(k, k.work[1], (b.sub(r1, r0), I64(kk)), False, k.ptr[w.name], (I64(kk), I64(o)),
-             False, out, (b.sub(r1, r0), I64(o)), k.work[0])
-    m = k.builder.mul(k.dim(x.type.shape[0]), I64(oh * ow))
-    k._loop(I64(0), k.builder.sdiv(k.builder.add(m, I64(rows - 1)), I64(rows)), block)
+        cols = b.gep(b.bitcast(k.work[work], value_type(d).as_pointer()),
+                     [b.mul(thread, I64(rows * kk))])
+        m = b.mul(k.dim(nb), I64(oh * ow))
+
+        def block(i):
+            r0 = b.mul(i, I64(rows))
+            r1 = b.add(r0, I64(rows))
+            r1 = b.select(b.icmp_signed("<", r1, m), r1, m)
+            k._loop(r0, r1, lambda r: patch(r, b.gep(cols, [b.mul(b.sub(r, r0), I64(kk))])))
+            each(r0, r1, cols, thread)
+        k._loop(first, end, block)
+    m = k.builder.mul(k.dim(nb), I64(oh * ow))
+    k._for(I64(0), k.builder.sdiv(k.builder.add(m, I64(rows - 1)), I64(rows)), blocks,
+           chunks=True)
+
+
+def conv(k, n) -> None:
+    """float32: Kiln's convolution (runtime/sconv.py: the image read in place, no patch
+    matrix). float64: block by block of output pixels (``_blocks``), each output row
+    accumulated from its patch row."""
+    geometry = _geometry(n)
+    _, _, _, c, kh, kw, o, *_ = geometry
+    (x, w), out, d, kk = n.inputs, n.outputs[0], n.inputs[0].type.dtype, kh * kw * c
+    b = k.builder
+    if d is dt.f32:
+        geo = k._entry_alloca(ir.ArrayType(I64, sconv.GEOMETRY))
+        for j, v in enumerate(geometry):
+            b.store(k.dim(v), b.gep(geo, [I64(0), I64(j)]))
+        fn = declare(k, sconv.SYMBOL, sconv.SIGNATURE.return_type, list(sconv.SIGNATURE.args))
+        b.call(fn, [k.ptr[x.name], k.ptr[w.name], k.ptr[out.name], k.work[0],
+                    b.bitcast(geo, I64.as_pointer()), I8(0)])
+        return
+
+    def product(r0, r1, cols, thread):
+        bb = k.builder
+        k._loop(r0, r1, lambda r: k.accumulate(
+            bb.gep(k.ptr[out.name], [bb.mul(r, I64(o))]), I64(o), I64(kk),
+            lambda p: bb.load(bb.gep(cols, [bb.add(bb.mul(bb.sub(r, r0), I64(kk)), p)])),
+            lambda p, j: bb.load(bb.gep(k.ptr[w.name], [bb.add(bb.mul(p, I64(o)), j)])), d))
+    _blocks(k, n, 0, product)
+
+
+def conv_filter(k, n) -> None:
+    """conv2d_backprop_filter: dw (kh*kw*c x o) = patches^T @ g, a sum over output pixels.
+    float32: block by block (``_blocks``), each thread adding its blocks' products into
+    its own partial sum (Kiln's GEMM, serial, accumulating), then the partials summed;
+    float64: each row of dw, in parallel, a sum over all pixels of the input at its
+    window offset and channel times the gradient's row (``k.accumulate``)."""
+    nb, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = _geometry(n)
+    (x, g), out = n.inputs, n.outputs[0]
+    d, kk, b = x.type.dtype, kh * kw * c, k.builder
+    if d is dt.f32:
+        partial, size = k.work[2], kk * o
+        k._loop(I64(0), I64(pool_size() * size), lambda i: b.store(
+            constant(0, d), b.gep(partial, [i])))
+
+        def product(r0, r1, cols, thread):
+            bb = k.builder
+            gemm(k, cols, (bb.sub(r1, r0), I64(kk)), True,
+                 bb.gep(k.ptr[g.name], [bb.mul(r0, I64(o))]), (bb.sub(r1, r0), I64(o)), False,
+                 bb.gep(k.work[2], [bb.mul(thread, I64(size))]), (I64(kk), I64(o)),
+                 bb.gep(k.work[0], [bb.mul(thread, I64(WORK))]), ACCUMULATE | SERIAL)
+        _blocks(k, n, 1, product)
+
+        def total(i):
+            acc = b.load(b.gep(partial, [i]))
+            for t in range(1, pool_size()):
+                acc = b.fadd(acc, b.load(b.gep(partial, [b.add(i, I64(t * size))])))
+            b.store(acc, b.gep(k.ptr[out.name], [i]))
+        k._loop(I64(0), I64(size), total)
+        return
+
+    def filter_row(p):  # row p = (ky, kx, ci) of dw: a sum over every output pixel
+        ix, bb = _Ix(k), k.builder
+        ky, kx, ci = bb.sdiv(p, I64(kw * c)), bb.srem(bb.sdiv(p, I64(c)), I64(kw)), \
+            bb.srem(p, I64(c))
+
+        def x_at(r):
+            img, rem = bb.sdiv(r, I64(oh * ow)), bb.srem(r, I64(oh * ow))
+            iy = ix.lin((bb.sdiv(rem, I64(ow)), sh), (ky, dh), (I64(-pt), 1))
+            iz = ix.lin((bb.srem(rem, I64(ow)), sw), (kx, dw), (I64(-pl), 1))
+            ok = bb.and_(ix.inside(iy, h), ix.inside(iz, wd))
+            src = ix.lin((img, h * wd * c), (ix.clamp(iy, h), wd * c), (ix.clamp(iz, wd), c),
+                         (ci, 1))
+            return bb.select(ok, bb.load(ix.at(x.name, src)), constant(0, d))
+        k.accumulate(bb.gep(k.ptr[out.name], [bb.mul(p, I64(o))]), I64(o),
+                     bb.mul(k.dim(nb), I64(oh * ow)), x_at,
+                     lambda r, j: bb.load(bb.gep(k.ptr[g.name], [bb.add(bb.mul(r, I64(o)), j)])),
+                     d)
+    k._for(I64(0), I64(kk), filter_row)
 
 
 def pool(k, n) -> None:

@@ -6,6 +6,7 @@ from .control import COND, SCAN, WHILE_LOOP  # noqa: F401
 from .elementwise import *  # noqa: F401,F403
 from .families import (  # noqa: F401
     CONTRACTIONS,
+    CONVS,
     COPIES,
     ELEMENTWISE_KINDS,
     POINTWISE_OPS,
@@ -16,6 +17,13 @@ from .families import (  # noqa: F401
 from .kernel import KERNEL  # noqa: F401
 from .linalg import MATMUL  # noqa: F401
 from .movement import *  # noqa: F401,F403
-from .nn import AVG_POOL, AVG_POOL_GRAD, CONV2D, MAX_POOL, MAX_POOL_GRAD  # noqa: F401
+from .nn import (  # noqa: F401
+    AVG_POOL,
+    AVG_POOL_GRAD,
+    CONV2D,
+    CONV2D_BACKPROP_FILTER,
+    MAX_POOL,
+    MAX_POOL_GRAD,
+)
 from .reduce import *  # noqa: F401,F403
 from .source import CONSTANT, DIM_SIZE, IOTA, RANDOM_BITS  # noqa: F401

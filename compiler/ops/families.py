@@ -6,7 +6,7 @@ from __future__ import annotations
 from .base import BINARY, CAST, SELECT, UNARY
 from .linalg import MATMUL
 from .movement import BROADCAST_TO, CONCAT, GATHER_, PAD, RESHAPE, SLICE, TRANSPOSE
-from .nn import AVG_POOL, AVG_POOL_GRAD, CONV2D, MAX_POOL, MAX_POOL_GRAD
+from .nn import AVG_POOL, AVG_POOL_GRAD, CONV2D, CONV2D_BACKPROP_FILTER, MAX_POOL, MAX_POOL_GRAD
 from .reduce import REDUCE_MAX, REDUCE_MIN, REDUCE_PROD, REDUCE_SUM
 from .source import RANDOM_BITS
 
@@ -20,4 +20,5 @@ VIEWS = frozenset({TRANSPOSE, SLICE, PAD, CONCAT, RESHAPE})
 COPIES = VIEWS | {BROADCAST_TO, GATHER_}
 POOLS = frozenset({MAX_POOL, AVG_POOL, MAX_POOL_GRAD, AVG_POOL_GRAD})
 # ops a kernel computes into memory first (its epilogue, if any, reads them back)
-CONTRACTIONS = frozenset({MATMUL, CONV2D}) | POOLS
+CONVS = frozenset({CONV2D, CONV2D_BACKPROP_FILTER})  # implicit GEMMs over windows
+CONTRACTIONS = frozenset({MATMUL}) | CONVS | POOLS

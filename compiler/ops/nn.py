@@ -1,7 +1,8 @@
 """Windowed primitives on NHWC images: conv2d (HWIO filters, strides, SAME/VALID or explicit
 padding, dilation, groups), max_pool and avg_pool (TensorFlow's SAME averages over the
 elements inside the image only), and the pools' gradients max_pool_grad and avg_pool_grad.
-conv2d's gradients are conv2d themselves (on dilated, flipped or transposed operands)."""
+conv2d's input gradient is a conv2d (of the dilated, padded output gradient with the flipped
+filter); its filter gradient is conv2d_backprop_filter (TensorFlow's Conv2DBackpropFilter)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..errors import AttrError, GradientError, ShapeError
-from ..ir import Dense
 from .base import REQUIRED, WINDOW, OpDef, register, require_dtype, same_dtype
 
 
@@ -130,62 +130,105 @@ def _pad_or_crop(e, x, hw_pads):
     return e("pad", x, pads=pads) if any(map(any, pads)) else x
 
 
-def _d_conv(e, n, g):
-    """dx: a stride-1 conv of g (dilated by the strides, padded to full) with the flipped
-    filter, in- and out-channels swapped per group. dw: the windows of x laid side by side
-    (im2col) times g, one matmul (batched over groups), so the batch may be symbolic."""
-    x, w = n.inputs
-    (bn, hh, ww, c), (kh, kw, cg, o) = e.type(x).shape, e.type(w).shape
-    groups = n.attrs["groups"]
-    geo, strides, dil = window_geometry("conv2d", (bn, hh, ww, c), (kh, kw), n.attrs)
+def _conv_dx(e, x_shape, w, g, attrs):
+    """The gradient of conv2d(x, w) for x (of ``x_shape``) from the output's cotangent g:
+    a stride-1 conv of g (dilated by the strides, padded to full) with the flipped filter,
+    in- and out-channels swapped per group."""
+    (bn, hh, ww, c), (kh, kw, cg, o) = x_shape, e.type(w).shape
+    groups = attrs["groups"]
+    geo, strides, dil = window_geometry("conv2d", x_shape, (kh, kw), attrs)
     (t, b, oh), (l, r, ow) = geo
-    dx = dw = None
-    if n.needs[0]:
-        gd = g
-        if strides != (1, 1):  # insert stride-1 zeros after each element (and after the last)
-            gd = e("reshape", g, shape=(bn, oh, 1, ow, 1, o))
-            gd = e("pad", gd, pads=((0, 0), (0, 0), (0, strides[0] - 1), (0, 0),
-                                    (0, strides[1] - 1), (0, 0)))
-            gd = e("reshape", gd, shape=(bn, oh * strides[0], ow * strides[1], o))
-        full = [((k - 1) * d - lo, (lo + size + hi) - n_out * s - hi)
-                for k, d, lo, hi, size, n_out, s in ((kh, dil[0], t, b, hh, oh, strides[0]),
-                                                     (kw, dil[1], l, r, ww, ow, strides[1]))]
-        wf = e("slice", w, begin=(kh - 1, kw - 1, 0, 0), end=(-1, -1, cg, o),
-               stride=(-1, -1, 1, 1))
-        wf = e("reshape", wf, shape=(kh, kw, cg, groups, o // groups))
-        wf = e("reshape", e("transpose", wf, perm=(0, 1, 4, 3, 2)),
-               shape=(kh, kw, o // groups, c))
-        if all(p >= 0 for pair in full for p in pair):  # the conv pads as it reads
-            dx = e("conv2d", gd, wf, strides=(1, 1), padding=tuple(full), dilations=dil,
-                   groups=groups)
-        else:
-            dx = e("conv2d", _pad_or_crop(e, gd, full), wf, strides=(1, 1), padding="VALID",
-                   dilations=dil, groups=groups)
-    if n.needs[1]:  # im2col of x (one gather; any batch size, symbolic too) times g
-        xp = _pad_or_crop(e, x, ((t, b), (l, r)))
-        hp, wp = hh + t + b, ww + l + r
-        rows = [(i * dil[0] + p * strides[0]) * wp + j * dil[1] + q * strides[1]
-                for p in range(oh) for q in range(ow) for i in range(kh) for j in range(kw)]
-        index = e("constant", value=Dense(np.asarray(rows, np.int32)))
-        patches = e("gather", e("reshape", xp, shape=(bn, hp * wp, c)), index, axis=1)
-        m, og = bn * oh * ow, o // groups
-        if groups == 1:
-            dw = e("matmul", e("reshape", patches, shape=(m, kh * kw * c)),
-                   e("reshape", g, shape=(m, o)), transpose_a=True)
-        else:
-            pm = e("transpose", e("reshape", patches, shape=(m, kh * kw, groups, cg)),
-                   perm=(2, 1, 3, 0))
-            gm = e("transpose", e("reshape", g, shape=(m, groups, og)), perm=(1, 0, 2))
-            dw = e("matmul", e("reshape", pm, shape=(groups, kh * kw * cg, m)), gm)
-            dw = e("transpose", e("reshape", dw, shape=(groups, kh, kw, cg, og)),
-                   perm=(1, 2, 3, 0, 4))
-        dw = e("reshape", dw, shape=(kh, kw, cg, o))
+    gd = g
+    if strides != (1, 1):  # insert stride-1 zeros after each element (and after the last)
+        gd = e("reshape", g, shape=(bn, oh, 1, ow, 1, o))
+        gd = e("pad", gd, pads=((0, 0), (0, 0), (0, strides[0] - 1), (0, 0),
+                                (0, strides[1] - 1), (0, 0)))
+        gd = e("reshape", gd, shape=(bn, oh * strides[0], ow * strides[1], o))
+    full = [((k - 1) * d - lo, (lo + size + hi) - n_out * s - hi)
+            for k, d, lo, hi, size, n_out, s in ((kh, dil[0], t, b, hh, oh, strides[0]),
+                                                 (kw, dil[1], l, r, ww, ow, strides[1]))]
+    wf = e("slice", w, begin=(kh - 1, kw - 1, 0, 0), end=(-1, -1, cg, o),
+           stride=(-1, -1, 1, 1))
+    wf = e("reshape", wf, shape=(kh, kw, cg, groups, o // groups))
+    wf = e("reshape", e("transpose", wf, perm=(0, 1, 4, 3, 2)),
+           shape=(kh, kw, o // groups, c))
+    if all(p >= 0 for pair in full for p in pair):  # the conv pads as it reads
+        return e("conv2d", gd, wf, strides=(1, 1), padding=tuple(full), dilations=dil,
+                 groups=groups)
+    return e("conv2d", _pad_or_crop(e, gd, full), wf, strides=(1, 1), padding="VALID",
+             dilations=dil, groups=groups)
+
+
+def _window_attrs(attrs) -> dict:
+    return {k: attrs[k] for k in ("strides", "padding", "dilations", "groups")}
+
+
+def _d_conv(e, n, g):
+    """dx by ``_conv_dx``; dw by conv2d_backprop_filter (x's windows against g)."""
+    x, w = n.inputs
+    dx = _conv_dx(e, e.type(x).shape, w, g, n.attrs) if n.needs[0] else None
+    dw = e("conv2d_backprop_filter", x, g, filter_size=tuple(e.type(w).shape[:2]),
+           **_window_attrs(n.attrs)) if n.needs[1] else None
     return [dx, dw]
 
 
 CONV2D = register(OpDef(
     "conv2d", WINDOW, _conv_infer, _conv_ref, template="conv2d", n_inputs=2, vjp=_d_conv,
     attrs={"strides": (1, 1), "padding": "VALID", "dilations": (1, 1), "groups": 1}))
+
+
+# -- conv2d's filter gradient ---------------------------------------------------------------------
+
+
+def _dconv_infer(types, attrs):
+    op = "conv2d_backprop_filter"
+    x, g = types
+    require_dtype(op, x, dt.FLOATS)
+    same_dtype(op, types)
+    if x.rank != 4 or g.rank != 4:
+        raise ShapeError(op, f"expected the input and the output's gradient NHWC (rank 4); "
+                             f"received {x} and {g}")
+    kh, kw = _pair(op, "filter_size", attrs["filter_size"])
+    groups, c, o = attrs["groups"], x.shape[3], g.shape[3]
+    if not isinstance(groups, int) or groups < 1 or not isinstance(c, int) or \
+            not isinstance(o, int) or c % groups or o % groups:
+        raise ShapeError(op, f"input channels {c} and gradient channels {o} must divide by "
+                             f"groups {groups}")
+    geo, _, _ = window_geometry(op, x.shape, (kh, kw), attrs)
+    if tuple(g.shape[:3]) != (x.shape[0], geo[0][2], geo[1][2]):
+        raise ShapeError(op, f"the output's gradient must be (batch, {geo[0][2]}, "
+                             f"{geo[1][2]}, channels) for input {x}; received {g}")
+    return (x.with_shape((kh, kw, c // groups, o)),)
+
+
+def _dconv_ref(x, g, filter_size, strides, padding, dilations, groups):
+    """dw[i, j, c, o] = sum over images and output pixels of the input at window offset
+    (i, j), channel c of o's group, times the output's gradient at o."""
+    geo, strides, dil = window_geometry("conv2d_backprop_filter", x.shape, filter_size,
+                                 {"strides": strides, "padding": padding, "dilations": dilations})
+    acc_dt = np.float32 if x.dtype == np.float16 else x.dtype
+    c, o = x.shape[3], g.shape[3]
+    gg = g.astype(acc_dt).reshape(g.shape[:3] + (groups, o // groups))
+    out = np.zeros(tuple(filter_size) + (c // groups, groups, o // groups), acc_dt)
+    for i, j, view in _windows(x.astype(acc_dt), filter_size, strides, dil, geo, 0):
+        v = view.reshape(view.shape[:3] + (groups, c // groups))
+        out[i, j] = np.einsum("nhwgc,nhwgo->cgo", v, gg)
+    return out.reshape(tuple(filter_size) + (c // groups, o)).astype(x.dtype)
+
+
+def _d_dconv(e, n, ct):
+    """conv2d_backprop_filter(x, g) is bilinear: <dw(x, g), ct> = <conv2d(x, ct), g>."""
+    x, g = n.inputs
+    attrs = _window_attrs(n.attrs)
+    dx = _conv_dx(e, e.type(x).shape, ct, g, attrs) if n.needs[0] else None
+    dg = e("conv2d", x, ct, **attrs) if n.needs[1] else None
+    return [dx, dg]
+
+
+CONV2D_BACKPROP_FILTER = register(OpDef(
+    "conv2d_backprop_filter", WINDOW, _dconv_infer, _dconv_ref, template="conv2d", n_inputs=2,
+    vjp=_d_dconv, attrs={"filter_size": REQUIRED, "strides": (1, 1), "padding": "VALID",
+                         "dilations": (1, 1), "groups": 1}))
 
 
 # -- pooling --------------------------------------------------------------------------------------

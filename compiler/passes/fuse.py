@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from .. import dtypes as dt
 from .. import ops as P
 from ..ir import Graph, Literal, Node, Value, sorted_attrs
-from ..ops import ELEMENTWISE_KINDS, POINTWISE_OPS, POOLS, REDUCTIONS, VIEWS
+from ..ops import CONVS, ELEMENTWISE_KINDS, POINTWISE_OPS, POOLS, REDUCTIONS, VIEWS
 
 
 @dataclass
@@ -196,7 +196,7 @@ def _shape(domain) -> str:
 def _why(group: Group, node: Node) -> str:
     if group.kind in ("matmul", "conv") and not _is_elementwise(node):
         return f"only an elementwise epilogue fuses into a {group.kind}"
-    if node.op in (P.MATMUL, P.CONV2D):
+    if node.op is P.MATMUL or node.op in CONVS:
         return f"a {node.op.name} reads its operands from memory (producers are not fused)"
     if node.op in REDUCTIONS and group.kind == "rows":
         return f"reduces axes {list(node.attr('axes'))}, the kernel reduces {list(group.axes)}"
@@ -222,10 +222,10 @@ def _compilable(node: Node) -> bool:
         x = node.inputs[0]
         return x.type.dtype in (dt.f32, dt.f64) and all(
             isinstance(d, int) for t in types for d in t.shape[1:])
-    if node.op is P.CONV2D:  # im2col + BLAS: one group, float, static image and filter
+    if node.op in CONVS:  # one group, float, static image and filter; any batch
         x, w = node.inputs
         return (node.attr("groups") == 1 and x.type.dtype in (dt.f32, dt.f64)
-                and all(isinstance(d, int) for d in x.type.shape[1:] + w.type.shape))
+                and all(isinstance(d, int) for d in x.type.shape[1:] + w.type.shape[1:]))
     return True
 
 
@@ -234,7 +234,7 @@ def _new_group(i: int, node: Node) -> Group:
         return Group(i, "library", ())
     if node.op is P.MATMUL:
         return Group(i, "matmul", node.outputs[0].type.shape)
-    if node.op is P.CONV2D:
+    if node.op in CONVS:
         return Group(i, "conv", node.outputs[0].type.shape)
     if node.op in POOLS:
         return Group(i, "pool", node.outputs[0].type.shape)

@@ -461,7 +461,7 @@ def test_convolutions_run_block_by_block_of_output_pixels(dtype):
     from compiler.codegen.windows_llvm import _block_rows
     x = RNG.normal(size=(25, 28, 28, 3)).astype(dtype)
     k = RNG.normal(size=(3, 3, 3, 8)).astype(dtype)
-    assert 25 * 28 * 28 > _block_rows(3 * 3 * 3, x.itemsize) > 20 * 28 * 28 // 4
+    assert 25 * 28 * 28 > 4 * _block_rows(3 * 3 * 3, x.itemsize)  # blocks for each thread
     cf = tf.function(lambda x, k: tf.nn.relu(tf.nn.conv2d(x, k, 1, "SAME"))) \
         .get_concrete_function(tf.TensorSpec([None, 28, 28, 3], dtype),
                                tf.TensorSpec(k.shape, dtype))

@@ -5,6 +5,8 @@ matmul and conv2d kernels."""
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import pytest
 
@@ -49,6 +51,37 @@ def test_shapes_match_numpy(m, k, n):
 @pytest.mark.parametrize("m", [150, 5])
 def test_transposed_operands(ta, tb, m):
     check(m, 333, 170, ta, tb, seed=1)
+
+
+def native(a, ta, b, tb, c, work, flags):
+    """kiln_sgemm called by its symbol, as native kernels call it (with flags)."""
+    fn = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                                  ctypes.c_int8] * 2, ctypes.c_void_p, ctypes.c_int64,
+                          ctypes.c_int64, ctypes.c_void_p, ctypes.c_int8)(S.address())
+    fn(a.ctypes.data, *a.shape, ta, b.ctypes.data, *b.shape, tb, c.ctypes.data, *c.shape,
+       work.ctypes.data, flags)
+
+
+@pytest.mark.parametrize("flags", [S.ACCUMULATE, S.SERIAL, S.ACCUMULATE | S.SERIAL])
+@pytest.mark.parametrize("m,k,n,ta,tb", [
+    (S.MR * 7 + 5, S.KC + 3, S.NR * 3 + 7, False, False),  # tiles, two depth blocks
+    (576, 900, 64, True, False),                          # a conv filter gradient's shape
+    (3, 300, 150, False, False), (4, 200, 70, False, True),   # the few-rows paths
+    (300, 0, 20, False, False),                           # no depth: c stays (or zeros)
+])
+def test_accumulate_and_serial_flags(flags, m, k, n, ta, tb):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((k, m) if ta else (m, k), dtype=np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)
+    c0 = rng.standard_normal((m, n), dtype=np.float32)
+    c = c0.copy() if flags & S.ACCUMULATE else np.full((m, n), np.nan, np.float32)
+    # SERIAL: the given workspace is one thread's (WORK floats); bands would overrun it
+    work = np.empty(S.WORK if flags & S.SERIAL else S.workspace_shape(), np.float32)
+    native(a, ta, b, tb, c, work, flags)
+    want = reference(a.T if ta else a, b.T if tb else b) + \
+        (c0 if flags & S.ACCUMULATE else 0)
+    tol = 4 * np.finfo(np.float32).eps * np.sqrt(max(k, 1)) * 8 * 16
+    np.testing.assert_allclose(c, want, rtol=0, atol=tol)
 
 
 def test_zero_depth_gives_zeros():
