@@ -111,7 +111,7 @@ def _resolve_externals(text: str) -> None:
     if "kiln_sgemm" in names:  # Kiln's GEMM, compiled once (sgemm.py)
         from .sgemm import address
         address()
-    if "kiln_sconv" in names:  # Kiln's convolution, compiled once (sconv.py)
+    if "kiln_sconv" in names or "kiln_sconv_filter" in names:  # compiled once (sconv.py)
         from .sconv import address
         address()
     if "numba_parallel_for" in names:

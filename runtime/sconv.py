@@ -3,9 +3,9 @@ compiled once per machine beside the GEMM (runtime/sgemm.py): an implicit GEMM w
 are output pixels, read straight from the image, with no patch matrix in memory.
 
 The filter is packed once per call into panels of NR output channels (zeros past the
-last). Output pixels go in tiles of MR: for a tile, a table holds, for each window offset,
+last). Output pixels go in tiles of TM: for a tile, a table holds, for each window offset,
 each pixel's pointer to the channels under that offset (or to a row of zeros where the
-offset falls in the padding); the micro-kernel then keeps the MR x NR tile of the output
+offset falls in the padding); the micro-kernel then keeps the TM x NR tile of the output
 in vector registers while, for each offset and input channel, it broadcasts one value per
 pixel through the table and multiplies it by a vector of the packed filter, exactly the
 GEMM micro-kernel's loop with A read from the image. Tiles are handed out to the thread
@@ -17,6 +17,17 @@ out (batch*oh*ow x o) = conv2d(x, w); ``geometry`` points at 15 i64 values (batc
 c, kh, kw, o, pad top, pad left, oh, ow, stride h, stride w, dilation h, dilation w);
 ``work`` holds ``workspace_size(...)`` floats; ``flags``: sgemm.SERIAL runs on the calling
 thread only.
+
+    kiln_sconv_filter(x, g, dw, work, geometry, flags)
+
+dw (kh*kw*c x o) = conv2d's filter gradient: for each window offset, the sum over output
+pixels of x's channels there times g's row (g: batch*oh*ow x o), for c and o of at least
+MR and NR. A tile of MR channels x NR gradient channels accumulates in registers while the
+pixels of a few output rows stream past (x's channels MR at a time, g's row a vector at a
+time: neither is packed); rows are handed out to the pool's threads, each adding into its
+own partial sum in ``work`` (``filter_workspace_size``), summed into dw at the end. The
+last tile of channels (and of gradient channels) is shifted back to end at c (at o) and
+adds only the part the one before it did not.
 """
 
 from __future__ import annotations
@@ -26,11 +37,15 @@ import threading
 from llvmlite import ir
 
 from .sgemm import F32, F32P, I8, I32, I64, MR, NR, NV, SERIAL, SMALL, VW, _at, _loop, _min
-from .threads import WORKER, chunk_range, parallel_for, run_chunk
+from .threads import WORKER, chunk_range, declare, parallel_for, run_chunk
 
-SYMBOL = "kiln_sconv"
+SYMBOL, FILTER_SYMBOL = "kiln_sconv", "kiln_sconv_filter"
 SIGNATURE = ir.FunctionType(ir.VoidType(), [F32P, F32P, F32P, F32P, I64.as_pointer(), I8])
+ROW_PIXELS = 256   # output pixels per step of a filter gradient's rows (g's rows stay in L2)
 GEOMETRY = 15
+# output pixels per tile: fewer than the GEMM's MR rows, as each has its own pointer (12
+# pointers and 24 accumulators made LLVM spill broadcasts inside the inner loop)
+TM = 8 if VW == 16 else 4
 _lock = threading.Lock()
 _module = None
 
@@ -38,6 +53,17 @@ _module = None
 def workspace_size(kh: int, kw: int, c: int, o: int) -> int:
     """Floats of ``work``: the packed filter, then a row of zeros (c floats)."""
     return -(-o // NR) * kh * kw * c * NR + c
+
+
+def filter_workspace_size(kh: int, kw: int, c: int, o: int) -> int:
+    """Floats of ``kiln_sconv_filter``'s ``work``: a partial dw per thread of the pool."""
+    from .threads import pool_size
+    return pool_size() * kh * kw * c * o
+
+
+def direct_filter(c: int, o: int) -> bool:
+    """Whether kiln_sconv_filter takes these channel counts (its tiles fit inside them)."""
+    return c >= MR and o >= NR
 
 
 class _Conv:
@@ -52,31 +78,36 @@ class _Conv:
             fn.linkage = "internal"
         return fn, ir.IRBuilder(fn.append_basic_block("entry"))
 
+    def fma(self):
+        return declare(self.module, f"llvm.fma.v{VW}f32", ir.FunctionType(self.vec,
+                                                                         [self.vec] * 3))
+
     def micro(self):
-        """dst[i*ld + j] = sum over offsets q and channels ci of table[q*MR + i][ci] *
-        wp[(q*c + ci)*NR + j], the MR x NR accumulators in registers."""
+        """dst[i*ld + j] = sum over offsets q and channels ci of table[q*TM + i][ci] *
+        wp[(q*c + ci)*NR + j], the TM x NR accumulators in registers."""
         vec, vp = self.vec, self.vec.as_pointer()
         fn, b = self.function("micro", [F32P.as_pointer(), I64, I64, F32P, F32P, I64])
+        fn.attributes.add("noinline")
         table, taps, c, wp, dst, ld = fn.args
-        fma = ir.Function(self.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{VW}f32")
-        accs = [b.alloca(vec) for _ in range(MR * NV)]
+        fma = self.fma()
+        accs = [b.alloca(vec) for _ in range(TM * NV)]
         for acc in accs:
             b.store(ir.Constant(vec, [0.0] * VW), acc)
         undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
                                                                    [0] * VW)
         with _loop(b, 0, taps) as q:
-            rows = [b.load(_at(b, table, (q, MR), i)) for i in range(MR)]
+            rows = [b.load(_at(b, table, (q, TM), i)) for i in range(TM)]
             wq = _at(b, wp, (q, c, NR))
             with _loop(b, 0, c) as ci:
                 bs = [b.load(b.bitcast(_at(b, wq, (ci, NR), v * VW), vp), align=4)
                       for v in range(NV)]
-                for i in range(MR):
+                for i in range(TM):
                     a = b.load(b.gep(rows[i], [ci]))
                     a = b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef, lane0)
                     for v in range(NV):
                         acc = accs[i * NV + v]
                         b.store(b.call(fma, [a, bs[v], b.load(acc)]), acc)
-        for i in range(MR):
+        for i in range(TM):
             for v in range(NV):
                 b.store(b.load(accs[i * NV + v]), b.bitcast(_at(b, dst, (i, ld), v * VW), vp),
                         align=4)
@@ -84,7 +115,7 @@ class _Conv:
         return fn
 
     def tiles(self, micro):
-        """The worker: tiles [first, first+count) of MR output pixels, all panels each."""
+        """The worker: tiles [first, first+count) of TM output pixels, all panels each."""
         fn, b = self.function("tiles", list(WORKER.args))
         first, count = chunk_range(b, fn)
         ctx = b.bitcast(fn.args[3], I64.as_pointer())
@@ -94,26 +125,32 @@ class _Conv:
             b.load(b.gep(geo, [I64(j)])) for j in range(GEOMETRY))
         taps, kk, pixels = b.mul(kh, kw), b.mul(b.mul(kh, kw), c), b.mul(oh, ow)
         m = b.mul(nb, pixels)
-        table = b.alloca(F32P, size=b.mul(taps, I64(MR)))
-        tile = b.alloca(F32, size=MR * NR)
+        table = b.alloca(F32P, size=b.mul(taps, I64(TM)))
+        tile = b.alloca(F32, size=TM * NR)
+        def inside(v, n):
+            return b.and_(b.icmp_signed(">=", v, I64(0)), b.icmp_signed("<", v, n))
         with _loop(b, first, b.add(first, count)) as t:
-            r0 = b.mul(t, I64(MR))
-            for i in range(MR):
-                r = b.add(r0, I64(i))
-                valid = b.icmp_signed("<", r, m)
-                img, rem = b.sdiv(r, pixels), b.srem(r, pixels)
-                oy, ox = b.sdiv(rem, ow), b.srem(rem, ow)
-                with _loop(b, 0, taps) as q:
-                    iy = b.sub(b.add(b.mul(oy, sh), b.mul(b.sdiv(q, kw), dh)), pt)
-                    iz = b.sub(b.add(b.mul(ox, sw), b.mul(b.srem(q, kw), dw)), pl)
-                    inside = valid
-                    for v, n in ((iy, h), (iz, wd)):
-                        inside = b.and_(inside, b.and_(b.icmp_signed(">=", v, I64(0)),
-                                                       b.icmp_signed("<", v, n)))
-                    at = _at(b, x, (b.add(b.mul(b.add(b.mul(img, h), iy), wd), iz), c))
-                    b.store(b.select(inside, at, zeros), _at(b, table, (q, MR), i))
+            r0 = b.mul(t, I64(TM))
+            img, rem = b.sdiv(r0, pixels), b.srem(r0, pixels)  # then stepped, not divided
+            oy, ox = b.sdiv(rem, ow), b.srem(rem, ow)
+            for i in range(TM):
+                valid = b.icmp_signed("<", b.add(r0, I64(i)), m)
+                with _loop(b, 0, kh) as ky:
+                    iy = b.sub(b.add(b.mul(oy, sh), b.mul(ky, dh)), pt)
+                    row = b.and_(valid, inside(iy, h))
+                    base = b.mul(b.add(b.mul(img, h), iy), wd)
+                    with _loop(b, 0, kw) as kx:
+                        iz = b.sub(b.add(b.mul(ox, sw), b.mul(kx, dw)), pl)
+                        at = _at(b, x, (b.add(base, iz), c))
+                        b.store(b.select(b.and_(row, inside(iz, wd)), at, zeros),
+                                _at(b, table, (b.add(b.mul(ky, kw), kx), TM), i))
+                wrap = b.icmp_signed("==", b.add(ox, I64(1)), ow)
+                ox = b.select(wrap, I64(0), b.add(ox, I64(1)))
+                oy = b.select(wrap, b.add(oy, I64(1)), oy)
+                wrap = b.icmp_signed("==", oy, oh)
+                oy, img = b.select(wrap, I64(0), oy), b.select(wrap, b.add(img, I64(1)), img)
             with _loop(b, 0, o, NR) as j0:
-                full = b.and_(b.icmp_signed("<=", b.add(r0, I64(MR)), m),
+                full = b.and_(b.icmp_signed("<=", b.add(r0, I64(TM)), m),
                               b.icmp_signed("<=", b.add(j0, I64(NR)), o))
                 wp = _at(b, wpack, (b.sdiv(j0, I64(NR)), kk, NR))
                 with b.if_else(full) as (whole, edge):
@@ -121,14 +158,144 @@ class _Conv:
                         b.call(micro, [table, taps, c, wp, _at(b, out, (r0, o), j0), o])
                     with edge:
                         b.call(micro, [table, taps, c, wp, tile, I64(NR)])
-                        with _loop(b, 0, _min(b, I64(MR), b.sub(m, r0))) as i:
+                        with _loop(b, 0, _min(b, I64(TM), b.sub(m, r0))) as i:
                             with _loop(b, 0, _min(b, I64(NR), b.sub(o, j0))) as j:
                                 b.store(b.load(_at(b, tile, (i, NR), j)),
                                         _at(b, out, (b.add(r0, i), o), j0, j))
         b.ret_void()
         return fn
 
+    def filter_tile(self):
+        """Add into dst (offset (ky, kx)'s rows of dw) the MR x NR tile at channels
+        [ci0, ci0+MR) and gradient
+        channels [j0, j0+NR) of window offset (ky, kx), summed over the pixels of output
+        rows [row0, row1) that the offset keeps inside the image; only rows from ``ki``
+        and columns from ``kj`` on (the rest belongs to the tile before)."""
+        vec, vp = self.vec, self.vec.as_pointer()
+        fn, b = self.function("filter_tile", [F32P, F32P, F32P, I64.as_pointer(), I64, I64,
+                                              I64, I64, I64, I64, I64, I64])
+        x, g, dst, geo, row0, row1, ky, kx, ci0, j0, ki, kj = fn.args
+        _, h, wd, c, _, _, o, pt, pl, oh, ow, sh, sw, dh, dw = (
+            b.load(b.gep(geo, [I64(j)])) for j in range(GEOMETRY))
+        fma = self.fma()
+        accs = [b.alloca(vec) for _ in range(MR * NV)]
+        tile = b.alloca(F32, size=MR * NR)
+        for acc in accs:
+            b.store(ir.Constant(vec, [0.0] * VW), acc)
+        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
+                                                                   [0] * VW)
+        a0 = b.sub(pl, b.mul(kx, dw))      # ix = ox*sw - a0 lies in [0, wd) for ox in [lo, hi)
+        lo = b.select(b.icmp_signed("<=", a0, I64(0)), I64(0),
+                      b.sdiv(b.add(a0, b.sub(sw, I64(1))), sw))
+        top = b.add(b.sub(wd, I64(1)), a0)
+        hi = b.select(b.icmp_signed("<", top, I64(0)), I64(0),
+                      _min(b, ow, b.add(b.sdiv(top, sw), I64(1))))
+        with _loop(b, row0, row1) as r:
+            img, oy = b.sdiv(r, oh), b.srem(r, oh)
+            iy = b.sub(b.add(b.mul(oy, sh), b.mul(ky, dh)), pt)
+            inside = b.and_(b.icmp_signed(">=", iy, I64(0)), b.icmp_signed("<", iy, h))
+            with b.if_then(inside):
+                xrow = _at(b, x, (b.add(b.mul(img, h), iy), wd, c), ci0)
+                grow = _at(b, g, (r, ow, o), j0)
+                with _loop(b, lo, hi) as ox:
+                    xs = _at(b, xrow, (b.sub(b.mul(ox, sw), a0), c))
+                    gs = _at(b, grow, (ox, o))
+                    bs = [b.load(b.bitcast(b.gep(gs, [I64(v * VW)]), vp), align=4)
+                          for v in range(NV)]
+                    for i in range(MR):
+                        a = b.load(b.gep(xs, [I64(i)]))
+                        a = b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef, lane0)
+                        for v in range(NV):
+                            acc = accs[i * NV + v]
+                            b.store(b.call(fma, [a, bs[v], b.load(acc)]), acc)
+        whole = b.and_(b.icmp_signed("==", ki, I64(0)), b.icmp_signed("==", kj, I64(0)))
+        with b.if_else(whole) as (full, part):
+            with full:
+                for i in range(MR):
+                    for v in range(NV):
+                        at = b.bitcast(_at(b, dst, (b.add(ci0, I64(i)), o), j0, v * VW), vp)
+                        b.store(b.fadd(b.load(at, align=4), b.load(accs[i * NV + v])), at,
+                                align=4)
+            with part:
+                for i in range(MR):
+                    for v in range(NV):
+                        b.store(b.load(accs[i * NV + v]),
+                                b.bitcast(_at(b, tile, i * NR + v * VW), vp), align=4)
+                with _loop(b, ki, MR) as i:
+                    with _loop(b, kj, NR) as j:
+                        at = _at(b, dst, (b.add(ci0, i), o), j0, j)
+                        b.store(b.fadd(b.load(at), b.load(_at(b, tile, (i, NR), j))), at)
+        b.ret_void()
+        return fn
+
+    def filter_rows(self, tile):
+        """The worker: output rows [first, first+count) (image, row) into the running
+        thread's partial dw, ROW_PIXELS at a time, every tile for each."""
+        fn, b = self.function("filter_rows", list(WORKER.args))
+        first, count = chunk_range(b, fn)
+        ctx = b.bitcast(fn.args[3], I64.as_pointer())
+        x, g, work, geo = (b.inttoptr(b.load(b.gep(ctx, [I64(j)])), t) for j, t in
+                           enumerate((F32P, F32P, F32P, I64.as_pointer())))
+        pooled = b.trunc(b.load(b.gep(ctx, [I64(4)])), ir.IntType(1))
+        _, _, _, c, kh, kw, o, _, _, _, ow = (b.load(b.gep(geo, [I64(j)])) for j in range(11))
+        kk = b.mul(b.mul(kh, kw), c)
+        tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(I32, [])),
+                            []), I64)
+        dst = _at(b, work, (b.select(pooled, tid, I64(0)), kk, o))
+        step = b.select(b.icmp_signed(">", ow, I64(ROW_PIXELS)), I64(1),
+                        b.sdiv(I64(ROW_PIXELS), ow))
+        with _loop(b, 0, b.sdiv(b.add(count, b.sub(step, I64(1))), step)) as s:
+            r0 = b.add(first, b.mul(s, step))
+            r1 = _min(b, b.add(r0, step), b.add(first, count))
+            with _loop(b, 0, b.mul(kh, kw)) as q:
+                with _loop(b, 0, b.sdiv(b.add(c, I64(MR - 1)), I64(MR))) as t:
+                    ci0 = _min(b, b.mul(t, I64(MR)), b.sub(c, I64(MR)))
+                    with _loop(b, 0, b.sdiv(b.add(o, I64(NR - 1)), I64(NR))) as u:
+                        j0 = _min(b, b.mul(u, I64(NR)), b.sub(o, I64(NR)))
+                        b.call(tile, [x, g, _at(b, dst, (q, c, o)), geo, r0, r1, b.sdiv(q, kw),
+                                      b.srem(q, kw), ci0,
+                                      j0, b.sub(b.mul(t, I64(MR)), ci0),
+                                      b.sub(b.mul(u, I64(NR)), j0)])
+        b.ret_void()
+        return fn
+
+    def filter(self):
+        """``kiln_sconv_filter``: zero the partial sums, rows to the pool (or this thread),
+        then dw = the sum of the partials."""
+        worker = self.filter_rows(self.filter_tile())
+        fn, b = self.function(FILTER_SYMBOL, list(SIGNATURE.args), internal=False)
+        x, g, dw, work, geo, flags = fn.args
+        nb, _, _, c, kh, kw, o, _, _, oh, ow = (b.load(b.gep(geo, [I64(j)])) for j in range(11))
+        size = b.mul(b.mul(b.mul(kh, kw), c), o)
+        threads = b.zext(b.call(declare(self.module, "get_num_threads", ir.FunctionType(
+            I32, [])), []), I64)
+        serial = b.or_(b.icmp_unsigned("!=", b.and_(flags, I8(SERIAL)), I8(0)),
+                       b.icmp_signed("<", b.mul(b.mul(nb, b.mul(oh, ow)), size), I64(SMALL)))
+        parts = b.select(serial, I64(1), threads)
+        with _loop(b, 0, b.mul(parts, size)) as i:
+            b.store(F32(0.0), b.gep(work, [i]))
+        ctx = b.alloca(I64, size=5)
+        for j, v in enumerate((x, g, work, geo)):
+            b.store(b.ptrtoint(v, I64), b.gep(ctx, [I64(j)]))
+        b.store(b.zext(b.not_(serial), I64), b.gep(ctx, [I64(4)]))
+        data = b.bitcast(ctx, ir.IntType(8).as_pointer())
+        rows = b.mul(nb, oh)
+        with b.if_else(serial) as (here, pool):
+            with here:
+                run_chunk(b, worker, data, I64(0), rows)
+            with pool:
+                parallel_for(b, worker, data, I64(0), rows)
+        with _loop(b, 0, size) as i:
+            b.store(b.load(b.gep(work, [i])), b.gep(dw, [i]))
+        with _loop(b, 1, parts) as t:
+            part = _at(b, work, (t, size))
+            with _loop(b, 0, size) as i:
+                at = b.gep(dw, [i])
+                b.store(b.fadd(b.load(at), b.load(b.gep(part, [i]))), at)
+        b.ret_void()
+
     def build(self) -> str:
+        self.filter()
         worker = self.tiles(self.micro())
         fn, b = self.function(SYMBOL, list(SIGNATURE.args), internal=False)
         x, w, out, work, geo, flags = fn.args
@@ -146,7 +313,7 @@ class _Conv:
         with _loop(b, 0, c) as i:
             b.store(F32(0.0), b.gep(zeros, [i]))
         m = b.mul(nb, b.mul(oh, ow))
-        count = b.sdiv(b.add(m, I64(MR - 1)), I64(MR))
+        count = b.sdiv(b.add(m, I64(TM - 1)), I64(TM))
         ctx = b.alloca(I64, size=5)
         for j, v in enumerate((x, out, work, zeros, geo)):
             b.store(b.ptrtoint(v, I64), b.gep(ctx, [I64(j)]))
@@ -168,8 +335,9 @@ def source() -> str:
 
 
 def address() -> int:
-    """The address of ``kiln_sconv``, compiled (or loaded from the cache) once per process
-    and registered as a symbol for the modules that call it."""
+    """The address of ``kiln_sconv`` (``kiln_sconv_filter`` beside it), compiled (or
+    loaded from the cache) once per process and registered as symbols for the modules
+    that call them."""
     global _module
     with _lock:
         if _module is None:
@@ -179,6 +347,7 @@ def address() -> int:
             from .threads import parallel_available
             parallel_available()
             _module = NativeModule(source(), level=2, unroll=True)
-            llvm.add_symbol(SYMBOL, _module.address(SYMBOL))
+            for name in (SYMBOL, FILTER_SYMBOL):
+                llvm.add_symbol(name, _module.address(name))
         return _module.address(SYMBOL)
 

@@ -278,7 +278,9 @@ class _Gemm:
         add = b.icmp_unsigned("!=", b.and_(flags, I8(ACCUMULATE)), I8(0))
         serial = b.icmp_unsigned("!=", b.and_(flags, I8(SERIAL)), I8(0))
         k = b.select(ta, am, an)
-        few = b.icmp_signed("<", m, I64(MR))
+        # fewer rows than a micro-tile: row by row, unpacked, unless op(a)'s rows are
+        # columns of a (then each of its values is a strided load, and packing pays)
+        few = b.and_(b.icmp_signed("<", m, I64(MR)), b.not_(ta))
         small = b.or_(serial, b.icmp_signed("<", b.mul(b.mul(m, n), k), I64(SMALL)))
         with b.if_else(b.icmp_signed("==", k, I64(0))) as (empty, product):
             with empty:

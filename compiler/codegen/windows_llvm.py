@@ -45,6 +45,8 @@ def workspaces(n) -> list:
     patches = ((pool_size(), _block_rows(kk, d.np.itemsize), kk), d)
     if n.op is P.CONV2D:
         return [((sconv.workspace_size(kh, kw, c, o),), d)] if d is dt.f32 else [patches]
+    if d is dt.f32 and sconv.direct_filter(c, o):
+        return [((sconv.filter_workspace_size(kh, kw, c, o),), d)]
     return [(workspace_shape(), d), patches, ((pool_size(), kk, o), d)] if d is dt.f32 else []
 
 
@@ -149,17 +151,10 @@ def conv(k, n) -> None:
     """float32: Kiln's convolution (runtime/sconv.py: the image read in place, no patch
     matrix). float64: block by block of output pixels (``_blocks``), each output row
     accumulated from its patch row."""
-    geometry = _geometry(n)
-    _, _, _, c, kh, kw, o, *_ = geometry
-    (x, w), out, d, kk = n.inputs, n.outputs[0], n.inputs[0].type.dtype, kh * kw * c
-    b = k.builder
+    _, _, _, c, kh, kw, o, *_ = _geometry(n)
+    w, out, d, kk = n.inputs[1], n.outputs[0], n.inputs[0].type.dtype, kh * kw * c
     if d is dt.f32:
-        geo = k._entry_alloca(ir.ArrayType(I64, sconv.GEOMETRY))
-        for j, v in enumerate(geometry):
-            b.store(k.dim(v), b.gep(geo, [I64(0), I64(j)]))
-        fn = declare(k, sconv.SYMBOL, sconv.SIGNATURE.return_type, list(sconv.SIGNATURE.args))
-        b.call(fn, [k.ptr[x.name], k.ptr[w.name], k.ptr[out.name], k.work[0],
-                    b.bitcast(geo, I64.as_pointer()), I8(0)])
+        _sconv(k, n, sconv.SYMBOL)
         return
 
     def product(r0, r1, cols, thread):
@@ -171,15 +166,31 @@ def conv(k, n) -> None:
     _blocks(k, n, 0, product)
 
 
+def _sconv(k, n, symbol) -> None:
+    """Call Kiln's convolution ``symbol`` (runtime/sconv.py) on the node's operands."""
+    b = k.builder
+    geo = k._entry_alloca(ir.ArrayType(I64, sconv.GEOMETRY))
+    for j, v in enumerate(_geometry(n)):
+        b.store(k.dim(v), b.gep(geo, [I64(0), I64(j)]))
+    fn = declare(k, symbol, sconv.SIGNATURE.return_type, list(sconv.SIGNATURE.args))
+    (x, y), out = n.inputs, n.outputs[0]
+    b.call(fn, [k.ptr[x.name], k.ptr[y.name], k.ptr[out.name], k.work[0],
+                b.bitcast(geo, I64.as_pointer()), I8(0)])
+
+
 def conv_filter(k, n) -> None:
     """conv2d_backprop_filter: dw (kh*kw*c x o) = patches^T @ g, a sum over output pixels.
-    float32: block by block (``_blocks``), each thread adding its blocks' products into
-    its own partial sum (Kiln's GEMM, serial, accumulating), then the partials summed;
-    float64: each row of dw, in parallel, a sum over all pixels of the input at its
+    float32: Kiln's direct filter gradient (runtime/sconv.py) where its tiles fit the
+    channel counts; else block by block (``_blocks``), each thread adding its blocks'
+    products into its own partial sum (Kiln's GEMM, serial, accumulating), then the
+    partials summed; float64: each row of dw, in parallel, a sum over all pixels of the input at its
     window offset and channel times the gradient's row (``k.accumulate``)."""
     nb, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = _geometry(n)
     (x, g), out = n.inputs, n.outputs[0]
     d, kk, b = x.type.dtype, kh * kw * c, k.builder
+    if d is dt.f32 and sconv.direct_filter(c, o):
+        _sconv(k, n, sconv.FILTER_SYMBOL)
+        return
     if d is dt.f32:
         partial, size = k.work[2], kk * o
         k._loop(I64(0), I64(pool_size() * size), lambda i: b.store(
