@@ -20,7 +20,7 @@ from runtime.threads import pool_size
 from .. import dtypes as dt
 from .. import ops as P
 from ..ops.nn import window_geometry
-from .lower_llvm import I1, I8, I64, constant, declare, gemm, intrinsic, value_type
+from .lower_llvm import I8, I64, constant, declare, gemm, intrinsic, value_type
 from .targets import Unsupported
 
 PATCH_BYTES = 1 << 19  # one thread's block of conv2d's patch matrix: written, then read, in L2
@@ -297,7 +297,7 @@ def pool_grad(k, n) -> None:
         ix, b = _Ix(k), k.builder
         k._loop(I64(0), I64(h * wd * c), lambda e: b.store(
             zero, ix.at(out, ix.lin((img, h * wd * c), (e, 1)))))
-        found = k._entry_alloca(I1)
+        found = k._entry_alloca(ir.ArrayType(I8, c))  # per channel: its maximum seen yet
         count = k._entry_alloca(I64)
 
         def window(oy, ox, visit):
@@ -314,22 +314,22 @@ def pool_grad(k, n) -> None:
 
         def pixel(oy, ox):
             gbase = ix.lin((img, oh * ow * c), (oy, ow * c), (ox, c))
-            if is_max:
+            if is_max:  # window positions outer, channels inner (contiguous: vectorized)
                 xa, ya = n.inputs[0].name, n.inputs[1].name
+                k._loop(I64(0), I64(c), lambda ci: b.store(
+                    I8(0), b.gep(found, [I64(0), ci])))
 
-                def channel(ci):
-                    b.store(I1(0), found)
-                    y = b.load(ix.at(ya, b.add(gbase, ci)))
-                    gv = b.load(ix.at(g, b.add(gbase, ci)))
-
-                    def visit(ok, src):
-                        at = ix.at(out, b.add(src, ci))
-                        hit = b.and_(b.and_(ok, b.xor(b.load(found), I1(1))),
-                                     b.fcmp_ordered("==", b.load(ix.at(xa, b.add(src, ci))), y))
+                def visit(ok, src):
+                    def channel(ci):
+                        at, seen = ix.at(out, b.add(src, ci)), b.gep(found, [I64(0), ci])
+                        hit = b.and_(b.and_(ok, b.icmp_unsigned("==", b.load(seen), I8(0))),
+                                     b.fcmp_ordered("==", b.load(ix.at(xa, b.add(src, ci))),
+                                                    b.load(ix.at(ya, b.add(gbase, ci)))))
+                        gv = b.load(ix.at(g, b.add(gbase, ci)))
                         b.store(b.fadd(b.load(at), b.select(hit, gv, zero)), at)
-                        b.store(b.or_(b.load(found), hit), found)
-                    window(oy, ox, visit)
-                k._loop(I64(0), I64(c), channel)
+                        b.store(b.or_(b.load(seen), b.zext(hit, I8)), seen)
+                    k._loop(I64(0), I64(c), channel)
+                window(oy, ox, visit)
                 return
             b.store(I64(0), count)
             window(oy, ox, lambda ok, src: b.store(b.add(b.load(count), b.zext(ok, I64)),
