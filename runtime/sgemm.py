@@ -334,10 +334,14 @@ class _Gemm:
         register block when C has fewer rows than a micro-tile)."""
         a, _, an, _, bm, _, bn, _, c, m, n, work, _ = args
         threads = declare(self.module, "get_num_threads", ir.FunctionType(I32, []))
-        by_rows = b.and_(b.not_(few), b.icmp_signed(">=", m, n))
+        # bands of rows wherever there are enough rows for every piece: each band then
+        # packs its own rows of A (a transposing copy) and reads B's panels, which pack as
+        # contiguous copies; bands of columns would each pack all of A
+        pieces = b.mul(b.zext(b.call(threads, []), I64), I64(PIECES))
+        by_rows = b.and_(b.not_(few), b.icmp_signed(">=", m, b.mul(pieces, I64(MR))))
         unit = b.select(few, I64(VW * ROW_VECTORS), b.select(by_rows, I64(MR), I64(NR)))
         units = b.sdiv(b.add(b.select(by_rows, m, n), b.sub(unit, I64(1))), unit)
-        pieces = _min(b, units, b.mul(b.zext(b.call(threads, []), I64), I64(PIECES)))
+        pieces = _min(b, units, pieces)
         band = b.mul(b.sdiv(b.add(units, b.sub(pieces, I64(1))), pieces), unit)
         total = b.select(by_rows, m, n)
         count = b.sdiv(b.add(total, b.sub(band, I64(1))), band)

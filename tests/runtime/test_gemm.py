@@ -36,7 +36,8 @@ def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
     (S.MR * 7 + 5, 300, S.NR * 3 + 7),       # partial tiles in both directions
     (200, S.KC * 2 + 1, 97),                 # a one-deep last depth block
     (S.MC + S.MR + 1, 129, 130),             # a second row block with a partial tile
-    (70, 64, S.NC + 40),                     # a second column block, thread bands by columns
+    (70, 64, S.NC + 40),                     # a second column block
+    (S.MR * 3 + 1, 200, S.NC + 40),          # too few rows for a band each: column bands
     (600, 70, 40),                           # row bands, narrow
     (3, 5000, 40), (1, 784, 512),            # fewer rows than a micro-tile
     (5, 300, 150),                           # ... in register blocks and leftover columns
