@@ -359,6 +359,8 @@ SYSTEMS = {"kiln": Kiln, "numpy": Numpy, "tensorflow": TensorFlow,
 
 def load(name: str):
     """The system, or the reason it is missing."""
+    if name not in SYSTEMS:
+        raise SystemExit(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
     try:
         return SYSTEMS[name](), None
     except ImportError as e:

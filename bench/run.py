@@ -153,6 +153,13 @@ def as_numpy(out):
     return np.asarray(out, np.float64)
 
 
+# Pause before each system's workload: OpenBLAS (numpy's references and the numpy column),
+# Eigen and XLA keep their threads spinning for tens of milliseconds after a call, on the
+# cores the next system needs (Kiln's medium GEMMs measured 1.0x on two threads beside a
+# spinning OpenBLAS, 1.7x without).
+SETTLE_S = 0.3
+
+
 def run_workload(name, spec, systems, records):
     method, args, ref, unit, amount = spec
     for sysname, (system, why) in systems.items():
@@ -161,6 +168,7 @@ def run_workload(name, spec, systems, records):
             records.append({"workload": name, "system": sysname,
                             "status": why or "n/a"})
             continue
+        time.sleep(SETTLE_S)  # the previous system's spinning threads go quiet first
         try:
             call = fn(*args)
             out = call()
@@ -244,6 +252,7 @@ def main(argv):
     for a in argv:
         if a.startswith("--systems="):
             names = a.split("=", 1)[1].split(",")
+    load = os.getloadavg()
     systems = {name: peers.load(name) for name in names}
     records: list = []
     for name, (system, why) in systems.items():
@@ -267,6 +276,8 @@ def main(argv):
     os.replace(tmp, path)
     print()
     print(table([r for r in records if r["workload"] != "(import)"]))
+    print(f"\nload average (1 min) at the start {load[0]:.2f}, at the end "
+          f"{os.getloadavg()[0]:.2f}")
     print(f"\nraw records: {os.path.relpath(path)}")
 
 

@@ -38,6 +38,7 @@ from .. import ops as P
 from ..ir import Literal
 from ..ops import REDUCTIONS
 from ..ops.base import MOVEMENT
+from . import columns_llvm as columns
 from . import windows_llvm as windows
 from .lower_llvm import (
     F32,
@@ -56,7 +57,6 @@ from .lower_llvm import (
 from .plan import KernelPlan, KernelSource
 from .targets import Unsupported
 
-COLUMNS = 128  # columns per block of a column reduction (its accumulators: one vector)
 WINDOWS = {P.CONV2D: windows.conv, P.CONV2D_BACKPROP_FILTER: windows.conv_filter,
            P.MAX_POOL: windows.pool, P.AVG_POOL: windows.pool,
            P.MAX_POOL_GRAD: windows.pool_grad, P.AVG_POOL_GRAD: windows.pool_grad}
@@ -83,7 +83,8 @@ class _Kernel:
             value_type(v.type.dtype)
         self.scratch = [(workspace_shape(), dt.f32)] if product is not None and product.op \
             is P.MATMUL and product.outputs[0].type.dtype is dt.f32 else \
-            windows.workspaces(product) if product is not None else []
+            windows.workspaces(product) if product is not None else \
+            columns.workspaces(plan) if self.columns else []
         self.arg_types = [storage_type(v.type.dtype).as_pointer() for v in self.arrays] + \
             [F32.as_pointer()] * len(self.scratch) + [I64] * len(plan.symbols)
         self.ftype = ir.FunctionType(ir.VoidType(), self.arg_types)
@@ -244,27 +245,8 @@ class _Kernel:
             self._rows([None] * rank)
             return
         k0 = plan.kept[0]
-        if self.columns:  # units: a block of the last kept dim at a point of the others
-            *outer, k = plan.kept
-
-            def blocks():
-                n = self.dim(plan.domain[k])
-                return n, self.builder.sdiv(self.builder.add(n, I64(COLUMNS - 1)),
-                                            I64(COLUMNS))
-
-            def unit(u):
-                b, index = self.builder, [None] * rank
-                n, count = blocks()
-                start, u = b.mul(b.srem(u, count), I64(COLUMNS)), b.sdiv(u, count)
-                for d in reversed(outer):
-                    size = self.dim(plan.domain[d])
-                    index[d], u = b.srem(u, size), b.sdiv(u, size)
-                end = b.add(start, I64(COLUMNS))
-                self._column_block(start, b.select(b.icmp_signed("<", end, n), end, n), index)
-            total = blocks()[1]
-            for d in outer:
-                total = self.builder.mul(total, self.dim(plan.domain[d]))
-            self._for(I64(0), total, unit)
+        if self.columns:
+            columns.run(self)
             return
 
         def row(i):
@@ -334,43 +316,6 @@ class _Kernel:
         i.add_incoming(b.add(i, I64(1), flags=("nsw",)), b.block)
         b.branch(head)
         b.position_at_end(done)
-
-    def _column_block(self, lo, hi, index) -> None:
-        """Reductions over leading dims for columns [lo, hi) of the last kept dim, at the
-        point of the other kept dims ``index`` holds: each row of the input adds into a
-        vector of accumulators (a contiguous inner loop LLVM vectorizes, where one
-        accumulator per column would walk memory with a stride); then each column's row
-        values and results."""
-        plan, b = self.plan, self.builder
-        k = plan.kept[-1]
-        reds = [n for n in plan.body.nodes if n.op in REDUCTIONS]
-        accs = {}
-        for n in reds:
-            d = n.inputs[0].type.dtype
-            accs[n.outputs[0].name] = self._entry_alloca(ir.ArrayType(value_type(d), COLUMNS))
-
-        def slot(n, index):
-            return b.gep(accs[n.outputs[0].name], [I64(0), b.sub(index[k], lo)])
-
-        def init(index):
-            for n in reds:
-                d = n.inputs[0].type.dtype
-                b.store(constant(n.op.identity(d), d), slot(n, index))
-        self._nest([k], index, init, first=(lo, hi))
-        full = plan.full_results()
-
-        def add(index):
-            scope = self._full_values([n.inputs[0] for n in reds] + full, index, {})
-            for n in reds:
-                d, p = n.inputs[0].type.dtype, slot(n, index)
-                x = self._value(n.inputs[0], "full", index, scope)
-                b.store(combine(self, n.op.name, b.load(p), x, d), p)
-            for r in full:
-                self._store(r, self._value(r, "full", index, scope), index, "full")
-        self._nest(list(plan.axes), index,
-                   lambda index: self._nest([k], index, add, first=(lo, hi)))
-        self._nest([k], index, lambda index: self._rows(
-            index, {n.outputs[0].name: b.load(slot(n, index)) for n in reds}), first=(lo, hi))
 
     def _nest(self, dims, index, at, first=None) -> None:
         """Loops over ``dims`` (the first one over ``first``: a (start, end) pair, when

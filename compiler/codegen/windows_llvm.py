@@ -127,6 +127,8 @@ def _blocks(k, n, work, each):
     nb, _, _, c, kh, kw, _, _, _, oh, ow, *_ = _geometry(n)
     d, kk = n.inputs[0].type.dtype, kh * kw * c
     rows = _block_rows(kk, d.np.itemsize)
+    if isinstance(nb, int):  # a few blocks per thread at least, when the patches are narrow
+        rows = min(rows, max(12, nb * oh * ow // (4 * pool_size()) // 12 * 12))
     patch = _patch(k, n)
 
     def blocks(first, end, thread):

@@ -318,6 +318,25 @@ def test_column_reductions_add_rows_into_blocks_of_accumulators(shape):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, equal_nan=True)
 
 
+@pytest.mark.parametrize("n", [3, 70])
+def test_column_reductions_split_their_rows_among_threads(n):
+    """A bias gradient of a convolution (the sum over images and pixels of 64 channels: one
+    block of columns) splits its rows among the pool's threads, each into its partial sums,
+    then combined; with a full result written on the way, max beside sum, a NaN."""
+    from compiler.codegen import columns_llvm
+    x = RNG.normal(size=(n, 24, 24, 64)).astype(np.float32)
+    x[1, 2, 3, 4] = np.nan
+    cf = tf.function(lambda x: (tf.nn.relu(x), tf.reduce_sum(x * 2.0, [0, 1, 2]) + 1.0,
+                                tf.reduce_max(x, [0, 1, 2]))).get_concrete_function(
+        tf.TensorSpec([None, 24, 24, 64]))
+    compiled = compile_graph(cf.graph, target="llvm")
+    splits = [k for k in compiled.kernels if k.kind == "rows" and
+              ((columns_llvm.pool_size(), 64), dt.f32) in k.scratch]
+    assert splits, [k.scratch for k in compiled.kernels]
+    for got, want in zip(execute(compiled.program, [x]), run(cf.graph, [x])):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3, equal_nan=True)
+
+
 @pytest.mark.parametrize("op", sorted(P.REDUCTIONS, key=lambda o: o.name), ids=lambda o: o.name)
 @pytest.mark.parametrize("axes", [(1,), (0,), (0, 1)])
 def test_every_reduction_on_every_dtype_matches_its_reference(op, axes):
