@@ -203,8 +203,10 @@ class ConcreteFunction:
                     var._value[...] = outs[i]
         if memory is not None:
             results = self._device_results(outs, arrays, variables, leaves, memory)
-        else:
-            results = [Tensor(o.copy() if id(o) in var_buffers else o) for o in outs]
+        else:  # the results the caller sees (a variable's new value is not one of them)
+            results = {ref: Tensor(outs[ref].copy() if id(outs[ref]) in var_buffers else
+                                   outs[ref]) for kind, ref in self._out_leaves
+                       if kind == "result"}
         flat = [results[ref] if kind == "result" else ref for kind, ref in self._out_leaves]
         return nest.pack_sequence_as(self._out_structure, flat)
 

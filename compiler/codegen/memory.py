@@ -8,7 +8,14 @@ from __future__ import annotations
 from .dims import dims_for_runtime
 
 
-def plan_memory(steps, params, results, constants, types) -> None:
+def _in_place_kinds(products_apart: bool) -> tuple:
+    """Kernels that may write an output over an input: elementwise and rows kernels, and
+    matmul and conv kernels whose product the backend keeps in a workspace of its own
+    (their epilogue reads only that and inputs at the index it writes)."""
+    return ("elementwise", "rows") + (("matmul", "conv") if products_apart else ())
+
+
+def plan_memory(steps, params, results, constants, types, products_apart=False) -> None:
     """Free each intermediate after its last use; let an elementwise kernel write into an
     input that dies there (same type, full domain)."""
     last_use: dict[int, int] = {}
@@ -19,7 +26,7 @@ def plan_memory(steps, params, results, constants, types) -> None:
     for i, st in enumerate(steps):
         st.frees = sorted(s for s in set(st.inputs) if last_use.get(s) == i and s not in keep)
         st.inplace = [None] * len(st.outputs)
-        if st.kind != "kernel" or st.fusion not in ("elementwise", "rows"):
+        if st.kind != "kernel" or st.fusion not in _in_place_kinds(products_apart):
             continue  # BLAS, windows (pools) and gathers read neighbours of what they write
         taken = set()
         for k, out in enumerate(st.outputs):
@@ -35,7 +42,7 @@ def plan_memory(steps, params, results, constants, types) -> None:
                     break
 
 
-def write_in_place(steps, result, param, types) -> None:
+def write_in_place(steps, result, param, types, products_apart=False) -> None:
     """Let the kernel that computes ``result`` write it into ``param``'s buffer, when that
     is safe: an elementwise or rows kernel reading the parameter at the same index it writes
     (same type, full domain), and no later step reading the parameter."""
@@ -44,7 +51,7 @@ def write_in_place(steps, result, param, types) -> None:
         if result not in st.outputs:
             continue
         k = st.outputs.index(result)
-        ok = (st.kind == "kernel" and st.fusion in ("elementwise", "rows")
+        ok = (st.kind == "kernel" and st.fusion in _in_place_kinds(products_apart)
               and types[param] == types[result] and st.inputs.count(param) <= 1
               and (param in st.aligned or param not in st.inputs)
               and all(r <= i for r in readers) and param not in st.inplace

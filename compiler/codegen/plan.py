@@ -115,7 +115,7 @@ class KernelPlan:
         moved = set()
         for n in self.body.nodes:
             direct = (n.op.index_map is None or n.op is P.BROADCAST_TO) and \
-                self.role(n.outputs[0]) == "full"
+                self.role(n.outputs[0]) == "full" and n.op not in CONTRACTIONS
             if not direct:
                 moved |= {x.name for x in n.inputs if isinstance(x, Value)}
         return {i for i, p in enumerate(self.body.params)

@@ -106,9 +106,9 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
                               attrs=encode_attrs(node.attrs), loc=str(node.loc or ""),
                               flops=cost[0], nbytes=cost[1]))
     results = [slot[r.name] for r in graph.results]
-    plan_memory(steps, params, results, constants, types)
+    plan_memory(steps, params, results, constants, types, target.products_apart)
     for r, p in (aliases or {}).items():
-        write_in_place(steps, results[r], params[p], types)
+        write_in_place(steps, results[r], params[p], types, target.products_apart)
     buffers, escaping = plan_arena(steps, params, results, constants)
     program = Program(len(slot) + len(constants), params,
                       [dims_for_runtime(p.type.shape) for p in graph.params], results, steps,

@@ -85,6 +85,11 @@ class _Kernel:
             is P.MATMUL and product.outputs[0].type.dtype is dt.f32 else \
             windows.workspaces(product) if product is not None else \
             columns.workspaces(plan) if self.columns else []
+        self.apart = product is not None and plan.kind in ("matmul", "conv") and \
+            product.outputs[0].name not in {r.name for r in plan.body.results}
+        if self.apart:  # the product's own workspace (the epilogue may write in place)
+            out = product.outputs[0].type
+            self.scratch = self.scratch + [(out.shape, out.dtype)]
         self.arg_types = [storage_type(v.type.dtype).as_pointer() for v in self.arrays] + \
             [F32.as_pointer()] * len(self.scratch) + [I64] * len(plan.symbols)
         self.ftype = ir.FunctionType(ir.VoidType(), self.arg_types)
@@ -106,8 +111,11 @@ class _Kernel:
         self.work = values[n:n + w]
         self.sizes = dict(zip(self.plan.symbols, values[n + w:]))
         product = self.plan.product
-        if product is not None:  # the product lands in its own output, or the first one
+        if product is not None:  # the product lands in its own output, or its workspace
             out = product.outputs[0]
+            if self.apart:
+                self.ptr[out.name] = self.builder.bitcast(
+                    self.work[-1], storage_type(out.type.dtype).as_pointer())
             self.ptr.setdefault(out.name, values[len(self.plan.body.params)])
 
     def _product(self) -> None:

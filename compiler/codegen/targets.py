@@ -33,6 +33,8 @@ class Target:
     #                             program with a while_loop or scan goes to the next backend)
     entry: Callable | None = None  # (program, name, first, stop) -> KernelSource of one
     #                                function running those steps (or None), beside them
+    products_apart: bool = False   # a matmul's or conv's product goes to a workspace of its
+    #                                own, so the epilogue may write its outputs in place
 
 
 def _render_cpu(node):
@@ -76,7 +78,8 @@ TARGETS = {
     "cuda": Target("cuda", _render_cuda, _module_cuda, copies_everywhere=True,
                    compiled_loops=False),
     "llvm": Target("llvm", _render_llvm, _module_llvm, copies_everywhere=False,
-                   compiled_loops=False, python_loops=True, entry=_entry_llvm),
+                   compiled_loops=False, python_loops=True, entry=_entry_llvm,
+                   products_apart=True),
 }
 # The backends that may compile for a device, in the order they are tried: the native LLVM
 # backend first (KILN_BACKEND=numba skips it); a program with a kernel it cannot lower yet

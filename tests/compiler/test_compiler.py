@@ -279,6 +279,45 @@ def test_variable_updates_are_written_in_place():
     np.testing.assert_allclose(v.numpy(), 0.8 - 0.1 * (2.0 * 0.9 + 2.0), rtol=1e-5)
 
 
+def test_updates_fused_after_a_product_are_written_in_place():
+    """Adam's updates fused after the weight gradient's matmul: the native backend keeps
+    the product in a workspace of its own, so the epilogue writes the weights and both
+    moments in place (no fresh arrays, no copy back), and the step equals the reference
+    interpreter's."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((64, 48)).astype(np.float32)
+    y = rng.standard_normal((64, 48)).astype(np.float32)
+    results = []
+    for compiled in (True, False):
+        tf.config.run_functions_eagerly(not compiled)
+        try:
+            tf.keras.utils.set_random_seed(1)
+            layer = tf.keras.layers.Dense(48, use_bias=False)
+            layer.build((None, 48))
+            opt = tf.keras.optimizers.Adam(0.01)
+
+            @tf.function
+            def step(x, y, layer=layer, opt=opt):
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean((layer(x) - y) ** 2)
+                opt.apply_gradients(zip(tape.gradient(loss, layer.trainable_variables),
+                                        layer.trainable_variables))
+                return loss
+            step(x, y)
+            buffer = layer.kernel._value
+            step(x, y)
+            assert layer.kernel._value is buffer
+            results.append(layer.kernel.numpy())
+            if compiled:
+                program = step.get_concrete_function(x, y).compiled().program
+                written = {s for st in program.steps if st.fusion == "matmul"
+                           for s in st.inplace if s in set(program.params)}
+                assert len(written) == 3 or program.target != "llvm", program.steps
+        finally:
+            tf.config.run_functions_eagerly(False)
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("strides, padding, dilations", [
     (1, "SAME", 1), (2, "VALID", 1), ((1, 2), "SAME", (2, 1)),
     (1, [[0, 0], [1, 2], [0, 1], [0, 0]], 1)])
