@@ -334,11 +334,15 @@ class _Gemm:
         register block when C has fewer rows than a micro-tile)."""
         a, _, an, _, bm, _, bn, _, c, m, n, work, _ = args
         threads = declare(self.module, "get_num_threads", ir.FunctionType(I32, []))
-        # bands of rows wherever there are enough rows for every piece: each band then
-        # packs its own rows of A (a transposing copy) and reads B's panels, which pack as
-        # contiguous copies; bands of columns would each pack all of A
+        # Each band of rows packs all of op(B), each band of columns all of op(A): split
+        # the way that packs less, weighing a transposing copy (A as stored, B transposed)
+        # three times a contiguous one, among the ways that give every piece a whole tile
         pieces = b.mul(b.zext(b.call(threads, []), I64), I64(PIECES))
-        by_rows = b.and_(b.not_(few), b.icmp_signed(">=", m, b.mul(pieces, I64(MR))))
+        rows_ok = b.icmp_signed(">=", m, b.mul(pieces, I64(MR)))
+        cols_ok = b.icmp_signed(">=", n, b.mul(pieces, I64(NR)))
+        cheaper = b.icmp_signed("<=", b.mul(n, b.select(tb, I64(3), I64(1))),
+                                b.mul(m, b.select(ta, I64(1), I64(3))))
+        by_rows = b.and_(b.not_(few), b.and_(rows_ok, b.or_(b.not_(cols_ok), cheaper)))
         unit = b.select(few, I64(VW * ROW_VECTORS), b.select(by_rows, I64(MR), I64(NR)))
         units = b.sdiv(b.add(b.select(by_rows, m, n), b.sub(unit, I64(1))), unit)
         pieces = _min(b, units, pieces)
