@@ -21,6 +21,10 @@ from ..ops import CONTRACTIONS, REDUCTIONS
 from ..ops.base import MOVEMENT
 from ..passes.fuse import shape_role
 
+# ops whose value costs far more to compute again than to store and load back
+TRANSCENDENTAL = frozenset({"exp", "expm1", "log", "log1p", "tanh", "sigmoid", "erf", "pow",
+                            "sin", "cos", "atan2"})
+
 
 @dataclass
 class KernelSource:
@@ -121,18 +125,48 @@ class KernelPlan:
         return {i for i, p in enumerate(self.body.params)
                 if p.name not in moved and p.type.shape == self.domain}
 
-    def needed_full(self, roots) -> list:
-        """Full-role nodes needed to compute ``roots`` (values), in program order."""
+    def needed_full(self, roots, known=()) -> list:
+        """Full-role nodes needed to compute ``roots`` (values), in program order; values
+        named in ``known`` are at hand (nothing behind them is needed for them)."""
         need, stack = set(), [r for r in roots if isinstance(r, Value)]
         while stack:
             v = stack.pop()
             n = self.producer.get(v.name)
-            if n is None or v.name in need or self.role(v) != "full" or \
+            if n is None or v.name in need or v.name in known or self.role(v) != "full" or \
                     n.op in CONTRACTIONS or v.name in self.inline_views:
                 continue
             need.add(v.name)
             stack += [x for x in n.inputs if isinstance(x, Value)]
         return [n for n in self.body.nodes if n.outputs[0].name in need]
+
+    def kept_value(self):
+        """(v, r, reduction) where a row kernel keeps v, the last reduction's input, in the
+        buffer of its one full result r during that reduction's pass, and the results' pass
+        reads it back instead of computing it again (softmax's exp(x - max)): v costs a
+        transcendental function, r has v's type over the whole domain, and r needs nothing
+        but v and row values, so nothing reads an input after r's buffer (which may be an
+        input's) has been written. None otherwise."""
+        reds = [n for n in self.body.nodes if n.op in REDUCTIONS]
+        full = self.full_results()
+        if self.kind != "rows" or not reds or len(full) != 1 or self.product is not None:
+            return None
+        v, r = reds[-1].inputs[0], full[0]
+        if not isinstance(v, Value) or v.name in self.params or self.role(v) != "full" or \
+                v.name in self.inline_views or v.type != r.type or \
+                tuple(r.type.shape) != tuple(self.domain):
+            return None
+        if not any(n.op.name in TRANSCENDENTAL for n in self.needed_full([v])):
+            return None
+        rest = self.needed_full([r], known={v.name})
+        if not rest or not any(x is v or getattr(x, "name", None) == v.name
+                               for n in rest for x in n.inputs):
+            return None
+        for n in rest:
+            for x in n.inputs:
+                if isinstance(x, Value) and x.name != v.name and self.role(x) == "full" and \
+                        x.name not in {m.outputs[0].name for m in rest}:
+                    return None  # an input (or a view of one) read again: keep nothing
+        return v, r, reds[-1]
 
     def full_results(self) -> list:
         """Results computed at each domain point (not a parameter passed through, nor the

@@ -35,7 +35,7 @@ from runtime.threads import (
 
 from .. import dtypes as dt
 from .. import ops as P
-from ..ir import Literal
+from ..ir import Literal, Value
 from ..ops import REDUCTIONS
 from ..ops.base import MOVEMENT
 from . import columns_llvm as columns
@@ -346,19 +346,26 @@ class _Kernel:
         reductions' values, already taken (column blocks, whose full results are stored)."""
         plan = self.plan
         rows: dict = dict(reduced or {})
+        kept = plan.kept_value() if reduced is None else None
         for n in plan.body.nodes:
             out = n.outputs[0]
             if plan.role(out) == "full" or out.name in plan.inline_views or out.name in rows:
                 continue
             if n.op in REDUCTIONS:
-                rows[out.name] = self._reduce(n, index, rows)
+                rows[out.name] = self._reduce(n, index, rows,
+                                              kept[:2] if kept and kept[2] is n else None)
             else:
                 rows[out.name] = self._op(n, index, rows, plan.role(out))
         product = plan.product.outputs[0].name if plan.product is not None else None
         full = [r for r in plan.body.results if plan.role(r) == "full" and r.name != product]
         if full and reduced is None:
             def store_full(index):
-                scope = self._full_values(full, index, rows)
+                scope = dict(rows)
+                if kept:  # v, written into r's buffer by its reduction's pass
+                    v, r = kept[:2]
+                    scope[v.name] = self._loaded(v, self.builder.gep(
+                        self.ptr[r.name], [self.offset(r.type.shape, index)]))
+                scope = self._full_values(full, index, scope)
                 for r in full:
                     self._store(r, self._value(r, "full", index, scope), index, "full")
             self._nest(list(plan.axes), index, store_full)
@@ -369,15 +376,15 @@ class _Kernel:
 
     def _full_values(self, roots, index, rows) -> dict:
         """The full values ``roots`` need at this point of the domain (a scope over the
-        row values)."""
+        row values, and any full value already in it)."""
         scope = dict(rows)
-        for n in self.plan.needed_full(roots):
+        for n in self.plan.needed_full(roots, known=scope):
             scope[n.outputs[0].name] = self._op(n, index, scope, "full")
         return scope
 
-    def _reduce(self, n, index, rows):
+    def _reduce(self, n, index, rows, keep=None):
         """One accumulator per row over the reduced dims (reassociable, so LLVM keeps
-        several in vector lanes)."""
+        several in vector lanes); ``keep``: (v, r), v stored in r's buffer on the way."""
         b = self.builder
         d = n.inputs[0].type.dtype
         t = value_type(d)
@@ -388,6 +395,8 @@ class _Kernel:
             scope = self._full_values([n.inputs[0]], index, rows)
             x = self._value(n.inputs[0], "full", index, scope)
             b.store(combine(self, n.op.name, b.load(acc), x, d), acc)
+            if keep is not None:
+                self._store(keep[1], x, index, "full")
         self._nest(list(self.plan.axes), index, add)
         return b.load(acc)
 
@@ -497,9 +506,15 @@ class _Kernel:
             key = [self._load(n.inputs[0], [I64(j)]) for j in (0, 1)]
             return philox(b, *key, flat)
         args = [self._value(x, role, index, scope) for x in n.inputs]
-        x0 = n.inputs[0]
+        x0, d = n.inputs[0], n.outputs[0].type.dtype
+        if n.op is P.DIV and role == "full" and d in (dt.f32, dt.f64) and \
+                isinstance(n.inputs[1], Value) and self.plan.role(n.inputs[1]) == "row":
+            # by a row's value: times its reciprocal (computed once a row: LLVM hoists it),
+            # as TensorFlow's softmax and batch normalization do
+            b = self.builder
+            return b.fmul(args[0], b.fdiv(constant(1, d), args[1]))
         in_dtype = x0.dtype if isinstance(x0, Literal) else x0.type.dtype
-        return lower(self, n, args, in_dtype, n.outputs[0].type.dtype)
+        return lower(self, n, args, in_dtype, d)
 
     def _store(self, r, v, index, role) -> None:
         b = self.builder

@@ -318,6 +318,23 @@ def test_column_reductions_add_rows_into_blocks_of_accumulators(shape):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, equal_nan=True)
 
 
+def test_softmax_keeps_its_exponentials_instead_of_computing_them_again():
+    """softmax's row kernel stores exp(x - max) in its output during the sum's pass and
+    divides it there afterwards; log_softmax (which reads x again) keeps nothing."""
+    from compiler.codegen.plan import KernelPlan
+    a = RNG.normal(size=(300, 64)).astype(np.float32)
+    w = RNG.normal(size=(64, 2000)).astype(np.float32)
+    cf = tf.function(lambda a, w: (tf.nn.softmax(tf.matmul(a, w)),
+                                   tf.nn.log_softmax(a * 2.0))).get_concrete_function(
+        tf.TensorSpec([None, 64]), tf.TensorSpec(w.shape))
+    compiled = compile_graph(cf.graph, target="llvm")
+    rows = [KernelPlan(n) for n in compiled.stages["fused"].nodes
+            if n.op is P.KERNEL and dict(n.attrs)["kind"] == "rows"]
+    assert sorted(p.kept_value() is not None for p in rows) == [False, True]
+    for got, want in zip(execute(compiled.program, [a, w]), run(cf.graph, [a, w])):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("n", [3, 70])
 def test_column_reductions_split_their_rows_among_threads(n):
     """A bias gradient of a convolution (the sum over images and pixels of 64 channels: one
