@@ -51,8 +51,8 @@ _module = None
 
 
 def workspace_size(kh: int, kw: int, c: int, o: int) -> int:
-    """Floats of ``work``: the packed filter, then a row of zeros (c floats)."""
-    return -(-o // NR) * kh * kw * c * NR + c
+    """Floats of ``work``: the packed filter, then a window row of zeros (kw*c floats)."""
+    return -(-o // NR) * kh * kw * c * NR + kw * c
 
 
 def filter_workspace_size(kh: int, kw: int, c: int, o: int) -> int:
@@ -123,8 +123,16 @@ class _Conv:
                                      enumerate((F32P, F32P, F32P, F32P, I64.as_pointer())))
         nb, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = (
             b.load(b.gep(geo, [I64(j)])) for j in range(GEOMETRY))
-        taps, kk, pixels = b.mul(kh, kw), b.mul(b.mul(kh, kw), c), b.mul(oh, ow)
+        kk, pixels = b.mul(b.mul(kh, kw), c), b.mul(oh, ow)
         m = b.mul(nb, pixels)
+        # Row runs: where every window's columns lie inside the image, undilated, a window
+        # row is kw*c contiguous floats: one table entry per row (not per tap), so the
+        # micro-kernel's inner loop runs kw times longer between pointer loads
+        runs = b.and_(b.and_(b.icmp_signed("==", dw, I64(1)), b.icmp_signed("==", pl, I64(0))),
+                      b.icmp_signed("<", b.add(b.mul(b.sub(ow, I64(1)), sw), b.sub(kw, I64(1))),
+                                    wd))
+        kxs, run = b.select(runs, I64(1), kw), b.select(runs, b.mul(kw, c), c)
+        taps = b.mul(kh, kxs)
         table = b.alloca(F32P, size=b.mul(taps, I64(TM)))
         tile = b.alloca(F32, size=TM * NR)
         def inside(v, n):
@@ -139,11 +147,11 @@ class _Conv:
                     iy = b.sub(b.add(b.mul(oy, sh), b.mul(ky, dh)), pt)
                     row = b.and_(valid, inside(iy, h))
                     base = b.mul(b.add(b.mul(img, h), iy), wd)
-                    with _loop(b, 0, kw) as kx:
+                    with _loop(b, 0, kxs) as kx:
                         iz = b.sub(b.add(b.mul(ox, sw), b.mul(kx, dw)), pl)
                         at = _at(b, x, (b.add(base, iz), c))
                         b.store(b.select(b.and_(row, inside(iz, wd)), at, zeros),
-                                _at(b, table, (b.add(b.mul(ky, kw), kx), TM), i))
+                                _at(b, table, (b.add(b.mul(ky, kxs), kx), TM), i))
                 wrap = b.icmp_signed("==", b.add(ox, I64(1)), ow)
                 ox = b.select(wrap, I64(0), b.add(ox, I64(1)))
                 oy = b.select(wrap, b.add(oy, I64(1)), oy)
@@ -155,9 +163,9 @@ class _Conv:
                 wp = _at(b, wpack, (b.sdiv(j0, I64(NR)), kk, NR))
                 with b.if_else(full) as (whole, edge):
                     with whole:
-                        b.call(micro, [table, taps, c, wp, _at(b, out, (r0, o), j0), o])
+                        b.call(micro, [table, taps, run, wp, _at(b, out, (r0, o), j0), o])
                     with edge:
-                        b.call(micro, [table, taps, c, wp, tile, I64(NR)])
+                        b.call(micro, [table, taps, run, wp, tile, I64(NR)])
                         with _loop(b, 0, _min(b, I64(TM), b.sub(m, r0))) as i:
                             with _loop(b, 0, _min(b, I64(NR), b.sub(o, j0))) as j:
                                 b.store(b.load(_at(b, tile, (i, NR), j)),
@@ -310,7 +318,7 @@ class _Conv:
                     b.store(b.select(b.icmp_signed("<", col, o), b.load(src), F32(0.0)),
                             _at(b, panel, (p, NR), j))
         zeros = _at(b, work, (b.sdiv(b.add(o, I64(NR - 1)), I64(NR)), kk, NR))
-        with _loop(b, 0, c) as i:
+        with _loop(b, 0, b.mul(kw, c)) as i:  # a window row's worth
             b.store(F32(0.0), b.gep(zeros, [i]))
         m = b.mul(nb, b.mul(oh, ow))
         count = b.sdiv(b.add(m, I64(TM - 1)), I64(TM))
