@@ -24,7 +24,9 @@ dw (kh*kw*c x o) = conv2d's filter gradient: for each window offset, the sum ove
 pixels of x's channels there times g's row (g: batch*oh*ow x o), for c and o of at least
 MR and NR. A tile of MR channels x NR gradient channels accumulates in registers while the
 pixels of a few output rows stream past (x's channels MR at a time, g's row a vector at a
-time: neither is packed); rows are handed out to the pool's threads, each adding into its
+time: neither is packed); with fewer channels than MR, which needs every window inside the
+image (no padding), a tile spans window offsets too, each row at its own offset from the
+window's corner; rows are handed out to the pool's threads, each adding into its
 own partial sum in ``work`` (``filter_workspace_size``), summed into dw at the end. The
 last tile of channels (and of gradient channels) is shifted back to end at c (at o) and
 adds only the part the one before it did not.
@@ -61,9 +63,10 @@ def filter_workspace_size(kh: int, kw: int, c: int, o: int) -> int:
     return pool_size() * kh * kw * c * o
 
 
-def direct_filter(c: int, o: int) -> bool:
-    """Whether kiln_sconv_filter takes these channel counts (its tiles fit inside them)."""
-    return c >= MR and o >= NR
+def direct_filter(c: int, o: int, inside: bool) -> bool:
+    """Whether kiln_sconv_filter takes these channel counts (its tiles fit inside them), or
+    fewer channels where every window lies inside the image (no padding)."""
+    return (c >= MR or inside) and o >= NR
 
 
 class _Conv:
@@ -236,7 +239,53 @@ class _Conv:
         b.ret_void()
         return fn
 
-    def filter_rows(self, tile):
+    def filter_tile_flat(self):
+        """For fewer channels than a tile's rows, with every window inside the image: add
+        into dst (dw) the MR x NR tile of dw's rows [p0, p0+MR) (any window offsets and
+        channels: row i reads x at the pixel's window corner plus offs[i]) and gradient
+        channels [j0, j0+NR), over every pixel of output rows [row0, row1); rows [ki,
+        rows) and columns from kj on only."""
+        vec, vp = self.vec, self.vec.as_pointer()
+        fn, b = self.function("filter_tile_flat", [F32P, F32P, F32P, I64.as_pointer(),
+                                                   I64.as_pointer(), I64, I64, I64, I64,
+                                                   I64, I64, I64])
+        x, g, dst, geo, offs, row0, row1, p0, j0, ki, rows, kj = fn.args
+        _, h, wd, c, _, _, o, _, _, oh, ow, sh, sw = (
+            b.load(b.gep(geo, [I64(j)])) for j in range(13))
+        fma = self.fma()
+        offsets = [b.load(b.gep(offs, [I64(i)])) for i in range(MR)]
+        accs = [b.alloca(vec) for _ in range(MR * NV)]
+        tile = b.alloca(F32, size=MR * NR)
+        for acc in accs:
+            b.store(ir.Constant(vec, [0.0] * VW), acc)
+        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
+                                                                   [0] * VW)
+        with _loop(b, row0, row1) as r:
+            img, oy = b.sdiv(r, oh), b.srem(r, oh)
+            xrow = _at(b, x, (b.add(b.mul(img, h), b.mul(oy, sh)), wd, c))
+            grow = _at(b, g, (r, ow, o), j0)
+            with _loop(b, 0, ow) as ox:
+                xs, gs = _at(b, xrow, (ox, sw, c)), _at(b, grow, (ox, o))
+                bs = [b.load(b.bitcast(b.gep(gs, [I64(v * VW)]), vp), align=4)
+                      for v in range(NV)]
+                for i in range(MR):
+                    a = b.load(b.gep(xs, [offsets[i]]))
+                    a = b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef, lane0)
+                    for v in range(NV):
+                        acc = accs[i * NV + v]
+                        b.store(b.call(fma, [a, bs[v], b.load(acc)]), acc)
+        for i in range(MR):
+            for v in range(NV):
+                b.store(b.load(accs[i * NV + v]), b.bitcast(_at(b, tile, i * NR + v * VW), vp),
+                        align=4)
+        with _loop(b, ki, rows) as i:
+            with _loop(b, kj, NR) as j:
+                at = _at(b, dst, (b.add(p0, i), o), j0, j)
+                b.store(b.fadd(b.load(at), b.load(_at(b, tile, (i, NR), j))), at)
+        b.ret_void()
+        return fn
+
+    def filter_rows(self, tile, flat):
         """The worker: output rows [first, first+count) (image, row) into the running
         thread's partial dw, ROW_PIXELS at a time, every tile for each."""
         fn, b = self.function("filter_rows", list(WORKER.args))
@@ -252,10 +301,30 @@ class _Conv:
         dst = _at(b, work, (b.select(pooled, tid, I64(0)), kk, o))
         step = b.select(b.icmp_signed(">", ow, I64(ROW_PIXELS)), I64(1),
                         b.sdiv(I64(ROW_PIXELS), ow))
+        offs = b.alloca(I64, size=MR)
         with _loop(b, 0, b.sdiv(b.add(count, b.sub(step, I64(1))), step)) as s:
             r0 = b.add(first, b.mul(s, step))
             r1 = _min(b, b.add(r0, step), b.add(first, count))
-            with _loop(b, 0, b.mul(kh, kw)) as q:
+            with b.if_then(b.icmp_signed("<", c, I64(MR))):  # flat tiles over all of dw's rows
+                geo_at = [b.load(b.gep(geo, [I64(j)])) for j in (1, 2, 13, 14)]
+                _, wd, dh, dw = geo_at
+                with _loop(b, 0, b.sdiv(b.add(kk, I64(MR - 1)), I64(MR))) as t:
+                    p0 = b.select(b.icmp_signed("<", kk, I64(MR)), I64(0),
+                                  _min(b, b.mul(t, I64(MR)), b.sub(kk, I64(MR))))
+                    for i in range(MR):
+                        p = _min(b, b.add(p0, I64(i)), b.sub(kk, I64(1)))
+                        ky, kx = b.sdiv(p, b.mul(kw, c)), b.srem(b.sdiv(p, c), kw)
+                        at = b.add(b.mul(b.add(b.mul(b.mul(ky, dh), wd), b.mul(kx, dw)), c),
+                                   b.srem(p, c))
+                        b.store(at, b.gep(offs, [I64(i)]))
+                    with _loop(b, 0, b.sdiv(b.add(o, I64(NR - 1)), I64(NR))) as u:
+                        j0 = _min(b, b.mul(u, I64(NR)), b.sub(o, I64(NR)))
+                        b.call(flat, [x, g, dst, geo, offs, r0, r1, p0, j0,
+                                      b.sub(b.mul(t, I64(MR)), p0),
+                                      _min(b, I64(MR), b.sub(kk, p0)),
+                                      b.sub(b.mul(u, I64(NR)), j0)])
+            with _loop(b, 0, b.select(b.icmp_signed("<", c, I64(MR)), I64(0),
+                                      b.mul(kh, kw))) as q:
                 with _loop(b, 0, b.sdiv(b.add(c, I64(MR - 1)), I64(MR))) as t:
                     ci0 = _min(b, b.mul(t, I64(MR)), b.sub(c, I64(MR)))
                     with _loop(b, 0, b.sdiv(b.add(o, I64(NR - 1)), I64(NR))) as u:
@@ -270,7 +339,7 @@ class _Conv:
     def filter(self):
         """``kiln_sconv_filter``: zero the partial sums, rows to the pool (or this thread),
         then dw = the sum of the partials."""
-        worker = self.filter_rows(self.filter_tile())
+        worker = self.filter_rows(self.filter_tile(), self.filter_tile_flat())
         fn, b = self.function(FILTER_SYMBOL, list(SIGNATURE.args), internal=False)
         x, g, dw, work, geo, flags = fn.args
         nb, _, _, c, kh, kw, o, _, _, oh, ow = (b.load(b.gep(geo, [I64(j)])) for j in range(11))

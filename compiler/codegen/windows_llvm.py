@@ -45,7 +45,7 @@ def workspaces(n) -> list:
     patches = ((pool_size(), _block_rows(kk, d.np.itemsize), kk), d)
     if n.op is P.CONV2D:
         return [((sconv.workspace_size(kh, kw, c, o),), d)] if d is dt.f32 else [patches]
-    if d is dt.f32 and sconv.direct_filter(c, o):
+    if d is dt.f32 and sconv.direct_filter(c, o, _inside(n)):
         return [((sconv.filter_workspace_size(kh, kw, c, o),), d)]
     return [(workspace_shape(), d), patches, ((pool_size(), kk, o), d)] if d is dt.f32 else []
 
@@ -91,6 +91,13 @@ def _geometry(n):
     ((pt, _, oh), (pl, _, ow)), (sh, sw), (dh, dw) = window_geometry(
         n.op.name, x.type.shape, (kh, kw), n.attr_dict)
     return nb, h, wd, c, kh, kw, n.inputs[1].type.shape[3], pt, pl, oh, ow, sh, sw, dh, dw
+
+
+def _inside(n) -> bool:
+    """Whether every window of the op lies inside the image (no padding is read)."""
+    _, h, wd, _, kh, kw, _, pt, pl, oh, ow, sh, sw, dh, dw = _geometry(n)
+    return pt == 0 and pl == 0 and (oh - 1) * sh + (kh - 1) * dh < h and \
+        (ow - 1) * sw + (kw - 1) * dw < wd
 
 
 def _patch(k, n):
@@ -190,7 +197,7 @@ def conv_filter(k, n) -> None:
     nb, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = _geometry(n)
     (x, g), out = n.inputs, n.outputs[0]
     d, kk, b = x.type.dtype, kh * kw * c, k.builder
-    if d is dt.f32 and sconv.direct_filter(c, o):
+    if d is dt.f32 and sconv.direct_filter(c, o, _inside(n)):
         _sconv(k, n, sconv.FILTER_SYMBOL)
         return
     if d is dt.f32:
