@@ -12,7 +12,10 @@ block, micro-tiles over both). A product too small to pay for a second thread ru
 a larger one splits C into bands of rows (or of columns, when C is wide), PIECES per
 thread, that the thread pool hands out (runtime/threads.py), each thread packing its panels
 into its own row of the workspace. Fewer rows than a micro-tile holds (inference at batch
-1) skip packing. Measured numbers are in bench/README.md (``bench/kernels.py``).
+1) skip packing and stream the rows of B in order; on several threads they split the depth,
+each thread adding its rows of B into its own partial C, summed at the end (B read as one
+forward stream per thread: batch-1 MLP 50-56 -> 40-55 us, numpy 45-58). Measured numbers are
+in bench/README.md (``bench/kernels.py``).
 
     kiln_sgemm(a, am, an, ta, b, bm, bn, tb, c, cm, cn, work, flags)
 
@@ -39,7 +42,9 @@ MR, NR = (12 if VW == 16 else 6), VW * NV     # micro-tile: MR rows x NR columns
 KC, MC, NC = 256, 144, 1024                   # depth, row and column blocking
 SMALL = 1 << 18                               # m*n*k below this: one thread
 PIECES = 2                                    # bands per thread of a parallel product
-ROW_VECTORS = 8                               # vectors of c in registers, fewer than MR rows
+ROW_BAND = 128                                # columns of c a band, fewer rows than MR
+DEPTH_ROWS = 4                                # rows of B added at once, fewer rows than MR
+DEPTH_PIECE = 64                              # least depth a piece of a split depth
 WORK = KC * (NC + NR) + KC * (MC + MR) + MR * NR   # float32 workspace per thread
 SYMBOL = "kiln_sgemm"
 ACCUMULATE, SERIAL = 1, 2                     # flags
@@ -209,23 +214,22 @@ class _Gemm:
         return fn
 
     def rows(self):
-        """c (+)= op(a) @ op(b) row by row, for fewer rows than a micro-tile holds (no
-        packing: B is read once per row of c). Each block of ROW_VECTORS vectors of a row
-        of c accumulates in registers while the rows of B stream past (the columns left
-        over add scaled rows of B into c); when B is transposed, each element is a dot
-        product with a row of B (in any order of additions, so it vectorizes)."""
+        """c (+)= op(a) @ op(b) over depths [p_lo, p_hi), row by row, for fewer rows than a
+        micro-tile holds (no packing: B is read once per row of c). The rows of B stream
+        past in order, DEPTH_ROWS at a time, each adding its scaled columns into the row of
+        c (in L1), a vector at a time: B is read as one forward stream, as a B too large for
+        L2 needs (walking a block of columns down all rows of B, a cache line or two a row,
+        reads it from L3 ~1.3x slower on two threads). The columns after the last whole
+        vector accumulate in a register over all the depths, through masked loads. When B
+        is transposed, each element is a dot product with a row of B (in any order of
+        additions, so it vectorizes)."""
         fn, b = self.function("rows", [F32P, I64, I1, F32P, I64, I1, F32P, I64, I64, I64, I64,
-                                       I64, I1])
-        a, lda, ta, bm, ldb, tb, c, ldc, m, j_lo, j_hi, k, add = fn.args
+                                       I64, I64, I1])
+        a, lda, ta, bm, ldb, tb, c, ldc, m, j_lo, j_hi, p_lo, p_hi, add = fn.args
         flags = ("reassoc", "contract")
-        vec, vp = self.vec, self.vec.as_pointer()
-        acc = b.alloca(F32)
-        accs = [b.alloca(vec) for _ in range(ROW_VECTORS)]
-        fma = self.module.globals[f"llvm.fma.v{VW}f32"]
-        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
-                                                                   [0] * VW)
-        width = VW * ROW_VECTORS
-        blocked = b.add(j_lo, b.mul(b.sdiv(b.sub(j_hi, j_lo), I64(width)), I64(width)))
+        acc, tail = b.alloca(F32), b.alloca(self.vec)
+        deep = b.add(p_lo, b.mul(b.sdiv(b.sub(p_hi, p_lo), I64(DEPTH_ROWS)), I64(DEPTH_ROWS)))
+        whole = b.add(j_lo, b.mul(b.sdiv(b.sub(j_hi, j_lo), I64(VW)), I64(VW)))
 
         def a_at(i, p):
             return b.load(b.select(ta, _at(b, a, (p, lda), i), _at(b, a, (i, lda), p)))
@@ -235,35 +239,98 @@ class _Gemm:
                 with dots:
                     with _loop(b, j_lo, j_hi) as j:
                         b.store(b.select(add, b.load(b.gep(out, [j])), F32(0.0)), acc)
-                        with _loop(b, 0, k) as p:
+                        with _loop(b, p_lo, p_hi) as p:
                             prod = b.fmul(a_at(i, p), b.load(_at(b, bm, (j, ldb), p)), flags)
                             b.store(b.fadd(b.load(acc), prod, flags), acc)
                         b.store(b.load(acc), b.gep(out, [j]))
                 with axpys:
-                    with _loop(b, j_lo, blocked, width) as j0:
-                        for v, x in enumerate(accs):
-                            at = b.bitcast(_at(b, out, j0, v * VW), vp)
-                            b.store(b.select(add, b.load(at, align=4),
-                                             ir.Constant(vec, [0.0] * VW)), x)
-                        with _loop(b, 0, k) as p:
-                            av = b.insert_element(undef, a_at(i, p), I32(0))
-                            av = b.shuffle_vector(av, undef, lane0)
-                            for v, x in enumerate(accs):
-                                src = b.bitcast(_at(b, bm, (p, ldb), j0, v * VW), vp)
-                                b.store(b.call(fma, [av, b.load(src, align=4), b.load(x)]), x)
-                        for v, x in enumerate(accs):
-                            b.store(b.load(x), b.bitcast(_at(b, out, j0, v * VW), vp), align=4)
-                    with _loop(b, blocked, j_hi) as j:
-                        at = b.gep(out, [j])
-                        b.store(b.select(add, b.load(at), F32(0.0)), at)
-                    with _loop(b, 0, k) as p:
-                        av, src = a_at(i, p), _at(b, bm, (p, ldb))
-                        with _loop(b, blocked, j_hi) as j:
-                            at = b.gep(out, [j])
-                            prod = b.fmul(av, b.load(b.gep(src, [j])), ("contract",))
-                            b.store(b.fadd(b.load(at), prod, ("contract",)), at)
+                    with b.if_then(b.not_(add)):
+                        with _loop(b, j_lo, whole) as j:
+                            b.store(F32(0.0), b.gep(out, [j]))
+                    with _loop(b, p_lo, deep, DEPTH_ROWS) as p0:
+                        ps = [b.add(p0, I64(r)) for r in range(DEPTH_ROWS)]
+                        self.row_update(b, [a_at(i, p) for p in ps],
+                                        [_at(b, bm, (p, ldb)) for p in ps], out, j_lo, whole)
+                    with _loop(b, deep, p_hi) as p:
+                        self.row_update(b, [a_at(i, p)], [_at(b, bm, (p, ldb))], out, j_lo,
+                                        whole)
+                    with b.if_then(b.icmp_signed("<", whole, j_hi)):
+                        self.row_block(b, lambda p: a_at(i, p), bm, ldb, out, whole, p_lo,
+                                       p_hi, add, [tail], b.sub(j_hi, whole))
         b.ret_void()
         return fn
+
+    def row_update(self, b, scales, sources, out, j_lo, j_hi):
+        """out[j] += sum_r scales[r] * sources[r][j] for j in [j_lo, j_hi), whole vectors,
+        two an iteration (as LLVM's vectorizer interleaves)."""
+        vec, vp = self.vec, self.vec.as_pointer()
+        fma = self.module.globals[f"llvm.fma.v{VW}f32"]
+        undef = ir.Constant(vec, ir.Undefined)
+        lane0 = ir.Constant(ir.VectorType(I32, VW), [0] * VW)
+        scales = [b.shuffle_vector(b.insert_element(undef, x, I32(0)), undef, lane0)
+                  for x in scales]
+
+        def update(j):
+            at = b.bitcast(b.gep(out, [j]), vp)
+            v = b.load(at, align=4)
+            for x, src in zip(scales, sources):
+                v = b.call(fma, [x, b.load(b.bitcast(b.gep(src, [j]), vp), align=4), v])
+            b.store(v, at, align=4)
+        pairs = b.add(j_lo, b.mul(b.sdiv(b.sub(j_hi, j_lo), I64(2 * VW)), I64(2 * VW)))
+        with _loop(b, j_lo, pairs, 2 * VW) as j:
+            update(j)
+            update(b.add(j, I64(VW)))
+        with _loop(b, pairs, j_hi, VW) as j:
+            update(j)
+
+    def row_block(self, b, a_at, bm, ldb, out, j0, p_lo, p_hi, add, accs, left=None):
+        """out[j0:j0 + VW * len(accs)] (+)= sum_p a_at(p) * bm[p, j0:...] over [p_lo, p_hi),
+        the block in registers; with ``left`` columns only (fewer than the block), through
+        masked loads and stores."""
+        vec, vp = self.vec, self.vec.as_pointer()
+        fma = self.module.globals[f"llvm.fma.v{VW}f32"]
+        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
+                                                                   [0] * VW)
+        zero = ir.Constant(vec, [0.0] * VW)
+        masks = [None] * len(accs)
+        if left is not None:
+            lanes = ir.VectorType(I64, VW)
+            left = b.shuffle_vector(b.insert_element(ir.Constant(lanes, ir.Undefined), left,
+                                                    I32(0)), ir.Constant(lanes, ir.Undefined),
+                                    lane0)
+            masks = [b.icmp_signed("<", ir.Constant(lanes, [v * VW + j for j in range(VW)]),
+                                   left) for v in range(len(accs))]
+
+        def load(p, mask):
+            p = b.bitcast(p, vp)
+            if mask is None:
+                return b.load(p, align=4)
+            return b.call(self.masked("load"), [p, I32(4), mask, zero])
+
+        for v, x in enumerate(accs):
+            b.store(b.select(add, load(_at(b, out, j0, v * VW), masks[v]), zero), x)
+        with _loop(b, p_lo, p_hi) as p:
+            av = b.shuffle_vector(b.insert_element(undef, a_at(p), I32(0)), undef, lane0)
+            for v, x in enumerate(accs):
+                src = load(_at(b, bm, (p, ldb), j0, v * VW), masks[v])
+                b.store(b.call(fma, [av, src, b.load(x)]), x)
+        for v, x in enumerate(accs):
+            at = b.bitcast(_at(b, out, j0, v * VW), vp)
+            if masks[v] is None:
+                b.store(b.load(x), at, align=4)
+            else:
+                b.call(self.masked("store"), [b.load(x), at, I32(4), masks[v]])
+
+    def masked(self, op):
+        """llvm.masked.load / llvm.masked.store of one vector."""
+        name = f"llvm.masked.{op}.v{VW}f32.p0"
+        if name in self.module.globals:
+            return self.module.globals[name]
+        vec, mask = self.vec, ir.VectorType(I1, VW)
+        args = [vec.as_pointer(), I32, mask, vec] if op == "load" else \
+            [vec, vec.as_pointer(), I32, mask]
+        return ir.Function(self.module, ir.FunctionType(vec if op == "load" else
+                                                        ir.VoidType(), args), name)
 
     def build(self) -> str:
         micro = self.micro()
@@ -291,8 +358,8 @@ class _Gemm:
                     with one:
                         with b.if_else(few) as (by_row, tiled):
                             with by_row:
-                                b.call(rows, [a, an, ta, bm, bn, tb, c, n, m, I64(0), n, k,
-                                              add])
+                                b.call(rows, [a, an, ta, bm, bn, tb, c, n, m, I64(0), n,
+                                              I64(0), k, add])
                             with tiled:
                                 b.call(block, [a, an, ta, bm, bn, tb, c, n, k, work, I64(0),
                                                m, I64(0), n, add])
@@ -302,36 +369,49 @@ class _Gemm:
         return str(self.module)
 
     def bands(self, block, rows):
-        """The worker of a parallel product: bands [first, first+count) of C's rows (or
-        columns), on the calling thread's row of the workspace; with fewer rows than a
-        micro-tile, bands of columns by ``rows``. Its context: a, b, c, work as i64, then
-        lda, ldb, n, k, ta, tb, by_rows, band, m, few, add."""
+        """The worker of a parallel product: bands [first, first+count) of C's rows, of its
+        columns, of its columns by ``rows`` (fewer rows than a micro-tile), or of the depth
+        into the running thread's partial C (``rows`` again), on the thread's row of the
+        workspace. Its context: a, b, c, work as i64, then lda, ldb, n, k, ta, tb, mode,
+        band, m, add."""
         fn, b = self.function("bands", list(WORKER.args))
         first, count = chunk_range(b, fn)
         ctx = b.bitcast(fn.args[3], I64.as_pointer())
-        v = [b.load(b.gep(ctx, [I64(j)])) for j in range(15)]
+        v = [b.load(b.gep(ctx, [I64(j)])) for j in range(14)]
         a, bm, c, work = (b.inttoptr(x, F32P) for x in v[:4])
         lda, ldb, n, k = v[4:8]
-        ta, tb, by_rows = (b.trunc(x, I1) for x in v[8:11])
-        band, m, few, add = v[11], v[12], b.trunc(v[13], I1), b.trunc(v[14], I1)
+        ta, tb = b.trunc(v[8], I1), b.trunc(v[9], I1)
+        mode, band, m, add = v[10], v[11], v[12], b.trunc(v[13], I1)
         tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(I32, [])),
                             []), I64)
         work = _at(b, work, (tid, WORK))
         lo, hi = b.mul(first, band), b.mul(b.add(first, count), band)
-        r0, r1 = b.select(by_rows, lo, I64(0)), b.select(by_rows, _min(b, hi, m), m)
-        c0, c1 = b.select(by_rows, I64(0), lo), b.select(by_rows, n, _min(b, hi, n))
-        with b.if_else(few) as (by_row, tiled):
-            with by_row:
-                b.call(rows, [a, lda, ta, bm, ldb, tb, c, n, m, c0, c1, k, add])
-            with tiled:
-                b.call(block, [a, lda, ta, bm, ldb, tb, c, n, k, work, r0, r1, c0, c1, add])
+        done = b.append_basic_block("bands.done")
+        switch = b.switch(mode, done)
+        for case, run in enumerate([
+                lambda: b.call(block, [a, lda, ta, bm, ldb, tb, c, n, k, work, lo,
+                                       _min(b, hi, m), I64(0), n, add]),
+                lambda: b.call(block, [a, lda, ta, bm, ldb, tb, c, n, k, work, I64(0), m,
+                                       lo, _min(b, hi, n), add]),
+                lambda: b.call(rows, [a, lda, ta, bm, ldb, tb, c, n, m, lo, _min(b, hi, n),
+                                      I64(0), k, add]),
+                lambda: b.call(rows, [a, lda, ta, bm, ldb, tb, work, n, m, I64(0), n, lo,
+                                      _min(b, hi, k), ir.Constant(I1, 1)])]):
+            block_ = b.append_basic_block(f"bands.{case}")
+            switch.add_case(I64(case), block_)
+            b.position_at_end(block_)
+            run()
+            b.branch(done)
+        b.position_at_end(done)
         b.ret_void()
         return fn
 
     def parallel(self, b, worker, args, ta, tb, k, few, add):
         """Split C into bands of whole micro-tiles, PIECES per thread, and run them on
-        the pool: rows when C is tall, else columns (and columns in blocks of ``rows``'
-        register block when C has fewer rows than a micro-tile)."""
+        the pool: rows when C is tall, else columns. With fewer rows than a micro-tile,
+        split the depth (each thread streams its own rows of B into its partial C, summed
+        at the end) where the partials fit the workspace and B is not transposed, else
+        columns in bands of ROW_BAND."""
         a, _, an, _, bm, _, bn, _, c, m, n, work, _ = args
         threads = declare(self.module, "get_num_threads", ir.FunctionType(I32, []))
         # Each band of rows packs all of op(B), each band of columns all of op(A): split
@@ -342,20 +422,35 @@ class _Gemm:
         cols_ok = b.icmp_signed(">=", n, b.mul(pieces, I64(NR)))
         cheaper = b.icmp_signed("<=", b.mul(n, b.select(tb, I64(3), I64(1))),
                                 b.mul(m, b.select(ta, I64(1), I64(3))))
-        by_rows = b.and_(b.not_(few), b.and_(rows_ok, b.or_(b.not_(cols_ok), cheaper)))
-        unit = b.select(few, I64(VW * ROW_VECTORS), b.select(by_rows, I64(MR), I64(NR)))
-        units = b.sdiv(b.add(b.select(by_rows, m, n), b.sub(unit, I64(1))), unit)
+        by_rows = b.and_(rows_ok, b.or_(b.not_(cols_ok), cheaper))
+        deep = b.and_(b.and_(few, b.not_(tb)), b.and_(
+            b.icmp_signed("<=", b.mul(m, n), I64(WORK)),
+            b.icmp_signed(">=", k, b.mul(pieces, I64(DEPTH_PIECE)))))
+        mode = b.select(few, b.select(deep, I64(3), I64(2)), b.select(by_rows, I64(0), I64(1)))
+        unit = b.select(few, b.select(deep, I64(DEPTH_PIECE), I64(ROW_BAND)),
+                        b.select(by_rows, I64(MR), I64(NR)))
+        total = b.select(few, b.select(deep, k, n), b.select(by_rows, m, n))
+        units = b.sdiv(b.add(total, b.sub(unit, I64(1))), unit)
         pieces = _min(b, units, pieces)
         band = b.mul(b.sdiv(b.add(units, b.sub(pieces, I64(1))), pieces), unit)
-        total = b.select(by_rows, m, n)
         count = b.sdiv(b.add(total, b.sub(band, I64(1))), band)
-        ctx = b.alloca(I64, size=15)
+        size = b.mul(m, n)
+        with b.if_then(deep):  # the partials start at zero, a row per thread of the pool
+            with _loop(b, 0, pool_size()) as t:
+                with _loop(b, 0, size) as i:
+                    b.store(F32(0.0), _at(b, work, (t, WORK), i))
+        ctx = b.alloca(I64, size=14)
         values = [b.ptrtoint(x, I64) for x in (a, bm, c, work)] + [an, bn, n, k] + \
-            [b.zext(x, I64) for x in (ta, tb, by_rows)] + [band, m] + \
-            [b.zext(x, I64) for x in (few, add)]
+            [b.zext(x, I64) for x in (ta, tb)] + [mode, band, m, b.zext(add, I64)]
         for j, x in enumerate(values):
             b.store(x, b.gep(ctx, [I64(j)]))
         parallel_for(b, worker, b.bitcast(ctx, ir.IntType(8).as_pointer()), I64(0), count)
+        with b.if_then(deep):  # c (+)= the partials' sum
+            with _loop(b, 0, size) as i:
+                total = b.select(add, b.load(b.gep(c, [i])), F32(0.0))
+                for t in range(pool_size()):
+                    total = b.fadd(total, b.load(_at(b, work, (t, WORK), i)))
+                b.store(total, b.gep(c, [i]))
 
 
 def source() -> str:

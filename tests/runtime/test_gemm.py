@@ -41,6 +41,10 @@ def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
     (600, 70, 40),                           # row bands, narrow
     (3, 5000, 40), (1, 784, 512),            # fewer rows than a micro-tile
     (5, 300, 150),                           # ... in register blocks and leftover columns
+    *[(2, 37, S.ROW_BAND + left)               # ... the leftover in 1 to 8 registers
+      for left in (1, S.VW, S.VW + 1, S.ROW_BAND - S.VW + 3)],
+    (1, 512, 10),                            # ... all left over (batch-1 logits)
+    (S.MR - 1, 300, S.WORK // (S.MR - 1) + 9),  # ... partials too large to split the depth
     (256, 784, 10),                          # fewer columns than a micro-tile (MLP logits)
     (1, 1, 1), (17, 3, 19),                  # small: one thread
 ])
