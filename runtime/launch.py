@@ -22,7 +22,7 @@ import numpy as np
 
 from .arena import MAX_BINDINGS
 from .native import object_entry
-from .program import Program, empty, eval_dim
+from .program import Program, empty, eval_dim, eval_shape
 from .threads import forked, parallel_available
 
 
@@ -40,17 +40,18 @@ def bind(program: Program, module) -> None:
 
 
 def segments(program: Program) -> list[tuple[int, int]]:
-    """The runs of kernel steps that one entry each runs: the whole program when every
-    step is a kernel; else each run of two kernels or more (one is called as it is)."""
+    """The runs of kernel (and view) steps that one entry each runs: the whole program when
+    every step is one; else each run of two kernels or more (one is called as it is)."""
     steps = program.steps
-    if steps and all(st.kind == "kernel" for st in steps):
+    native = [st.kind in ("kernel", "view") for st in steps]
+    if steps and all(native) and any(st.kind == "kernel" for st in steps):
         return [(0, len(steps))]
     runs, i = [], 0
     while i < len(steps):
         j = i
-        while j < len(steps) and steps[j].kind == "kernel":
+        while j < len(steps) and native[j]:
             j += 1
-        if j - i >= 2:
+        if sum(st.kind == "kernel" for st in steps[i:j]) >= 2:
             runs.append((i, j))
         i = max(j, i + 1)
     return runs
@@ -81,6 +82,9 @@ def layout(program: Program, first: int, stop: int) -> Layout:
             if s not in sources:
                 sources[s] = ("object", len(objects))
                 objects.append(s)
+        if st.kind == "view":  # the input's memory under another shape
+            sources[st.outputs[0]] = sources[st.inputs[0]]
+            continue
         for k, out in enumerate(st.outputs):
             if st.inplace[k] is not None:
                 sources[out] = sources[st.inplace[k]]
@@ -145,8 +149,10 @@ class Segment(_Entry):
 
     def __init__(self, program: Program, module, name: str, first: int, stop: int):
         super().__init__(program, module, name, first, stop)
-        self.outputs = [(out, self.layout.sources[out]) for st in program.steps[first:stop]
-                        for out in st.outputs]
+        # each output's source, and its shape where it is a view (its source has another)
+        self.outputs = [(out, self.layout.sources[out], st.out_shapes[0]
+                         if st.kind == "view" else None)
+                        for st in program.steps[first:stop] for out in st.outputs]
         self._static_table = None
 
     def run(self, slots: list, env: dict, views) -> None:
@@ -161,9 +167,10 @@ class Segment(_Entry):
                 table = views.table = _table(list(views) + [consts[s] for s in lay.constants])
         objects = [slots[s] for s in lay.objects]
         news = self._call(objects, self._binding(env), table)
-        for out, (kind, ref) in self.outputs:
-            slots[out] = objects[ref] if kind == "object" else news[ref] if kind == "new" \
+        for out, (kind, ref), shape in self.outputs:
+            x = objects[ref] if kind == "object" else news[ref] if kind == "new" \
                 else views[ref] if kind == "arena" else consts[ref]
+            slots[out] = x if shape is None else x.reshape(eval_shape(shape, env))
 
 
 class Launch(_Entry):

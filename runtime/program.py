@@ -37,7 +37,7 @@ class KernelError(RuntimeError):
 @dataclass
 class Step:
     name: str
-    kind: str                              # "kernel" | "library" | "control"
+    kind: str                              # "kernel" | "library" | "control" | "view"
     inputs: list[int]
     outputs: list[int]
     out_shapes: list[tuple]
@@ -170,8 +170,13 @@ def execute(program: Program, args, profile: dict | None = None,
     return results
 
 
+def eval_shape(shape, env) -> tuple:
+    """A step's shape (ints and dim expressions) with the sizes bound in ``env``."""
+    return tuple([d if type(d) is int else eval_dim(d, env) for d in shape])
+
+
 def _new(shape, dtype, env, memory):
-    shape = tuple([d if type(d) is int else eval_dim(d, env) for d in shape])
+    shape = eval_shape(shape, env)
     return empty(shape, dtype) if memory is None else memory.empty(shape, dtype)
 
 
@@ -225,6 +230,8 @@ def _run_step(st: Step, program: Program, slots: list, env: dict, profile, memor
         if st.symbols:
             args += [env[s] for s in st.symbols]
         call_kernel(program.module, st, fn, args)
+    elif st.kind == "view":  # a C-contiguous array under another shape: no copy
+        outs = [ins[0].reshape(eval_shape(st.out_shapes[0], env))]
     elif st.kind == "control":  # its sub-programs' steps are profiled, not the step
         outs = list(st.fn(env, memory, profile, *ins))
     elif memory is None:

@@ -1,5 +1,6 @@
 """The native entries that run runs of a program's kernel steps (runtime/launch.py): the whole
-program when every step is a kernel, else each run between steps that need Python. An entry
+program when every step is a kernel or a view (a reshape: its input's pointer), else each run
+between steps that need Python. An entry
 is one LLVM function beside the kernels that calls each kernel's body in order, with the
 pointers the runtime's step loop would pass: what it reads from outside and the arrays the
 call allocates as ndarray objects whose data pointers it reads, intermediates and
@@ -49,6 +50,9 @@ def entry_source(program: Program, name: str, first: int, stop: int) -> KernelSo
     new = {at: j for j, at in enumerate(lay.new)}
     for i in range(first, stop):
         st = program.steps[i]
+        if st.kind == "view":  # the same memory under another shape: nothing to run
+            ptr[st.outputs[0]] = ptr[st.inputs[0]]
+            continue
         for k, out in enumerate(st.outputs):
             ptr[out] = ptr[st.inplace[k]] if st.inplace[k] is not None else \
                 entry_of(st.arena[k]) if st.arena[k] is not None else \

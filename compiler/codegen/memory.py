@@ -15,14 +15,29 @@ def _in_place_kinds(products_apart: bool) -> tuple:
     return ("elementwise", "rows") + (("matmul", "conv") if products_apart else ())
 
 
+def _view_roots(steps) -> dict[int, int]:
+    """Each view step's output -> the slot whose memory it is (through views of views)."""
+    root: dict[int, int] = {}
+    for st in steps:
+        if st.kind == "view":
+            root[st.outputs[0]] = root.get(st.inputs[0], st.inputs[0])
+    return root
+
+
 def plan_memory(steps, params, results, constants, types, products_apart=False) -> None:
     """Free each intermediate after its last use; let an elementwise kernel write into an
-    input that dies there (same type, full domain)."""
+    input that dies there (same type, full domain) — with every view of its memory."""
     last_use: dict[int, int] = {}
     for i, st in enumerate(steps):
         for s in st.inputs:
             last_use[s] = i
     keep = set(params) | set(results) | set(constants)
+    root = _view_roots(steps)
+    memory_last: dict[int, int] = {}  # the last use of any view of a slot's memory
+    for s, i in last_use.items():
+        r = root.get(s, s)
+        memory_last[r] = max(memory_last.get(r, -1), i)
+    kept = {root.get(s, s) for s in keep}
     for i, st in enumerate(steps):
         st.frees = sorted(s for s in set(st.inputs) if last_use.get(s) == i and s not in keep)
         st.inplace = [None] * len(st.outputs)
@@ -33,7 +48,9 @@ def plan_memory(steps, params, results, constants, types, products_apart=False) 
             for s in st.frees:
                 # Only an input the kernel reads exactly where it writes (not through a view
                 # or a broadcast) may share the output's buffer.
-                if s in taken or st.inputs.count(s) != 1 or s not in st.aligned:
+                r = root.get(s, s)
+                if s in taken or st.inputs.count(s) != 1 or s not in st.aligned or \
+                        memory_last[r] != i or r in kept:
                     continue
                 t, u = types.get(s), types[out]
                 if t == u and dims_for_runtime(t.shape) == tuple(st.work):
@@ -45,8 +62,10 @@ def plan_memory(steps, params, results, constants, types, products_apart=False) 
 def write_in_place(steps, result, param, types, products_apart=False) -> None:
     """Let the kernel that computes ``result`` write it into ``param``'s buffer, when that
     is safe: an elementwise or rows kernel reading the parameter at the same index it writes
-    (same type, full domain), and no later step reading the parameter."""
-    readers = [i for i, st in enumerate(steps) if param in st.inputs]
+    (same type, full domain), and no later step reading the parameter (or a view of it)."""
+    root = _view_roots(steps)
+    readers = [i for i, st in enumerate(steps)
+               if any(root.get(s, s) == param for s in st.inputs)]
     for i, st in enumerate(steps):
         if result not in st.outputs:
             continue
@@ -54,6 +73,7 @@ def write_in_place(steps, result, param, types, products_apart=False) -> None:
         ok = (st.kind == "kernel" and st.fusion in _in_place_kinds(products_apart)
               and types[param] == types[result] and st.inputs.count(param) <= 1
               and (param in st.aligned or param not in st.inputs)
+              and not any(s != param and root.get(s) == param for s in st.inputs)
               and all(r <= i for r in readers) and param not in st.inplace
               and dims_for_runtime(types[result].shape) == tuple(st.work))
         if ok:

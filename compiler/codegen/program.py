@@ -1,5 +1,6 @@
 """Fused graph -> ``runtime.Program`` (plain data; ``runtime.load`` binds it): slots for
-every value, a step per kernel, library op or control op, liveness (each intermediate is
+every value, a step per kernel, library op, control op or view (a reshape: the same buffer
+under another shape, no copy), liveness (each intermediate is
 freed after its last use), and in-place reuse of an input buffer that dies at an
 elementwise kernel with the same type."""
 
@@ -58,6 +59,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
         return slot[x.name]
 
     params = [new_slot(p) for p in graph.params]
+    result_names = {r.name for r in graph.results}
     steps, kernels = [], []
     for node in graph.nodes:
         if node.op is P.CONSTANT:
@@ -100,6 +102,12 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
                               scratch=[(dims_for_runtime(shape), d.np)
                                        for shape, d in ks.scratch]))
             steps[-1].aligned = {inputs[i] for i in ks.aligned}
+        elif node.op is P.RESHAPE and node.outputs[0].name not in result_names and \
+                not target.copies_everywhere:
+            # the same buffer under another shape (every array here is C-contiguous); a
+            # result is copied instead (a library step), so no view outlives the call
+            steps.append(Step(f"view_%{node.outputs[0].name}", "view", inputs, outputs,
+                              shapes, dtypes, op=node.op.name, loc=str(node.loc or "")))
         else:
             steps.append(Step(f"{node.op.name}_%{node.outputs[0].name}", "library", inputs,
                               outputs, shapes, dtypes, op=node.op.name,
