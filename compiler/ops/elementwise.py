@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
 
 from .. import dtypes as dt
 from ..ir import TensorType
@@ -280,7 +279,13 @@ def _d_atan2(e, n, g):
 
 
 def _erf_ref(x):
+    from scipy import special  # on first use: importing scipy.special takes ~0.17 s
     return special.erf(x.astype(np.float64) if x.dtype == np.float16 else x)
+
+
+def _expit(x):
+    from scipy import special  # on first use, as erf
+    return special.expit(x)
 
 
 NEG = _unary("neg", np.negative, lambda a: f"(-{a})",
@@ -307,7 +312,7 @@ RECIPROCAL = _unary("reciprocal", np.reciprocal, lambda a: f"kiln_div(1.0, {a})"
                     _unary_rule(lambda e, x, y, g: e("neg", e("mul", g, e("mul", y, y)))))
 TANH = _unary("tanh", np.tanh, lambda a: f"math.tanh({a})",
               _unary_rule(lambda e, x, y, g: e("mul", g, e("sub", e.lit(1, y), e("mul", y, y)))))
-SIGMOID = _unary("sigmoid", lambda x: special.expit(x), lambda a: f"kiln_sigmoid({a})",
+SIGMOID = _unary("sigmoid", _expit, lambda a: f"kiln_sigmoid({a})",
                  _unary_rule(lambda e, x, y, g:
                      e("mul", g, e("mul", y, e("sub", e.lit(1, y), y)))))
 ERF = _unary("erf", _erf_ref, lambda a: f"math.erf({a})",
