@@ -188,7 +188,8 @@ def first_steps(systems, records, models=("mlp", "cnn")):
     """Seconds from process start to the first train step done, in new processes: the
     first with an empty Kiln kernel cache (cold), the second reusing it (warm). A process
     before them, with a cache of its own, is not recorded: it brings the system's libraries
-    into the OS's page cache (reading libLLVM or XLA from disk is not compiling)."""
+    into the OS's page cache (reading libLLVM or XLA from disk is not compiling) and
+    writes Python's bytecode cache."""
     for model in models:
         for sysname, (system, _) in systems.items():
             if system is None or not hasattr(system, f"{model}_train"):
@@ -197,6 +198,9 @@ def first_steps(systems, records, models=("mlp", "cnn")):
             prime = tempfile.mkdtemp(prefix="kiln-bench-prime-")
             for kind in ("prime", "cold", "warm"):
                 env = dict(os.environ, KILN_CACHE_DIR=prime if kind == "prime" else cache)
+                # Python's own bytecode cache on, as an installed package has it (a
+                # PYTHONDONTWRITEBYTECODE=1 shell recompiles Kiln's modules every process)
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
                 t0 = time.perf_counter()
                 out = subprocess.run([sys.executable, os.path.join(HERE, "first_step.py"),
                                       sysname, model], env=env, capture_output=True,
