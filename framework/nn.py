@@ -386,3 +386,30 @@ def avg_pool(input, ksize, strides, padding, data_format=None, name=None):
     return fn(input, ksize, strides, padding)
 
 
+
+
+def compute_average_loss(per_example_loss, sample_weight=None, global_batch_size=None):
+    """The sum of ``per_example_loss`` (times ``sample_weight``) over this replica's examples
+    divided by the global batch size (by default this replica's batch times the replicas in
+    sync): summed over the replicas, the mean over the global batch."""
+    from . import distribute
+    from .array_ops import convert_to_tensor, shape
+    from .math_ops import cast
+    loss = convert_to_tensor(per_example_loss)
+    if sample_weight is not None:
+        loss = loss * cast(sample_weight, loss.dtype)
+    if global_batch_size is None:
+        n = distribute.get_strategy().num_replicas_in_sync
+        global_batch_size = cast(shape(loss)[0], loss.dtype) * float(n) if loss.shape.rank \
+            else float(n)
+    return reduce_sum(loss) / cast(global_batch_size, loss.dtype)
+
+
+def scale_regularization_loss(regularization_loss):
+    """``regularization_loss`` summed, divided by the replicas in sync (each adds its part)."""
+    from . import distribute
+    from .math_ops import add_n
+    losses = regularization_loss if isinstance(regularization_loss, (list, tuple)) else \
+        [regularization_loss]
+    total = add_n([reduce_sum(x) for x in losses]) if len(losses) > 1 else reduce_sum(losses[0])
+    return total / float(distribute.get_strategy().num_replicas_in_sync)

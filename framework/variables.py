@@ -60,6 +60,10 @@ class Variable:
         if shape is not None and tuple(shape) != value.shape:
             raise ShapeError("Variable", f"initial value has shape {value.shape}; "
                                          f"expected {tuple(shape)}", tracing.where())
+        from .distribute import distributed
+        strategy = distributed()
+        if strategy is not None:  # made in a multi-worker scope: every worker starts as rank 0
+            value = strategy._broadcast(value)
         self.trainable = bool(trainable)
         from .module import scoped
         self._name = scoped(name or "Variable")

@@ -13,6 +13,13 @@ from compiler import dtypes as dt
 from compiler import ops as P
 from compiler.errors import KilnError
 from compiler.ir import Dense, TensorType
+from compiler.ops import collective as collective_op
+from compiler.ops.collective import REDUCTIONS
+from runtime import collective
+
+LOCAL_GROUP = "op-samples"
+collective.register(LOCAL_GROUP, None)   # a group of one process: no MPI
+collective_op.bind(collective.all_reduce)
 
 DIMS = st.integers(0, 4)
 SMALL = st.integers(1, 4)
@@ -219,6 +226,13 @@ def _random(op, data):
     return [(2,)], {"shape": shape(data)}
 
 
+def _all_reduce(op, data):
+    """Over this process's own group (one rank: each array unchanged)."""
+    n = data.draw(st.integers(1, 3))
+    return [shape(data) for _ in range(n)], {
+        "group": LOCAL_GROUP, "reduction": data.draw(st.sampled_from(REDUCTIONS))}
+
+
 def _dim_size(op, data):
     return [], {"dim": data.draw(DIMS), "dtype": data.draw(st.sampled_from((dt.i32, dt.f32)))}
 
@@ -230,7 +244,7 @@ CASES = {
     P.CONV2D_BACKPROP_FILTER: _conv_filter,
     P.MAX_POOL: _pool, P.AVG_POOL: _pool, P.MAX_POOL_GRAD: _max_pool_grad,
     P.AVG_POOL_GRAD: _avg_pool_grad, P.CONSTANT: _constant, P.IOTA: _iota,
-    P.RANDOM_BITS: _random, P.DIM_SIZE: _dim_size,
+    P.RANDOM_BITS: _random, P.DIM_SIZE: _dim_size, P.ALL_REDUCE: _all_reduce,
 }
 KIND_CASES = {"unary": _elementwise, "binary": _elementwise, "reduce": _reduce,
               "arg_reduce": _arg}

@@ -1,7 +1,8 @@
 """The primitive op registry. Import a family module to register its ops."""
 
-from . import control, elementwise, kernel, linalg, movement, nn, reduce, source  # noqa: F401  (registration)
+from . import collective, control, elementwise, kernel, linalg, movement, nn, reduce, source  # noqa: F401  (registration)
 from .base import REGISTRY, OpDef, lookup, register  # noqa: F401
+from .collective import ALL_REDUCE  # noqa: F401
 from .control import COND, SCAN, WHILE_LOOP  # noqa: F401
 from .elementwise import *  # noqa: F401,F403
 from .families import (  # noqa: F401

@@ -37,6 +37,7 @@ class Kind(str, enum.Enum):
     SOURCE = "source"
     FUSION = "fusion"    # a kernel: its region holds the fused subgraph
     CONTROL = "control"  # cond, while_loop, scan: regions the runtime runs as sub-programs
+    COLLECTIVE = "collective"  # all_reduce: across processes, never folded or fused
 
     __str__ = str.__str__
     __format__ = str.__format__
@@ -54,7 +55,7 @@ _NEEDS = {
     REDUCE: ("identity", "combine"), ARG_REDUCE: ("identity", "combine"),
     MOVEMENT: ("index_map",), GATHER: ("index_map",), SCATTER: ("index_map",),
     CONTRACTION: ("template",), WINDOW: ("template",), SOURCE: ("template",),
-    FUSION: ("template",), CONTROL: (),
+    FUSION: ("template",), CONTROL: (), Kind.COLLECTIVE: (),
 }
 
 

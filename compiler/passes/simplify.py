@@ -120,8 +120,8 @@ def _is_splat(node) -> bool:
 def fold_constants(node, rw):
     """Evaluate a node whose inputs are all constants, if its result is static and small or
     one value repeated (which becomes a broadcast literal, however large)."""
-    if node.op in (P.CONSTANT, P.RANDOM_BITS) or node.regions or len(node.outputs) != 1 \
-            or _is_splat(node):
+    if node.op in (P.CONSTANT, P.RANDOM_BITS, P.ALL_REDUCE) or node.regions or \
+            len(node.outputs) != 1 or _is_splat(node):
         return None
     out = node.outputs[0].type
     if not out.is_static or _symbolic_attrs(node):

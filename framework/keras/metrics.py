@@ -67,6 +67,25 @@ class Metric:
         return f"<{type(self).__name__} name={self.name}>"
 
 
+def synced_results(metrics, strategy) -> dict:
+    """Each metric's result from the sum of its state over the strategy's workers (one
+    all_reduce for them all), as TensorFlow reads its sum-aggregated metric variables."""
+    from .. import distribute
+    owned = [v for m in metrics for v in m.variables]
+    summed = dict(zip(map(id, owned), distribute.all_reduce(owned, strategy, "sum")))
+    out = {}
+    for m in metrics:
+        saved = {k: v for k, v in vars(m).items() if id(v) in summed}
+        try:
+            for k, v in saved.items():
+                setattr(m, k, summed[id(v)])
+            out[m.name] = m.result()
+        finally:
+            for k, v in saved.items():
+                setattr(m, k, v)
+    return out
+
+
 def _weights(values, sample_weight):
     """(weighted values summed, weight total) as float32 scalars."""
     values = M.cast(A.convert_to_tensor(values), dt.f32)

@@ -16,8 +16,8 @@ import numpy as np
 from compiler import dtypes as dt
 
 from .. import array_ops as A
+from .. import distribute, tracing
 from .. import math_ops as M
-from .. import tracing
 from ..variables import Variable
 
 # -- learning-rate schedules ------------------------------------------------------------------
@@ -174,14 +174,20 @@ class Optimizer:
             grads = [g * scale for g in grads]
         return grads
 
-    def apply_gradients(self, grads_and_vars, name=None):
+    def apply_gradients(self, grads_and_vars, name=None, skip_gradients_aggregation=False,
+                        experimental_aggregate_gradients=True):
         """Apply ``(gradient, variable)`` pairs (pairs with a None gradient are skipped);
-        returns the step counter."""
+        returns the step counter. Under a strategy with several replicas the gradients are
+        first summed over them (one all_reduce), unless told they already are."""
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         if not pairs:
             return self.iterations
         grads, var_list = [g for g, _ in pairs], [v for _, v in pairs]
         self.build(var_list)
+        strategy = distribute.distributed()
+        if strategy is not None and not skip_gradients_aggregation and \
+                experimental_aggregate_gradients:
+            grads = distribute.all_reduce(grads, strategy, "sum")
         grads = self._clip(grads)
         lr = self.learning_rate
         for g, v in zip(grads, var_list):

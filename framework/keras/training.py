@@ -8,11 +8,13 @@ its concrete function: ``model.train_function.ir("fused")`` prints the fused ste
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import array_ops as A
+from .. import distribute, nest
 from .. import math_ops as M
-from .. import nest
 from ..data import Dataset
 from ..specs import TensorSpec
 from ..tape import GradientTape
@@ -21,6 +23,15 @@ from . import callbacks as C
 from . import losses as L
 from . import metrics as Mt
 from . import optimizers
+
+
+def _in_scope(method):
+    """Runs ``method`` in the scope of the strategy the model was made under."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self.distribute_strategy.scope():
+            return method(self, *args, **kwargs)
+    return run
 
 
 class Trainer:
@@ -33,7 +44,12 @@ class Trainer:
         self.history = None
         self.run_eagerly = False  # predict works on a model never compiled, as in Keras
         self._output_names = None
+        self._distribution_strategy = distribute.get_strategy()  # the scope it was made in
         self._reset_functions()
+
+    @property
+    def distribute_strategy(self):
+        return self._distribution_strategy
 
     def _reset_functions(self):
         self._functions: dict = {}
@@ -166,17 +182,30 @@ class Trainer:
         reg = self.losses
         if reg:
             total = total + M.add_n(reg) if len(reg) > 1 else total + reg[0]
-        self._last_parts = parts
+        self._last_parts, self._last_loss = parts, total
+        strategy = distribute.distributed()
+        if strategy is not None:
+            # this worker's share of the global batch: the gradients' sum over the workers
+            # is then the gradient of the global batch's mean loss (uneven shards too)
+            mine = M.cast(A.shape(nest.flatten(y_pred)[0])[0], total.dtype)
+            (every,) = distribute.all_reduce([mine], strategy, "sum")
+            total = total * M.divide_no_nan(mine, every)
+            self._scaled_loss = total
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight, loss=None):
         batch = M.cast(A.shape(nest.flatten(y_pred)[0])[0], "float32")
+        if loss is not None and loss is getattr(self, "_scaled_loss", None):
+            loss = self._last_loss  # the metric reads this worker's own mean loss
         self.loss_tracker.update_state(loss, sample_weight=batch)
         for tracker, part in zip(self._output_losses, self._last_parts):
             tracker.update_state(part, sample_weight=batch)
         ys, ps = self._targets(y), nest.flatten(y_pred)
         for i, m in self.compiled_metrics:
             m.update_state(ys[i], ps[i], sample_weight)
+        strategy = distribute.distributed()
+        if strategy is not None:  # every worker's state summed: the global values
+            return Mt.synced_results(self.metrics, strategy)
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
@@ -221,6 +250,7 @@ class Trainer:
         return self._function(kind, data)(data)
 
     # -- fit / evaluate / predict --
+    @_in_scope
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_freq=1,
@@ -228,7 +258,8 @@ class Trainer:
         """Train for ``epochs`` epochs; returns a ``History``."""
         if self.optimizer is None:
             raise ValueError(f"{self.name}: call compile(optimizer, loss) before fit")
-        verbose = 1 if verbose == "auto" else verbose
+        verbose = (1 if verbose == "auto" else verbose) if self.distribute_strategy.is_chief \
+            else 0  # progress from the first worker only
         if validation_split and validation_data is None:
             if isinstance(x, Dataset):
                 raise ValueError("fit: validation_split is not supported with a Dataset; "
@@ -272,11 +303,13 @@ class Trainer:
         history.model, history.params = self, params
         return history
 
+    @_in_scope
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False, _callbacks=None, **kwargs):
         """Loss and metrics over the data: a scalar, a list (``metrics_names`` order), or a
         dict with ``return_dict=True``."""
-        verbose = 1 if verbose == "auto" else verbose
+        verbose = (1 if verbose == "auto" else verbose) if self.distribute_strategy.is_chief \
+            else 0  # progress from the first worker only
         batches = Batches(x, y, sample_weight, _batch_size("evaluate", batch_size), False, None,
                           steps)
         cb = _callbacks or C.CallbackList(callbacks or [], self, {"steps": batches.steps})
@@ -295,19 +328,23 @@ class Trainer:
         cb.on_test_end(logs)
         return _result(self, logs, return_dict)
 
+    @_in_scope
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
                 **kwargs):
         """The model's outputs for ``x``, computed in batches, as numpy arrays."""
         batches = Batches(x, None, None, _batch_size("predict", batch_size), False, None, steps)
         outs = []
+        strategy = distribute.distributed()
         for batch in batches.epoch():
-            out = self._run("predict", batch)
-            outs.append([t.numpy() for t in nest.flatten(out)])
+            out = self._run("predict", batch)  # this worker's rows, then every worker's
+            outs.append([t.numpy() if strategy is None else strategy.gather(t).numpy()
+                         for t in nest.flatten(out)])
         if not outs:
             raise ValueError("predict: the input is empty")
         cat = [np.concatenate(col) for col in zip(*outs)]
         return nest.pack_sequence_as(out, cat)
 
+    @_in_scope
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        reset_metrics=True, return_dict=False):
         if reset_metrics:
@@ -317,6 +354,7 @@ class Trainer:
             data = _pack(data[0], data[1], _class_weights(data[1], class_weight))
         return _result(self, _floats(self._run("train", data)), return_dict)
 
+    @_in_scope
     def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True,
                       return_dict=False):
         if reset_metrics:
@@ -324,6 +362,7 @@ class Trainer:
         data = _pack(_convert(x), _convert(y), _convert(sample_weight))
         return _result(self, _floats(self._run("test", data)), return_dict)
 
+    @_in_scope
     def predict_on_batch(self, x):
         out = self._run("predict", (_convert(x),))
         return nest.map_structure(lambda t: t.numpy(), out)
@@ -425,9 +464,11 @@ def _split(x, y, w, fraction):
 
 
 class Batches:
-    """Batches of numpy arrays (or a Dataset's elements), one epoch per ``epoch()`` call."""
+    """Batches of numpy arrays (or a Dataset's elements), one epoch per ``epoch()`` call;
+    under a strategy with several workers, this worker's slice of each (global) batch."""
 
     def __init__(self, x, y, sample_weight, batch_size, shuffle, class_weight, steps):
+        self.strategy = distribute.distributed()
         self.dataset = x if isinstance(x, Dataset) else None
         self.class_weight, self.shuffle, self.batch_size = class_weight, shuffle, batch_size
         self._iter = None
@@ -450,6 +491,13 @@ class Batches:
                               _class_weights(self.data[1], class_weight))
 
     def epoch(self):
+        if self.strategy is None:
+            yield from self._global()
+            return
+        for batch in self._global():
+            yield nest.map_structure(lambda a: a[self.strategy._shard(len(a))], batch)
+
+    def _global(self):
         if self.dataset is not None:
             if self.steps is not None and self._iter is None and \
                     self.dataset.cardinality() < 0:  # infinite: keep one iterator
@@ -460,7 +508,8 @@ class Batches:
                 if self.steps is not None and i + 1 >= self.steps:
                     return
             return
-        order = np.random.permutation(self.n) if self.shuffle else None
+        order = None if not self.shuffle else np.random.permutation(self.n) \
+            if self.strategy is None else self.strategy._order(self.n)  # rank 0's order
         for s in range(0, self.n, self.batch_size):
             if order is None:
                 sl = slice(s, s + self.batch_size)

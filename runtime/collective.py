@@ -1,0 +1,154 @@
+"""Collectives across processes, on MPI (mpi4py over MPICH's wheel here, or a cluster's own
+MPI): the all-reduce of a data-parallel train step, the broadcast that starts every worker's
+variables equal, the gather of predictions.
+
+A group is a name that the IR's ``all_reduce`` ops carry; the strategy that creates it
+(framework/distribute.py) registers the communicator behind it here. A group of one process
+needs no MPI at all. Arrays of one dtype travel in one buffer (one MPI call per dtype, not
+per variable). With a timeout set, a call that gets no answer from every rank in that time
+raises ``CollectiveTimeout`` instead of waiting forever for a rank that died or hangs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+REDUCTIONS = ("sum", "mean", "max", "min")
+
+
+class CollectiveError(RuntimeError):
+    """A collective that cannot run: an unknown group, a bad reduction, or no MPI."""
+
+
+class CollectiveTimeout(CollectiveError):
+    """No answer from every rank of a group within its timeout."""
+
+
+@dataclass
+class Group:
+    name: str
+    comm: object | None          # an mpi4py communicator; None: one process
+    timeout: float | None = None  # seconds a call may wait for the other ranks
+
+    @property
+    def size(self) -> int:
+        return 1 if self.comm is None else self.comm.Get_size()
+
+    @property
+    def rank(self) -> int:
+        return 0 if self.comm is None else self.comm.Get_rank()
+
+
+_groups: dict[str, Group] = {}
+_lock = threading.Lock()
+
+
+def mpi():
+    """mpi4py's ``MPI`` module (initialising MPI on first use)."""
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise CollectiveError(
+            f"training on several workers needs MPI through mpi4py ({e}); install it with "
+            f"`pip install mpi4py mpich` (or build mpi4py against the cluster's MPI) and "
+            f"start the workers with `mpiexec -n N python script.py`") from None
+    return MPI
+
+
+def register(name: str, comm, timeout: float | None = None) -> Group:
+    with _lock:
+        _groups[name] = group = Group(name, comm, timeout)
+    return group
+
+
+def group(name: str) -> Group:
+    try:
+        return _groups[name]
+    except KeyError:
+        raise CollectiveError(f"all_reduce: no process group {name!r} in this process (known: "
+                              f"{sorted(_groups)}); create the strategy that owns it before "
+                              f"running the program") from None
+
+
+def _wait(request, g: Group, what: str) -> None:
+    """Complete a non-blocking MPI call; past the group's timeout, raise."""
+    if g.timeout is None:
+        request.Wait()
+        return
+    start = time.monotonic()
+    pause = 0.0
+    while not request.Test():
+        waited = time.monotonic() - start
+        if waited > g.timeout:
+            raise CollectiveTimeout(
+                f"{what} on group {g.name!r}: rank {g.rank} of {g.size} got no answer from "
+                f"every rank within {g.timeout:g} s (a worker died, hangs, or runs another "
+                f"program); the job cannot go on")
+        if waited > 2e-4:  # a short spin, then sleeps that grow to 5 ms
+            pause = min(5e-3, pause * 2 or 5e-5)
+            time.sleep(pause)
+
+
+def all_reduce(arrays, group_name: str, reduction: str) -> tuple:
+    """Each array reduced elementwise over the group's ranks (``mean``: the sum divided by
+    the group's size). Arrays of one dtype share one buffer and one MPI call."""
+    if reduction not in REDUCTIONS:
+        raise CollectiveError(f"all_reduce: reduction must be one of {REDUCTIONS}; received "
+                              f"{reduction!r}")
+    g = group(group_name)
+    if g.size == 1:
+        return tuple(np.array(a) for a in arrays)
+    MPI = mpi()
+    op = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[reduction]
+    out: list = [None] * len(arrays)
+    by_dtype: dict = {}
+    for i, a in enumerate(arrays):
+        by_dtype.setdefault(np.dtype(a.dtype), []).append(i)
+    for dtype, idx in sorted(by_dtype.items(), key=lambda kv: kv[0].str):
+        flat = np.concatenate([np.ravel(arrays[i]) for i in idx]) if len(idx) > 1 else \
+            np.array(np.ravel(arrays[idx[0]]))
+        if flat.dtype == np.bool_:  # MPI has no bool: any (sum, max) or all (min) of bytes
+            flat = flat.view(np.uint8)
+            op = MPI.MIN if reduction == "min" else MPI.MAX
+        _wait(g.comm.Iallreduce(MPI.IN_PLACE, flat, op), g, "all_reduce")
+        if reduction == "mean":
+            flat = flat / g.size if dtype.kind == "f" else flat // g.size
+        flat = flat.view(dtype) if dtype == np.bool_ else flat
+        at = 0
+        for i in idx:
+            n = int(np.size(arrays[i]))
+            out[i] = flat[at:at + n].reshape(np.shape(arrays[i]))
+            at += n
+    return tuple(out)
+
+
+def broadcast(array: np.ndarray, group_name: str, root: int = 0) -> np.ndarray:
+    """Rank ``root``'s array on every rank (same shape and dtype on all of them)."""
+    g = group(group_name)
+    if g.size == 1:
+        return array
+    buf = np.array(array, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+    _wait(g.comm.Ibcast(buf.view(np.uint8) if buf.dtype == np.bool_ else buf, root=root), g,
+          "broadcast")
+    return buf
+
+
+def all_gather(array: np.ndarray, group_name: str) -> np.ndarray:
+    """Every rank's array, concatenated along axis 0 in rank order (their first dims may
+    differ)."""
+    g = group(group_name)
+    if g.size == 1:
+        return array
+    a = np.array(array, order="C", copy=False) if np.ndim(array) else np.reshape(array, 1)
+    mine = np.array([a.shape[0] if a.ndim else 1, a.size], np.int64)
+    sizes = np.empty((g.size, 2), np.int64)
+    _wait(g.comm.Iallgather(mine, sizes), g, "all_gather")
+    out = np.empty((int(sizes[:, 0].sum()),) + a.shape[1:], a.dtype)
+    counts = sizes[:, 1]
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    _wait(g.comm.Iallgatherv(a, [out, (counts, offsets)]), g, "all_gather")
+    return out

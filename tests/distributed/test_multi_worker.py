@@ -1,0 +1,90 @@
+"""Data-parallel training on MPI (framework/distribute.py, runtime/collective.py, the IR's
+all_reduce): the programs of workers.py run as 2 and 3 MPI ranks (3: uneven shards of each
+global batch) must end where one process ends with the same global batch — History, weights,
+evaluate and predict — and every rank must agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+
+
+def _run(case: str, ranks: int | None, tmp) -> list[dict]:
+    """Each rank's results, by rank (``ranks=None``: one process, no MPI)."""
+    out_dir = tmp / f"{case}-{ranks}"
+    out_dir.mkdir()
+    cmd = [sys.executable, os.path.join(HERE, "workers.py"), case,
+           "single" if ranks is None else "multi", str(out_dir)]
+    if ranks is not None:
+        cmd = [MPIEXEC, "-n", str(ranks)] + cmd
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")  # a core per rank
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    lines = [json.loads(p.read_text()) for p in sorted(out_dir.glob("rank*.json"))]
+    if case != "timeout":
+        assert out.returncode == 0 and len(lines) == (ranks or 1), out.stderr[-3000:]
+    return lines
+
+
+def _close(a, b):
+    np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
+                               rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_keras_fit_on_workers_matches_one_process(ranks, tmp_path):
+    (one,), workers = _run("fit", None, tmp_path), _run("fit", ranks, tmp_path)
+    for w in workers:
+        assert w["history"].keys() == one["history"].keys()
+        for k in one["history"]:
+            _close(w["history"][k], one["history"][k])
+        for a, b in zip(w["weights"], one["weights"]):
+            _close(a, b)
+        _close(w["evaluate"], one["evaluate"])
+        _close(w["predict"], one["predict"])
+        assert w["step_ir"] >= 2  # the gradients' all-reduce and the metrics', in the IR
+    assert one["step_ir"] == 0  # one replica: nothing to reduce
+
+
+def test_a_custom_loop_on_workers_matches_one_process(tmp_path):
+    (one,), workers = _run("loop", None, tmp_path), _run("loop", 2, tmp_path)
+    for w in workers:
+        _close(w["losses"], one["losses"])
+        for a, b in zip(w["weights"], one["weights"]):
+            _close(a, b)
+
+
+def test_scope_variables_reduce_gather_and_datasets(tmp_path):
+    first, second = _run("api", 2, tmp_path)
+    for w in (first, second):
+        assert w["replicas"] == 2 and w["inside"] and w["outside"]
+        assert w["variable"] == [1.0, 1.0, 1.0]  # rank 0's initial value on both
+        assert w["sum"] == [1.0, 3.0, 5.0, 7.0]  # [0,1,2,3] + [1,2,3,4]
+        assert w["mean_axis"] == 2.0             # the mean of all 8 elements
+        assert w["gather"] == [0.0, 1.0, 2.0]    # rank 0's 1 row, then rank 1's 2
+    assert first["shards"] == [[0, 1, 2], [5, 6, 7]]   # each global batch of 5: 3 + 2
+    assert second["shards"] == [[3, 4], [8, 9]]
+
+
+def test_a_rank_that_never_joins_times_out_with_a_clear_error(tmp_path):
+    lines = _run("timeout", 2, tmp_path)
+    first = next(x for x in lines if x["rank"] == 0)
+    assert first["error"] == "CollectiveTimeout"
+    assert "rank 0 of 2" in first["message"] and "1.5 s" in first["message"]
+
+
+def test_a_multi_worker_strategy_needs_mpi_only_when_made():
+    """A single process: MirroredStrategy runs everything as one replica, no MPI."""
+    import framework as tf
+    s = tf.distribute.MirroredStrategy()
+    with s.scope():
+        assert tf.distribute.get_strategy() is s and s.num_replicas_in_sync == 1
+    with pytest.raises(ValueError, match="one device per process"):
+        tf.distribute.MirroredStrategy(["/gpu:0", "/gpu:1"])
