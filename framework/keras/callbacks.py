@@ -1,6 +1,7 @@
 """Callbacks, as ``tf.keras.callbacks``: History, ProgbarLogger, EarlyStopping,
-ModelCheckpoint, LearningRateScheduler, ReduceLROnPlateau, CSVLogger, TerminateOnNaN,
-LambdaCallback; subclass ``Callback`` for your own."""
+ModelCheckpoint, BackupAndRestore, LearningRateScheduler, ReduceLROnPlateau, CSVLogger,
+TerminateOnNaN, LambdaCallback; subclass ``Callback`` for your own. Under a multi-worker
+strategy only the first worker writes files."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ class Callback:
     def on_predict_end(self, logs=None): pass
     def on_predict_batch_begin(self, batch, logs=None): pass
     def on_predict_batch_end(self, batch, logs=None): pass
+
+
+def _chief(model) -> bool:
+    """Whether this process writes files: the first worker (or the only one)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy is None or strategy.is_chief
 
 
 class CallbackList:
@@ -234,6 +241,8 @@ class ModelCheckpoint(Callback):
                 print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} "
                       f"to {value:.5f}, saving model to {path}")
             self.best = value
+        if not _chief(self.model):
+            return
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
@@ -313,12 +322,17 @@ class CSVLogger(Callback):
         self.filename, self.sep, self.append = os.fspath(filename), separator, append
 
     def on_train_begin(self, logs=None):
+        self.file = None
+        if not _chief(self.model):
+            return
         exists = self.append and os.path.exists(self.filename) and \
             os.path.getsize(self.filename) > 0
         self.file = open(self.filename, "a" if self.append else "w", newline="")
         self.writer, self.keys, self.header_done = None, None, exists
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.file is None:
+            return
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
@@ -329,7 +343,8 @@ class CSVLogger(Callback):
         self.file.flush()
 
     def on_train_end(self, logs=None):
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
 
 
 class TerminateOnNaN(Callback):
@@ -352,3 +367,6 @@ class LambdaCallback(Callback):
         for name, fn in fns.items():
             if fn is not None:
                 setattr(self, name, fn)
+
+
+from .backup import BackupAndRestore  # noqa: E402,F401  (it subclasses Callback)

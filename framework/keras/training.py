@@ -273,8 +273,10 @@ class Trainer:
         cbs = ([C.ProgbarLogger()] if verbose else []) + cbs + [history]
         params = {"epochs": epochs, "steps": train.steps, "verbose": verbose}
         cb = C.CallbackList(cbs, self, params)
-        self.stop_training = False
+        self.stop_training, self._resume_epoch = False, 0
+        self._build_from_data = lambda: self._build_from(train)
         cb.on_train_begin()
+        initial_epoch = max(initial_epoch, self._resume_epoch)  # BackupAndRestore's
         logs = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
@@ -302,6 +304,14 @@ class Trainer:
         self.history = history
         history.model, history.params = self, params
         return history
+
+    def _build_from(self, batches):
+        """Make the weights of layers that build on their first call: an eager forward
+        pass on one example of the data."""
+        for batch in batches.epoch():
+            x, _, _ = unpack(batch)
+            self(nest.map_structure(lambda a: Tensor(a[:1]), x), training=False)
+            return
 
     @_in_scope
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,

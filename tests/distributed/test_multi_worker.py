@@ -17,18 +17,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
 
 
-def _run(case: str, ranks: int | None, tmp) -> list[dict]:
-    """Each rank's results, by rank (``ranks=None``: one process, no MPI)."""
-    out_dir = tmp / f"{case}-{ranks}"
-    out_dir.mkdir()
+def _run(case: str, ranks: int | None, tmp, name="", mkdir=False, **env) -> list[dict]:
+    """Each rank's results, by rank (``ranks=None``: one process, no MPI); ``env`` for the
+    processes. A run that dies (a case that kills itself) returns what was written."""
+    out_dir = tmp / f"{case}-{ranks}{name}"
+    out_dir.mkdir(parents=mkdir)
     cmd = [sys.executable, os.path.join(HERE, "workers.py"), case,
            "single" if ranks is None else "multi", str(out_dir)]
     if ranks is not None:
         cmd = [MPIEXEC, "-n", str(ranks)] + cmd
-    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")  # a core per rank
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", **env)  # a core a rank
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     lines = [json.loads(p.read_text()) for p in sorted(out_dir.glob("rank*.json"))]
-    if case != "timeout":
+    if case != "timeout" and "KILL_EPOCH" not in env:
         assert out.returncode == 0 and len(lines) == (ranks or 1), out.stderr[-3000:]
     return lines
 
@@ -71,6 +72,21 @@ def test_scope_variables_reduce_gather_and_datasets(tmp_path):
         assert w["gather"] == [0.0, 1.0, 2.0]    # rank 0's 1 row, then rank 1's 2
     assert first["shards"] == [[0, 1, 2], [5, 6, 7]]   # each global batch of 5: 3 + 2
     assert second["shards"] == [[3, 4], [8, 9]]
+
+
+@pytest.mark.parametrize("ranks", [None, 2])
+def test_a_killed_run_resumes_from_its_backup_to_the_same_weights(ranks, tmp_path):
+    """Killed (SIGKILL, one rank) in epoch 2 of 4, restarted with the same BackupAndRestore:
+    it goes on from epoch 2 and ends with an uninterrupted run's weights."""
+    (full, *_) = _run("backup", ranks, tmp_path / "a", mkdir=True)
+    assert full["epochs"] == [0, 1, 2, 3] and full["left"] == []  # deleted at the end
+    killed = _run("backup", ranks, tmp_path / "b", "-killed", mkdir=True, KILL_EPOCH="2")
+    assert killed == [] and (tmp_path / "b" / "backup" / "backup.npz").exists()
+    for resumed in _run("backup", ranks, tmp_path / "b", "-resumed"):
+        assert resumed["epochs"] == [2, 3]
+        _close(resumed["history"]["loss"], full["history"]["loss"][2:])
+        for a, b in zip(resumed["weights"], full["weights"]):
+            _close(a, b)
 
 
 def test_a_rank_that_never_joins_times_out_with_a_clear_error(tmp_path):

@@ -4,6 +4,8 @@ workers.py CASE single|multi OUT`); each rank writes OUT/rank<r>.json: what the 
     fit     Keras compile/fit (shuffled), evaluate and predict under the strategy
     loop    a custom training loop: strategy.run, compute_average_loss, apply_gradients
     api     scope, variables, reduce, gather, distributed datasets, the step's IR
+    backup  fit with BackupAndRestore; with KILL_EPOCH set, the last rank kills itself
+            (SIGKILL) in that epoch's second batch
     timeout a rank that never joins: the others raise CollectiveTimeout
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -87,6 +90,29 @@ def api(s):
             "mean_axis": float(s.reduce("MEAN", local, axis=0)),
             "gather": s.gather(local[: rank + 1]).numpy().tolist(), "shards": shards,
             "outside": tf.distribute.get_strategy() is not s}
+
+
+def backup(s):
+    kill = int(os.environ.get("KILL_EPOCH", "-1"))
+    rank, last = s.cluster_resolver.task_id, s.num_replicas_in_sync - 1
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == kill and batch == 1 and rank == last:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    with s.scope():
+        m = model()
+        m.compile(optimizer=keras.optimizers.Adam(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    h = m.fit(X, Y, epochs=4, batch_size=64, verbose=0, shuffle=False, callbacks=[
+        keras.callbacks.BackupAndRestore(os.path.join(OUT, "..", "backup")), Kill()])
+    return {"history": h.history, "epochs": h.epoch,
+            "weights": [w.tolist() for w in m.get_weights()],
+            "left": os.listdir(os.path.join(OUT, "..", "backup"))}
 
 
 def timeout(s):
