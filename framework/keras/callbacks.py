@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 
+from . import backup
+
 
 class Callback:
     def __init__(self):
@@ -369,4 +371,47 @@ class LambdaCallback(Callback):
                 setattr(self, name, fn)
 
 
-from .backup import BackupAndRestore  # noqa: E402,F401  (it subclasses Callback)
+class BackupAndRestore(Callback):
+    """Back up the weights, the optimizer's state and the epoch at each epoch's end (the
+    first worker, atomically: backup.py); restore them at ``fit``'s start, which then goes on
+    from the next epoch; delete the backup when training ends normally."""
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True,
+                 save_before_preemption=False):
+        super().__init__()
+        if save_freq != "epoch":
+            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' (a mid-epoch "
+                             f"backup is not supported); received {save_freq!r}")
+        self.backup_dir, self.delete_checkpoint = os.fspath(backup_dir), delete_checkpoint
+        self.path = os.path.join(self.backup_dir, backup.FILE)
+
+    def _state(self) -> list:
+        """The variables a backup holds, in order: the model's weights (made now, if its
+        layers build on their first call), then the optimizer's (its slots built for every
+        trainable weight)."""
+        model = self.model
+        if not model.weights:
+            model._build_from_data()
+        opt = model.optimizer
+        opt.build(model.trainable_variables)
+        return list(model.weights) + list(opt.variables)
+
+    def on_train_begin(self, logs=None):
+        if not os.path.exists(self.path):
+            return
+        state = self._state()
+        arrays, epoch = backup.read_backup(self.path, [(tuple(v.shape), v.dtype.np) for v in state])
+        for v, a in zip(state, arrays):
+            v.assign(a)
+        self.model._resume_epoch = epoch + 1  # fit starts from the epoch after it
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _chief(self.model):
+            return  # one writer: the first worker
+        os.makedirs(self.backup_dir, exist_ok=True)
+        backup.write_backup(self.path, epoch, [v.numpy() for v in self._state()])
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and not self.model.stop_training and \
+                _chief(self.model) and os.path.exists(self.path):
+            os.unlink(self.path)
