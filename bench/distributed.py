@@ -28,7 +28,7 @@ def worker(model_name: str) -> None:
     import framework as tf
     from runtime import collective
     s = tf.distribute.MultiWorkerMirroredStrategy()
-    (params, x, y), _ = run.train_inputs(model_name)
+    (params, x, y), _ = run.train_inputs(model_name, reference=False)
     x, y = np.concatenate([x] * STEPS), np.concatenate([y] * STEPS)
     batch = len(x) // STEPS
     with s.scope():

@@ -17,7 +17,7 @@ import run  # noqa: E402
 
 
 def main(system: str, model: str):
-    args, _ = run.train_inputs(model)
+    args, _ = run.train_inputs(model, reference=False)
     sys_obj, why = peers.load(system)
     if sys_obj is None:
         raise SystemExit(why)
