@@ -18,13 +18,12 @@ import io
 import json
 import os
 import zipfile
-import zlib
 from dataclasses import fields
 
 import numpy as np
 
 from .control import LoopPlan
-from .files import write_atomic
+from .files import read_zip, write_atomic
 from .jit import cache_dir
 from .program import Program, Step
 
@@ -174,26 +173,7 @@ def dumps(program: Program) -> bytes:
 
 
 def _entries(data: bytes, where: str) -> dict[str, bytes]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            infos = z.infolist()
-            total = sum(i.file_size for i in infos)
-            big = [i.filename for i in infos if i.file_size > MAX_ENTRY_BYTES]
-            if big or total > MAX_TOTAL_BYTES:
-                raise ProgramFileError(f"{where}: entries would inflate to {total} bytes "
-                                       f"(at most {MAX_TOTAL_BYTES}; {MAX_ENTRY_BYTES} each)")
-            out = {}
-            for i in infos:
-                if i.filename in out:
-                    raise ProgramFileError(f"{where}: entry {i.filename!r} appears twice")
-                out[i.filename] = z.read(i)
-            return out
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
-            ValueError, NotImplementedError, RuntimeError) as e:
-        if isinstance(e, ProgramFileError):
-            raise
-        raise ProgramFileError(f"{where}: not a readable program file "
-                               f"({type(e).__name__}: {e})") from None
+    return read_zip(data, where, ProgramFileError, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES)
 
 
 def loads(data: bytes, where: str = "<bytes>") -> Program:

@@ -10,11 +10,10 @@ checked against the variable it restores (shape and dtype) before any data is re
 from __future__ import annotations
 
 import io
-import zipfile
 
 import numpy as np
 
-from runtime.files import write_atomic
+from runtime.files import read_array, read_zip, write_atomic
 
 FILE = "backup.npz"
 
@@ -32,38 +31,11 @@ def write_backup(path: str, epoch: int, arrays: list) -> None:
 
 def read_backup(path: str, expected: list) -> tuple[list, int]:
     """The arrays of a backup, checked against ``expected`` [(shape, dtype)], and its epoch."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            want = ["epoch.npy"] + [f"v{i}.npy" for i in range(len(expected))]
-            if names != set(want):
-                raise BackupError(f"{path}: holds {len(names) - 1} variables; the model and "
-                                  f"its optimizer have {len(expected)} (a backup of another "
-                                  f"model?)")
-            epoch = _entry(z, "epoch.npy", ((), np.dtype(np.int64)), path)
-            arrays = [_entry(z, f"v{i}.npy", (shape, np.dtype(dtype)), path)
-                      for i, (shape, dtype) in enumerate(expected)]
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise BackupError(f"{path}: not a readable backup ({e})") from None
+    names = {"epoch.npy"} | {f"v{i}.npy" for i in range(len(expected))}
+    total = sum(int(np.prod(s, dtype=np.int64)) * np.dtype(d).itemsize + 4096
+                for s, d in expected) + 4096
+    entries = read_zip(path, path, BackupError, max_entry=total, max_total=total, names=names)
+    epoch = read_array(entries["epoch.npy"], f"{path}: epoch", BackupError, (), np.int64)
+    arrays = [read_array(entries[f"v{i}.npy"], f"{path}: v{i}", BackupError, shape, dtype)
+              for i, (shape, dtype) in enumerate(expected)]
     return arrays, int(epoch)
-
-
-def _entry(z: zipfile.ZipFile, name: str, expected: tuple, path: str) -> np.ndarray:
-    shape, dtype = expected
-    with z.open(name) as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                np.lib.format.read_array_header_2_0
-            header = read(f)
-        except ValueError as e:
-            raise BackupError(f"{path}: entry {name} is damaged ({e})") from None
-        got_shape, fortran, got_dtype = header
-        if tuple(got_shape) != tuple(shape) or got_dtype != dtype or fortran:
-            raise BackupError(f"{path}: entry {name} is {got_dtype}{list(got_shape)}; the "
-                              f"model expects {dtype}{list(shape)}")
-        data = f.read(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize + 1)
-    if len(data) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
-        raise BackupError(f"{path}: entry {name} holds {len(data)} bytes; expected "
-                          f"{int(np.prod(shape)) * dtype.itemsize}")
-    return np.frombuffer(data, dtype).reshape(shape).copy()

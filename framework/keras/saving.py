@@ -13,12 +13,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from compiler.errors import KilnError
+from runtime.files import read_array, read_zip, write_atomic
 
 from .. import nest
 
@@ -175,23 +175,28 @@ def _compile_config(model):
             "loss_weights": model._loss_weights}
 
 
+def _classes(module, base) -> dict:
+    """The classes of ``module`` a config may name: subclasses of ``base``, nothing else."""
+    return {k: v for k, v in vars(module).items() if isinstance(v, type) and issubclass(v, base)}
+
+
 def _compile_from_config(model, cfg):
-    from . import optimizers
+    from . import losses, metrics, optimizers
     opt_cfg = dict(cfg["optimizer"]["config"])
     lr = opt_cfg.get("learning_rate")
     if isinstance(lr, dict):
-        opt_cfg["learning_rate"] = getattr(optimizers.schedules, lr["class_name"])(
+        opt_cfg["learning_rate"] = _named(_classes(optimizers.schedules,
+                                                   optimizers.LearningRateSchedule),
+                                          lr["class_name"], "learning-rate schedule")(
             **lr["config"])
-    cls = getattr(optimizers, cfg["optimizer"]["class_name"])
-    from . import losses, metrics
+    cls = _named(_classes(optimizers, optimizers.Optimizer), cfg["optimizer"]["class_name"],
+                 "optimizer")
+    tables = {losses: _classes(losses, losses.Loss), metrics: _classes(metrics, metrics.Metric)}
 
     def revive(x, module):
         if isinstance(x, dict) and "class_name" in x:
-            found = getattr(module, x["class_name"], None)
-            if found is None:
-                raise SavingError("load_model", f"unknown {module.__name__.split('.')[-1]} "
-                                                f"{x['class_name']!r}; pass compile=False")
-            return found.from_config(x["config"])
+            kind = module.__name__.split(".")[-1]
+            return _named(tables[module], x["class_name"], kind).from_config(x["config"])
         if isinstance(x, dict):
             return {k: revive(v, module) for k, v in x.items()}
         if isinstance(x, list):
@@ -202,103 +207,148 @@ def _compile_from_config(model, cfg):
                   metrics=revive(cfg["metrics"], metrics), loss_weights=cfg["loss_weights"])
 
 
+def _named(table: dict, name, kind: str):
+    found = table.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise SavingError("load_model", f"unknown {kind} {name!r}; pass compile=False")
+    return found
+
+
 # -- files --
 
-
-def _atomic_write(path, data: bytes) -> None:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+MAX_CONFIG_BYTES = 1 << 24      # config.json, inflated
+NPY_SLACK = 1 << 12             # an .npy entry's header, beyond its data
 
 
-def _weights_npz(weights) -> bytes:
+def _npz(arrays) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, **{f"w{i:05d}": w.numpy() for i, w in enumerate(weights)})
+    np.savez(buf, **{f"w{i:05d}": a for i, a in enumerate(arrays)})
     return buf.getvalue()
 
 
-def _weight_index(weights) -> list:
+def _index(variables) -> list:
     return [{"name": w.name, "shape": list(w.shape), "dtype": w.dtype.tf_name}
-            for w in weights]
+            for w in variables]
+
+
+def _optimizer_state(model) -> list:
+    """The optimizer's step, learning rate and slots, the slots in the order of the
+    model's trainable weights; [] before its first update."""
+    opt = model.optimizer
+    if opt is None or not opt._built_for:
+        return []
+    return [opt.iterations, opt._lr] + [s for v in model.trainable_variables
+                                        for s in opt._slots.get(id(v), {}).values()]
 
 
 def save_model(model, filepath, overwrite=True) -> None:
     path = os.fspath(filepath)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(path)
+    state = _optimizer_state(model)
     meta = {"format": FORMAT, "version": VERSION, "model": layer_config(model),
-            "weights": _weight_index(model.weights), "compile": _compile_config(model)}
+            "weights": _index(model.weights), "compile": _compile_config(model),
+            "optimizer_weights": _index(state)}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("config.json", json.dumps(meta, indent=1))
-        z.writestr("weights.npz", _weights_npz(model.weights))
-    _atomic_write(path, buf.getvalue())
+        z.writestr("weights.npz", _npz([w.numpy() for w in model.weights]))
+        if state:
+            z.writestr("optimizer.npz", _npz([v.numpy() for v in state]))
+    write_atomic(path, buf.getvalue())
 
 
-def _read_zip(path, what):
+def _fail(what):
+    return lambda message: SavingError(what, message)
+
+
+def _read(path, what) -> tuple[dict, dict]:
+    """(config, entries) of a model or weights file, each entry's size bounded by what the
+    config declares before anything else is inflated."""
     path = os.fspath(path)
+    config = read_zip(path, path, _fail(what), {"config.json": MAX_CONFIG_BYTES}, 1 << 40)
+    if "config.json" not in config:
+        raise SavingError(what, f"{path} is not a Kiln model file: no config.json")
     try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            missing = {"config.json", "weights.npz"} - names
-            if missing:
-                raise SavingError(what, f"{path} is not a Kiln model file: missing "
-                                        f"{sorted(missing)}")
-            meta = json.loads(z.read("config.json"))
-            arrays = _load_npz(z.read("weights.npz"), path, what)
-    except (zipfile.BadZipFile, EOFError, json.JSONDecodeError, KeyError, OSError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise SavingError(what, f"{path} is damaged or not a Kiln model file ({e})") from None
-    if meta.get("format") != FORMAT:
+        meta = json.loads(config["config.json"])
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SavingError(what, f"{path}: damaged config.json ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SavingError(what, f"{path}: expected format {FORMAT!r}; received "
-                                f"{meta.get('format')!r}")
-    return meta, arrays
+                                f"{meta.get('format') if isinstance(meta, dict) else meta!r}")
+    specs = {"weights.npz": _specs(meta.get("weights"), path, what),
+             "optimizer.npz": _specs(meta.get("optimizer_weights", []), path, what)}
+    limits = {"config.json": MAX_CONFIG_BYTES} | {
+        name: _npz_bytes(spec) for name, spec in specs.items() if spec or name == "weights.npz"}
+    entries = read_zip(path, path, _fail(what), limits, sum(limits.values()), set(limits))
+    return meta, {name: _arrays(entries[name], spec, f"{path}: {name}", what)
+                  for name, spec in specs.items() if name in entries}
 
 
-def _load_npz(data, path, what) -> list:
+def _specs(index, path, what) -> list:
+    """[(shape, dtype)] of a config's weight index."""
+    from compiler import dtypes as dt
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return [npz[k] for k in sorted(npz.files)]
-    except (ValueError, zipfile.BadZipFile, EOFError, OSError) as e:
-        raise SavingError(what, f"{path}: the weights are damaged ({e})") from None
+        return [(tuple(int(d) for d in w["shape"]), dt.as_dtype(w["dtype"]).np)
+                for w in index]
+    except (TypeError, KeyError, ValueError, AttributeError) as e:
+        raise SavingError(what, f"{path}: damaged weight index in config.json ({e!r})") \
+            from None
 
 
-def _assign(model, arrays, index, path, what) -> None:
-    weights = model.weights
-    if len(arrays) != len(weights):
-        raise SavingError(what, f"{path} holds {len(arrays)} weights; the model "
-                                f"{model.name!r} has {len(weights)}")
-    for i, (w, a) in enumerate(zip(weights, arrays)):
+def _npz_bytes(spec) -> int:
+    return sum(int(np.prod(s, dtype=np.int64)) * np.dtype(d).itemsize + 2 * NPY_SLACK
+               for s, d in spec) + NPY_SLACK
+
+
+def _arrays(data: bytes, spec: list, where: str, what: str) -> list:
+    names = {f"w{i:05d}.npy" for i in range(len(spec))}
+    entries = read_zip(data, where, _fail(what), _npz_bytes(spec), _npz_bytes(spec), names)
+    return [read_array(entries[f"w{i:05d}.npy"], f"{where}: weight {i}", _fail(what), *sd)
+            for i, sd in enumerate(spec)]
+
+
+def _assign(variables, arrays, index, path, what, owner) -> None:
+    if len(arrays) != len(variables):
+        raise SavingError(what, f"{path} holds {len(arrays)} weights; {owner} has "
+                                f"{len(variables)}")
+    for i, (w, a) in enumerate(zip(variables, arrays)):
         name = index[i]["name"] if index and i < len(index) else f"#{i}"
         if tuple(a.shape) != tuple(w.shape):
             raise SavingError(what, f"weight {name} in {path} has shape {tuple(a.shape)}; "
-                                    f"the model's {w.name} has shape {tuple(w.shape)}")
-    for w, a in zip(weights, arrays):
+                                    f"{owner}'s {w.name} has shape {tuple(w.shape)}")
+    for w, a in zip(variables, arrays):
         w.assign(a.astype(w.dtype.np))
 
 
 def load_model(filepath, custom_objects=None, compile=True):
-    """A model saved by ``model.save``: architecture, weights and compile settings."""
-    meta, arrays = _read_zip(filepath, "load_model")
-    model = layer_from_config(meta["model"], custom_objects)
+    """A model saved by ``model.save``: architecture, weights, compile settings and the
+    optimizer's state (training goes on where it stopped)."""
+    meta, arrays = _read(filepath, "load_model")
+    try:
+        model = layer_from_config(meta["model"], custom_objects)
+    except SavingError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, KilnError) as e:
+        raise SavingError("load_model", f"{filepath}: the saved architecture does not build "
+                                        f"({type(e).__name__}: {e})") from None
     if not model.built:
         raise SavingError("load_model", f"{filepath}: the saved model has no input shape, "
                                         f"so its weights cannot be created")
-    _assign(model, arrays, meta.get("weights"), filepath, "load_model")
+    _assign(model.weights, arrays["weights.npz"], meta.get("weights"), filepath, "load_model",
+            f"the model {model.name!r}")
     if compile and meta.get("compile"):
-        _compile_from_config(model, meta["compile"])
+        try:
+            _compile_from_config(model, meta["compile"])
+        except SavingError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, KilnError) as e:
+            raise SavingError("load_model", f"{filepath}: the saved compile settings do not "
+                                            f"apply ({type(e).__name__}: {e})") from None
+        if arrays.get("optimizer.npz"):
+            model.optimizer.build(model.trainable_variables)
+            _assign(_optimizer_state(model), arrays["optimizer.npz"],
+                    meta.get("optimizer_weights"), filepath, "load_model", "its optimizer")
     return model
 
 
@@ -306,11 +356,12 @@ def save_weights(model, filepath) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("config.json", json.dumps({"format": FORMAT, "version": VERSION,
-                                              "weights": _weight_index(model.weights)}))
-        z.writestr("weights.npz", _weights_npz(model.weights))
-    _atomic_write(filepath, buf.getvalue())
+                                              "weights": _index(model.weights)}))
+        z.writestr("weights.npz", _npz([w.numpy() for w in model.weights]))
+    write_atomic(filepath, buf.getvalue())
 
 
 def load_weights(model, filepath) -> None:
-    meta, arrays = _read_zip(filepath, "load_weights")
-    _assign(model, arrays, meta.get("weights"), filepath, "load_weights")
+    meta, arrays = _read(filepath, "load_weights")
+    _assign(model.weights, arrays["weights.npz"], meta.get("weights"), filepath,
+            "load_weights", f"the model {model.name!r}")

@@ -54,9 +54,9 @@ def test_a_damaged_or_foreign_backup_is_a_clear_error(tmp_path):
                 list(m.weights) + list(m.optimizer.variables)]
     read_backup(str(path), expected)  # the real one reads
     cases = {
-        "not a readable backup": good[: len(good) // 2],
-        "holds 1 variables": _npz(epoch=np.int64(0), v0=np.zeros(3, "f")),
-        "the model expects": _npz(epoch=np.int64(0), **{f"v{i}": np.zeros(7, "f")
+        "damaged or not the expected file": good[: len(good) // 2],
+        "holds entries": _npz(epoch=np.int64(0), v0=np.zeros(3, "f")),
+        "expected float32": _npz(epoch=np.int64(0), **{f"v{i}": np.zeros(7, "f")
                                                         for i in range(len(expected))}),
     }
     for message, data in cases.items():

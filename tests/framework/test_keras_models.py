@@ -256,10 +256,12 @@ def test_save_and_load_model(tmp_path):
     path = tmp_path / "model.kiln"
     model.save(path)
     with zipfile.ZipFile(path) as z:
-        assert sorted(z.namelist()) == ["config.json", "weights.npz"]
+        assert sorted(z.namelist()) == ["config.json", "optimizer.npz", "weights.npz"]
     loaded = tf.keras.models.load_model(path)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert type(loaded.optimizer).__name__ == "Adam"
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):  # Adam's moments
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert loaded.evaluate(X, Y, verbose=0) == pytest.approx(model.evaluate(X, Y, verbose=0))
     assert [x for x in os.listdir(tmp_path) if x.startswith(".tmp")] == []
     # weights only
