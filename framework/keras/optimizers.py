@@ -152,6 +152,9 @@ class Optimizer:
                 self._slots[id(v)] = {}
                 self.build_slots(v)
                 self._built_for.append(v)
+        if self.__dict__.get("_pending_restore"):  # a checkpoint's values for new slots
+            from ..checkpoint import apply_pending
+            apply_pending(self)
 
     def build_slots(self, var) -> None:
         pass

@@ -300,6 +300,9 @@ class Layer:
             from ...autograph import convert, is_user_code
             call = convert(call) if is_user_code(call) else call
         out = call(inputs, *args, **_accepted(self.call, kwargs))
+        if self.__dict__.get("_pending_restore"):  # a checkpoint's values for new weights
+            from ...checkpoint import apply_pending
+            apply_pending(self)
         if uses_masks:
             set_mask(out, self.compute_mask(inputs, mask))
         self._output_shapes = [(None,) + tuple(t.shape)[1:] for t in nest.flatten(out)
