@@ -1,6 +1,7 @@
 """``python -m framework ir [--out DIR] script.py [args...]``: run a script with IR dumping
 on and list every file it wrote (options go before the script; what follows it is the
-script's own arguments)."""
+script's own arguments). ``python -m framework saved_model show DIR``: a SavedModel's
+signatures."""
 
 from __future__ import annotations
 
@@ -17,7 +18,18 @@ def main(argv=None) -> int:
     ir.add_argument("script")
     ir.add_argument("--out", default="kiln-ir", help="folder for the dumps (default kiln-ir)")
     ir.add_argument("args", nargs=argparse.REMAINDER)
+    sm = sub.add_parser("saved_model", help="inspect a SavedModel")
+    sm.add_argument("action", choices=["show"])
+    sm.add_argument("dir")
     ns = parser.parse_args(argv)
+    if ns.command == "saved_model":
+        from .saved_model import SavedModelError, show
+        try:
+            print(show(ns.dir))
+        except SavedModelError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 0
     out = os.path.abspath(ns.out)
     os.makedirs(out, exist_ok=True)
     before = {f: os.stat(os.path.join(out, f)).st_mtime_ns for f in os.listdir(out)}

@@ -382,6 +382,12 @@ class Trainer:
         from .saving import save_model
         save_model(self, filepath, overwrite)
 
+    def export(self, filepath):
+        """A SavedModel of the inference call ("serving_default"), as Keras 3's export:
+        loadable by ``tf.saved_model.load`` without this model's code."""
+        from ..saved_model import save
+        save(self, filepath)
+
     def save_weights(self, filepath, overwrite=True, save_format=None):
         from .saving import save_weights
         save_weights(self, filepath)
