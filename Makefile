@@ -1,6 +1,7 @@
 # Kiln: `make demo` runs the main example, `make test` the whole suite. Both create .venv
 # (with the cuda extra: numba-cuda and the CUDA 13 wheels compile kernels to PTX, no GPU needed;
-# the mpi extra: mpi4py and MPICH, for the multi-worker tests under mpiexec).
+# the mpi extra: mpi4py and MPICH, for the multi-worker tests under mpiexec; the onnx extra:
+# onnx and onnxruntime, which check the ONNX export).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,cuda,mpi]"
+	$(PY) -m pip install --quiet -e ".[dev,cuda,mpi,onnx]"
 	touch $(STAMP)
 
 demo: $(STAMP)

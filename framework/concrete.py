@@ -36,7 +36,8 @@ class ConcreteFunction:
                  paths, static_key, created_variables, stats, calls=()):
         self.name = name
         self.graph = graph
-        self._param_sources = param_sources    # per graph param: ("arg"|"argvar", i) etc.
+        self._param_sources = param_sources    # per graph param: ("arg"|"argvar", leaf
+        #                                        index) or ("var"|"tensor", the capture)
         self._writes = writes                  # (result index, ("var", v) | ("argvar", i))
         self._out_structure = out_structure
         self._out_leaves = out_leaves          # per output leaf: ("result", i) | ("py", obj)

@@ -96,7 +96,7 @@ def _signature(name, cf, values) -> tuple[dict, str]:
     for kind, ref in cf._param_sources:
         if kind == "arg":
             params.append({"input": cf.paths[ref].strip("[]'\"") or f"input_{ref}"})
-        elif kind == "var":
+        elif kind in ("var", "tensor"):  # a captured variable or eager tensor
             if id(ref) not in values:
                 values[id(ref)] = (f"v{len(values)}", ref)
             params.append({"value": values[id(ref)][0]})
