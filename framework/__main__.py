@@ -1,7 +1,7 @@
 """``python -m framework ir [--out DIR] script.py [args...]``: run a script with IR dumping
 on and list every file it wrote (options go before the script; what follows it is the
 script's own arguments). ``python -m framework saved_model show DIR``: a SavedModel's
-signatures."""
+signatures. ``python -m framework serve DIR --port P``: serve it (framework/serving.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,19 @@ def main(argv=None) -> int:
     sm = sub.add_parser("saved_model", help="inspect a SavedModel")
     sm.add_argument("action", choices=["show"])
     sm.add_argument("dir")
+    sv = sub.add_parser("serve", help="serve a SavedModel over TF Serving's REST API")
+    sv.add_argument("dir")
+    sv.add_argument("--port", type=int, default=8501)
+    sv.add_argument("--host", default="0.0.0.0")
+    sv.add_argument("--model_name", default="model")
+    sv.add_argument("--threads", type=int, default=4)
     ns = parser.parse_args(argv)
+    if ns.command == "serve":
+        from .serving import serve
+        print(f"serving {ns.dir} as /v1/models/{ns.model_name} on {ns.host}:{ns.port}",
+              flush=True)
+        serve(ns.dir, ns.port, ns.host, ns.model_name, ns.threads)
+        return 0
     if ns.command == "saved_model":
         from .saved_model import SavedModelError, show
         try:

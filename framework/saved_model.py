@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -124,6 +125,7 @@ class _Signature:
         self.name, self.graph, self._spec, self._values = name, graph, spec, values
         self.inputs = [p for p in spec["params"] if "input" in p]
         self._compiled = None
+        self._lock = threading.Lock()  # one compile, whichever thread calls first
 
     @property
     def structured_input_signature(self):
@@ -161,8 +163,9 @@ class _Signature:
             else:
                 arrays.append(self._values[p["value"]].numpy())
         env = bind_dims(self.graph.params, arrays, what=f"signature {self.name!r}")
-        if self._compiled is None:
-            self._compiled = compile_graph(self.graph, target="cpu")
+        with self._lock:
+            if self._compiled is None:
+                self._compiled = compile_graph(self.graph, target="cpu")
         outs = execute(self._compiled.program, arrays, env=env)
         return {o["name"]: Tensor(outs[o["result"]]) for o in self._spec["outputs"]}
 
