@@ -1,6 +1,6 @@
 """ONNX export (framework/onnx.py): the digits CNN, an LSTM, a GRU over embeddings and an
-attention model written from the IR, checked by onnx.checker and run by onnxruntime (the
-CNN in a fresh process that imports only onnxruntime) to Kiln's outputs within 1e-5; an op
+attention model written from the IR, checked by onnx.checker and run by onnxruntime in a
+fresh process that imports only onnxruntime, to Kiln's outputs within 1e-5; an op
 with no ONNX form is an ExportError naming it and the user's line."""
 
 from __future__ import annotations
@@ -27,6 +27,17 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("framework", "compile
 """
 
 
+def _fresh(tmp_path, model_path, x) -> np.ndarray:
+    """The model's output for ``x`` from onnxruntime in a new process without Kiln."""
+    np.save(tmp_path / "x.npy", x)
+    out = subprocess.run([sys.executable, "-c", RUN, str(model_path), str(tmp_path / "x.npy"),
+                          str(tmp_path / "y.npy")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"  # no Kiln in that process
+    return np.load(tmp_path / "y.npy")
+
+
 def _ort(path, *xs):
     s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return s.run(None, {i.name: x for i, x in zip(s.get_inputs(), xs)})
@@ -42,14 +53,8 @@ def test_the_digits_cnn_runs_in_onnxruntime_in_a_fresh_process(tmp_path):
     x = RNG.random((9, 8, 8, 1)).astype("f")
     model.fit(x, np.arange(9) % 10, epochs=1, verbose=0)
     kiln_onnx.export(model, tmp_path / "cnn.onnx")
-    np.save(tmp_path / "x.npy", x)
-    out = subprocess.run([sys.executable, "-c", RUN, str(tmp_path / "cnn.onnx"),
-                          str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "[]"  # no Kiln in that process
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0),
-                               atol=1e-5, rtol=0)
+    np.testing.assert_allclose(_fresh(tmp_path, tmp_path / "cnn.onnx", x),
+                               model.predict(x, verbose=0), atol=1e-5, rtol=0)
 
 
 def _models():
@@ -72,8 +77,8 @@ def _models():
 def test_recurrent_and_attention_models_match_kiln(name, tmp_path):
     model, x = _models()[name]
     kiln_onnx.export(model, tmp_path / "m.onnx")
-    (got,) = _ort(tmp_path / "m.onnx", x)
-    np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(_fresh(tmp_path, tmp_path / "m.onnx", x),
+                               model.predict(x, verbose=0), atol=1e-5, rtol=0)
 
 
 def test_a_function_of_many_primitives_matches(tmp_path):
