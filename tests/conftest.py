@@ -25,3 +25,24 @@ import pytest  # noqa: E402
 def numba_backend(monkeypatch):
     """Compile @functions with the numba CPU backend (for tests of what it generates)."""
     monkeypatch.setenv("KILN_BACKEND", "numba")
+
+
+@pytest.fixture
+def digits_cnn():
+    """``make(n)``: examples/digits_cnn.py's model fitted one epoch on ``n`` random images,
+    and those images."""
+    import numpy as np
+    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "examples")
+
+    def make(n):
+        sys.path.insert(0, examples)
+        try:
+            from digits_cnn import build
+        finally:
+            sys.path.remove(examples)
+        model = build()
+        x = np.random.default_rng(n).random((n, 8, 8, 1)).astype("f")
+        model.fit(x, np.arange(n) % 10, epochs=1, verbose=0)
+        return model, x
+    return make

@@ -16,7 +16,6 @@ import pytest
 import framework as tf
 import framework.onnx as kiln_onnx
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RNG = np.random.default_rng(0)
 
 RUN = """
@@ -43,15 +42,8 @@ def _ort(path, *xs):
     return s.run(None, {i.name: x for i, x in zip(s.get_inputs(), xs)})
 
 
-def test_the_digits_cnn_runs_in_onnxruntime_in_a_fresh_process(tmp_path):
-    sys.path.insert(0, os.path.join(ROOT, "examples"))
-    try:
-        from digits_cnn import build
-    finally:
-        sys.path.pop(0)
-    model = build()
-    x = RNG.random((9, 8, 8, 1)).astype("f")
-    model.fit(x, np.arange(9) % 10, epochs=1, verbose=0)
+def test_the_digits_cnn_runs_in_onnxruntime_in_a_fresh_process(tmp_path, digits_cnn):
+    model, x = digits_cnn(9)
     kiln_onnx.export(model, tmp_path / "cnn.onnx")
     np.testing.assert_allclose(_fresh(tmp_path, tmp_path / "cnn.onnx", x),
                                model.predict(x, verbose=0), atol=1e-5, rtol=0)
