@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -121,16 +122,27 @@ class Variable:
 
     # -- reading --
     def _read(self) -> Tensor:
-        """The value as an op input: symbolic inside a trace, else the live buffer."""
+        """The value as an op input: symbolic inside a trace, else the live buffer (cast to
+        a layer's compute dtype inside its call under a mixed policy: ``autocast``)."""
         trace = tracing.current()
         if trace is None:
             if not tape.active():
-                return Tensor(self._value)
+                t = Tensor(self._value)
+                return t if not _autocast.dtypes or _autocast.dtypes[-1] is None else \
+                    self._autocast(t)
             t = Tensor(self._value.copy())  # a tape keeps it: later assigns must not change it
         else:
             t = trace.variable_value(self)
         tape.on_variable_read(self, t)
-        return t
+        return self._autocast(t) if _autocast.dtypes and _autocast.dtypes[-1] is not None \
+            else t
+
+    def _autocast(self, t: Tensor) -> Tensor:
+        to = _autocast.dtypes[-1]
+        if self._host.dtype != np.float32 or to is dt.f32:
+            return t
+        from .math_ops import cast
+        return cast(t, to)
 
     def value(self) -> Tensor:
         """A snapshot of the current value (symbolic inside a trace)."""
@@ -207,3 +219,24 @@ for _op in ("add radd sub rsub mul rmul truediv rtruediv floordiv rfloordiv mod 
             "matmul rmatmul neg pos abs invert and rand or ror xor rxor ne lt le gt ge "
             "getitem float int index len iter format").split():
     setattr(Variable, f"__{_op}__", _forward(f"__{_op}__"))
+
+
+class _Autocast(threading.local):
+    dtypes: list
+
+    def __init__(self):
+        self.dtypes = []
+
+
+_autocast = _Autocast()
+
+
+@contextlib.contextmanager
+def autocast(dtype):
+    """Inside, float32 variables are read as ``dtype`` (None: as they are): a layer's call
+    under a mixed policy (keras/mixed_precision.py)."""
+    _autocast.dtypes.append(dtype)
+    try:
+        yield
+    finally:
+        _autocast.dtypes.pop()

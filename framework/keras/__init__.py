@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     layers,
     losses,
     metrics,
+    mixed_precision,
     models,
     optimizers,
     regularizers,

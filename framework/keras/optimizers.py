@@ -199,6 +199,10 @@ class Optimizer:
         self.iterations.assign_add(np.int64(1))
         return self.iterations
 
+    def scale_loss(self, loss):
+        """The loss the train step differentiates (a LossScaleOptimizer scales it)."""
+        return loss
+
     def minimize(self, loss, var_list, tape=None):
         from ..tape import GradientTape
         if tape is None:

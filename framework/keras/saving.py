@@ -189,8 +189,9 @@ def _compile_from_config(model, cfg):
                                                    optimizers.LearningRateSchedule),
                                           lr["class_name"], "learning-rate schedule")(
             **lr["config"])
-    cls = _named(_classes(optimizers, optimizers.Optimizer), cfg["optimizer"]["class_name"],
-                 "optimizer")
+    from .mixed_precision import LossScaleOptimizer
+    cls = _named(_classes(optimizers, optimizers.Optimizer) | {
+        "LossScaleOptimizer": LossScaleOptimizer}, cfg["optimizer"]["class_name"], "optimizer")
     tables = {losses: _classes(losses, losses.Loss), metrics: _classes(metrics, metrics.Metric)}
 
     def revive(x, module):

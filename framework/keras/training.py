@@ -58,10 +58,16 @@ class Trainer:
     # -- compile --
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
-                jit_compile=None, **kwargs):
+                jit_compile=None, auto_scale_loss=True, **kwargs):
         """Set the optimizer, loss(es) and metrics; ``loss`` and ``metrics`` may be names,
-        objects, or (for several outputs) lists or dicts by output name."""
+        objects, or (for several outputs) lists or dicts by output name. Under the
+        ``mixed_float16`` policy the optimizer scales the loss (``LossScaleOptimizer``)."""
+        from .mixed_precision import LossScaleOptimizer
         self.optimizer = optimizers.get(optimizer)
+        if auto_scale_loss and getattr(self, "_dtype_policy", None) is not None and \
+                self._dtype_policy.name == "mixed_float16" and \
+                not isinstance(self.optimizer, LossScaleOptimizer):
+            self.optimizer = LossScaleOptimizer(self.optimizer)
         self.loss = loss
         self._loss_weights = loss_weights
         self._metric_spec = metrics
@@ -213,8 +219,9 @@ class Trainer:
         with GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
+            scaled = self.optimizer.scale_loss(loss)  # (loss scaling: mixed precision)
         variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         return self.compute_metrics(x, y, y_pred, sample_weight, loss)
 

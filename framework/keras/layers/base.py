@@ -19,7 +19,7 @@ from ... import nest, tracing
 from ...errors import MaskError
 from ...module import snake  # noqa: F401  (layer names)
 from ...tensor import Tensor, TensorShape
-from ...variables import Variable
+from ...variables import Variable, autocast
 
 _names: dict[str, int] = {}
 _names_lock = threading.Lock()
@@ -149,7 +149,10 @@ class Layer:
             raise TypeError(f"{type(self).__name__}: unknown arguments {sorted(kwargs)}")
         self._name = name or unique_name(snake(type(self).__name__))
         self.trainable = trainable
-        self.dtype = dt.as_dtype(dtype) if dtype is not None else dt.f32
+        from ..mixed_precision import policy_of
+        self._dtype_policy = policy_of(dtype)
+        self.dtype = dt.as_dtype(self._dtype_policy.variable_dtype)
+        self.compute_dtype = dt.as_dtype(self._dtype_policy.compute_dtype)
         self.built = False
         self._weights: list[Variable] = []
         self._layers: list[Layer] = []
@@ -290,7 +293,7 @@ class Layer:
                             "result would mix in the masked steps. Reduce the sequence with a "
                             "layer that uses the mask first (an RNN, GlobalAveragePooling1D)",
                             tracing.where())
-        cast = self.dtype if self._autocast and self.dtype.is_float else None
+        cast = self.compute_dtype if self._autocast and self.compute_dtype.is_float else None
         inputs = nest.map_structure(lambda t: _as_input(t, cast), inputs)
         self._check_rank(inputs)
         self._maybe_build(inputs)
@@ -299,7 +302,8 @@ class Layer:
         if tracing.current() is not None:  # a subclass's call with tensor `if`s converts
             from ...autograph import convert, is_user_code
             call = convert(call) if is_user_code(call) else call
-        out = call(inputs, *args, **_accepted(self.call, kwargs))
+        with autocast(self.compute_dtype if self.compute_dtype is not self.dtype else None):
+            out = call(inputs, *args, **_accepted(self.call, kwargs))  # weights read cast
         if self.__dict__.get("_pending_restore"):  # a checkpoint's values for new weights
             from ...checkpoint import apply_pending
             apply_pending(self)
@@ -371,7 +375,8 @@ class Layer:
 
     # -- config --
     def get_config(self) -> dict:
-        cfg = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.tf_name}
+        cfg = {"name": self.name, "trainable": self.trainable,
+               "dtype": self._dtype_policy.name}
         if self._batch_input_shape is not None:
             cfg["batch_input_shape"] = list(self._batch_input_shape)
         return cfg
