@@ -17,7 +17,6 @@ import framework as tf
 from framework.saved_model import SavedModelError
 
 RNG = np.random.default_rng(0)
-X = RNG.standard_normal((7, 8, 8, 1)).astype("f")
 
 FRESH = """
 import sys, numpy as np
@@ -26,31 +25,21 @@ loaded = tf.saved_model.load(sys.argv[1])
 x = np.load(sys.argv[2])
 out = loaded.signatures["serving_default"](x)
 np.save(sys.argv[3], out["output_0"].numpy())
-print(sorted(k for k in sys.modules if k.startswith("digits") or k.startswith("test_")))
+print(sorted(k for k in sys.modules if k.startswith("digits") or k.startswith("test_")
+             or k == "conftest"))
 """
 
 
-def _cnn():
-    m = tf.keras.Sequential([
-        tf.keras.layers.Conv2D(8, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
-        tf.keras.layers.MaxPooling2D(), tf.keras.layers.Flatten(),
-        tf.keras.layers.Dense(16, activation="relu"), tf.keras.layers.Dense(10)])
-    m.compile(optimizer="adam",
-              loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    m.fit(X, np.arange(7) % 10, epochs=2, verbose=0)
-    return m
-
-
-def test_a_cnn_runs_in_a_fresh_process_without_its_code(tmp_path):
-    m = _cnn()
+def test_the_digits_cnn_runs_in_a_fresh_process_without_its_code(tmp_path, digits_cnn):
+    m, x = digits_cnn(7)
     m.export(tmp_path / "sm")
-    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "x.npy", x)
     out = subprocess.run([sys.executable, "-c", FRESH, str(tmp_path / "sm"),
                           str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"  # none of this test's modules in that process
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), m.predict(X, verbose=0),
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), m.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
 
 
