@@ -9,7 +9,7 @@ from compiler import dtypes as _dt
 from compiler.dtypes import DType, as_dtype  # noqa: F401
 
 from . import operators  # noqa: F401  (Tensor's operators: first, for every other module)
-from . import config, data, debugging, distribute, errors, image, linalg, math, nest, nn, random, saved_model, train  # noqa: F401,E501
+from . import config, data, debugging, distribute, errors, image, linalg, math, nest, nn, random, saved_model, summary, train  # noqa: F401,E501
 from . import keras  # noqa: F401,E402
 from .array_ops import (  # noqa
                         broadcast_to,

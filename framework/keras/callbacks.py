@@ -1,6 +1,6 @@
 """Callbacks, as ``tf.keras.callbacks``: History, ProgbarLogger, EarlyStopping,
-ModelCheckpoint, BackupAndRestore, LearningRateScheduler, ReduceLROnPlateau, CSVLogger,
-TerminateOnNaN, LambdaCallback; subclass ``Callback`` for your own. Under a multi-worker
+ModelCheckpoint, BackupAndRestore, TensorBoard, LearningRateScheduler, ReduceLROnPlateau,
+CSVLogger, TerminateOnNaN, LambdaCallback; subclass ``Callback`` for your own. Under a multi-worker
 strategy only the first worker writes files."""
 
 from __future__ import annotations
@@ -415,3 +415,61 @@ class BackupAndRestore(Callback):
         if self.delete_checkpoint and not self.model.stop_training and \
                 _chief(self.model) and os.path.exists(self.path):
             os.unlink(self.path)
+
+
+class TensorBoard(Callback):
+    """TensorBoard logs of training (tf.summary, framework/summary.py): ``epoch_<metric>``
+    scalars under ``log_dir/train`` and ``log_dir/validation`` (the ``val_`` logs),
+    ``batch_<metric>`` every ``update_freq`` batches (``"batch"``: each), and a histogram of
+    every weight every ``histogram_freq`` epochs; the first worker only. Not yet: the graph
+    dashboard (``write_graph``), images of weights, profiling and embeddings."""
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True,
+                 write_images=False, write_steps_per_second=False, update_freq="epoch",
+                 profile_batch=0, embeddings_freq=0, embeddings_metadata=None):
+        super().__init__()
+        self.log_dir, self.histogram_freq = os.fspath(log_dir), int(histogram_freq)
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self._writers: dict = {}
+        self._step = 0
+
+    def _writer(self, run: str):
+        from .. import summary
+        if run not in self._writers:
+            self._writers[run] = summary.create_file_writer(os.path.join(self.log_dir, run))
+        return self._writers[run]
+
+    def _scalars(self, run: str, prefix: str, logs: dict, step: int) -> None:
+        from .. import summary
+        with self._writer(run).as_default(step=step):
+            for k, v in logs.items():
+                summary.scalar(f"{prefix}{k}", float(v))
+
+    def on_train_begin(self, logs=None):
+        self._step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if isinstance(self.update_freq, int) and _chief(self.model) and \
+                self._step % self.update_freq == 0:
+            self._scalars("train", "batch_", logs or {}, self._step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _chief(self.model):
+            return
+        logs = logs or {}
+        self._scalars("train", "epoch_", {k: v for k, v in logs.items()
+                                          if not k.startswith("val_")}, epoch)
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        if val:
+            self._scalars("validation", "epoch_", val, epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            from .. import summary
+            with self._writer("train").as_default(step=epoch):
+                for w in self.model.weights:
+                    summary.histogram(w.name.split(":")[0], w.numpy())
+
+    def on_train_end(self, logs=None):
+        for w in self._writers.values():
+            w.close()
+        self._writers = {}
