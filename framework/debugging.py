@@ -85,13 +85,22 @@ def active_profile() -> dict | None:
     return stack[-1].records if stack else None
 
 
+class _Records(dict):
+    """Per-step totals by name, and ``events``: every step's (name, kind, start, end,
+    thread) in order, for ``write_trace``."""
+
+    def __init__(self):
+        super().__init__()
+        self.events: list = []
+
+
 class Profile:
     """Per-kernel timings of compiled ``@function`` calls: name, calls, total time, bytes
     moved and GB/s, FLOPs and GFLOP/s. Use as ``profile(f, *args)`` or as a context manager;
     ``print(p)`` shows the table, ``p.rows`` the numbers."""
 
     def __init__(self):
-        self.records: dict = {}
+        self.records = _Records()
 
     def __enter__(self):
         _local.profiles = _local.profiles + (self,)
@@ -100,6 +109,22 @@ class Profile:
     def __exit__(self, *exc):
         _local.profiles = tuple(p for p in _local.profiles if p is not self)
         return False
+
+    def write_trace(self, path) -> None:
+        """The profiled steps as a timeline in the Chrome trace-event format (loads in
+        Perfetto and chrome://tracing): one event a kernel or library call, one row per
+        calling thread."""
+        import json
+        import os
+
+        from runtime.files import write_atomic
+        events = self.records.events
+        start = min((e[2] for e in events), default=0.0)
+        trace = [{"name": name, "cat": kind, "ph": "X", "pid": os.getpid(), "tid": tid,
+                  "ts": round((t0 - start) * 1e6, 3), "dur": round((t1 - t0) * 1e6, 3)}
+                 for name, kind, t0, t1, tid in events]
+        write_atomic(os.fspath(path), json.dumps({"traceEvents": trace,
+                                                  "displayTimeUnit": "ms"}))
 
     @property
     def rows(self) -> list[dict]:

@@ -12,6 +12,7 @@ pool and go back after their last use (the ``frees`` of a step). An output marke
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -241,8 +242,12 @@ def _run_step(st: Step, program: Program, slots: list, env: dict, profile, memor
     if profile is not None and st.kind != "control":
         rec = profile.setdefault(st.name, {"calls": 0, "seconds": 0.0, "flops": 0,
                                            "bytes": 0, "kind": st.fusion or st.kind})
+        t1 = time.perf_counter()
         rec["calls"] += 1
-        rec["seconds"] += time.perf_counter() - t0
+        rec["seconds"] += t1 - t0
+        events = getattr(profile, "events", None)  # a timeline, where one is kept
+        if events is not None:
+            events.append((st.name, rec["kind"], t0, t1, threading.get_ident()))
         rec["flops"] += eval_dim(st.flops, env)
         rec["bytes"] += eval_dim(st.nbytes, env)
     for s, o in zip(st.outputs, outs):

@@ -85,3 +85,27 @@ def test_kernel_compile_errors_show_source_and_ir():
     with pytest.raises(KernelError, match=r"(?s)kernel k9_bad failed to compile.*"
                                           r"   1  def k9_bad\(\):.*func @k9_bad"):
         call_kernel(None, st, broken, [])
+
+
+def test_a_profile_writes_a_chrome_trace_timeline(tmp_path):
+    import json
+    w = tf.Variable(np.ones((8, 4), np.float32))
+
+    @tf.function
+    def step(x):
+        y = tf.nn.softmax(tf.matmul(x, w))
+        w.assign_sub(0.1 * tf.matmul(x, y, transpose_a=True))
+        return tf.cast(tf.argmax(y, axis=1), tf.float32)  # a library step too
+
+    x = np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32)
+    p = tf.debugging.profile(step, x)
+    with tf.debugging.profile() as q:
+        step(x)
+        step(x)
+    q.write_trace(tmp_path / "trace.json")
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    assert {e["name"] for e in events} == {r["name"] for r in p.rows}
+    assert len(events) == 2 * sum(r["calls"] for r in p.rows)
+    assert all(e["ph"] == "X" and e["dur"] >= 0 and e["ts"] >= 0 for e in events)
+    starts = [e["ts"] for e in events]
+    assert starts == sorted(starts) and len({e["tid"] for e in events}) == 1
