@@ -207,3 +207,68 @@ def _png(pixels: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(buf, "PNG")
     return buf.getvalue()
+
+
+def graph(graph_data, stage: str = "fused") -> bool:
+    """The program of ``graph_data`` (a concrete function, or a tf.function with an input
+    signature) for TensorBoard's graph dashboard, in the default writer: each IR op a node
+    (its op, dtype and shape), each fused kernel a group holding the ops it absorbed."""
+    from .function import Function
+    state = _state()
+    if not state.writers:
+        return False
+    cf = graph_data.get_concrete_function() if isinstance(graph_data, Function) else \
+        graph_data
+    g = cf.graph if stage == "traced" else cf.compiled().stages[stage]
+    import time
+
+    from tensorboard.compat.proto import event_pb2
+    event = event_pb2.Event(wall_time=time.time(), step=0,
+                            graph_def=graph_def(g).SerializeToString())
+    with state.writers[-1]._lock:
+        state.writers[-1]._writer.add_event(event)
+    return True
+
+
+def graph_def(g):
+    """A Kiln IR graph as a TensorBoard GraphDef: nodes named by their value (kernels'
+    inner ops under the kernel's name, which TensorBoard draws as a group)."""
+    from tensorboard.compat.proto import attr_value_pb2, graph_pb2, tensor_shape_pb2, types_pb2
+    dtypes = {"f16": types_pb2.DT_HALF, "f32": types_pb2.DT_FLOAT, "f64": types_pb2.DT_DOUBLE,
+              "i32": types_pb2.DT_INT32, "i64": types_pb2.DT_INT64, "bool": types_pb2.DT_BOOL}
+    out = graph_pb2.GraphDef()
+
+    def add(name, op, inputs, types):
+        node = out.node.add(name=name, op=op, input=inputs)
+        if types:
+            node.attr["T"].CopyFrom(attr_value_pb2.AttrValue(type=dtypes.get(
+                types[0].dtype.name, types_pb2.DT_INVALID)))
+            shapes = attr_value_pb2.AttrValue.ListValue(shape=[
+                tensor_shape_pb2.TensorShapeProto(dim=[
+                    tensor_shape_pb2.TensorShapeProto.Dim(size=d if isinstance(d, int) else -1)
+                    for d in t.shape]) for t in types])
+            node.attr["_output_shapes"].CopyFrom(attr_value_pb2.AttrValue(list=shapes))
+
+    def walk(graph, names: dict, scope: str):
+        for p in graph.params:
+            if p.name not in names:
+                names[p.name] = f"{scope}{p.name}"
+                add(names[p.name], "Placeholder", [], [p.type])
+        for n in graph.nodes:
+            ins = [names[x.name] for x in n.inputs if hasattr(x, "name") and x.name in names]
+            if n.op.name == "kernel":
+                kernel = dict(n.attrs)["name"]
+                body = n.regions[0]
+                inner = {p.name: names[x.name] for p, x in zip(body.params, n.inputs)
+                         if hasattr(x, "name") and x.name in names}
+                walk(body, inner, f"{scope}{kernel}/")
+                for o, r in zip(n.outputs, body.results):
+                    names[o.name] = inner.get(r.name, f"{scope}{kernel}")
+                continue
+            name = f"{scope}{n.op.name}_{n.outputs[0].name}" if n.outputs else \
+                f"{scope}{n.op.name}"
+            add(name, n.op.name, ins, [o.type for o in n.outputs])
+            for o in n.outputs:
+                names[o.name] = name
+    walk(g, {}, "")
+    return out

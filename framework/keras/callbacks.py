@@ -421,14 +421,16 @@ class TensorBoard(Callback):
     """TensorBoard logs of training (tf.summary, framework/summary.py): ``epoch_<metric>``
     scalars under ``log_dir/train`` and ``log_dir/validation`` (the ``val_`` logs),
     ``batch_<metric>`` every ``update_freq`` batches (``"batch"``: each), and a histogram of
-    every weight every ``histogram_freq`` epochs; the first worker only. Not yet: the graph
-    dashboard (``write_graph``), images of weights, profiling and embeddings."""
+    every weight every ``histogram_freq`` epochs, and (``write_graph``) the fused train step
+    for the graph dashboard; the first worker only. Not yet: images of weights, profiling
+    and embeddings."""
 
     def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True,
                  write_images=False, write_steps_per_second=False, update_freq="epoch",
                  profile_batch=0, embeddings_freq=0, embeddings_metadata=None):
         super().__init__()
         self.log_dir, self.histogram_freq = os.fspath(log_dir), int(histogram_freq)
+        self.write_graph = write_graph
         self.update_freq = 1 if update_freq == "batch" else update_freq
         self._writers: dict = {}
         self._step = 0
@@ -450,6 +452,11 @@ class TensorBoard(Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
+        if self._step == 1 and self.write_graph and _chief(self.model) and \
+                self.model.train_function is not None:  # compiled by the first batch
+            from .. import summary
+            with self._writer("train").as_default():
+                summary.graph(self.model.train_function)
         if isinstance(self.update_freq, int) and _chief(self.model) and \
                 self._step % self.update_freq == 0:
             self._scalars("train", "batch_", logs or {}, self._step)

@@ -95,6 +95,9 @@ def test_the_keras_callback_writes_tensorboards_run_layout(tmp_path):
     assert [s for s, _ in _values(train, "batch_loss")] == [2, 4, 6, 8]  # 3 batches an epoch
     kernel = h.model.layers[0].kernel.name.split(":")[0]  # e.g. dense/kernel
     assert [s for s, _ in _values(train, kernel)] == [0, 1, 2]  # histogram_freq=1
+    nodes = train.Graph().node  # the fused train step: kernels as groups of their ops
+    assert any(n.op == "matmul" and "/" in n.name for n in nodes)
+    assert any(n.op == "Placeholder" and n.name.endswith("kernel") for n in nodes)
 
 
 def test_tensorboard_serves_the_scalars(tmp_path):
