@@ -8,7 +8,7 @@ import numpy as np
 from compiler.errors import KilnError
 from compiler.ir import Literal
 
-from . import tape, tracing
+from . import host_calls, tape, tracing
 from .errors import TracingError
 from .tensor import Tensor
 
@@ -71,6 +71,8 @@ def apply(op, inputs, attrs: dict | None = None, regions=()):
     if tape.active() and op.differentiable:
         tape.record(op, inputs, checked | {"regions": tuple(regions)} if regions else checked,
                     outs)
+    if host_calls._numerics[0]:  # tf.debugging.enable_check_numerics
+        host_calls.check_results(op, outs, tracing.where())
     return outs if len(outs) != 1 else outs[0]
 
 

@@ -20,6 +20,9 @@ from .host_calls import (  # noqa: F401  (tf.debugging's asserts)
     assert_none_equal,
     assert_rank,
     assert_type,
+    check_numerics,
+    disable_check_numerics,
+    enable_check_numerics,
 )
 
 DUMP_ENV = "KILN_DUMP_IR"

@@ -58,6 +58,28 @@ def check(ok, message: Callable, data=(), op: str = "assert", required: bool = T
     on_host(raise_failed, [bad] + list(data), op, required)
 
 
+_numerics = [False]  # tf.debugging.enable_check_numerics
+
+
+def check_results(op, outs, where) -> None:
+    """In check-numerics mode: raise, after the program ran (or at once eagerly), naming the
+    first op in program order whose floating result holds a NaN or an inf, and its line.
+    Its results become results of the program (so a fused kernel writes them out)."""
+    floats = [o for o in outs if o.dtype.is_float]
+    if not floats:
+        return
+
+    def raise_bad(*values):
+        for a in values:
+            bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+            if bad:
+                raise InvalidArgumentError(op.name, f"check_numerics: {op.name} produced "
+                                           f"{bad} non-finite values (NaN or inf) in a "
+                                           f"{np.shape(a)} result, the first op in program "
+                                           f"order to do so", where)
+    on_host(raise_bad, floats, "check_numerics", required=False)
+
+
 def results(trace, outputs: list) -> list:
     """Append what the trace's host calls read to a program's result values ``outputs``;
     returns records ``(fn, [result index or eager array])`` for ``after_call``."""
@@ -120,6 +142,25 @@ def assert_non_negative(x, message=None, summarize=None, name=None):
     """Raise ``InvalidArgumentError`` unless every element of ``x`` is >= 0."""
     x = _t(x)
     assert_greater_equal(x, np.zeros((), x.dtype.np), message=message)
+
+
+def enable_check_numerics(stack_height_limit=30, path_length_limit=50) -> None:
+    """Check every floating result of every op traced or run eagerly from now on: the first
+    NaN or inf raises ``InvalidArgumentError`` naming the op that made it and its line (in
+    compiled code, after the call: the checked values become results of the program, inside
+    fused kernels too). Functions traced before stay unchecked; costs nothing when off."""
+    _numerics[0] = True
+
+
+def disable_check_numerics() -> None:
+    """Stop checking ops traced (or run eagerly) from now on."""
+    _numerics[0] = False
+
+
+def check_numerics(tensor, message, name=None):
+    """``tensor``, after checking it holds no NaN or inf (``InvalidArgumentError`` naming
+    ``message`` otherwise)."""
+    return assert_all_finite(tensor, message)
 
 
 def assert_all_finite(x, message, name=None):

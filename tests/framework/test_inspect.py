@@ -109,3 +109,33 @@ def test_a_profile_writes_a_chrome_trace_timeline(tmp_path):
     assert all(e["ph"] == "X" and e["dur"] >= 0 and e["ts"] >= 0 for e in events)
     starts = [e["ts"] for e in events]
     assert starts == sorted(starts) and len({e["tid"] for e in events}) == 1
+
+
+def test_check_numerics_names_the_op_that_made_a_nan_inside_a_fused_kernel():
+    from framework.errors import InvalidArgumentError
+    x = np.array([1.0, -1.0, 4.0], np.float32)  # log(-1) is the first NaN
+    tf.debugging.enable_check_numerics()
+    try:
+        @tf.function
+        def f(x):
+            y = x * 2.0 + 1.0
+            z = tf.math.log(y - 2.0)  # the line reported
+            return tf.exp(z) * 3.0
+
+        assert "kernel" in f.get_concrete_function(x).ir("fused")  # one fused kernel
+        with pytest.raises(InvalidArgumentError, match=r"log produced 1 non-finite.*"
+                                                       r"test_inspect\.py:\d+"):
+            f(x)
+        with pytest.raises(InvalidArgumentError, match="log produced"):  # eagerly too
+            tf.math.log(tf.constant([-1.0]))
+        f(np.array([1.0, 2.0, 3.0], np.float32))  # finite: no error
+    finally:
+        tf.debugging.disable_check_numerics()
+
+    @tf.function
+    def g(x):
+        return tf.math.log(x - 2.0)
+
+    assert np.isnan(g(x).numpy()).any()  # off: no check, no cost
+    with pytest.raises(InvalidArgumentError, match="bad values"):
+        tf.debugging.check_numerics(tf.constant([np.inf]), "bad values")
