@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,cuda,mpi,onnx,serve,tensorboard]"
+	$(PY) -m pip install --quiet -e ".[dev,cuda,mpi,onnx,serve,tensorboard,plot]"
 	touch $(STAMP)
 
 demo: $(STAMP)

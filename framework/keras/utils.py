@@ -70,3 +70,6 @@ def register_keras_serializable(package="Custom", name=None):
     """See ``keras.saving.register_keras_serializable``."""
     from .saving import register_keras_serializable as register
     return register(package, name)
+
+
+from .plotting import model_to_dot, plot_history, plot_model  # noqa: E402,F401
