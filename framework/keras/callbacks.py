@@ -421,9 +421,11 @@ class TensorBoard(Callback):
     """TensorBoard logs of training (tf.summary, framework/summary.py): ``epoch_<metric>``
     scalars under ``log_dir/train`` and ``log_dir/validation`` (the ``val_`` logs),
     ``batch_<metric>`` every ``update_freq`` batches (``"batch"``: each), and a histogram of
-    every weight every ``histogram_freq`` epochs, and (``write_graph``) the fused train step
-    for the graph dashboard; the first worker only. Not yet: images of weights, profiling
-    and embeddings."""
+    every weight every ``histogram_freq`` epochs, (``write_graph``) the fused train step for
+    the graph dashboard, and (``profile_batch=(first, last)``, counted from 1) those
+    batches' kernels as a Chrome trace-event timeline,
+    ``train/kiln_trace_<first>_<last>.json``; the first worker only. Not yet: images of
+    weights and embeddings."""
 
     def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True,
                  write_images=False, write_steps_per_second=False, update_freq="epoch",
@@ -431,6 +433,13 @@ class TensorBoard(Callback):
         super().__init__()
         self.log_dir, self.histogram_freq = os.fspath(log_dir), int(histogram_freq)
         self.write_graph = write_graph
+        batches = (profile_batch, profile_batch) if isinstance(profile_batch, int) else \
+            tuple(int(b) for b in (profile_batch.split(",") if isinstance(profile_batch, str)
+                                   else profile_batch))
+        if len(batches) != 2 or batches[0] > batches[1]:
+            raise ValueError(f"TensorBoard: profile_batch must be a batch number or a pair "
+                             f"(first, last); received {profile_batch!r}")
+        self.profile_batch, self._profile = batches, None
         self.update_freq = 1 if update_freq == "batch" else update_freq
         self._writers: dict = {}
         self._step = 0
@@ -450,8 +459,21 @@ class TensorBoard(Callback):
     def on_train_begin(self, logs=None):
         self._step = 0
 
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._step + 1 == self.profile_batch[0] and self.profile_batch[0] > 0:
+            from ..debugging import Profile
+            self._profile = Profile().__enter__()
+
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
+        if self._profile is not None and self._step == self.profile_batch[1]:
+            self._profile.__exit__(None, None, None)
+            if _chief(self.model):
+                first, last = self.profile_batch
+                os.makedirs(os.path.join(self.log_dir, "train"), exist_ok=True)
+                self._profile.write_trace(os.path.join(
+                    self.log_dir, "train", f"kiln_trace_{first}_{last}.json"))
+            self._profile = None
         if self._step == 1 and self.write_graph and _chief(self.model) and \
                 self.model.train_function is not None:  # compiled by the first batch
             from .. import summary

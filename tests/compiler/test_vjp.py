@@ -101,6 +101,12 @@ def test_vjp_matches_finite_differences(op, data):
         return
     types, arrays = as_f64(types, arrays)
     arrays = [_domain(op, i, a, rng) for i, a in enumerate(arrays)]
+    if op.name in ("max", "min"):  # keep the finite difference off the kink where x == y
+        for _ in range(20):
+            gap = np.abs(np.subtract(*np.broadcast_arrays(*arrays)))
+            if gap.size == 0 or gap.min() > 1e-3:
+                break
+            arrays[1] = arrays[1] + 0.37
     g = build(op, types, attrs)
     if op is P.MAX_POOL_GRAD:
         with pytest.raises(GradientError, match="second derivatives"):

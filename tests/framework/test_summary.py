@@ -81,7 +81,8 @@ def _fit(log_dir):
               loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return m.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0,
                  callbacks=[tf.keras.callbacks.TensorBoard(log_dir, histogram_freq=1,
-                                                           update_freq=2)])
+                                                           update_freq=2,
+                                                           profile_batch=(2, 3))])
 
 
 def test_the_keras_callback_writes_tensorboards_run_layout(tmp_path):
@@ -95,6 +96,9 @@ def test_the_keras_callback_writes_tensorboards_run_layout(tmp_path):
     assert [s for s, _ in _values(train, "batch_loss")] == [2, 4, 6, 8]  # 3 batches an epoch
     kernel = h.model.layers[0].kernel.name.split(":")[0]  # e.g. dense/kernel
     assert [s for s, _ in _values(train, kernel)] == [0, 1, 2]  # histogram_freq=1
+    trace = json.loads((tmp_path / "train" / "kiln_trace_2_3.json").read_text())
+    steps = {e["name"] for e in trace["traceEvents"]}  # two batches' kernels
+    assert len(trace["traceEvents"]) == 2 * len(steps) and any("matmul" in s for s in steps)
     nodes = train.Graph().node  # the fused train step: kernels as groups of their ops
     assert any(n.op == "matmul" and "/" in n.name for n in nodes)
     assert any(n.op == "Placeholder" and n.name.endswith("kernel") for n in nodes)
