@@ -46,6 +46,22 @@ from .core import (  # noqa: F401
 )
 from .normalization import BatchNormalization, LayerNormalization  # noqa: F401
 from .recurrent import GRU, LSTM, RNN  # noqa: F401
+from .reshaping import (  # noqa: F401
+    ELU,
+    ActivityRegularization,
+    Cropping1D,
+    Cropping2D,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    RepeatVector,
+    Softmax,
+    UnitNormalization,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)
 
 AvgPool2D, MaxPool2D, MaxPool1D, AvgPool1D = (AveragePooling2D, MaxPooling2D, MaxPooling1D,
                                               AveragePooling1D)
