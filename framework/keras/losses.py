@@ -4,6 +4,8 @@ last axis); ``Loss`` classes reduce with ``sum_over_batch_size`` (the default), 
 
 from __future__ import annotations
 
+import math
+
 from compiler.errors import ShapeError
 
 from .. import array_ops as A
@@ -55,6 +57,64 @@ def huber(y_true, y_pred, delta=1.0):
     err = M.abs(y_pred - y_true)
     quad = M.minimum(err, delta)
     return M.reduce_mean(0.5 * M.square(quad) + delta * (err - quad), -1)
+
+
+def kl_divergence(y_true, y_pred):
+    y_true, y_pred = pair(y_true, y_pred)
+    t, p = M.clip_by_value(y_true, EPSILON, 1.0), M.clip_by_value(y_pred, EPSILON, 1.0)
+    return M.reduce_sum(t * M.log(t / p), -1)
+
+
+def _signed(y_true):
+    """0/1 labels as -1/1 (labels already -1/1 are kept), as Keras's hinge losses do."""
+    binary = M.reduce_all(M.logical_or(M.equal(y_true, 0.0), M.equal(y_true, 1.0)))
+    return M.where(binary, 2.0 * y_true - 1.0, y_true)
+
+
+def hinge(y_true, y_pred):
+    y_true, y_pred = pair(y_true, y_pred)
+    return M.reduce_mean(M.maximum(1.0 - _signed(y_true) * y_pred, 0.0), -1)
+
+
+def squared_hinge(y_true, y_pred):
+    y_true, y_pred = pair(y_true, y_pred)
+    return M.reduce_mean(M.square(M.maximum(1.0 - _signed(y_true) * y_pred, 0.0)), -1)
+
+
+def categorical_hinge(y_true, y_pred):
+    y_true, y_pred = pair(y_true, y_pred)
+    pos = M.reduce_sum(y_true * y_pred, -1)
+    neg = M.reduce_max((1.0 - y_true) * y_pred, -1)
+    return M.maximum(neg - pos + 1.0, 0.0)
+
+
+def log_cosh(y_true, y_pred):
+    y_true, y_pred = pair(y_true, y_pred)
+    x = y_pred - y_true
+    return M.reduce_mean(x + nn.softplus(-2.0 * x) - math.log(2.0), -1)
+
+
+def poisson(y_true, y_pred):
+    y_true, y_pred = pair(y_true, y_pred)
+    return M.reduce_mean(y_pred - y_true * M.log(y_pred + EPSILON), -1)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    y_true, y_pred = pair(y_true, y_pred)
+    first = M.log(M.maximum(y_pred, EPSILON) + 1.0)
+    second = M.log(M.maximum(y_true, EPSILON) + 1.0)
+    return M.reduce_mean(M.square(first - second), -1)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    y_true, y_pred = pair(y_true, y_pred)
+    return 100.0 * M.reduce_mean(M.abs((y_true - y_pred) / M.maximum(M.abs(y_true), EPSILON)),
+                                 -1)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    y_true, y_pred = pair(y_true, y_pred)
+    return -M.reduce_sum(nn.l2_normalize(y_true, axis) * nn.l2_normalize(y_pred, axis), axis)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
@@ -198,12 +258,31 @@ SparseCategoricalCrossentropy = _wrap("SparseCategoricalCrossentropy",
                                       sparse_categorical_crossentropy, from_logits=False,
                                       axis=-1)
 
+KLDivergence = _wrap("KLDivergence", kl_divergence)
+Hinge = _wrap("Hinge", hinge)
+SquaredHinge = _wrap("SquaredHinge", squared_hinge)
+CategoricalHinge = _wrap("CategoricalHinge", categorical_hinge)
+LogCosh = _wrap("LogCosh", log_cosh)
+Poisson = _wrap("Poisson", poisson)
+MeanSquaredLogarithmicError = _wrap("MeanSquaredLogarithmicError",
+                                    mean_squared_logarithmic_error)
+MeanAbsolutePercentageError = _wrap("MeanAbsolutePercentageError",
+                                    mean_absolute_percentage_error)
+CosineSimilarity = _wrap("CosineSimilarity", cosine_similarity, axis=-1)
+
 _BY_NAME = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError, "huber": Huber,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "kl_divergence": KLDivergence, "kld": KLDivergence, "hinge": Hinge,
+    "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "log_cosh": LogCosh, "logcosh": LogCosh, "poisson": Poisson,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError, "cosine_similarity": CosineSimilarity,
 }
 _CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
 
