@@ -251,13 +251,9 @@ class ActivityRegularization(Layer):
         self.l1, self.l2 = float(l1), float(l2)
 
     def call(self, inputs):
-        loss = 0.0
-        if self.l1:
-            loss = loss + self.l1 * M.reduce_sum(M.abs(inputs))
-        if self.l2:
-            loss = loss + self.l2 * M.reduce_sum(M.square(inputs))
         if self.l1 or self.l2:
-            self.add_loss(loss)
+            from ..regularizers import L1L2
+            self.add_loss(L1L2(self.l1, self.l2)(inputs))
         return inputs
 
     def get_config(self):
