@@ -309,6 +309,50 @@ class AUC(_Confusion):
                                        "curve": self.curve, "from_logits": self.from_logits}
 
 
+def _cosine(y_true, y_pred, axis=-1):
+    return -L.cosine_similarity(y_true, y_pred, axis)
+
+
+LogCoshError = _wrapper("LogCoshError", L.log_cosh, "logcosh")
+CosineSimilarity = _wrapper("CosineSimilarity", _cosine, "cosine_similarity", axis=-1)
+MeanSquaredLogarithmicError = _wrapper("MeanSquaredLogarithmicError",
+                                       L.mean_squared_logarithmic_error,
+                                       "mean_squared_logarithmic_error")
+MeanAbsolutePercentageError = _wrapper("MeanAbsolutePercentageError",
+                                       L.mean_absolute_percentage_error,
+                                       "mean_absolute_percentage_error")
+KLDivergence = _wrapper("KLDivergence", L.kl_divergence, "kl_divergence")
+
+
+class RootMeanSquaredError(MeanSquaredError):
+    """The square root of the (weighted) mean of every sample's mean squared error."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name, dtype)
+
+    def result(self):
+        return M.sqrt(super().result())
+
+
+def _count(cls_name, which, default_name):
+    def __init__(self, thresholds=None, name=default_name, dtype=None):
+        _Confusion.__init__(self, [0.5] if thresholds is None else np.atleast_1d(thresholds),
+                            name, dtype)
+
+    def result(self):
+        r = A.identity(getattr(self, which))
+        return r[0] if len(self.thresholds) == 1 else r
+    return type(cls_name, (_Confusion,), {"__init__": __init__, "result": result,
+                                          "__doc__": f"The (weighted) count of {which} at "
+                                                     f"each threshold (y_pred > t)."})
+
+
+TruePositives = _count("TruePositives", "tp", "true_positives")
+FalsePositives = _count("FalsePositives", "fp", "false_positives")
+TrueNegatives = _count("TrueNegatives", "tn", "true_negatives")
+FalseNegatives = _count("FalseNegatives", "fn", "false_negatives")
+
+
 _BY_NAME = {
     "accuracy": Accuracy, "acc": Accuracy, "binary_accuracy": BinaryAccuracy,
     "categorical_accuracy": CategoricalAccuracy,
@@ -318,6 +362,13 @@ _BY_NAME = {
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
     "auc": AUC, "precision": Precision, "recall": Recall,
+    "logcosh": LogCoshError, "cosine_similarity": CosineSimilarity,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError, "mean_absolute_percentage_error":
+    MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
+    "kl_divergence": KLDivergence, "root_mean_squared_error": RootMeanSquaredError,
+    "true_positives": TruePositives, "false_positives": FalsePositives,
+    "true_negatives": TrueNegatives, "false_negatives": FalseNegatives,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
