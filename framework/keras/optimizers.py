@@ -352,7 +352,111 @@ class Adagrad(Optimizer):
             "epsilon": self.epsilon}
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+class Adamax(Optimizer):
+    """Adam with the infinity norm: ``u = max(beta_2 u, |g|)``."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def build_slots(self, var):
+        self.add_slot(var, "m")
+        self.add_slot(var, "u")
+
+    def update_step(self, g, var, lr):
+        b1p = M.pow(A.constant(self.beta_1, var.dtype), self._step(var.dtype))
+        m, u = self.get_slot(var, "m"), self.get_slot(var, "u")
+        m.assign(m + (g - m) * (1.0 - self.beta_1))
+        u.assign(M.maximum(u * self.beta_2, M.abs(g)))
+        var.assign_sub(lr / (1.0 - b1p) * m / (u + self.epsilon))
+
+    def get_config(self):
+        return super().get_config() | {"beta_1": self.beta_1, "beta_2": self.beta_2,
+                                       "epsilon": self.epsilon}
+
+
+class Nadam(Adamax):
+    """Adam with Nesterov momentum and Keras's momentum schedule ``u_t = beta_1 (1 - 0.5
+    0.96^t)`` (its running product a variable of the optimizer)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
+        with tracing.active(None):
+            self._u_product = Variable(np.float32(1.0), trainable=False,
+                                       name=f"{self.name}/u_product")
+
+    @property
+    def variables(self) -> list:
+        return super().variables + [self._u_product]
+
+    def build_slots(self, var):
+        self.add_slot(var, "m")
+        self.add_slot(var, "v")
+
+    def apply_gradients(self, grads_and_vars, name=None, **kwargs):
+        t = self._step()
+        self._u = [self.beta_1 * (1.0 - 0.5 * M.pow(0.96, t + k)) for k in (0.0, 1.0)]
+        self._u_prod = self._u_product * self._u[0]
+        out = super().apply_gradients(grads_and_vars, name, **kwargs)
+        self._u_product.assign(self._u_prod)
+        return out
+
+    def update_step(self, g, var, lr):
+        (u_t, u_next), prod = self._u, self._u_prod
+        u_t, u_next, prod = (M.cast(x, var.dtype) for x in (u_t, u_next, prod))
+        m, v = self.get_slot(var, "m"), self.get_slot(var, "v")
+        m.assign(m + (g - m) * (1.0 - self.beta_1))
+        v.assign(v + (M.square(g) - v) * (1.0 - self.beta_2))
+        m_hat = u_next * m / (1.0 - prod * u_next) + (1.0 - u_t) * g / (1.0 - prod)
+        v_hat = v / (1.0 - M.pow(A.constant(self.beta_2, var.dtype), self._step(var.dtype)))
+        var.assign_sub(m_hat * lr / (M.sqrt(v_hat) + self.epsilon))
+
+
+class Adadelta(Optimizer):
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def build_slots(self, var):
+        self.add_slot(var, "accumulated_grad")
+        self.add_slot(var, "accumulated_delta_var")
+
+    def update_step(self, g, var, lr):
+        acc_g = self.get_slot(var, "accumulated_grad")
+        acc_d = self.get_slot(var, "accumulated_delta_var")
+        acc_g.assign(acc_g * self.rho + M.square(g) * (1.0 - self.rho))
+        delta = -M.sqrt(acc_d + self.epsilon) / M.sqrt(acc_g + self.epsilon) * g
+        acc_d.assign(acc_d * self.rho + M.square(delta) * (1.0 - self.rho))
+        var.assign_add(lr * delta)
+
+    def get_config(self):
+        return super().get_config() | {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """``var -= lr sign(beta_1 m + (1 - beta_1) g)``, then ``m = beta_2 m + (1 - beta_2)
+    g``."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+
+    def build_slots(self, var):
+        self.add_slot(var, "m")
+
+    def update_step(self, g, var, lr):
+        m = self.get_slot(var, "m")
+        var.assign_sub(lr * M.sign(m * self.beta_1 + g * (1.0 - self.beta_1)))
+        m.assign(m * self.beta_2 + g * (1.0 - self.beta_2))
+
+    def get_config(self):
+        return super().get_config() | {"beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+            "adamax": Adamax, "nadam": Nadam, "adadelta": Adadelta, "lion": Lion}
 
 
 def get(identifier) -> Optimizer:
