@@ -40,3 +40,10 @@ def test_readme_example_output_is_real(tmp_path, name):
 def test_readme_names_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
+
+
+def test_the_keras_catalogue_is_the_codes():
+    import framework as tf
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- catalogue -->\n(.*?)<!-- /catalogue -->", readme, re.S)
+    assert block and block.group(1) == tf.keras.utils.catalogue_markdown()

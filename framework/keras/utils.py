@@ -73,3 +73,24 @@ def register_keras_serializable(package="Custom", name=None):
 
 
 from .plotting import model_to_dot, plot_history, plot_model  # noqa: E402,F401
+
+
+def catalogue() -> dict:
+    """Every Keras class Kiln has, by kind (layers, losses, metrics, optimizers, callbacks):
+    the README's catalogue is this, printed (a test checks they agree)."""
+    from . import callbacks, layers, losses, metrics, optimizers
+
+    def classes(module, base):
+        return sorted({v.__name__ for v in vars(module).values()
+                       if isinstance(v, type) and issubclass(v, base) and v is not base
+                       and not v.__name__.startswith("_")})
+    return {"layers": classes(layers, layers.Layer),
+            "losses": classes(losses, losses.Loss),
+            "metrics": classes(metrics, metrics.Metric),
+            "optimizers": classes(optimizers, optimizers.Optimizer) + ["LossScaleOptimizer"],
+            "callbacks": classes(callbacks, callbacks.Callback)}
+
+
+def catalogue_markdown() -> str:
+    return "\n".join(f"- **{kind}** ({len(names)}): {', '.join(names)}"
+                     for kind, names in catalogue().items()) + "\n"
