@@ -70,3 +70,39 @@ def test_activity_regularization_adds_its_loss_to_training():
     x = np.ones((4, 3), "f")
     loss = m.evaluate(x, np.zeros((4, 2), "f"), verbose=0)
     assert loss == pytest.approx(9.0 + 4 * 2 * 3.0, rel=1e-6)  # mse 9 + l1 of 8 threes
+
+
+NOISE = [
+    (kl.GaussianNoise, {"stddev": 0.5}, (2, 5), (2, 5), 0),
+    (kl.GaussianDropout, {"rate": 0.3}, (2, 5), (2, 5), 0),
+    (kl.SpatialDropout1D, {"rate": 0.3}, (2, 3, 4), (2, 3, 4), 0),
+    (kl.SpatialDropout2D, {"rate": 0.3}, (2, 3, 3, 4), (2, 3, 3, 4), 0),
+    (kl.PReLU, {}, (2, 3, 4), (2, 3, 4), 1),
+    (kl.PReLU, {"shared_axes": [1]}, (2, 3, 4), (2, 3, 4), 1),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,shape,expected,n", NOISE,
+                         ids=[c[0].__name__ for c in NOISE])
+def test_noise_layers_harness(cls, kwargs, shape, expected, n, tmp_path):
+    run_layer_test(cls, kwargs, shape, expected, weights=n, tmp_path=tmp_path)
+
+
+def test_noise_while_training_has_keras_statistics():
+    x = np.ones((200, 50, 8), "f")
+    noisy = kl.GaussianNoise(0.5, seed=1)(x, training=True).numpy() - 1.0
+    assert abs(noisy.mean()) < 0.01 and abs(noisy.std() - 0.5) < 0.01
+    mult = kl.GaussianDropout(0.2, seed=1)(x, training=True).numpy()
+    assert abs(mult.mean() - 1.0) < 0.01 and abs(mult.std() - 0.5) < 0.01  # sqrt(.2/.8)
+    drop = kl.SpatialDropout1D(0.25, seed=1)(x, training=True).numpy()
+    per_channel = drop[:, 0, :]  # a channel is dropped (0) or kept (1/0.75) at every step
+    assert (drop == per_channel[:, None, :]).all()
+    np.testing.assert_allclose(np.unique(per_channel), [0.0, 1 / 0.75], rtol=1e-6)
+    assert abs((per_channel == 0).mean() - 0.25) < 0.05
+    np.testing.assert_array_equal(kl.GaussianNoise(0.5)(x).numpy(), x)  # inference: identity
+
+
+def test_prelu_matches_tensorflow():
+    layer = kl.PReLU(alpha_initializer=tf.keras.initializers.Constant(0.25))
+    # tf.keras (TensorFlow 2.21) on X: [-0.75, -0.5, -0.25, 0, 1, 2]
+    np.testing.assert_allclose(layer(X).numpy().ravel(), [-0.75, -0.5, -0.25, 0.0, 1.0, 2.0])

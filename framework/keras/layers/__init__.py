@@ -44,6 +44,13 @@ from .core import (  # noqa: F401
     multiply,
     subtract,
 )
+from .noise import (  # noqa: F401
+    GaussianDropout,
+    GaussianNoise,
+    PReLU,
+    SpatialDropout1D,
+    SpatialDropout2D,
+)
 from .normalization import BatchNormalization, LayerNormalization  # noqa: F401
 from .recurrent import GRU, LSTM, RNN  # noqa: F401
 from .reshaping import (  # noqa: F401
