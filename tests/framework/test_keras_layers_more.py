@@ -75,6 +75,7 @@ def test_activity_regularization_adds_its_loss_to_training():
 NOISE = [
     (kl.GaussianNoise, {"stddev": 0.5}, (2, 5), (2, 5), 0),
     (kl.GaussianDropout, {"rate": 0.3}, (2, 5), (2, 5), 0),
+    (kl.AlphaDropout, {"rate": 0.3}, (2, 5), (2, 5), 0),
     (kl.SpatialDropout1D, {"rate": 0.3}, (2, 3, 4), (2, 3, 4), 0),
     (kl.SpatialDropout2D, {"rate": 0.3}, (2, 3, 3, 4), (2, 3, 3, 4), 0),
     (kl.PReLU, {}, (2, 3, 4), (2, 3, 4), 1),
@@ -100,6 +101,13 @@ def test_noise_while_training_has_keras_statistics():
     np.testing.assert_allclose(np.unique(per_channel), [0.0, 1 / 0.75], rtol=1e-6)
     assert abs((per_channel == 0).mean() - 0.25) < 0.05
     np.testing.assert_array_equal(kl.GaussianNoise(0.5)(x).numpy(), x)  # inference: identity
+    z = np.random.default_rng(2).standard_normal((400, 500)).astype("f")  # mean 0, var 1
+    kept = kl.AlphaDropout(0.2, seed=3)(z, training=True).numpy()
+    assert abs(kept.mean()) < 0.01 and abs(kept.var() - 1.0) < 0.01  # both preserved
+    alpha = -1.6732632423543772 * 1.0507009873554805
+    a = (0.8 * (1 + 0.2 * alpha ** 2)) ** -0.5
+    dropped = np.isclose(kept, a * alpha * 0.8, rtol=0, atol=1e-6)  # alpha*a + b, Keras's
+    assert abs(dropped.mean() - 0.2) < 0.01
 
 
 def test_prelu_matches_tensorflow():

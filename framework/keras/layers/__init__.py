@@ -45,6 +45,7 @@ from .core import (  # noqa: F401
     subtract,
 )
 from .noise import (  # noqa: F401
+    AlphaDropout,
     GaussianDropout,
     GaussianNoise,
     PReLU,

@@ -50,6 +50,34 @@ class GaussianDropout(Layer):
         return super().get_config() | {"rate": self.rate, "seed": self.seed}
 
 
+class AlphaDropout(Layer):
+    """Dropout that keeps a SELU network's mean and variance: dropped inputs become SELU's
+    negative saturation, then all are scaled and shifted back (Keras's formula)."""
+
+    supports_masking = True
+    ALPHA_P = -1.6732632423543772 * 1.0507009873554805  # -alpha * scale of SELU
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"AlphaDropout: rate must be in [0, 1); received {rate!r}")
+        self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
+
+    def call(self, inputs, training=None):
+        if not training or not self.rate:
+            return inputs
+        from ...random import uniform
+        shape = self.noise_shape or inputs.ir_type.shape
+        kept = uniform(shape, dtype=inputs.dtype, seed=self.seed) >= self.rate
+        r, alpha = self.rate, self.ALPHA_P
+        a = ((1.0 - r) * (1.0 + r * alpha ** 2)) ** -0.5
+        return M.where(kept, inputs, alpha) * a - a * alpha * r
+
+    def get_config(self):
+        return super().get_config() | {"rate": self.rate, "noise_shape": self.noise_shape,
+                                       "seed": self.seed}
+
+
 class _SpatialDropout(Layer):
     """Drops whole feature maps (every step or pixel of a channel together) while
     training."""
