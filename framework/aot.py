@@ -49,7 +49,9 @@ def compile(fn, path, batch_size: int = 1, name: str = "kiln_run") -> str:  # no
     from compiler.codegen.compile import compile_graph
     from compiler.codegen.targets import TARGETS
     from runtime import sconv, sgemm
-    cf = _concrete(fn, batch_size)
+
+    from .saved_model import inference_function
+    cf = inference_function(fn, batch_size)
     if any(isinstance(d, str) or not isinstance(d, int) for p in cf.graph.params
            for d in p.type.shape):
         raise AotError("every input needs a static shape (give batch_size)")
@@ -81,22 +83,6 @@ def compile(fn, path, batch_size: int = 1, name: str = "kiln_run") -> str:  # no
     header = os.path.splitext(path)[0] + ".h"
     write_atomic(header, _header(cf, name, os.path.basename(path)))
     return header
-
-
-def _concrete(fn, batch_size):
-    from .concrete import ConcreteFunction
-    from .function import Function, function
-    from .specs import TensorSpec
-    if isinstance(fn, ConcreteFunction):
-        return fn
-    if isinstance(fn, Function):
-        return fn.get_concrete_function()
-    shape = getattr(fn, "_batch_input_shape", None)
-    if shape is None or isinstance(shape, list):
-        raise AotError(f"{type(fn).__name__}: give a tf.function with an input signature")
-    spec = TensorSpec((batch_size,) + tuple(shape)[1:], "float32")
-    return function(lambda x: fn(x, training=False), input_signature=[spec]) \
-        .get_concrete_function()
 
 
 def _inputs(cf) -> list:

@@ -195,7 +195,7 @@ def _value(saved, key: str, var, path: str) -> np.ndarray:
         sl = saved.get_slice(key)
         shape, dtype = tuple(sl.get_shape()), sl.get_dtype()
         want = np.dtype(var.dtype.np)
-        if shape != tuple(var.shape) or _DTYPES.get(dtype) != want:
+        if shape != tuple(var.shape) or SAFETENSORS_DTYPES.get(dtype) != want:
             raise CheckpointError(f"{path}: {key} is {dtype}{list(shape)}; the variable "
                                   f"{var.name} is {want}{list(var.shape)}")
         return saved.get_tensor(key)
@@ -203,9 +203,10 @@ def _value(saved, key: str, var, path: str) -> np.ndarray:
         raise CheckpointError(f"{path}: damaged value {key} ({e})") from None
 
 
-_DTYPES = {"F16": np.dtype("float16"), "F32": np.dtype("float32"), "F64": np.dtype("float64"),
-           "I8": np.dtype("int8"), "I16": np.dtype("int16"), "I32": np.dtype("int32"),
-           "I64": np.dtype("int64"), "U8": np.dtype("uint8"), "BOOL": np.dtype("bool")}
+# safetensors' dtype codes (checkpoints and SavedModel values)
+SAFETENSORS_DTYPES = {code: np.dtype(name) for code, name in (
+    ("F16", "float16"), ("F32", "float32"), ("F64", "float64"), ("I8", "int8"),
+    ("I16", "int16"), ("I32", "int32"), ("I64", "int64"), ("U8", "uint8"), ("BOOL", "bool"))}
 
 
 def _defer(ckpt: Checkpoint, saved, path: str, status: LoadStatus) -> None:

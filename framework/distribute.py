@@ -24,6 +24,7 @@ from compiler.ops import collective as collective_op
 from runtime import collective
 
 from . import nest
+from .array_ops import convert_to_tensor
 from .core import apply
 from .tensor import Tensor
 
@@ -139,14 +140,14 @@ class Strategy:
         """``value`` (this replica's) reduced over the replicas (and along ``axis`` first,
         where given: the mean is then over every element of every replica)."""
         op = _reduction(reduce_op)
-        flat = nest.flatten(value)
+        flat = [convert_to_tensor(v) for v in nest.flatten(value)]
         if axis is None:
-            out = all_reduce([_tensor(v) for v in flat], self, op)
+            out = all_reduce(flat, self, op)
         else:
             from . import math_ops as M
             from .array_ops import shape
-            sums = [M.reduce_sum(_tensor(v), axis=axis) for v in flat]
-            counts = [M.cast(shape(_tensor(v))[axis], s.dtype) for v, s in zip(flat, sums)]
+            sums = [M.reduce_sum(v, axis=axis) for v in flat]
+            counts = [M.cast(shape(v)[axis], s.dtype) for v, s in zip(flat, sums)]
             out = all_reduce(sums + counts if op == "mean" else sums, self, "sum")
             if op == "mean":
                 n = len(flat)
@@ -157,7 +158,7 @@ class Strategy:
         """Every replica's ``value`` concatenated along axis 0, in rank order."""
         if axis != 0:
             raise ValueError(f"gather: only axis 0 is supported; received {axis}")
-        return Tensor(collective.all_gather(_tensor(value)._array(), self._group))
+        return Tensor(collective.all_gather(convert_to_tensor(value)._array(), self._group))
 
     def experimental_local_results(self, value) -> tuple:
         return (value,)
@@ -281,14 +282,9 @@ def all_reduce(tensors: list, strategy: Strategy, reduction: str = "sum") -> lis
     """One ``all_reduce`` op over ``tensors`` (in a trace, a node of the IR)."""
     if not tensors:
         return []
-    out = apply(P.ALL_REDUCE, [_tensor(t) for t in tensors],
+    out = apply(P.ALL_REDUCE, [convert_to_tensor(t) for t in tensors],
                 {"group": strategy._group, "reduction": reduction})
     return list(out) if isinstance(out, tuple) else [out]
-
-
-def _tensor(v):
-    from .array_ops import convert_to_tensor
-    return v if isinstance(v, Tensor) else convert_to_tensor(v)
 
 
 def _reduction(reduce_op) -> str:

@@ -46,14 +46,11 @@ def export(fn, path, input_signature=None, opset: int = OPSET) -> None:
 
 def to_onnx(fn, input_signature=None, opset: int = OPSET):
     """The ``onnx.ModelProto`` of ``fn``."""
-    from .concrete import ConcreteFunction
     from .function import Function
-    from .saved_model import _default_signature
-    if isinstance(fn, Function):
-        fn = fn.get_concrete_function(*(input_signature or ()))
-    elif not isinstance(fn, ConcreteFunction):
-        fn = _default_signature(fn)
-    return _Builder(fn, opset).model()
+    from .saved_model import inference_function
+    if isinstance(fn, Function) and input_signature:
+        fn = fn.get_concrete_function(*input_signature)
+    return _Builder(inference_function(fn), opset).model()
 
 
 class _Builder:

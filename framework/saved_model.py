@@ -21,6 +21,7 @@ import numpy as np
 from compiler.errors import KilnError
 from runtime.files import write_atomic
 
+from .checkpoint import SAFETENSORS_DTYPES
 from .tensor import Tensor
 from .variables import Variable
 
@@ -43,7 +44,7 @@ def save(obj, export_dir, signatures=None, options=None) -> None:
     from .concrete import ConcreteFunction
     from .function import Function
     if signatures is None:
-        signatures = _default_signature(obj)
+        signatures = inference_function(obj)
     if not isinstance(signatures, dict):
         signatures = {"serving_default": signatures}
     export_dir = os.fspath(export_dir)
@@ -70,15 +71,23 @@ def save(obj, export_dir, signatures=None, options=None) -> None:
     write_atomic(os.path.join(export_dir, MANIFEST), json.dumps(manifest, indent=1))
 
 
-def _default_signature(obj):
-    from .function import function
+def inference_function(obj, batch_size=None):
+    """The concrete function an export takes from ``obj``: a concrete function as it is, a
+    tf.function's (with its input signature), or a Keras model's call in inference mode on
+    its input shapes (the batch ``batch_size``, None: any) — SavedModel, ONNX, AOT."""
+    from .concrete import ConcreteFunction
+    from .function import Function, function
     from .specs import TensorSpec
+    if isinstance(obj, ConcreteFunction):
+        return obj
+    if isinstance(obj, Function):
+        return obj.get_concrete_function()
     shape = getattr(obj, "_batch_input_shape", None)
     if shape is None:
-        raise SavedModelError(f"{type(obj).__name__} has no known input shape: pass "
-                              f"signatures= (a tf.function with an input_signature)")
+        raise SavedModelError(f"{type(obj).__name__} has no known input shape: pass a "
+                              f"tf.function with an input_signature")
     shapes = shape if isinstance(shape, list) else [shape]
-    specs = [TensorSpec((None,) + tuple(s)[1:], "float32") for s in shapes]
+    specs = [TensorSpec((batch_size,) + tuple(s)[1:], "float32") for s in shapes]
     call = (lambda x: obj(x, training=False)) if len(specs) == 1 else \
         (lambda *xs: obj(list(xs), training=False))
     return function(call, input_signature=specs).get_concrete_function()
@@ -230,7 +239,7 @@ def _values(export_dir, sigs, graphs) -> dict:
             for key, t in wanted.items():
                 sl = f.get_slice(key)
                 if tuple(sl.get_shape()) != tuple(t.shape) or \
-                        np.dtype(t.dtype.np).str[1:] not in _ST_DTYPES.get(sl.get_dtype(), ()):
+                        SAFETENSORS_DTYPES.get(sl.get_dtype()) != np.dtype(t.dtype.np):
                     raise SavedModelError(f"{path}: {key} is {sl.get_dtype()}"
                                           f"{list(sl.get_shape())}; the IR reads {t}")
                 out[key] = Variable(f.get_tensor(key), trainable=False, name=key)
@@ -239,8 +248,6 @@ def _values(export_dir, sigs, graphs) -> dict:
     return out
 
 
-_ST_DTYPES = {"F16": ("f2",), "F32": ("f4",), "F64": ("f8",), "I8": ("i1",), "I16": ("i2",),
-              "I32": ("i4",), "I64": ("i8",), "U8": ("u1",), "BOOL": ("b1",)}
 
 
 def _read_text(path: str, limit: int) -> str:

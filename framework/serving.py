@@ -151,8 +151,8 @@ def _from_columns(inputs, names) -> dict:
 
 
 def _array(value, spec) -> np.ndarray:
-    name, dtype = spec["input"], np.dtype({"f16": "f2", "f32": "f4", "f64": "f8", "i32": "i4",
-                                           "i64": "i8", "bool": "?"}[spec["dtype"]])
+    from compiler import dtypes as dt
+    name, dtype = spec["input"], np.dtype(dt.as_dtype(spec["dtype"]).np)
     try:
         a = np.array(value)
     except ValueError as e:

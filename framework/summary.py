@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from . import host_calls
+from .array_ops import convert_to_tensor
 from .tensor import Tensor
 
 _local = threading.local()
@@ -141,8 +142,8 @@ def _emit(make, name: str, data, step, description) -> bool:
     writer = state.writers[-1]
     text = isinstance(data, (str, bytes)) or isinstance(data, (list, tuple, np.ndarray)) and \
         np.asarray(data).dtype.kind in "USO"  # (no string tensors: a Python value)
-    tensors = ([] if text else [_tensor(data)]) + (
-        [_tensor(step)] if isinstance(step, Tensor) or hasattr(step, "_read") else [])
+    tensors = ([] if text else [convert_to_tensor(data)]) + (
+        [convert_to_tensor(step)] if isinstance(step, Tensor) or hasattr(step, "_read") else [])
     fixed = None if len(tensors) == 2 - text else int(step)
 
     def write(*values):
@@ -151,11 +152,6 @@ def _emit(make, name: str, data, step, description) -> bool:
         writer.write(make(name, np.asarray(value), description), at)
     host_calls.on_host(write, tensors, "summary")
     return True
-
-
-def _tensor(x):
-    from .array_ops import convert_to_tensor
-    return x if isinstance(x, Tensor) else convert_to_tensor(x)
 
 
 def scalar(name, data, step=None, description=None) -> bool:

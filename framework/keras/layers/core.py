@@ -114,6 +114,13 @@ class Activation(Layer):
         return super().get_config() | {"activation": activations.serialize(self.activation)}
 
 
+def dropout_rate(layer, rate) -> float:
+    """A dropout layer's ``rate``, checked: in [0, 1)."""
+    if not 0 <= rate < 1:
+        raise ValueError(f"{type(layer).__name__}: rate must be in [0, 1); received {rate!r}")
+    return float(rate)
+
+
 class Dropout(Layer):
     """Zero inputs with probability ``rate`` while training (scaling the rest by 1/(1-rate))."""
 
@@ -121,9 +128,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"Dropout: rate must be in [0, 1); received {rate!r}")
-        self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
+        self.rate, self.noise_shape, self.seed = dropout_rate(self, rate), noise_shape, seed
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0:

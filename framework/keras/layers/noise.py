@@ -7,6 +7,7 @@ from ... import math_ops as M
 from ... import nn
 from ...random import normal
 from .base import Layer
+from .core import dropout_rate
 
 
 class GaussianNoise(Layer):
@@ -35,9 +36,7 @@ class GaussianDropout(Layer):
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"GaussianDropout: rate must be in [0, 1); received {rate!r}")
-        self.rate, self.seed = float(rate), seed
+        self.rate, self.seed = dropout_rate(self, rate), seed
 
     def call(self, inputs, training=None):
         if not training or not self.rate:
@@ -59,9 +58,7 @@ class AlphaDropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"AlphaDropout: rate must be in [0, 1); received {rate!r}")
-        self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
+        self.rate, self.noise_shape, self.seed = dropout_rate(self, rate), noise_shape, seed
 
     def call(self, inputs, training=None):
         if not training or not self.rate:
@@ -86,10 +83,7 @@ class _SpatialDropout(Layer):
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"{type(self).__name__}: rate must be in [0, 1); received "
-                             f"{rate!r}")
-        self.rate, self.seed = float(rate), seed
+        self.rate, self.seed = dropout_rate(self, rate), seed
 
     def call(self, inputs, training=None):
         if not training or not self.rate:
