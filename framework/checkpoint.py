@@ -227,24 +227,18 @@ def apply_pending(obj) -> None:
     """Assign ``obj`` (a layer or optimizer whose variables were just made) the values a
     restore left for them."""
     from . import tracing
-    ckpt, saved, path, status, _ = obj._pending_restore
+    ckpt, saved, path, status, name = obj._pending_restore
     state = ckpt._state()
     left = [k for k in status._saved - status._matched if k in state]
     with tracing.active(None):  # (inside a trace: assigned now, not recorded)
         for key in left:
             state[key].assign(_value(saved, key, state[key], path))
             status._matched.add(key)
-    if not any(k.startswith(p) for k in status._saved - status._matched
-               for p in _prefixes(ckpt, obj)):
-        obj._pending_restore = None
-
-
-def _prefixes(ckpt: Checkpoint, obj) -> list:
-    names = [k for k, v in ckpt._objects.items() if v is obj]
-    from .keras.optimizers import Optimizer
-    if isinstance(obj, Optimizer):
-        return [".OPTIMIZER_SLOT", *names]
-    return [f"{n}/" for n in names]
+    def mine(key):  # a layer's weights under its name; an optimizer's slots anywhere
+        return key.startswith(f"{name}/") if name is not None else \
+            f"/.OPTIMIZER_SLOT/{obj.name}/" in key
+    if not any(mine(k) for k in status._saved - status._matched):
+        obj._pending_restore = None  # nothing left for it: no more work on its calls
 
 
 class CheckpointManager:
