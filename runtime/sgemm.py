@@ -11,10 +11,12 @@ follows the BLIS design (NC columns of B packed per KC-deep slice, MC rows of A 
 block, micro-tiles over both). A product too small to pay for a second thread runs on one;
 a larger one splits C into bands of rows (or of columns, when C is wide), PIECES per
 thread, that the thread pool hands out (runtime/threads.py), each thread packing its panels
-into its own row of the workspace. Fewer rows than a micro-tile holds (inference at batch
-1) skip packing and stream the rows of B in order; on several threads they split the depth,
-each thread adding its rows of B into its own partial C, summed at the end (B read as one
-forward stream per thread: batch-1 MLP 50-56 -> 40-55 us, numpy 45-58). Measured numbers are
+into its own row of the workspace; the largest pack each block of B once, together, for all
+bands to read (1024^3: 177-193 -> 185-198 GFLOP/s on two cores, alternating runs). Fewer
+rows than a micro-tile holds (inference at batch 1) skip packing and stream the rows of B
+in order; on several threads they split the depth, each thread adding its rows of B into
+its own partial C, summed at the end (B read as one forward stream per thread: batch-1 MLP
+50-56 -> 40-55 us, numpy 45-58). Measured numbers are
 in bench/README.md (``bench/kernels.py``).
 
     kiln_sgemm(a, am, an, ta, b, bm, bn, tb, c, cm, cn, work, flags)
@@ -47,6 +49,8 @@ DEPTH_ROWS = 4                                # rows of B added at once, fewer r
 DEPTH_PIECE = 64                              # least depth a piece of a split depth
 WORK = KC * (NC + NR) + KC * (MC + MR) + MR * NR   # float32 workspace per thread
 SYMBOL = "kiln_sgemm"
+SHARED = 1 << 26                              # multiply-adds a block of B, to share its packing
+CONTEXT = 16                                  # i64 values of a parallel product's context
 ACCUMULATE, SERIAL = 1, 2                     # flags
 
 F32, I1, I8, I32, I64 = ir.FloatType(), ir.IntType(1), ir.IntType(8), ir.IntType(32), \
@@ -191,25 +195,34 @@ class _Gemm:
         b.ret_void()
         return fn
 
-    def block(self, pack_a, pack_b, tiles):
+    def band(self, pack_a, tiles):
+        """c[r0:r1, j0:j0+nb] (+)= op(a)[r0:r1, p0:p0+kb] @ the packed kb x nb block of op(b)
+        at ``bpack``, MC rows of A packed at a time into ``work``."""
+        fn, b = self.function("band", [F32P, I64, I1, F32P, F32P, I64, I64, I64, F32P, I64,
+                                       I64, I64, I64, I1])
+        a, lda, ta, bpack, c, ldc, kb, p0, work, r0, r1, j0, nb, add = fn.args
+        apack = _at(b, work, KC * (NC + NR))
+        tile = _at(b, work, KC * (NC + NR) + KC * (MC + MR))
+        with _loop(b, r0, r1, MC) as i0:
+            mb = _min(b, I64(MC), b.sub(r1, i0))
+            b.call(pack_a, [a, lda, ta, i0, mb, p0, kb, apack])
+            b.call(tiles, [kb, apack, bpack, tile, c, ldc, i0, mb, j0, nb,
+                           b.or_(add, b.icmp_signed(">", p0, I64(0)))])
+        b.ret_void()
+        return fn
+
+    def block(self, pack_b, band):
         """c[r0:r1, c0:c1] (+)= op(a)[r0:r1] @ op(b)[:, c0:c1] on one thread (BLIS loop
         order: NC columns, KC depth, MC rows, micro-tiles)."""
         fn, b = self.function("block", [F32P, I64, I1, F32P, I64, I1, F32P, I64, I64, F32P,
                                         I64, I64, I64, I64, I1])
         a, lda, ta, bm, ldb, tb, c, ldc, k, work, r0, r1, c0, c1, add = fn.args
-        bpack = work
-        apack = _at(b, work, KC * (NC + NR))
-        tile = _at(b, work, KC * (NC + NR) + KC * (MC + MR))
         with _loop(b, c0, c1, NC) as j0:
             nb = _min(b, I64(NC), b.sub(c1, j0))
             with _loop(b, 0, k, KC) as p0:
                 kb = _min(b, I64(KC), b.sub(k, p0))
-                b.call(pack_b, [bm, ldb, b.not_(tb), j0, nb, p0, kb, bpack])
-                with _loop(b, r0, r1, MC) as i0:
-                    mb = _min(b, I64(MC), b.sub(r1, i0))
-                    b.call(pack_a, [a, lda, ta, i0, mb, p0, kb, apack])
-                    b.call(tiles, [kb, apack, bpack, tile, c, ldc, i0, mb, j0, nb,
-                                   b.or_(add, b.icmp_signed(">", p0, I64(0)))])
+                b.call(pack_b, [bm, ldb, b.not_(tb), j0, nb, p0, kb, work])
+                b.call(band, [a, lda, ta, work, c, ldc, kb, p0, work, r0, r1, j0, nb, add])
         b.ret_void()
         return fn
 
@@ -335,8 +348,9 @@ class _Gemm:
     def build(self) -> str:
         micro = self.micro()
         pack_a, pack_b = self.pack("pack_a", MR), self.pack("pack_b", NR)
-        block, rows = self.block(pack_a, pack_b, self.tiles(micro)), self.rows()
-        worker = self.bands(block, rows)
+        band = self.band(pack_a, self.tiles(micro))
+        block, rows = self.block(pack_b, band), self.rows()
+        worker = self.bands(block, band, pack_b, rows)
         fn = ir.Function(self.module, SIGNATURE, name=SYMBOL)
         fn.attributes.add("nounwind")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -368,24 +382,26 @@ class _Gemm:
         b.ret_void()
         return str(self.module)
 
-    def bands(self, block, rows):
-        """The worker of a parallel product: bands [first, first+count) of C's rows, of its
-        columns, of its columns by ``rows`` (fewer rows than a micro-tile), or of the depth
-        into the running thread's partial C (``rows`` again), on the thread's row of the
-        workspace. Its context: a, b, c, work as i64, then lda, ldb, n, k, ta, tb, mode,
-        band, m, add."""
+    def bands(self, block, band, pack_b, rows):
+        """The worker of a parallel product: bands [first, first+count) of C's rows (mode
+        0), of its columns (1), of its columns by ``rows`` (2, fewer rows than a
+        micro-tile), of the depth into the running thread's partial C (3, ``rows`` again),
+        of B's panels packed into the shared block (4), or of C's rows on that block (5),
+        on the thread's row of the workspace. Its context: a, b, c, work as i64, then lda,
+        ldb, n, k, ta, tb, mode, band, m, add, j0, p0 (the shared block's corner)."""
         fn, b = self.function("bands", list(WORKER.args))
         first, count = chunk_range(b, fn)
         ctx = b.bitcast(fn.args[3], I64.as_pointer())
-        v = [b.load(b.gep(ctx, [I64(j)])) for j in range(14)]
-        a, bm, c, work = (b.inttoptr(x, F32P) for x in v[:4])
+        v = [b.load(b.gep(ctx, [I64(j)])) for j in range(CONTEXT)]
+        a, bm, c, shared = (b.inttoptr(x, F32P) for x in v[:4])
         lda, ldb, n, k = v[4:8]
         ta, tb = b.trunc(v[8], I1), b.trunc(v[9], I1)
-        mode, band, m, add = v[10], v[11], v[12], b.trunc(v[13], I1)
+        mode, size, m, add, j0, p0 = v[10], v[11], v[12], b.trunc(v[13], I1), v[14], v[15]
         tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(I32, [])),
                             []), I64)
-        work = _at(b, work, (tid, WORK))
-        lo, hi = b.mul(first, band), b.mul(b.add(first, count), band)
+        work = _at(b, shared, (tid, WORK))
+        lo, hi = b.mul(first, size), b.mul(b.add(first, count), size)
+        nb, kb = _min(b, I64(NC), b.sub(n, j0)), _min(b, I64(KC), b.sub(k, p0))
         done = b.append_basic_block("bands.done")
         switch = b.switch(mode, done)
         for case, run in enumerate([
@@ -396,7 +412,12 @@ class _Gemm:
                 lambda: b.call(rows, [a, lda, ta, bm, ldb, tb, c, n, m, lo, _min(b, hi, n),
                                       I64(0), k, add]),
                 lambda: b.call(rows, [a, lda, ta, bm, ldb, tb, work, n, m, I64(0), n, lo,
-                                      _min(b, hi, k), ir.Constant(I1, 1)])]):
+                                      _min(b, hi, k), ir.Constant(I1, 1)]),
+                lambda: b.call(pack_b, [bm, ldb, b.not_(tb), b.add(j0, lo),
+                                        b.sub(_min(b, hi, nb), lo), p0, kb,
+                                        _at(b, shared, (b.sdiv(lo, I64(NR)), kb, NR))]),
+                lambda: b.call(band, [a, lda, ta, shared, c, n, kb, p0, work, lo,
+                                      _min(b, hi, m), j0, nb, add])]):
             block_ = b.append_basic_block(f"bands.{case}")
             switch.add_case(I64(case), block_)
             b.position_at_end(block_)
@@ -407,50 +428,80 @@ class _Gemm:
         return fn
 
     def parallel(self, b, worker, args, ta, tb, k, few, add):
-        """Split C into bands of whole micro-tiles, PIECES per thread, and run them on
-        the pool: rows when C is tall, else columns. With fewer rows than a micro-tile,
-        split the depth (each thread streams its own rows of B into its partial C, summed
-        at the end) where the partials fit the workspace and B is not transposed, else
-        columns in bands of ROW_BAND."""
+        """Run a product on the pool, in bands of whole micro-tiles, PIECES per thread. A
+        large product goes in bands of rows BLIS's way: for each KC x NC block of op(B),
+        the threads pack its panels into one shared block (at the start of the workspace),
+        then each band packs its rows of A and runs its micro-tiles on it, so B is packed
+        once however many bands read it. That costs two trips through the pool a block
+        (tens of microseconds each in a VM, where a sleeping thread wakes slowly), so a
+        product under SHARED multiply-adds a block instead splits C where each band packs
+        what it reads itself: by rows (each band packing all of op(B)) or by columns (all
+        of op(A)), whichever packs less, weighing a transposing copy (A as stored, B
+        transposed) three times a contiguous one. With fewer rows than a micro-tile, split
+        the depth (each thread streams its own rows of B into its partial C, summed at the
+        end) where the partials fit the workspace and B is not transposed, else columns in
+        bands of ROW_BAND."""
         a, _, an, _, bm, _, bn, _, c, m, n, work, _ = args
         threads = declare(self.module, "get_num_threads", ir.FunctionType(I32, []))
-        # Each band of rows packs all of op(B), each band of columns all of op(A): split
-        # the way that packs less, weighing a transposing copy (A as stored, B transposed)
-        # three times a contiguous one, among the ways that give every piece a whole tile
         pieces = b.mul(b.zext(b.call(threads, []), I64), I64(PIECES))
         rows_ok = b.icmp_signed(">=", m, b.mul(pieces, I64(MR)))
         cols_ok = b.icmp_signed(">=", n, b.mul(pieces, I64(NR)))
         cheaper = b.icmp_signed("<=", b.mul(n, b.select(tb, I64(3), I64(1))),
                                 b.mul(m, b.select(ta, I64(1), I64(3))))
         by_rows = b.and_(rows_ok, b.or_(b.not_(cols_ok), cheaper))
+        shared = b.and_(rows_ok, b.icmp_signed(">=", b.mul(b.mul(m, _min(b, n, I64(NC))),
+                                                            _min(b, k, I64(KC))), I64(SHARED)))
         deep = b.and_(b.and_(few, b.not_(tb)), b.and_(
             b.icmp_signed("<=", b.mul(m, n), I64(WORK)),
             b.icmp_signed(">=", k, b.mul(pieces, I64(DEPTH_PIECE)))))
         mode = b.select(few, b.select(deep, I64(3), I64(2)), b.select(by_rows, I64(0), I64(1)))
         unit = b.select(few, b.select(deep, I64(DEPTH_PIECE), I64(ROW_BAND)),
-                        b.select(by_rows, I64(MR), I64(NR)))
-        total = b.select(few, b.select(deep, k, n), b.select(by_rows, m, n))
-        units = b.sdiv(b.add(total, b.sub(unit, I64(1))), unit)
-        pieces = _min(b, units, pieces)
-        band = b.mul(b.sdiv(b.add(units, b.sub(pieces, I64(1))), pieces), unit)
-        count = b.sdiv(b.add(total, b.sub(band, I64(1))), band)
+                        b.select(b.or_(by_rows, shared), I64(MR), I64(NR)))
+        total = b.select(few, b.select(deep, k, n), b.select(b.or_(by_rows, shared), m, n))
+        band, count = self.split(b, total, unit, pieces)
         size = b.mul(m, n)
         with b.if_then(deep):  # the partials start at zero, a row per thread of the pool
             with _loop(b, 0, pool_size()) as t:
                 with _loop(b, 0, size) as i:
                     b.store(F32(0.0), _at(b, work, (t, WORK), i))
-        ctx = b.alloca(I64, size=14)
+        ctx = b.alloca(I64, size=CONTEXT)
         values = [b.ptrtoint(x, I64) for x in (a, bm, c, work)] + [an, bn, n, k] + \
-            [b.zext(x, I64) for x in (ta, tb)] + [mode, band, m, b.zext(add, I64)]
+            [b.zext(x, I64) for x in (ta, tb)] + [mode, band, m, b.zext(add, I64), I64(0),
+                                                  I64(0)]
         for j, x in enumerate(values):
             b.store(x, b.gep(ctx, [I64(j)]))
-        parallel_for(b, worker, b.bitcast(ctx, ir.IntType(8).as_pointer()), I64(0), count)
+        data = b.bitcast(ctx, ir.IntType(8).as_pointer())
+        with b.if_else(shared) as (on_shared, alone):
+            with on_shared:
+                with _loop(b, 0, n, NC) as j0:
+                    nb = _min(b, I64(NC), b.sub(n, j0))
+                    panels, panel_count = self.split(b, nb, I64(NR), pieces)
+                    b.store(j0, b.gep(ctx, [I64(14)]))
+                    with _loop(b, 0, k, KC) as p0:
+                        b.store(p0, b.gep(ctx, [I64(15)]))
+                        b.store(I64(4), b.gep(ctx, [I64(10)]))
+                        b.store(panels, b.gep(ctx, [I64(11)]))
+                        parallel_for(b, worker, data, I64(0), panel_count)
+                        b.store(I64(5), b.gep(ctx, [I64(10)]))
+                        b.store(band, b.gep(ctx, [I64(11)]))
+                        parallel_for(b, worker, data, I64(0), count)
+            with alone:
+                parallel_for(b, worker, data, I64(0), count)
         with b.if_then(deep):  # c (+)= the partials' sum
             with _loop(b, 0, size) as i:
                 total = b.select(add, b.load(b.gep(c, [i])), F32(0.0))
                 for t in range(pool_size()):
                     total = b.fadd(total, b.load(_at(b, work, (t, WORK), i)))
                 b.store(total, b.gep(c, [i]))
+
+    @staticmethod
+    def split(b, total, unit, pieces):
+        """Bands of whole units covering ``total``, at most ``pieces`` of them: (the band's
+        size, how many bands)."""
+        units = b.sdiv(b.add(total, b.sub(unit, I64(1))), unit)
+        pieces = _min(b, units, pieces)
+        band = b.mul(b.sdiv(b.add(units, b.sub(pieces, I64(1))), pieces), unit)
+        return band, b.sdiv(b.add(total, b.sub(band, I64(1))), band)
 
 
 def source() -> str:

@@ -58,6 +58,15 @@ def test_transposed_operands(ta, tb, m):
     check(m, 333, 170, ta, tb, seed=1)
 
 
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+def test_large_products_share_the_packed_b(ta, tb):
+    # enough multiply-adds a block of B (SHARED) for the threads to pack it together,
+    # with partial tiles, a second column block and a 5-deep last depth block
+    m, k, n = S.MR * 50 + 7, S.KC * 2 + 5, S.NC + 40
+    assert m * S.NC * S.KC >= S.SHARED
+    check(m, k, n, ta, tb, seed=3)
+
+
 def native(a, ta, b, tb, c, work, flags):
     """kiln_sgemm called by its symbol, as native kernels call it (with flags)."""
     fn = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
