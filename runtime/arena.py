@@ -56,8 +56,9 @@ class Views(list):
 class Arenas:
     """The arenas of one program, per binding of its sizes."""
 
-    def __init__(self, buffers: list):
+    def __init__(self, buffers: list, buckets: list = ()):
         self.buffers = buffers   # [shape, dtype, first step, last step]
+        self.buckets = buckets   # lists of buffers laid end to end, in order
         names = {n for shape, *_ in buffers for d in shape if isinstance(d, str)
                  for n in re.findall(r"[A-Za-z_]\w*", d)}
         self.symbols = tuple(sorted(names))
@@ -82,8 +83,19 @@ class Arenas:
         shapes = [tuple(eval_dim(d, env) for d in shape) for shape, *_ in self.buffers]
         nbytes = [int(np.prod(s, dtype=np.int64)) * np.dtype(t).itemsize
                   for s, (_, t, *_) in zip(shapes, self.buffers)]
-        offsets, total = pack([-(-n // ALIGN) * ALIGN for n in nbytes],
-                              [(b[2], b[3]) for b in self.buffers])
+        sizes = [-(-n // ALIGN) * ALIGN for n in nbytes]
+        lives = [(b[2], b[3]) for b in self.buffers]
+        # a bucket is packed as one block alive while any of its buffers is
+        units = [list(bucket) for bucket in self.buckets]
+        inside = {b for bucket in units for b in bucket}
+        units += [[b] for b in range(len(sizes)) if b not in inside]
+        starts, total = pack([sum(sizes[b] for b in unit) for unit in units],
+                             [(min(lives[b][0] for b in unit), max(lives[b][1] for b in unit))
+                              for unit in units])
+        offsets = [0] * len(sizes)
+        for unit, at in zip(units, starts):
+            for b in unit:
+                offsets[b], at = at, at + sizes[b]
         return shapes, nbytes, offsets, total
 
     def _make(self, env: dict) -> list:

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arena import ALIGN
+
 REDUCTIONS = ("sum", "mean", "max", "min")
+STATS = {"in_place": 0, "copied": 0}  # all-reduce buffers reduced in place or copied
 
 
 class CollectiveError(RuntimeError):
@@ -93,9 +96,13 @@ def _wait(request, g: Group, what: str) -> None:
             time.sleep(pause)
 
 
-def all_reduce(arrays, group_name: str, reduction: str) -> tuple:
+def all_reduce(arrays, group_name: str, reduction: str, in_place=()) -> tuple:
     """Each array reduced elementwise over the group's ranks (``mean``: the sum divided by
-    the group's size). Arrays of one dtype share one buffer and one MPI call."""
+    the group's size). Arrays of one dtype share one buffer and one MPI call: where the
+    arrays of a dtype are all in ``in_place`` (positions whose memory the caller gives up:
+    a compiled step's bucket, compiler/codegen/memory.py) and lie end to end in memory,
+    that memory is the buffer and the results are those arrays, reduced in place; else
+    they are copied into one."""
     if reduction not in REDUCTIONS:
         raise CollectiveError(f"all_reduce: reduction must be one of {REDUCTIONS}; received "
                               f"{reduction!r}")
@@ -109,21 +116,58 @@ def all_reduce(arrays, group_name: str, reduction: str) -> tuple:
     for i, a in enumerate(arrays):
         by_dtype.setdefault(np.dtype(a.dtype), []).append(i)
     for dtype, idx in sorted(by_dtype.items(), key=lambda kv: kv[0].str):
-        flat = np.concatenate([np.ravel(arrays[i]) for i in idx]) if len(idx) > 1 else \
-            np.array(np.ravel(arrays[idx[0]]))
+        flat = _span([arrays[i] for i in idx]) if set(idx) <= set(in_place) else None
+        STATS["copied" if flat is None else "in_place"] += 1
+        if flat is not None:
+            for i in idx:
+                out[i] = arrays[i]
+        elif len(idx) > 1:
+            flat = np.concatenate([np.ravel(arrays[i]) for i in idx])
+        else:
+            flat = np.array(np.ravel(arrays[idx[0]]))
         if flat.dtype == np.bool_:  # MPI has no bool: any (sum, max) or all (min) of bytes
             flat = flat.view(np.uint8)
             op = MPI.MIN if reduction == "min" else MPI.MAX
         _wait(g.comm.Iallreduce(MPI.IN_PLACE, flat, op), g, "all_reduce")
         if reduction == "mean":
-            flat = flat / g.size if dtype.kind == "f" else flat // g.size
+            if dtype.kind == "f":
+                flat /= g.size
+            else:
+                flat //= g.size
         flat = flat.view(dtype) if dtype == np.bool_ else flat
         at = 0
         for i in idx:
             n = int(np.size(arrays[i]))
-            out[i] = flat[at:at + n].reshape(np.shape(arrays[i]))
+            if out[i] is None:
+                out[i] = flat[at:at + n].reshape(np.shape(arrays[i]))
             at += n
     return tuple(out)
+
+
+def _span(arrays, gap: int = ALIGN):
+    """One flat array over the memory of ``arrays`` when they are C-contiguous numpy
+    arrays of one base that follow each other in order, each starting at most ``gap``
+    bytes (the arena's alignment) after the previous one ends; None otherwise. The bytes
+    between them are reduced too, and never read."""
+    if not all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in arrays):
+        return None
+    roots = set()
+    for a in arrays:
+        while isinstance(a.base, np.ndarray):
+            a = a.base
+        roots.add(id(a))
+    if len(roots) != 1 or a.base is not None or a.dtype != np.uint8 or a.ndim != 1:
+        return None
+    root, start = a, arrays[0].ctypes.data
+    end = start
+    for a in arrays:
+        if not end <= a.ctypes.data < end + gap:
+            return None
+        end = a.ctypes.data + a.nbytes
+    lo = start - root.ctypes.data
+    if lo < 0 or end - root.ctypes.data > root.nbytes or (end - start) % arrays[0].itemsize:
+        return None
+    return root[lo:lo + end - start].view(arrays[0].dtype)
 
 
 def broadcast(array: np.ndarray, group_name: str, root: int = 0) -> np.ndarray:

@@ -78,7 +78,7 @@ def load(program: Program) -> Program:
     module = loader(program) if program.source else None
     for p in walk_programs(program):
         p.module = module
-        p.arenas = Arenas(p.buffers) if p.buffers else None
+        p.arenas = Arenas(p.buffers, p.buckets) if p.buffers else None
     for st in walk_steps(program):
         if st.kind == "library":
             library.bind(st)

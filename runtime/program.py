@@ -84,6 +84,7 @@ class Program:
     buffers: list = field(default_factory=list)   # the arena plan: [shape, dtype, first
     #                                               step, last step] (arena.py)
     escaping: list = field(default_factory=list)  # results that may view the arena: copied
+    buckets: list = field(default_factory=list)   # lists of buffers that lie end to end
     segments: list = field(default_factory=list)  # [entry name, first step, stop]: runs
     #                                        of kernel steps one native entry runs (launch.py)
     # Bound by ``runtime.load``, never serialized:

@@ -140,7 +140,7 @@ def _program_to(p: Program, arrays: list) -> dict:
             "steps": [_step_to(st, arrays) for st in p.steps],
             "constants": {str(s): _array_ref(a, arrays) for s, a in p.constants.items()},
             "target": p.target, "buffers": _typed_buffers(p.buffers),
-            "escaping": p.escaping, "segments": p.segments}
+            "escaping": p.escaping, "segments": p.segments, "buckets": p.buckets}
 
 
 def _program_from(d: dict, arrays: list) -> Program:
@@ -149,7 +149,8 @@ def _program_from(d: dict, arrays: list) -> Program:
                    {int(s): arrays[i] for s, i in d["constants"].items()}, d["target"],
                    buffers=[[_shape(s), np.dtype(t), int(a), int(b)]
                             for s, t, a, b in d["buffers"]], escaping=d["escaping"],
-                   segments=[[str(n), int(a), int(b)] for n, a, b in d.get("segments", [])])
+                   segments=[[str(n), int(a), int(b)] for n, a, b in d.get("segments", [])],
+                   buckets=[[int(b) for b in bucket] for bucket in d.get("buckets", [])])
 
 
 # -- the file -----------------------------------------------------------------------------------

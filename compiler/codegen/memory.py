@@ -1,7 +1,8 @@
 """Buffer lifetimes of a lowered program: each intermediate freed after its last use,
 kernels writing in place into an input that dies there or into a variable's buffer, and the
 arena plan — which intermediates and workspaces live in one block per call, from which
-step to which (the runtime packs them into offsets once per binding of the sizes)."""
+step to which (the runtime packs them into offsets once per binding of the sizes), and
+which lie end to end as one bucket (an all-reduce's gradients, reduced in place)."""
 
 from __future__ import annotations
 
@@ -133,3 +134,33 @@ def plan_arena(steps, params, results, constants) -> tuple[list, list]:
         if mine:
             escaping.append(r)
     return buffers, escaping
+
+
+def plan_buckets(steps, buffers, params, results, constants) -> list[list[int]]:
+    """The arena's buckets: for each ``all_reduce`` step, its inputs that a kernel wrote
+    into buffers of their own and that no other step reads (a gradient summed over the
+    workers, then applied) lie end to end in input order, one bucket per dtype, so the
+    runtime reduces them with one MPI call on the arena's memory, in place (the step's
+    ``in_place`` attribute lists them; runtime/collective.py). Returns the buckets as lists
+    of buffer indices."""
+    own: dict[int, int] = {}  # slot -> the arena buffer a kernel wrote it into
+    for st in steps:
+        if st.kind == "kernel":
+            own.update((out, b) for out, b in zip(st.outputs, st.arena) if b is not None)
+    readers: dict[int, int] = {}
+    for st in steps:
+        for s in st.inputs:
+            readers[s] = readers.get(s, 0) + 1
+    outside = set(params) | set(results) | set(constants)
+    buckets = []
+    for st in steps:
+        if st.kind != "library" or st.op != "all_reduce":
+            continue
+        mine = [k for k, s in enumerate(st.inputs)
+                if s in own and readers[s] == 1 and s not in outside]
+        by_dtype: dict = {}
+        for k in mine:
+            by_dtype.setdefault(str(buffers[own[st.inputs[k]]][1]), []).append(k)
+        buckets += [[own[st.inputs[k]] for k in ks] for ks in by_dtype.values()]
+        st.attrs = {**st.attrs, "in_place": mine}
+    return buckets

@@ -19,7 +19,7 @@ from .cost import step_cost
 from .dims import dim_for_runtime, dims_for_runtime
 from .library import encode_attrs
 from .loops import ROW_HELPER, plan_loop
-from .memory import plan_arena, plan_memory, write_in_place
+from .memory import plan_arena, plan_buckets, plan_memory, write_in_place
 from .plan import KernelSource
 
 
@@ -118,7 +118,9 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
     for r, p in (aliases or {}).items():
         write_in_place(steps, results[r], params[p], types, target.products_apart)
     buffers, escaping = plan_arena(steps, params, results, constants)
+    buckets = plan_buckets(steps, buffers, params, results, constants)
     program = Program(len(slot) + len(constants), params,
                       [dims_for_runtime(p.type.shape) for p in graph.params], results, steps,
-                      constants, target.name, buffers=buffers, escaping=escaping)
+                      constants, target.name, buffers=buffers, escaping=escaping,
+                      buckets=buckets)
     return program, kernels

@@ -12,11 +12,11 @@ from ..errors import AttrError, GradientError, KilnError
 from .base import REQUIRED, Kind, OpDef, register
 
 REDUCTIONS = ("sum", "mean", "max", "min")
-_runner: list = []  # the bound all_reduce(arrays, group, reduction) -> tuple of arrays
+_runner: list = []  # the bound all_reduce(arrays, group, reduction, in_place) -> arrays
 
 
 def bind(all_reduce) -> None:
-    """Run every all_reduce through ``all_reduce(arrays, group, reduction)``."""
+    """Run every all_reduce through ``all_reduce(arrays, group, reduction, in_place)``."""
     _runner[:] = [all_reduce]
 
 
@@ -32,11 +32,13 @@ def _infer(types, attrs):
     return tuple(types)
 
 
-def _ref(*arrays, group, reduction):
+def _ref(*arrays, group, reduction, in_place=()):
+    """``in_place``: the positions of arrays a compiled step gives up to be reduced in
+    place (its bucket: compiler/codegen/memory.py); never an attribute of the IR op."""
     if not _runner:
         raise KilnError("all_reduce", "no collective runtime in this process: create a "
                                       "tf.distribute strategy first")
-    out = _runner[0](arrays, group, reduction)
+    out = _runner[0](arrays, group, reduction, in_place)
     return out if len(out) != 1 else out[0]
 
 

@@ -51,6 +51,8 @@ def test_keras_fit_on_workers_matches_one_process(ranks, tmp_path):
         _close(w["evaluate"], one["evaluate"])
         _close(w["predict"], one["predict"])
         assert w["step_ir"] >= 2  # the gradients' all-reduce and the metrics', in the IR
+        # each step's gradients summed in place in the arena, one bucket (3 epochs)
+        assert w["reduced"]["in_place"] == 3 * -(-200 // 64)
     assert one["step_ir"] == 0  # one replica: nothing to reduce
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 import framework as tf
 from framework import keras
+from runtime import collective
 
 CASE, KIND, OUT = sys.argv[1:4]  # KIND: "single" (MirroredStrategy) or "multi"
 RNG = np.random.default_rng(0)
@@ -52,7 +53,8 @@ def fit(s):
     return {"history": h.history, "weights": [w.tolist() for w in m.get_weights()],
             "evaluate": m.evaluate(X, Y, batch_size=50, verbose=0),
             "predict": m.predict(X[:37], batch_size=16, verbose=0).tolist(),
-            "step_ir": m.train_function.ir("optimized").count("= all_reduce")}
+            "step_ir": m.train_function.ir("optimized").count("= all_reduce"),
+            "reduced": dict(collective.STATS)}
 
 
 def loop(s):

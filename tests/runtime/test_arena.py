@@ -111,3 +111,52 @@ def test_in_place_never_writes_into_memory_the_program_does_not_own():
     buffers, escaping = plan_arena([view, kernel, out], [0], [3], {})
     assert kernel.inplace == [None] and kernel.arena == [0] and out.arena == [None]
     assert buffers == [[(4,), np.float32, 1, 2]] and escaping == []
+
+
+@given(st.lists(st.tuples(st.integers(1, 3000), st.integers(0, 12), st.integers(0, 4)),
+                min_size=2, max_size=16), st.data())
+def test_a_bucket_lies_end_to_end_and_clear_of_buffers_alive_with_it(specs, data):
+    from runtime.arena import Arenas
+    from runtime.collective import _span
+    buffers = [[(n,), np.dtype(np.float32), a, a + k] for n, a, k in specs]
+    bucket = data.draw(st.lists(st.integers(0, len(specs) - 1), min_size=1, unique=True))
+    views = Arenas(buffers, [bucket]).acquire({})[1]
+    for prev, b in zip(bucket, bucket[1:]):  # in order, each after the previous one's end
+        gap = views[b].ctypes.data - (views[prev].ctypes.data + views[prev].nbytes)
+        assert 0 <= gap < ALIGN
+    flat = _span([views[b] for b in bucket])
+    assert flat is not None and flat.ctypes.data == views[bucket[0]].ctypes.data
+    first = min(buffers[b][2] for b in bucket)
+    last = max(buffers[b][3] for b in bucket)
+    for j, (_, _, a, z) in enumerate(buffers):  # nothing alive with the bucket inside its span
+        if j not in bucket and a <= last and first <= z:
+            lo, hi = views[j].ctypes.data, views[j].ctypes.data + views[j].nbytes
+            assert hi <= flat.ctypes.data or lo >= flat.ctypes.data + flat.nbytes
+
+
+def test_span_refuses_arrays_apart_out_of_order_or_of_other_memory():
+    from runtime.collective import _span
+    raw = np.zeros(4096, np.uint8)
+    a, b = raw[0:40].view(np.float32), raw[64:104].view(np.float32)
+    assert _span([a, b]).size == 26  # 40 bytes, 24 of padding, 40 bytes
+    assert _span([b, a]) is None                                   # out of order
+    assert _span([a, raw[192:232].view(np.float32)]) is None       # a buffer apart
+    assert _span([a, np.zeros(10, np.float32)]) is None            # another allocation
+    assert _span([a, raw[64:144].view(np.float32)[::2]]) is None   # not contiguous
+
+
+def test_an_all_reduce_takes_in_place_only_kernel_buffers_nothing_else_reads():
+    from compiler.codegen.memory import plan_buckets
+    f32 = np.dtype(np.float32)
+    steps = [Step("k0", "kernel", [0], [1], [(4,)], [f32]),
+             Step("k1", "kernel", [0], [2], [(4,)], [f32]),
+             Step("k2", "kernel", [0], [3], [(2,)], [np.dtype(np.int32)]),
+             Step("ar", "library", [1, 0, 2, 3], [4, 5, 6, 7], [(4,)] * 2 + [(2,)] * 2,
+                  [f32] * 3 + [np.dtype(np.int32)], op="all_reduce"),
+             Step("k3", "kernel", [2], [8], [(4,)], [f32])]      # reads slot 2 again
+    for step, b in zip(steps[:3], range(3)):
+        step.arena = [b]
+    buffers = [[(4,), f32, 0, 3], [(4,), f32, 1, 4], [(2,), np.dtype(np.int32), 2, 3]]
+    buckets = plan_buckets(steps, buffers, params=[0], results=[8], constants={})
+    assert steps[3].attrs["in_place"] == [0, 3]  # not the parameter, not slot 2
+    assert buckets == [[0], [2]]                 # one bucket per dtype
