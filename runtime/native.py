@@ -100,9 +100,18 @@ def _cached_object(text: str, level: int, unroll: bool) -> bytes:
     return obj
 
 
+def _load_libm() -> None:
+    import ctypes.util
+
+    import llvmlite.binding as llvm
+    path = ctypes.util.find_library("m")
+    if path:
+        llvm.load_library_permanently(path)
+
+
 def _resolve_externals(text: str) -> None:
     """Make every function the module declares callable (Kiln's GEMM, numba's thread
-    pool), and refuse a module that names one this process lacks: MCJIT would jump to
+    pool, libm), and refuse a module that names one this process lacks: MCJIT would jump to
     address 0."""
     import re
 
@@ -118,6 +127,9 @@ def _resolve_externals(text: str) -> None:
         parallel_available()
     missing = sorted(n for n in names if not n.startswith("llvm.") and
                      not llvm.address_of_symbol(n))
+    if missing:  # float64 kernels call libm (tanh, erf), which LLVM searches only once loaded
+        _load_libm()
+        missing = [n for n in missing if not llvm.address_of_symbol(n)]
     if missing:
         from .library import LoadError
         raise LoadError(f"native module needs {', '.join(missing)}, which this process "

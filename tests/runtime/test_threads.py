@@ -54,3 +54,19 @@ def test_a_threading_layer_the_user_chose_is_numbas_to_load():
     out = _child({"NUMBA_THREADING_LAYER": "omp"})
     assert out["ok"] and out["started"] and out["one_thread_same"]
     assert out["layer"] == "omp"
+
+
+def test_float64_kernels_find_libm_in_a_fresh_process(tmp_path):
+    # float64 tanh and erf are libm calls, which LLVM finds only once libm is loaded for it
+    # (numba, when imported first, had done that; a fresh process had not)
+    code = ("import numpy as np, scipy.special, sys, framework as tf\n"
+            "x = np.linspace(-2, 2, 7)\n"
+            "y = tf.function(lambda x: tf.tanh(x) + tf.math.erf(x))(x).numpy()\n"
+            "assert 'numba' not in sys.modules\n"
+            "print(abs(y - np.tanh(x) - scipy.special.erf(x)).max())\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), KILN_CACHE_DIR=str(tmp_path))
+    env.pop("KILN_BACKEND", None)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert float(r.stdout) < 1e-15

@@ -1,6 +1,6 @@
 """Keras layers, as ``tf.keras.layers``."""
 
-from .attention import MultiHeadAttention  # noqa: F401
+from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
 from .base import Input, KerasTensor, Layer  # noqa: F401
 from .conv import (  # noqa: F401
     AveragePooling1D,
@@ -52,8 +52,12 @@ from .noise import (  # noqa: F401
     SpatialDropout1D,
     SpatialDropout2D,
 )
-from .normalization import BatchNormalization, LayerNormalization  # noqa: F401
-from .recurrent import GRU, LSTM, RNN  # noqa: F401
+from .normalization import (  # noqa: F401
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+)
+from .recurrent import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
 from .reshaping import (  # noqa: F401
     ELU,
     ActivityRegularization,
@@ -70,6 +74,7 @@ from .reshaping import (  # noqa: F401
     ZeroPadding1D,
     ZeroPadding2D,
 )
+from .wrappers import Bidirectional, TimeDistributed  # noqa: F401
 
 AvgPool2D, MaxPool2D, MaxPool1D, AvgPool1D = (AveragePooling2D, MaxPooling2D, MaxPooling1D,
                                               AveragePooling1D)

@@ -1,6 +1,7 @@
-"""MultiHeadAttention, as ``tf.keras.layers.MultiHeadAttention``: every projection is one
-matmul over (batch x positions) rows, and the attention itself two batched matmuls around a
-row softmax, so the compiler fuses the scale, mask and softmax into row kernels."""
+"""MultiHeadAttention, Attention (Luong's dot-product or concat scores) and
+AdditiveAttention (Bahdanau's), as ``tf.keras.layers``: every projection is one matmul over
+(batch x positions) rows, and the attention itself two batched matmuls around a row
+softmax, so the compiler fuses the scale, mask and softmax into row kernels."""
 
 from __future__ import annotations
 
@@ -133,6 +134,114 @@ class MultiHeadAttention(Layer):
             "output_shape": self.output_dim,
             "kernel_initializer": _ser_init(self.kernel_initializer),
             "bias_initializer": _ser_init(self.bias_initializer)}
+
+
+class Attention(Layer):
+    """Dot-product attention, as ``tf.keras.layers.Attention``: ``call([query, value] or
+    [query, value, key], mask=None, training=None, return_attention_scores=False,
+    use_causal_mask=False)``; scores ``query @ key^T`` (times a learned scalar with
+    ``use_scale``) or, with ``score_mode="concat"``, ``sum(tanh(query + key))`` per pair
+    (times a learned scalar); masked keys get -1e9 before the softmax, masked queries a zero
+    output. The output carries the query's mask."""
+
+    supports_masking = True
+
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if score_mode not in ("dot", "concat"):
+            raise ValueError(f"{type(self).__name__}: score_mode must be 'dot' or 'concat'; "
+                             f"received {score_mode!r}")
+        self.use_scale, self.score_mode = use_scale, score_mode
+        self.dropout, self.seed = float(dropout), seed
+
+    def build(self, input_shape):
+        _inputs_of(self, input_shape)
+        self.scale = self.add_weight("scale", (), initializer="ones") \
+            if self.use_scale else None
+        self.concat_score_weight = self.add_weight(
+            "concat_score_weight", (), initializer="ones") if self.score_mode == "concat" \
+            else None
+        self.built = True
+
+    def _scores(self, q, k):
+        if self.score_mode == "dot":
+            scores = M.matmul(q, k, transpose_b=True)
+            return scores * self.scale if self.scale is not None else scores
+        pair = A.expand_dims(q, -2) + A.expand_dims(k, -3)
+        if self.scale is not None:
+            pair = self.scale * pair
+        return self.concat_score_weight * M.reduce_sum(M.tanh(pair), -1)
+
+    def call(self, inputs, mask=None, training=None, return_attention_scores=False,
+             use_causal_mask=False):
+        q, v = inputs[0], inputs[1]
+        k = inputs[2] if len(inputs) > 2 else v
+        q_mask, v_mask = (list(mask) + [None, None])[:2] if mask is not None else (None, None)
+        scores = self._scores(q, k)
+        keep = None if v_mask is None else A.expand_dims(M.cast(v_mask, "bool"), -2)
+        if use_causal_mask:
+            tq, tk = scores.shape[-2], scores.shape[-1]
+            tri = A.constant(np.tril(np.ones((1, tq, tk), bool)))
+            keep = tri if keep is None else M.logical_and(keep, tri)
+        if keep is not None:
+            big = 65504.0 if scores.dtype.bits == 16 else 1e9
+            scores = scores - big * M.cast(M.logical_not(keep), scores.dtype)
+        weights = nn.softmax(scores, -1)
+        used = nn.dropout(weights, self.dropout, seed=self.seed) \
+            if training and self.dropout else weights
+        out = M.matmul(used, v)
+        if q_mask is not None:
+            out = out * A.expand_dims(M.cast(q_mask, out.dtype), -1)
+        return (out, weights) if return_attention_scores else out
+
+    def compute_mask(self, inputs, mask=None):
+        return None if mask is None or mask[0] is None else mask[0]
+
+    def compute_output_shape(self, input_shape):
+        from ...tensor import TensorShape
+        q, v = tuple(input_shape[0]), tuple(input_shape[1])
+        return TensorShape(q[:-1] + v[-1:])
+
+    def get_config(self):
+        return super().get_config() | {"use_scale": self.use_scale,
+                                       "score_mode": self.score_mode,
+                                       "dropout": self.dropout, "seed": self.seed}
+
+
+class AdditiveAttention(Attention):
+    """Additive (Bahdanau) attention, as ``tf.keras.layers.AdditiveAttention``: scores
+    ``sum(scale * tanh(query + key))`` over the features of each (query, key) pair, with a
+    learned ``scale`` per feature (``use_scale=True``, Glorot-uniform initialized); masks,
+    dropout and outputs as ``Attention``."""
+
+    def __init__(self, use_scale=True, dropout=0.0, **kwargs):
+        kwargs.pop("score_mode", None)
+        super().__init__(use_scale=use_scale, dropout=dropout, **kwargs)
+
+    def build(self, input_shape):
+        dim = tuple(_inputs_of(self, input_shape)[0])[-1]
+        self.scale = self.add_weight("scale", (dim,), initializer="glorot_uniform") \
+            if self.use_scale else None
+        self.concat_score_weight = None
+        self.built = True
+
+    def _scores(self, q, k):
+        t = M.tanh(A.expand_dims(q, -2) + A.expand_dims(k, -3))
+        return M.reduce_sum(self.scale * t if self.scale is not None else t, -1)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["score_mode"]
+        return config
+
+
+def _inputs_of(layer, shapes) -> list:
+    """The [query, value(, key)] shapes an attention layer is called with, checked."""
+    if not isinstance(shapes, (list, tuple)) or len(shapes) not in (2, 3) or \
+            not all(isinstance(s, (list, tuple)) or hasattr(s, "rank") for s in shapes):
+        raise ValueError(f"{layer.name}: call it on [query, value] or [query, value, key]; "
+                         f"received {shapes!r}")
+    return list(shapes)
 
 
 def _symbolic(x):

@@ -1,5 +1,5 @@
-"""BatchNormalization (moving statistics updated inside the compiled step) and
-LayerNormalization."""
+"""BatchNormalization (moving statistics updated inside the compiled step),
+LayerNormalization and GroupNormalization."""
 
 from __future__ import annotations
 
@@ -125,3 +125,61 @@ class LayerNormalization(Layer):
     def get_config(self):
         return super().get_config() | {"axis": self.axis, "epsilon": self.epsilon,
                                        "center": self.center, "scale": self.scale}
+
+
+class GroupNormalization(Layer):
+    """Normalization over groups of channels, as ``tf.keras.layers.GroupNormalization``: the
+    ``axis`` channels split into ``groups`` groups, each normalized over its channels and
+    every other non-batch axis (mean and variance per example and group), then scaled and
+    shifted per channel. ``groups=-1`` is a group per channel (instance normalization)."""
+
+    supports_masking = True
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", **kwargs):
+        super().__init__(**kwargs)
+        self.groups, self.axis, self.epsilon = int(groups), int(axis), float(epsilon)
+        self.center, self.scale = center, scale
+        self.inits = {"beta": initializers.get(beta_initializer),
+                      "gamma": initializers.get(gamma_initializer)}
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        axis = self.axis % rank
+        dim = input_shape[axis]
+        if axis == 0 or dim is None:
+            raise ValueError(f"{self.name}: axis {self.axis} must be a non-batch axis of "
+                             f"known size; received input shape {tuple(input_shape)}")
+        groups = dim if self.groups == -1 else self.groups
+        if not 0 < groups <= dim or dim % groups:
+            raise ValueError(f"{self.name}: groups must divide the {dim} channels of axis "
+                             f"{self.axis} (and be at most {dim}); received {self.groups}")
+        self._axis, self._groups, self._dim = axis, groups, dim
+        self.gamma = self.add_weight("gamma", (dim,), initializer=self.inits["gamma"]) \
+            if self.scale else None
+        self.beta = self.add_weight("beta", (dim,), initializer=self.inits["beta"]) \
+            if self.center else None
+        self.built = True
+
+    def call(self, inputs):
+        shape, axis, g = list(inputs.shape), self._axis, self._groups
+        rest = [d if d is not None else -1 for d in shape[1:]]
+        grouped = rest[:axis - 1] + [g, self._dim // g] + rest[axis:]
+        x = A.reshape(inputs, [-1] + grouped)
+        axes = [a for a in range(1, len(grouped) + 1) if a != axis]
+        mean, var = nn.moments(x, axes, keepdims=True)
+        inv = M.rsqrt(var + self.epsilon)
+        per_channel = [1] * len(grouped)
+        per_channel[axis - 1:axis + 1] = [g, self._dim // g]
+        if self.gamma is not None:
+            inv = inv * A.reshape(self.gamma, [1] + per_channel)
+        shift = -mean * inv
+        if self.beta is not None:
+            shift = shift + A.reshape(self.beta, [1] + per_channel)
+        return A.reshape(x * inv + shift, [-1] + rest)
+
+    def get_config(self):
+        return super().get_config() | {
+            "groups": self.groups, "axis": self.axis, "epsilon": self.epsilon,
+            "center": self.center, "scale": self.scale,
+            **{f"{k}_initializer": _ser_init(v) for k, v in self.inits.items()}}

@@ -1,7 +1,8 @@
-"""LSTM, GRU and RNN (a custom cell), as ``tf.keras.layers``. The input projection of every
-time step is one matmul; the steps are a ``scan`` (framework/control_flow.py), so inside
-``@function`` the program holds one step however long the sequence (eagerly, a Python loop).
-Each step is a small matmul with the recurrent kernel and a fused elementwise gate kernel."""
+"""LSTM, GRU, SimpleRNN and RNN (a custom cell), as ``tf.keras.layers``. The input
+projection of every time step is one matmul; the steps are a ``scan``
+(framework/control_flow.py), so inside ``@function`` the program holds one step however long
+the sequence (eagerly, a Python loop). Each step is a small matmul with the recurrent kernel
+and a fused elementwise gate kernel."""
 
 from __future__ import annotations
 
@@ -167,6 +168,27 @@ class LSTM(_RNN):
 
     def get_config(self):
         return super().get_config() | {"unit_forget_bias": self.unit_forget_bias}
+
+
+class SimpleRNN(_RNN):
+    """A fully connected recurrence, ``h = activation(x W + h U + b)``."""
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        if "recurrent_activation" in kwargs:
+            raise TypeError("SimpleRNN: unexpected argument 'recurrent_activation' (it has "
+                            "no gates)")
+        super().__init__(units, activation=activation, **kwargs)
+
+    def _zero_state(self, zeros):
+        return [zeros]
+
+    def _step(self, xw_t, h, state):
+        return [self.activation(xw_t + M.matmul(h, self.recurrent_kernel))]
+
+    def get_config(self):
+        config = super().get_config()
+        del config["recurrent_activation"]
+        return config
 
 
 class GRU(_RNN):
