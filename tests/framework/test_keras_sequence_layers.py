@@ -4,19 +4,16 @@ finite-difference gradients, config and save/load), and its values on fixed inpu
 weights against what TensorFlow 2.21's Keras gives (tf_values/sequence_layers.json, written
 by tf_values/sequence_layers.py)."""
 
-import json
-import os
-
 import numpy as np
 import pytest
 from keras_harness import run_layer_test
-from tf_values.sequence_layers import cases, values
+from tf_values.reference import assert_matches, stored
+from tf_values.sequence_layers import cases
 
 import framework as tf
 from framework.keras import layers as kl
 
-TF = json.load(open(os.path.join(os.path.dirname(__file__), "tf_values",
-                                 "sequence_layers.json")))
+TF = stored("sequence_layers")
 
 
 def test_every_case_has_tensorflows_values():
@@ -25,13 +22,7 @@ def test_every_case_has_tensorflows_values():
 
 @pytest.mark.parametrize("name", sorted(TF))
 def test_values_match_tensorflow(name):
-    got, want = values(cases(kl)[name]()), TF[name]
-    if isinstance(want[0], list):
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
-    else:
-        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+    assert_matches(cases(kl)[name](), TF[name])
 
 
 CASES = [

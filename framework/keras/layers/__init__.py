@@ -6,6 +6,7 @@ from .conv import (  # noqa: F401
     AveragePooling1D,
     AveragePooling2D,
     Conv1D,
+    Conv1DTranspose,
     Conv2D,
     Conv2DTranspose,
     DepthwiseConv2D,
@@ -15,6 +16,8 @@ from .conv import (  # noqa: F401
     GlobalMaxPooling2D,
     MaxPooling1D,
     MaxPooling2D,
+    SeparableConv1D,
+    SeparableConv2D,
 )
 from .core import (  # noqa: F401
     Activation,

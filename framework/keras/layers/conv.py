@@ -1,5 +1,6 @@
 """Convolution and pooling layers (channels last): Conv1D, Conv2D, DepthwiseConv2D,
-Conv2DTranspose, Max/AveragePooling1D/2D, GlobalAverage/MaxPooling1D/2D."""
+SeparableConv1D/2D, Conv1DTranspose, Conv2DTranspose, Max/AveragePooling1D/2D,
+GlobalAverage/MaxPooling1D/2D. Kernels have Keras's shapes, so weights carry over."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from ... import array_ops as A
 from ... import math_ops as M
 from ... import nn, tracing
 from ...errors import MaskError
+from .. import initializers
 from .base import Layer, positive_int
-from .core import kernel_bias_config, set_kernel_bias
+from .core import _ser_init, kernel_bias_config, set_kernel_bias
 
 
 def _tuple(v, n, what):
@@ -102,19 +104,27 @@ class Conv1D(_Conv):
 
 
 class DepthwiseConv2D(_Conv):
-    """One filter (times ``depth_multiplier``) per input channel."""
+    """One filter (times ``depth_multiplier``) per input channel; its kernel is Keras's
+    [KH, KW, channels, depth_multiplier]."""
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  depthwise_initializer="glorot_uniform", **kwargs):
         kwargs.setdefault("kernel_initializer", depthwise_initializer)
         super().__init__(1, kernel_size, strides, padding, **kwargs)
-        self.depth_multiplier = int(depth_multiplier)
+        self.depth_multiplier = positive_int("DepthwiseConv2D", "depth_multiplier",
+                                             depth_multiplier)
 
     def build(self, input_shape):
-        c = input_shape[-1]
-        self.groups = c
-        self.filters = c * self.depth_multiplier
+        self.filters = input_shape[-1] * self.depth_multiplier
         super().build(input_shape)
+
+    def _kernel_shape(self, channels):
+        return self.kernel_size + (channels, self.depth_multiplier)
+
+    def call(self, inputs):
+        y = nn.depthwise_conv2d(inputs, self.kernel, self.strides, self.padding.upper(),
+                                dilations=self.dilation_rate)
+        return self.activation(y + self.bias if self.use_bias else y)
 
     def get_config(self):
         cfg = super().get_config()
@@ -123,24 +133,103 @@ class DepthwiseConv2D(_Conv):
         return cfg | {"depth_multiplier": self.depth_multiplier}
 
 
+class _SeparableConv(_Conv):
+    """A depthwise convolution (``depth_multiplier`` filters per input channel) followed by
+    a pointwise (1 x 1) one mixing the channels into ``filters``; Keras's weights
+    ``depthwise_kernel`` [K..., channels, multiplier], ``pointwise_kernel`` [1..., channels
+    x multiplier, filters] and ``bias``."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         activation=activation, use_bias=use_bias,
+                         kernel_initializer=pointwise_initializer,
+                         bias_initializer=bias_initializer, **kwargs)
+        self.depth_multiplier = positive_int(type(self).__name__, "depth_multiplier",
+                                             depth_multiplier)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+
+    def build(self, input_shape):
+        c, m = input_shape[-1], self.depth_multiplier
+        if c is None:
+            raise ShapeError(self.name, "input channels must be known", tracing.where())
+        self.depthwise_kernel = self.add_weight(
+            "depthwise_kernel", self.kernel_size + (c, m), initializer=self.depthwise_initializer)
+        self.pointwise_kernel = self.add_weight(
+            "pointwise_kernel", (1,) * self.rank + (c * m, self.filters),
+            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.filters,), initializer=self.bias_initializer,
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+        self.built = True
+
+    def call(self, inputs):
+        x, dw, pw = inputs, self.depthwise_kernel, self.pointwise_kernel
+        strides, dilations = self.strides, self.dilation_rate
+        if self.rank == 1:  # as 2-D convolutions of height 1
+            x, dw, pw = A.expand_dims(x, 1), A.expand_dims(dw, 0), A.expand_dims(pw, 0)
+            strides, dilations = (1,) + strides, (1,) + dilations
+        y = nn.conv2d(nn.depthwise_conv2d(x, dw, strides, self.padding.upper(),
+                                          dilations=dilations), pw, 1, "VALID")
+        if self.rank == 1:
+            y = A.squeeze(y, [1])
+        return self.activation(y + self.bias if self.use_bias else y)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.pop("groups")
+        cfg["pointwise_initializer"] = cfg.pop("kernel_initializer")
+        cfg.pop("kernel_regularizer", None)
+        return cfg | {"depth_multiplier": self.depth_multiplier,
+                      "depthwise_initializer": _ser_init(self.depthwise_initializer)}
+
+
+class SeparableConv2D(_SeparableConv):
+    rank = 2
+
+
+class SeparableConv1D(_SeparableConv):
+    rank = 1
+
+
 class Conv2DTranspose(_Conv):
-    """The transpose (gradient) of a Conv2D: upsamples by ``strides``."""
+    """The transpose (gradient) of a Conv2D: upsamples by ``strides``; its kernel is
+    [KH, KW, filters, in_channels]."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
+                 **kwargs):
+        if output_padding is not None:
+            raise ValueError(f"{type(self).__name__}: output_padding is not supported; "
+                             f"received {output_padding!r}")
+        super().__init__(filters, kernel_size, strides, padding, **kwargs)
 
     def _kernel_shape(self, channels):
         return self.kernel_size + (self.filters, channels)
 
     def call(self, inputs):
-        n, h, w, _ = inputs.shape
+        x, kernel = inputs, self.kernel
+        strides, dilations, sizes = self.strides, self.dilation_rate, inputs.shape[1:-1]
+        if self.rank == 1:  # as a 2-D one of height 1
+            x, kernel = A.expand_dims(x, 1), A.expand_dims(kernel, 0)
+            strides, dilations, sizes = (1,) + strides, (1,) + dilations, (1,) + tuple(sizes)
         out = []
-        for size, k, s, d in zip((h, w), self.kernel_size, self.strides, self.dilation_rate):
+        for size, k, s, d in zip(sizes, kernel.shape[:2], strides, dilations):
             eff = (k - 1) * d + 1
             out.append(size * s if self.padding == "same" else size * s + max(eff - s, 0))
+        n = inputs.shape[0]
         batch = A.shape(inputs)[0] if n is None else n
-        y = nn.conv2d_transpose(inputs, self.kernel, [batch, out[0], out[1], self.filters],
-                                self.strides, self.padding.upper(), dilations=self.dilation_rate)
-        if self.use_bias:
-            y = y + self.bias
-        return self.activation(y)
+        y = nn.conv2d_transpose(x, kernel, [batch, out[0], out[1], self.filters], strides,
+                                self.padding.upper(), dilations=dilations)
+        if self.rank == 1:
+            y = A.squeeze(y, [1])
+        return self.activation(y + self.bias if self.use_bias else y)
+
+
+class Conv1DTranspose(Conv2DTranspose):
+    """The transpose of a Conv1D; its kernel is [K, filters, in_channels]."""
+
+    rank = 1
 
 
 class _Pool(_Ranked, Layer):

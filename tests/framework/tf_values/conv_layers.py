@@ -1,0 +1,44 @@
+"""The cases of tests/framework/test_keras_conv_more.py, over either Keras's layers module;
+run as a script with the bench venv (which has tensorflow-cpu) it writes conv_layers.json,
+what TensorFlow 2.21's Keras gives for them:
+
+    .venv-bench/bin/python tests/framework/tf_values/conv_layers.py
+"""
+
+import json
+import os
+
+try:
+    from .sequence_layers import det, rounded, setw, values
+except ImportError:  # run as a script
+    from sequence_layers import det, rounded, setw, values
+
+X = det((2, 7, 6, 3), 1)
+S = det((2, 9, 3), 2)
+
+
+def cases(kl) -> dict:
+    """name -> a function computing the case with the layers of ``kl``."""
+    return {
+        "depthwise": lambda: setw(kl.DepthwiseConv2D(3, strides=2, depth_multiplier=2), X)(X),
+        "depthwise_dilated": lambda: setw(kl.DepthwiseConv2D(
+            (3, 2), padding="same", dilation_rate=2), X, 1)(X),
+        "separable2d": lambda: setw(kl.SeparableConv2D(4, 3, depth_multiplier=2), X, 2)(X),
+        "separable2d_same_strided": lambda: setw(kl.SeparableConv2D(
+            2, (2, 3), strides=2, padding="same", activation="relu"), X, 3)(X),
+        "separable1d": lambda: setw(kl.SeparableConv1D(3, 3, dilation_rate=2), S, 4)(S),
+        "separable1d_same": lambda: setw(kl.SeparableConv1D(
+            2, 4, padding="same", depth_multiplier=3), S, 5)(S),
+        "conv1d_transpose": lambda: setw(kl.Conv1DTranspose(4, 3, strides=2), S, 6)(S),
+        "conv1d_transpose_same": lambda: setw(kl.Conv1DTranspose(
+            2, 4, strides=3, padding="same"), S, 7)(S),
+    }
+
+
+if __name__ == "__main__":
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    from tensorflow import keras
+    out = {name: rounded(values(case())) for name, case in cases(keras.layers).items()}
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "conv_layers.json"),
+              "w") as f:
+        json.dump(out, f, separators=(",", ":"))
