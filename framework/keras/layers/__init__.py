@@ -47,6 +47,13 @@ from .core import (  # noqa: F401
     multiply,
     subtract,
 )
+from .lookup import (  # noqa: F401
+    CategoryEncoding,
+    Discretization,
+    IntegerLookup,
+    StringLookup,
+    TextVectorization,
+)
 from .noise import (  # noqa: F401
     AlphaDropout,
     GaussianDropout,
@@ -59,6 +66,15 @@ from .normalization import (  # noqa: F401
     BatchNormalization,
     GroupNormalization,
     LayerNormalization,
+)
+from .preprocessing import (  # noqa: F401
+    CenterCrop,
+    Normalization,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    Rescaling,
+    Resizing,
 )
 from .recurrent import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
 from .reshaping import (  # noqa: F401
