@@ -1,4 +1,5 @@
-"""SimpleRNN, Bidirectional, TimeDistributed, GroupNormalization, Attention and
+"""SimpleRNN, the RNN cells (SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells),
+Bidirectional, TimeDistributed, GroupNormalization, RMSNormalization, Attention and
 AdditiveAttention: each through ``run_layer_test`` (shapes, eager == traced == compiled,
 finite-difference gradients, config and save/load), and its values on fixed inputs and
 weights against what TensorFlow 2.21's Keras gives (tf_values/sequence_layers.json, written
@@ -32,6 +33,11 @@ CASES = [
     (kl.TimeDistributed, {"layer": kl.Dense(2)}, (2, 3, 4), (2, 3, 2), 2),
     (kl.GroupNormalization, {"groups": 2}, (2, 3, 4), (2, 3, 4), 2),
     (kl.GroupNormalization, {"groups": 3, "axis": 1}, (2, 6, 2, 2), (2, 6, 2, 2), 2),
+    (kl.RMSNormalization, {"axis": [1, 2]}, (2, 3, 4), (2, 3, 4), 1),
+    (kl.RNN, {"cell": kl.LSTMCell(2), "return_sequences": True}, (2, 3, 3), (2, 3, 2), 3),
+    (kl.RNN, {"cell": kl.StackedRNNCells([kl.SimpleRNNCell(2, dtype="float64"),
+                                          kl.GRUCell(3, dtype="float64")])},
+     (2, 3, 2), (2, 3), 6),
 ]
 
 
@@ -39,9 +45,10 @@ CASES = [
                          ids=[f"{c[0].__name__}{i}" for i, c in enumerate(CASES)])
 def test_layer_harness(cls, kwargs, shape, expected, n, tmp_path):
     kwargs = dict(kwargs)
-    if "layer" in kwargs:  # a fresh float64 copy of the wrapped layer
-        inner = kwargs["layer"]
-        kwargs["layer"] = type(inner).from_config(inner.get_config() | {"dtype": "float64"})
+    for key in ("layer", "cell"):  # a fresh float64 copy of the wrapped layer or cell
+        if key in kwargs:
+            inner = kwargs[key]
+            kwargs[key] = type(inner).from_config(inner.get_config() | {"dtype": "float64"})
     run_layer_test(cls, kwargs, shape, expected, weights=n, tmp_path=tmp_path)
 
 

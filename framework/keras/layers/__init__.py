@@ -66,6 +66,7 @@ from .normalization import (  # noqa: F401
     BatchNormalization,
     GroupNormalization,
     LayerNormalization,
+    RMSNormalization,
 )
 from .preprocessing import (  # noqa: F401
     CenterCrop,
@@ -76,7 +77,16 @@ from .preprocessing import (  # noqa: F401
     Rescaling,
     Resizing,
 )
-from .recurrent import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
+from .recurrent import (  # noqa: F401
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    SimpleRNN,
+    SimpleRNNCell,
+    StackedRNNCells,
+)
 from .reshaping import (  # noqa: F401
     ELU,
     ActivityRegularization,
@@ -98,4 +108,7 @@ from .wrappers import Bidirectional, TimeDistributed  # noqa: F401
 AvgPool2D, MaxPool2D, MaxPool1D, AvgPool1D = (AveragePooling2D, MaxPooling2D, MaxPooling1D,
                                               AveragePooling1D)
 Convolution2D, Convolution1D = Conv2D, Conv1D
+Convolution1DTranspose, Convolution2DTranspose = Conv1DTranspose, Conv2DTranspose
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
+GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D
 GlobalAvgPool2D, GlobalMaxPool2D = GlobalAveragePooling2D, GlobalMaxPooling2D

@@ -1,5 +1,5 @@
 """BatchNormalization (moving statistics updated inside the compiled step),
-LayerNormalization and GroupNormalization."""
+LayerNormalization, GroupNormalization and RMSNormalization."""
 
 from __future__ import annotations
 
@@ -183,3 +183,29 @@ class GroupNormalization(Layer):
             "groups": self.groups, "axis": self.axis, "epsilon": self.epsilon,
             "center": self.center, "scale": self.scale,
             **{f"{k}_initializer": _ser_init(v) for k, v in self.inits.items()}}
+
+
+class RMSNormalization(Layer):
+    """``x * rsqrt(mean(x^2 over axis) + epsilon) * scale``, with a learned ``scale`` per
+    position of ``axis`` (Keras 3's RMSNormalization)."""
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.epsilon = axis, float(epsilon)
+
+    def build(self, input_shape):
+        self._axes = _axes(self.axis, len(input_shape))
+        self._shape = tuple(input_shape)
+        self.scale = self.add_weight("scale", tuple(input_shape[a] for a in self._axes),
+                                     initializer="ones")
+        self.built = True
+
+    def call(self, inputs):
+        rrms = M.rsqrt(M.reduce_mean(M.square(inputs), self._axes, keepdims=True) +
+                       self.epsilon)
+        return inputs * rrms * _bcast(self.scale, self._axes, self._shape)
+
+    def get_config(self):
+        return super().get_config() | {"axis": self.axis, "epsilon": self.epsilon}

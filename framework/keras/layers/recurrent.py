@@ -255,6 +255,8 @@ class RNN(_Recurrent):
         super().__init__(**kwargs)
         if stateful:
             raise ValueError("RNN: stateful=True is not supported")
+        if isinstance(cell, (list, tuple)):
+            cell = StackedRNNCells(cell)
         for attr in ("state_size", "call"):
             if not hasattr(cell, attr):
                 raise ValueError(f"RNN: the cell must have `{attr}`; received {cell!r}")
@@ -303,6 +305,119 @@ class RNN(_Recurrent):
         return len(sizes) if isinstance(sizes, (list, tuple)) else 1
 
     def get_config(self):
-        return super().get_config() | {
+        from ..saving import layer_config
+        config = super().get_config() | {
             "return_sequences": self.return_sequences, "return_state": self.return_state,
             "go_backwards": self.go_backwards}
+        if isinstance(self.cell, Layer):
+            config["cell"] = layer_config(self.cell)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        from ..saving import layer_from_config
+        if not isinstance(config.get("cell"), dict):
+            raise ValueError("RNN: the config holds no cell (a cell that is not a Keras "
+                             "layer cannot be saved)")
+        return cls(**{**config, "cell": layer_from_config(config["cell"])})
+
+
+class _Cell:
+    """A recurrent layer's single step, as Keras's cells (for ``RNN(cell)``): the same
+    weights and formulas as the layer, ``call(inputs, states) -> (output, new_states)``
+    over one time step."""
+
+    input_ndim = None
+    supports_masking = False
+
+    def __init__(self, units, **kwargs):
+        if kwargs.get("dropout") or kwargs.get("recurrent_dropout"):
+            raise ValueError(f"{type(self).__name__}: dropout in a cell is not supported; "
+                             f"use the {type(self).__mro__[2].__name__} layer's dropout")
+        super().__init__(units, **kwargs)
+
+    @property
+    def state_size(self):
+        return [self.units] * self.STATES if self.STATES > 1 else self.units
+
+    @property
+    def output_size(self):
+        return self.units
+
+    def call(self, inputs, states, training=None):
+        states = _listed(states)
+        xw = self._input_bias(M.matmul(inputs, self.kernel))
+        new = self._step(xw, states[0], states)
+        return new[0], new
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("return_sequences", "return_state", "go_backwards"):
+            config.pop(key, None)
+        return config
+
+
+class SimpleRNNCell(_Cell, SimpleRNN):
+    """SimpleRNN's step."""
+
+
+class LSTMCell(_Cell, LSTM):
+    """LSTM's step; states [h, c]."""
+
+
+class GRUCell(_Cell, GRU):
+    """GRU's step (reset_after=True)."""
+
+
+class StackedRNNCells(Layer):
+    """Cells run one after another at each step (the output of one is the input of the
+    next), as one cell whose states are all of theirs in order."""
+
+    def __init__(self, cells, **kwargs):
+        super().__init__(**kwargs)
+        for cell in cells:
+            if not hasattr(cell, "state_size"):
+                raise ValueError(f"StackedRNNCells: {cell!r} is not a cell (no state_size)")
+        self.cells = list(cells)
+        for i, cell in enumerate(self.cells):
+            setattr(self, f"cell_{i}", cell)  # tracked: their weights are this layer's
+
+    @property
+    def state_size(self):
+        return [s for c in self.cells for s in _listed(c.state_size)]
+
+    @property
+    def output_size(self):
+        return getattr(self.cells[-1], "output_size", _listed(self.cells[-1].state_size)[0])
+
+    def build(self, input_shape):
+        from ...tensor import TensorShape
+        shape = tuple(input_shape)
+        for cell in self.cells:
+            if isinstance(cell, Layer) and not cell.built:
+                cell.build(TensorShape(shape))
+                cell.built = True
+            shape = shape[:-1] + (getattr(cell, "output_size",
+                                          _listed(cell.state_size)[0]),)
+        self.built = True
+
+    def call(self, inputs, states, training=None):
+        states, new, x = _listed(states), [], inputs
+        for cell in self.cells:
+            n = len(_listed(cell.state_size))
+            x, s = cell(x, states[:n])
+            new += _listed(s)
+            states = states[n:]
+        return x, new
+
+    def get_config(self):
+        from ..saving import layer_config
+        return super().get_config() | {"cells": [layer_config(c) for c in self.cells]}
+
+    @classmethod
+    def from_config(cls, config):
+        from ..saving import layer_from_config
+        return cls(**{**config, "cells": [layer_from_config(c) for c in config["cells"]]})

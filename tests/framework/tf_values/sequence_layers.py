@@ -64,6 +64,13 @@ def cases(kl) -> dict:
         "additive": lambda: fixed(kl.AdditiveAttention(), det((3,), 4))(
             [Q, X], mask=[None, M]),
         "additive_noscale": lambda: kl.AdditiveAttention(use_scale=False)([Q, X]),
+        "rnn_lstm_cell": lambda: setw(kl.RNN(kl.LSTMCell(3), return_sequences=True), X,
+                                      12)(X),
+        "rnn_stacked_cells": lambda: setw(kl.RNN([kl.GRUCell(2), kl.SimpleRNNCell(3)]), X,
+                                          13)(X, mask=M),
+        "rms_norm": lambda: setw(kl.RMSNormalization(), G, 14)(G),
+        "rms_norm_axes": lambda: setw(kl.RMSNormalization(axis=[1, 2], epsilon=1e-3), G,
+                                      15)(G),
     }
 
 
