@@ -284,10 +284,15 @@ class AUC(_Confusion):
                  from_logits=False):
         if curve not in ("ROC", "PR"):
             raise ValueError(f"AUC: curve must be 'ROC' or 'PR'; received {curve!r}")
+        super().__init__(self.edges(num_thresholds), name, dtype)
+        self.num_thresholds, self.curve, self.from_logits = num_thresholds, curve, from_logits
+
+    @staticmethod
+    def edges(num_thresholds: int) -> list:
+        """Keras's thresholds: evenly spaced over [0, 1], the ends just outside it."""
         eps = 1e-7
         inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
-        super().__init__([-eps] + inner + [1.0 + eps], name, dtype)
-        self.num_thresholds, self.curve, self.from_logits = num_thresholds, curve, from_logits
+        return [-eps] + inner + [1.0 + eps]
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if self.from_logits:
@@ -353,6 +358,18 @@ TrueNegatives = _count("TrueNegatives", "tn", "true_negatives")
 FalseNegatives = _count("FalseNegatives", "fn", "false_negatives")
 
 
+# defined apart (they use the classes above), exposed here as keras.metrics
+from .score_metrics import (  # noqa: E402, F401
+    F1Score,
+    FBetaScore,
+    MeanIoU,
+    PrecisionAtRecall,
+    R2Score,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+)
+
 _BY_NAME = {
     "accuracy": Accuracy, "acc": Accuracy, "binary_accuracy": BinaryAccuracy,
     "categorical_accuracy": CategoricalAccuracy,
@@ -372,6 +389,7 @@ _BY_NAME = {
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "f1_score": F1Score, "r2_score": R2Score,
 }
 
 
