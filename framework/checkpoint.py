@@ -42,7 +42,7 @@ def _walk(name: str, obj, out: dict, seen: set) -> None:
     if isinstance(obj, Variable):
         out[name] = obj
     elif isinstance(obj, Optimizer):
-        out[f"{name}/iterations"] = obj.iterations
+        out[f"{name}/iterations"] = obj._iterations
         out[f"{name}/learning_rate"] = obj._lr
     elif isinstance(obj, Checkpoint):
         for k, v in obj._objects.items():

@@ -123,6 +123,7 @@ class LossScaleOptimizer(Optimizer):
 
     # the inner optimizer's state is the state
     iterations = property(lambda self: self.inner_optimizer.iterations)
+    _iterations = property(lambda self: self.inner_optimizer._iterations)
     _lr = property(lambda self: self.inner_optimizer._lr)
     _slots = property(lambda self: self.inner_optimizer._slots)
     _built_for = property(lambda self: self.inner_optimizer._built_for)
@@ -175,6 +176,9 @@ class LossScaleOptimizer(Optimizer):
                                           scale * 0.5))
         self.step_counter.assign(M.where(grow, zero, count))
         return self.iterations
+
+    def finalize_variable_values(self, var_list) -> None:
+        self.inner_optimizer.finalize_variable_values(var_list)
 
     def get_config(self) -> dict:
         inner = self.inner_optimizer

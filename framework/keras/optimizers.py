@@ -1,15 +1,15 @@
 """Optimizers, as ``tf.keras.optimizers``: SGD (momentum, nesterov), Adam, AdamW, RMSprop,
-Adagrad; gradient clipping (``clipnorm``, ``clipvalue``, ``global_clipnorm``); learning-rate
-schedules. Updates are variable assigns, so inside ``@framework.function`` they fuse into the
-training step and write each variable in place.
+Adagrad, Adamax, Nadam, Adadelta, Lion, Ftrl; Keras 3's options of every optimizer (gradient
+clipping, ``weight_decay``, ``use_ema``, ``gradient_accumulation_steps``,
+``loss_scale_factor``); learning-rate schedules (schedules.py). Updates are variable
+assigns, so inside ``@framework.function`` they fuse into the training step and write each
+variable in place.
 
 The learning rate and the step counter are variables: changing the rate (a callback, a
 schedule) never retraces the step.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -19,78 +19,13 @@ from .. import array_ops as A
 from .. import distribute, tracing
 from .. import math_ops as M
 from ..variables import Variable
-
-# -- learning-rate schedules ------------------------------------------------------------------
-
-
-class LearningRateSchedule:
-    """``schedule(step) -> learning rate``. ``step`` may be a number, a tensor or
-    ``optimizer.iterations`` (an int64 variable): it is cast to float32, as TensorFlow."""
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if "__call__" in cls.__dict__:
-            call = cls.__dict__["__call__"]
-            cls.__call__ = lambda self, step: call(self, _as_step(step))
-
-    def __call__(self, step):
-        raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
-def _as_step(step):
-    if isinstance(step, Variable):
-        step = step._read()
-    step = A.convert_to_tensor(step)
-    return step if step.dtype is dt.f32 else M.cast(step, dt.f32)
-
-
-class ExponentialDecay(LearningRateSchedule):
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), decay_steps
-        self.decay_rate, self.staircase = float(decay_rate), staircase
-
-    def __call__(self, step):
-        p = step / float(self.decay_steps)
-        if self.staircase:
-            p = M.floor(p)
-        return self.initial_learning_rate * M.pow(M.cast(self.decay_rate, "float32"), p)
-
-
-class PiecewiseConstantDecay(LearningRateSchedule):
-    def __init__(self, boundaries, values):
-        if len(values) != len(boundaries) + 1:
-            raise ValueError("PiecewiseConstantDecay: needs one more value than boundaries")
-        self.boundaries, self.values = [float(b) for b in boundaries], [float(v) for v in values]
-
-    def __call__(self, step):
-        out = M.cast(self.values[-1], "float32") + step * 0.0
-        for b, v in reversed(list(zip(self.boundaries, self.values[:-1]))):
-            out = M.where(step <= b, v, out)
-        return out
-
-
-class CosineDecay(LearningRateSchedule):
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0):
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), decay_steps
-        self.alpha = float(alpha)
-
-    def __call__(self, step):
-        p = M.minimum(step, float(self.decay_steps)) / float(self.decay_steps)
-        cosine = 0.5 * (1.0 + M.cos(math.pi * p))
-        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
-
-
-schedules = type("schedules", (), {
-    "LearningRateSchedule": LearningRateSchedule, "ExponentialDecay": ExponentialDecay,
-    "PiecewiseConstantDecay": PiecewiseConstantDecay, "CosineDecay": CosineDecay})
-
+from .schedules import (  # noqa: F401
+    CosineDecay,
+    ExponentialDecay,
+    LearningRateSchedule,
+    PiecewiseConstantDecay,
+    schedules,
+)
 
 # -- optimizers -------------------------------------------------------------------------------
 
@@ -98,24 +33,48 @@ schedules = type("schedules", (), {
 class Optimizer:
     """Base class: subclasses define ``build_slots(var)`` and ``update_step(g, var, lr)``."""
 
-    def __init__(self, learning_rate=0.001, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None, **kwargs):
+    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, loss_scale_factor=None,
+                 gradient_accumulation_steps=None, name=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unknown arguments {sorted(kwargs)}")
         if sum(x is not None for x in (clipnorm, global_clipnorm)) > 1:
             raise ValueError("set at most one of clipnorm and global_clipnorm")
+        if not 0 <= ema_momentum <= 1:
+            raise ValueError(f"{type(self).__name__}: ema_momentum must be in [0, 1]; "
+                             f"received {ema_momentum!r}")
+        for arg, v in (("gradient_accumulation_steps", gradient_accumulation_steps),
+                       ("ema_overwrite_frequency", ema_overwrite_frequency)):
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ValueError(f"{type(self).__name__}: {arg} must be a positive int; "
+                                 f"received {v!r}")
         self.name = name or type(self).__name__
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, \
             global_clipnorm
+        self.weight_decay = None if weight_decay is None else float(weight_decay)
+        self.use_ema, self.ema_momentum = use_ema, float(ema_momentum)
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.loss_scale_factor = loss_scale_factor
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._no_decay: set = set()
+        self._no_decay_names: tuple = ()
         self._schedule = learning_rate if isinstance(learning_rate, LearningRateSchedule) \
             else None
         with tracing.active(None):
-            self.iterations = Variable(np.int64(0), trainable=False,
-                                       name=f"{self.name}/iterations")
+            self._iterations = Variable(np.int64(0), trainable=False,
+                                        name=f"{self.name}/iterations")
             self._lr = Variable(np.float32(0.0 if self._schedule else learning_rate),
                                 trainable=False, name=f"{self.name}/learning_rate")
         self._slots: dict[int, dict] = {}
         self._built_for: list = []
+
+    @property
+    def iterations(self):
+        """Updates applied so far (the step counter; with gradient accumulation, calls
+        divided by its steps, as Keras 3)."""
+        n = self.gradient_accumulation_steps
+        return self._iterations if not n else M.floordiv(self._iterations, np.int64(n))
 
     # -- learning rate --
     @property
@@ -150,18 +109,37 @@ class Optimizer:
         for v in var_list:
             if id(v) not in self._slots:
                 self._slots[id(v)] = {}
-                self.build_slots(v)
+                self._build_slots(v)
                 self._built_for.append(v)
         if self.__dict__.get("_pending_restore"):  # a checkpoint's values for new slots
             from ..checkpoint import apply_pending
             apply_pending(self)
 
+    def _build_slots(self, var) -> None:
+        """The subclass's slots, then the base class's: the gradient accumulator and the
+        moving average, when those are on."""
+        self.build_slots(var)
+        if self.gradient_accumulation_steps:
+            self.add_slot(var, "accumulated_gradient")
+        if self.use_ema:
+            self.add_slot(var, "average")
+
     def build_slots(self, var) -> None:
         pass
 
+    def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
+        """Variables (``var_list``) and variables whose names contain one of
+        ``var_names`` that weight decay leaves alone."""
+        self._no_decay |= {id(v) for v in var_list or ()}
+        self._no_decay_names += tuple(var_names or ())
+
+    def _decays(self, var) -> bool:
+        return self.weight_decay is not None and id(var) not in self._no_decay and \
+            not any(n in var.name for n in self._no_decay_names)
+
     @property
     def variables(self) -> list:
-        return [self.iterations, self._lr] + [s for v in self._built_for
+        return [self._iterations, self._lr] + [s for v in self._built_for
                                               for s in self._slots[id(v)].values()]
 
     # -- updates --
@@ -181,7 +159,12 @@ class Optimizer:
                         experimental_aggregate_gradients=True):
         """Apply ``(gradient, variable)`` pairs (pairs with a None gradient are skipped);
         returns the step counter. Under a strategy with several replicas the gradients are
-        first summed over them (one all_reduce), unless told they already are."""
+        first summed over them (one all_reduce), unless told they already are. As Keras 3:
+        gradients are divided by ``loss_scale_factor``; with ``gradient_accumulation_steps``
+        n they are summed over n calls and their mean applied on the n-th (the others only
+        accumulate); with ``use_ema`` each variable's moving average is kept (and written
+        into the variable every ``ema_overwrite_frequency`` steps and by
+        ``finalize_variable_values``)."""
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         if not pairs:
             return self.iterations
@@ -191,13 +174,60 @@ class Optimizer:
         if strategy is not None and not skip_gradients_aggregation and \
                 experimental_aggregate_gradients:
             grads = distribute.all_reduce(grads, strategy, "sum")
+        if self.loss_scale_factor is not None:
+            grads = [g / self.loss_scale_factor for g in grads]
+        n = self.gradient_accumulation_steps
+        if n:
+            from ..control_flow import cond
+            accs = [self.get_slot(v, "accumulated_gradient") for v in var_list]
+
+            def update():
+                self._update([(g + a) / float(n) for g, a in zip(grads, accs)], var_list)
+                for a in accs:
+                    a.assign(A.zeros_like(a))
+
+            def accumulate():
+                for g, a in zip(grads, accs):
+                    a.assign_add(M.cast(g, a.dtype) if g.dtype is not a.dtype else g)
+            cond(M.equal(M.floormod(self._iterations + 1, np.int64(n)), 0), update,
+                 accumulate)
+        else:
+            self._update(grads, var_list)
+        if self.use_ema:
+            self._update_averages(var_list)
+        self._iterations.assign_add(np.int64(1))
+        return self.iterations
+
+    def _update(self, grads, var_list):
+        """Clip, decay the weights, and run each variable's update."""
         grads = self._clip(grads)
         lr = self.learning_rate
+        for v in var_list:
+            if self._decays(v):
+                v.assign(v - v * (M.cast(lr, v.dtype) * self.weight_decay))
         for g, v in zip(grads, var_list):
             self.update_step(M.cast(g, v.dtype) if g.dtype is not v.dtype else g, v,
                              M.cast(lr, v.dtype) if v.dtype is not dt.f32 else lr)
-        self.iterations.assign_add(np.int64(1))
-        return self.iterations
+
+    def _update_averages(self, var_list):
+        momentum = M.cast(M.not_equal(self.iterations, 0), dt.f32) * self.ema_momentum
+        for v in var_list:
+            avg = self.get_slot(v, "average")
+            m = M.cast(momentum, v.dtype)
+            avg.assign(m * avg + (1.0 - m) * v)
+        if self.ema_overwrite_frequency:
+            from ..control_flow import cond
+            k = np.int64(self.ema_overwrite_frequency)
+            cond(M.equal(M.floormod(self.iterations + 1, k), 0),
+                 lambda: self.finalize_variable_values(var_list), lambda: None)
+
+    def finalize_variable_values(self, var_list) -> None:
+        """With ``use_ema``: every variable takes its moving average's value (fit calls
+        this when training ends, as Keras)."""
+        if self.use_ema:
+            for v in var_list:
+                if id(v) in self._slots and "average" in self._slots[id(v)]:
+                    v.assign(self.get_slot(v, "average"))
 
     def scale_loss(self, loss):
         """The loss the train step differentiates (a LossScaleOptimizer scales it)."""
@@ -219,8 +249,13 @@ class Optimizer:
 
     def get_config(self) -> dict:
         lr = self._schedule.get_config() if self._schedule else float(self._lr.numpy())
-        return {"name": self.name, "learning_rate": lr, "clipnorm": self.clipnorm,
-                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
+                "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
+                "global_clipnorm": self.global_clipnorm, "use_ema": self.use_ema,
+                "ema_momentum": self.ema_momentum,
+                "ema_overwrite_frequency": self.ema_overwrite_frequency,
+                "loss_scale_factor": self.loss_scale_factor,
+                "gradient_accumulation_steps": self.gradient_accumulation_steps}
 
 
 class SGD(Optimizer):
@@ -283,18 +318,11 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: ``var -= lr * weight_decay * var`` each step."""
+    """Adam with decoupled weight decay (``var -= lr * weight_decay * var`` before each
+    update, as every optimizer given ``weight_decay``), 0.004 by default."""
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.weight_decay = float(weight_decay)
-
-    def update_step(self, g, var, lr):
-        var.assign_sub(var * (lr * self.weight_decay))
-        super().update_step(g, var, lr)
-
-    def get_config(self):
-        return super().get_config() | {"weight_decay": self.weight_decay}
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
 
 
 class RMSprop(Optimizer):
@@ -395,13 +423,12 @@ class Nadam(Adamax):
         self.add_slot(var, "m")
         self.add_slot(var, "v")
 
-    def apply_gradients(self, grads_and_vars, name=None, **kwargs):
+    def _update(self, grads, var_list):
         t = self._step()
         self._u = [self.beta_1 * (1.0 - 0.5 * M.pow(0.96, t + k)) for k in (0.0, 1.0)]
         self._u_prod = self._u_product * self._u[0]
-        out = super().apply_gradients(grads_and_vars, name, **kwargs)
+        super()._update(grads, var_list)
         self._u_product.assign(self._u_prod)
-        return out
 
     def update_step(self, g, var, lr):
         (u_t, u_next), prod = self._u, self._u_prod
@@ -455,8 +482,59 @@ class Lion(Optimizer):
         return super().get_config() | {"beta_1": self.beta_1, "beta_2": self.beta_2}
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
-            "adamax": Adamax, "nadam": Nadam, "adadelta": Adadelta, "lion": Lion}
+class Ftrl(Optimizer):
+    """Follow-the-regularized-leader (McMahan et al.), with Keras's L1, L2 and L2-shrinkage
+    regularization, ``learning_rate_power`` and ``beta``."""
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5,
+                 initial_accumulator_value=0.1, l1_regularization_strength=0.0,
+                 l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0,
+                 beta=0.0, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        checks = {"initial_accumulator_value": initial_accumulator_value,
+                  "l1_regularization_strength": l1_regularization_strength,
+                  "l2_regularization_strength": l2_regularization_strength,
+                  "l2_shrinkage_regularization_strength":
+                      l2_shrinkage_regularization_strength}
+        for arg, v in checks.items():
+            if v < 0:
+                raise ValueError(f"Ftrl: {arg} must be >= 0; received {v!r}")
+        if learning_rate_power > 0:
+            raise ValueError(f"Ftrl: learning_rate_power must be <= 0; received "
+                             f"{learning_rate_power!r}")
+        self.learning_rate_power = float(learning_rate_power)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.l1, self.l2 = float(l1_regularization_strength), float(l2_regularization_strength)
+        self.l2_shrinkage = float(l2_shrinkage_regularization_strength)
+        self.beta = float(beta)
+
+    def build_slots(self, var):
+        self.add_slot(var, "accumulator", self.initial_accumulator_value)
+        self.add_slot(var, "linear")
+
+    def update_step(self, g, var, lr):
+        accum, linear = self.get_slot(var, "accumulator"), self.get_slot(var, "linear")
+        power = -self.learning_rate_power
+        l2 = self.l2 + self.beta / (2.0 * lr)
+        new_accum = accum + M.square(g)
+        linear.assign_add(g + 2.0 * self.l2_shrinkage * var -
+                          (M.pow(new_accum, power) - M.pow(accum, power)) / lr * var)
+        quadratic = M.pow(new_accum, power) / lr + 2.0 * l2
+        clipped = M.clip_by_value(linear, -self.l1, self.l1)
+        var.assign((clipped - linear) / quadratic)
+        accum.assign(new_accum)
+
+    def get_config(self):
+        return super().get_config() | {
+            "learning_rate_power": self.learning_rate_power,
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "l1_regularization_strength": self.l1, "l2_regularization_strength": self.l2,
+            "l2_shrinkage_regularization_strength": self.l2_shrinkage, "beta": self.beta}
+
+
+_BY_NAME = {"ftrl": Ftrl, "sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
+            "adagrad": Adagrad, "adamax": Adamax, "nadam": Nadam, "adadelta": Adadelta,
+            "lion": Lion}
 
 
 def get(identifier) -> Optimizer:

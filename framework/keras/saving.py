@@ -238,7 +238,7 @@ def _optimizer_state(model) -> list:
     opt = model.optimizer
     if opt is None or not opt._built_for:
         return []
-    return [opt.iterations, opt._lr] + [s for v in model.trainable_variables
+    return [opt._iterations, opt._lr] + [s for v in model.trainable_variables
                                         for s in opt._slots.get(id(v), {}).values()]
 
 

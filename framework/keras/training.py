@@ -307,6 +307,8 @@ class Trainer:
             cb.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
+        if epochs > initial_epoch:  # (EMA: the averages become the weights, as Keras)
+            self.optimizer.finalize_variable_values(self.trainable_variables)
         cb.on_train_end(logs)
         self.history = history
         history.model, history.params = self, params
