@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import array_ops as A
 from .. import math_ops as M
-from .metrics import AUC, Metric, _Confusion
+from .metric_base import Metric, _Confusion, edges
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 
@@ -244,8 +244,8 @@ class _AtConstraint(_Confusion):
         if int(num_thresholds) < 1:
             raise ValueError(f"{type(self).__name__}: num_thresholds must be positive; "
                              f"received {num_thresholds!r}")
-        edges = AUC.edges(int(num_thresholds)) if num_thresholds > 1 else [0.5]
-        super().__init__(edges, name, dtype)
+        thresholds = edges(int(num_thresholds)) if num_thresholds > 1 else [0.5]
+        super().__init__(thresholds, name, dtype)
         self.value, self.num_thresholds = float(value), int(num_thresholds)
 
     def rates(self):

@@ -1,0 +1,93 @@
+"""The functions of ``map``, ``filter`` and friends, as tf.data runs them: traced once per
+element shape into a compiled function (``@function``: its kernels, no Python per op), or,
+when the function cannot be traced (it reads values in Python, takes text), called eagerly.
+With ``num_parallel_calls`` the calls run on a pool of threads (a compiled call releases
+the GIL), in order unless ``deterministic=False``."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+from .. import nest
+from .elements import is_text, to_numpy, to_tensors
+
+AUTOTUNE = -1
+
+
+class ElementFunction:
+    """``fn`` applied to an element (a tuple element is passed unpacked, as tf.data)."""
+
+    def __init__(self, fn, what: str):
+        if not callable(fn):
+            raise TypeError(f"Dataset.{what}: expected a callable; received {fn!r:.60}")
+        self.fn, self.what = fn, what
+        self._compiled = None
+        self._eager = False
+        self._lock = threading.Lock()
+
+    def _call(self, fn, element):
+        t = to_tensors(element)
+        return fn(*t) if isinstance(t, tuple) else fn(t)
+
+    def __call__(self, element):
+        """The function's result on ``element``, as numpy."""
+        if not self._eager and not any(is_text(a) for a in nest.flatten(element)):
+            compiled = self._traced()
+            try:
+                out = self._call(compiled, element)
+            except Exception:  # it needs Python values: eagerly from now on (an error in
+                self._eager = True  # the data itself is raised by the eager call)
+            else:
+                return nest.map_structure(to_numpy, out)
+        return nest.map_structure(to_numpy, self._call(self.fn, element))
+
+    def _traced(self):
+        with self._lock:
+            if self._compiled is None:
+                from ..function import function
+                self._compiled = function(self.fn)
+            return self._compiled
+
+
+def workers(num_parallel_calls) -> int:
+    """The threads of ``num_parallel_calls``: 1 for None, the CPUs for AUTOTUNE."""
+    if num_parallel_calls is None:
+        return 1
+    if num_parallel_calls == AUTOTUNE:
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
+    n = int(num_parallel_calls)
+    if n < 1:
+        raise ValueError(f"num_parallel_calls must be positive or AUTOTUNE; received {n}")
+    return n
+
+
+def mapped(items, fn, num_parallel_calls=None, deterministic=None):
+    """``fn(x)`` for each x of the iterable ``items``, on threads when asked."""
+    n = workers(num_parallel_calls)
+    if n == 1:
+        for x in items:
+            yield fn(x)
+        return
+    ordered = deterministic is None or deterministic
+    with ThreadPoolExecutor(n, thread_name_prefix="kiln-data-map") as pool:
+        pending: deque = deque()
+        for x in items:
+            pending.append(pool.submit(fn, x))
+            if len(pending) >= 2 * n:
+                yield from _drain(pending, ordered, keep=n)
+        yield from _drain(pending, ordered, keep=0)
+
+
+def _drain(pending: deque, ordered: bool, keep: int):
+    while len(pending) > keep:
+        if ordered:
+            yield pending.popleft().result()
+            continue
+        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+        for f in done:
+            pending.remove(f)
+            yield f.result()
