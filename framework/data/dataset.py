@@ -39,6 +39,7 @@ class Dataset:
         self._cardinality = cardinality
         self._slices = slices            # (structure of arrays, order function) or None
         self._spec = spec                # element_spec, when known without running
+        self._mapped = None              # (source, function) of a map
 
     def _derived(self, make_iter, cardinality=None, spec="same"):
         return Dataset(make_iter, self._cardinality if cardinality is None else cardinality,
@@ -153,6 +154,9 @@ class Dataset:
               deterministic=None) -> Dataset:
         """Consecutive elements stacked along a new leading axis."""
         batch_size = _positive("batch", "batch_size", batch_size)
+        fused = self._batch_map(batch_size, drop_remainder)
+        if fused is not None:
+            return fused
         card = self._cardinality
         if card >= 0:
             card = card // batch_size if drop_remainder else -(-card // batch_size)
@@ -169,6 +173,21 @@ class Dataset:
                     yield nest.map_structure(lambda a, p=part: a[p], arrays)
             return Dataset(gather, card, spec=spec)
         return self._derived(_grouped(self, batch_size, drop_remainder, E.stack), card, spec)
+
+    def _batch_map(self, batch_size, drop_remainder):
+        """``map(fn).batch(n)`` as ``batch(n)`` then ``fn`` once a batch, when ``fn``
+        traced on an element is elementwise over it (mapping.batchable): the same
+        elements, one compiled call a batch instead of one an element."""
+        if getattr(self, "_mapped", None) is None:
+            return None
+        source, fn = self._mapped
+        first = next(iter(source._make_iter()), _END)
+        over_batch = None if first is _END else fn.batched(first)
+        if over_batch is None:
+            return None
+        batches = source.batch(batch_size, drop_remainder)
+        return self._derived(lambda: (over_batch(b) for b in batches._make_iter()),
+                             batches._cardinality, None)
 
     def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
                      drop_remainder=False, name=None) -> Dataset:
@@ -202,8 +221,10 @@ class Dataset:
         unless ``deterministic=False``."""
         fn, parent = ElementFunction(map_func, "map"), self
         workers(num_parallel_calls)  # checked now, not when iterated
-        return self._derived(lambda: mapped(parent._make_iter(), fn, num_parallel_calls,
-                                            deterministic), spec=None)
+        out = self._derived(lambda: mapped(parent._make_iter(), fn, num_parallel_calls,
+                                           deterministic), spec=None)
+        out._mapped = (self, fn)  # for batch: one call a batch where fn allows
+        return out
 
     def filter(self, predicate, name=None) -> Dataset:
         """The elements for which ``predicate(element)`` is true (a bool scalar)."""

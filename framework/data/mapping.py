@@ -2,7 +2,8 @@
 element shape into a compiled function (``@function``: its kernels, no Python per op), or,
 when the function cannot be traced (it reads values in Python, takes text), called eagerly.
 With ``num_parallel_calls`` the calls run on a pool of threads (a compiled call releases
-the GIL), in order unless ``deterministic=False``."""
+the GIL), in order unless ``deterministic=False``. A map followed by ``batch`` runs once a
+batch where the traced function is elementwise over its element (``batchable``)."""
 
 from __future__ import annotations
 
@@ -47,12 +48,67 @@ class ElementFunction:
                 return nest.map_structure(to_numpy, out)
         return nest.map_structure(to_numpy, self._call(self.fn, element))
 
+    def batched(self, element):
+        """The function over whole batches of elements like ``element``, when the traced
+        function allows it (``batchable``), else None. Traced once per element shape."""
+        if self._eager or any(is_text(a) for a in nest.flatten(element)):
+            return None
+        compiled = self._traced()
+        try:
+            t = to_tensors(element)
+            concrete = compiled.get_concrete_function(*t) if isinstance(t, tuple) else \
+                compiled.get_concrete_function(t)
+        except Exception:  # it cannot trace: it runs eagerly, element by element
+            return None
+        if not batchable(concrete):
+            return None
+
+        def over_batch(batch):
+            return nest.map_structure(to_numpy, self._call(compiled, batch))
+        return over_batch
+
     def _traced(self):
         with self._lock:
             if self._compiled is None:
                 from ..function import function
                 self._compiled = function(self.fn)
             return self._compiled
+
+
+def batchable(concrete) -> bool:
+    """Whether a function traced on one element gives, run on a batch of elements, the
+    batch of its results: every op that depends on the element is elementwise (unary,
+    binary, select, cast) between values of the element's rank or with ones that do not
+    depend on it and have no more dims (they broadcast alike with a batch dim in front),
+    there are no random draws, variable writes or control flow, and every result depends
+    on the element. Anything else (reductions, reshapes, gathers, random augmentation)
+    runs element by element."""
+    from compiler import ops as P
+    from compiler.ops.base import Kind
+    if concrete._writes or any(kind != "result" for kind, _ in concrete._out_leaves):
+        return False
+    graph = concrete.graph
+    derived = set()
+    for param, source in zip(graph.params, concrete._param_sources):
+        if source[0] in ("arg", "argvar"):
+            derived.add(param.name)
+    elementwise = (Kind.UNARY, Kind.BINARY, Kind.SELECT, Kind.CAST)
+    for node in graph.nodes:
+        ins = [x for x in node.inputs if hasattr(x, "name")]
+        mine = [x for x in ins if x.name in derived]
+        if node.op is P.CONSTANT:
+            continue
+        if node.op.kind not in elementwise and (mine or node.op.kind in (
+                Kind.SOURCE, Kind.CONTROL, Kind.COLLECTIVE)):
+            return False
+        if not mine:
+            continue
+        out_rank = len(node.outputs[0].type.shape)
+        if any(len(x.type.shape) != out_rank for x in mine) or \
+                any(len(x.type.shape) > out_rank for x in ins):
+            return False
+        derived.update(o.name for o in node.outputs)
+    return all(r.name in derived for r in graph.results)
 
 
 def workers(num_parallel_calls) -> int:

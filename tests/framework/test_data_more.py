@@ -109,3 +109,31 @@ def test_bad_inputs_are_clear_errors():
         D.range(3).shard(2, 2)
     with pytest.raises(TypeError, match="must return a Dataset"):
         list(D.range(3).flat_map(lambda x: x).as_numpy_iterator())
+
+
+def test_an_elementwise_map_then_batch_runs_once_a_batch():
+    x = np.random.default_rng(0).random((200, 6)).astype("float32")
+    shapes = []
+
+    def f(v):
+        shapes.append(tuple(v.shape))  # once per trace
+        return tf.tanh(v * 2.0 - 1.0) + tf.constant([0.5] * 6)
+    ds = D.from_tensor_slices(x).map(f).batch(64)
+    out = np.concatenate(list(ds.as_numpy_iterator()))
+    np.testing.assert_allclose(out, np.tanh(x * 2 - 1) + 0.5, rtol=1e-6, atol=1e-6)
+    assert (64, 6) in shapes and len(shapes) <= 3  # the element, the batch, the last batch
+
+
+@pytest.mark.parametrize("f", [
+    lambda v: v - tf.reduce_mean(v),                      # a reduction over the element
+    lambda v: v + tf.random.uniform([]),                  # one draw an element
+    lambda v: tf.reshape(v, [2, 3]),                      # a reshape of the element
+])
+def test_other_maps_stay_per_element_under_batch(f):
+    x = np.random.default_rng(1).random((10, 6)).astype("float32")
+    batched = np.concatenate(list(D.from_tensor_slices(x).map(f).batch(4)
+                                  .as_numpy_iterator()))
+    assert batched.shape[0] == 10
+    if batched.shape[1:] == (6,) and not np.allclose(batched, x - x.mean(1, keepdims=True)):
+        offsets = batched - x  # the random case: a different draw for every element
+        assert np.allclose(offsets, offsets[:, :1]) and len(np.unique(offsets[:, 0])) > 5
