@@ -137,3 +137,15 @@ def test_bad_arguments_are_clear_errors():
         kl.StringLookup(vocabulary=["a"], num_oov_indices=0)(np.array(["b"]))
     with pytest.raises(ValueError, match="call adapt"):
         kl.Discretization(num_bins=3)(np.zeros(2, "float32"))
+
+
+@pytest.mark.parametrize("cls,kwargs,shape,expected", [
+    (kl.CategoryEncoding, {"num_tokens": 6}, (3, 4), (3, 6)),
+    (kl.CategoryEncoding, {"num_tokens": 6, "output_mode": "one_hot"}, (5,), (5, 6)),
+    (kl.Discretization, {"bin_boundaries": [1.0, 3.0]}, (3, 4), (3, 4)),
+    (kl.IntegerLookup, {"vocabulary": [1, 3, 5], "num_oov_indices": 2}, (3, 4), (3, 4)),
+], ids=["multi_hot", "one_hot", "discretization", "integer_lookup"])
+def test_integer_layers_harness(cls, kwargs, shape, expected, tmp_path):
+    # integer inputs: eager == traced == compiled, config and save/load (no gradients)
+    run_layer_test(cls, kwargs, shape, expected, weights=0, int_range=6, grad=False,
+                   tmp_path=tmp_path)
