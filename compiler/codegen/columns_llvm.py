@@ -20,7 +20,7 @@ from runtime.threads import pool_size
 
 from .. import dtypes as dt
 from ..ops import REDUCTIONS
-from .lower_llvm import I64, combine, constant, value_type
+from .lower_llvm import I64, combine, constant, value_type, wide
 
 COLUMNS = 128  # columns per block of a column reduction (its accumulators: one vector)
 
@@ -43,7 +43,7 @@ def workspaces(plan) -> list:
     if not split(plan):
         return []
     c = plan.domain[plan.kept[0]]
-    return [((pool_size(), c), n.inputs[0].type.dtype) for n in _reductions(plan)]
+    return [((pool_size(), c), wide(n.inputs[0].type.dtype)) for n in _reductions(plan)]
 
 
 def run(k) -> None:

@@ -12,6 +12,7 @@ from runtime.program import Program, walk_programs, walk_steps
 
 from .. import __version__
 from ..passes.copies import add_copy_kernels
+from ..passes.fuse import narrow_floats
 from ..passes.pipeline import optimize
 from . import targets
 from .program import build_program
@@ -34,12 +35,20 @@ def compile_graph(graph, dump=None, aliases=None, target="cpu",
     (result index -> parameter index) lets variable updates happen in place; ``optimized``
     takes ``graph`` as already optimized and fused (no pass runs)."""
     tried = targets.candidates(target)
-    stages, pass_times = ({"optimized": graph, "fused": graph}, {}) if optimized else \
-        optimize(graph, dump=dump)
+
+    def passes(tgt):  # fusion depends on what the target computes (float16 or not)
+        if optimized:
+            return {"optimized": graph, "fused": graph}, {}
+        with narrow_floats(tgt.narrow_floats):
+            return optimize(graph, dump=dump)
+    stages, pass_times = passes(tried[0])
     t0 = time.perf_counter()
     stages["fused"] = add_copy_kernels(stages["fused"], tried[0].copies_everywhere)
     fallbacks = []
     for tgt in tried:  # the first backend that lowers every kernel takes the program
+        if tgt.narrow_floats != tried[0].narrow_floats and not optimized:
+            stages, pass_times = passes(tgt)
+            stages["fused"] = add_copy_kernels(stages["fused"], tried[0].copies_everywhere)
         try:
             program, kernels = build_program(stages["fused"], aliases, tgt)
             break

@@ -20,7 +20,10 @@ from .targets import Unsupported
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 I8P = I8.as_pointer()
 F32, F64 = ir.FloatType(), ir.DoubleType()
-_TYPES = {dt.f32: F32, dt.f64: F64, dt.i32: I32, dt.i64: I64, dt.bool_: I1}
+HALF = ir.HalfType()
+# value types: what a kernel computes in (float16 in float32 registers)
+_TYPES = {dt.f16: F32, dt.f32: F32, dt.f64: F64, dt.i32: I32, dt.i64: I64, dt.bool_: I1}
+NARROW = (dt.f16,)  # stored narrow, computed in float32
 _LIBM = {"tanh": "tanh", "erf": "erf", "expm1": "expm1", "log1p": "log1p", "atan2": "atan2"}
 _INTRINSIC = {"exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos",
               "floor": "floor", "ceil": "ceil", "round": "roundeven", "abs": "fabs"}
@@ -35,7 +38,35 @@ def value_type(d: dt.DType):
 
 
 def storage_type(d: dt.DType):
-    return I8 if d is dt.bool_ else value_type(d)
+    return I8 if d is dt.bool_ else HALF if d is dt.f16 else value_type(d)
+
+
+def wide(d: dt.DType) -> dt.DType:
+    """The dtype a kernel computes and accumulates ``d`` in."""
+    return dt.f32 if d in NARROW else d
+
+
+def load_value(b, ptr, d: dt.DType):
+    """The element at ``ptr`` as a value of ``d``'s value type."""
+    v = b.load(ptr)
+    if d is dt.bool_:
+        return b.icmp_unsigned("!=", v, I8(0))
+    return b.fpext(v, F32) if d is dt.f16 else v
+
+
+def store_value(b, v, ptr, d: dt.DType) -> None:
+    """Store a value of ``d``'s value type as ``d`` (float16: rounded to nearest even)."""
+    if d is dt.bool_:
+        v = b.zext(v, I8)
+    elif d is dt.f16:
+        v = b.fptrunc(v, HALF)
+    b.store(v, ptr)
+
+
+def _rounded(b, x, to: dt.DType):
+    """A float32 value rounded to ``to``'s precision when ``to`` is narrow (a cast to
+    float16 inside a kernel rounds, as the stored value would)."""
+    return b.fpext(b.fptrunc(x, HALF), F32) if to is dt.f16 else x
 
 
 class Expr(ast.NodeVisitor):
@@ -219,9 +250,15 @@ def lower(k, node, args, in_dtype: dt.DType, out_dtype: dt.DType):
 
 
 def _cast(k, x, src: dt.DType, to: dt.DType):
+    if src is to:
+        return x
+    return _rounded(k.builder, _cast_value(k, x, src, to), to)
+
+
+def _cast_value(k, x, src: dt.DType, to: dt.DType):
     b = k.builder
     s, t = value_type(src), value_type(to)
-    if src is to:
+    if s == t and src.is_float and to.is_float:  # float16 <-> float32: the same registers
         return x
     if to is dt.bool_:
         return b.fcmp_unordered("!=", x, s(0.0)) if src.is_float else \

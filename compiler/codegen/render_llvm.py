@@ -42,16 +42,17 @@ from . import columns_llvm as columns
 from . import windows_llvm as windows
 from .lower_llvm import (
     F32,
-    I8,
     I8P,
     I64,
     Expr,
     combine,
     constant,
     gemm,
+    load_value,
     lower,
     philox,
     storage_type,
+    store_value,
     value_type,
 )
 from .plan import KernelPlan, KernelSource
@@ -420,8 +421,7 @@ class _Kernel:
         return self._view(node, role, index)
 
     def _loaded(self, x, ptr):
-        v = self.builder.load(ptr)
-        return self.builder.icmp_unsigned("!=", v, I8(0)) if x.type.dtype is dt.bool_ else v
+        return load_value(self.builder, ptr, x.type.dtype)
 
     # -- views: movement ops and gathers as loads through their index maps --
     def _view(self, node, role, index):
@@ -518,9 +518,8 @@ class _Kernel:
 
     def _store(self, r, v, index, role) -> None:
         b = self.builder
-        if r.type.dtype is dt.bool_:
-            v = b.zext(v, I8)
-        b.store(v, b.gep(self.ptr[r.name], [self.offset(r.type.shape, index, role)]))
+        store_value(b, v, b.gep(self.ptr[r.name], [self.offset(r.type.shape, index, role)]),
+                    r.type.dtype)
 
 
 def render_kernel(node) -> KernelSource:

@@ -35,6 +35,7 @@ class Target:
     #                                function running those steps (or None), beside them
     products_apart: bool = False   # a matmul's or conv's product goes to a workspace of its
     #                                own, so the epilogue may write its outputs in place
+    narrow_floats: bool = False    # float16 kernels: stored float16, computed in float32
 
 
 def _render_cpu(node):
@@ -79,7 +80,7 @@ TARGETS = {
                    compiled_loops=False),
     "llvm": Target("llvm", _render_llvm, _module_llvm, copies_everywhere=False,
                    compiled_loops=False, python_loops=True, entry=_entry_llvm,
-                   products_apart=True),
+                   products_apart=True, narrow_floats=True),
 }
 # The backends that may compile for a device, in the order they are tried: the native LLVM
 # backend first (KILN_BACKEND=numba skips it); a program with a kernel it cannot lower yet

@@ -15,6 +15,8 @@ consumer is recorded, and printed as a comment in the fused dump.
 
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .. import dtypes as dt
@@ -210,11 +212,26 @@ def _why(group: Group, node: Node) -> str:
 
 
 
+_NARROW = contextvars.ContextVar("kiln_fuse_narrow_floats", default=False)
+
+
+@contextmanager
+def narrow_floats(on: bool):
+    """Fuse float16 elementwise ops and reductions (the native backend stores them as
+    float16 and computes in float32) while this is on; else they run as library calls
+    (numba's float16 arithmetic is incomplete). The target decides (targets.py)."""
+    token = _NARROW.set(on)
+    try:
+        yield
+    finally:
+        _NARROW.reset(token)
+
+
 def _compilable(node: Node) -> bool:
-    """float16 runs as library calls (numba's float16 arithmetic is incomplete); matmul
-    kernels need float32/float64 2-D operands (BLAS)."""
+    """float16 fuses where the target computes it (``narrow_floats``); matmul kernels need
+    float32/float64 2-D operands (BLAS), convolutions and pools float32/float64."""
     types = [x.type for x in node.inputs] + [o.type for o in node.outputs]
-    if any(t.dtype is dt.f16 for t in types):
+    if any(t.dtype is dt.f16 for t in types) and not _NARROW.get():
         return False
     if node.op is P.MATMUL:
         return all(t.rank == 2 and t.dtype in (dt.f32, dt.f64) for t in types)
