@@ -42,6 +42,7 @@ from . import columns_llvm as columns
 from . import windows_llvm as windows
 from .lower_llvm import (
     F32,
+    HALF,
     I8P,
     I64,
     Expr,
@@ -54,6 +55,7 @@ from .lower_llvm import (
     storage_type,
     store_value,
     value_type,
+    wide,
 )
 from .plan import KernelPlan, KernelSource
 from .targets import Unsupported
@@ -82,15 +84,22 @@ class _Kernel:
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
             value_type(v.type.dtype)
+        # a float16 matmul: its operands widened into workspaces for the float32 GEMM, its
+        # product kept in float32 apart (read rounded to float16, stored by the epilogue)
+        self.wide_product = product.outputs[0].name if product is not None and \
+            product.op is P.MATMUL and product.outputs[0].type.dtype is dt.f16 else None
         self.scratch = [(workspace_shape(), dt.f32)] if product is not None and product.op \
-            is P.MATMUL and product.outputs[0].type.dtype is dt.f32 else \
+            is P.MATMUL and wide(product.outputs[0].type.dtype) is dt.f32 else \
             windows.workspaces(product) if product is not None else \
             columns.workspaces(plan) if self.columns else []
-        self.apart = product is not None and plan.kind in ("matmul", "conv") and \
-            product.outputs[0].name not in {r.name for r in plan.body.results}
+        if self.wide_product:
+            self.scratch = self.scratch + [(x.type.shape, dt.f32) for x in product.inputs]
+        self.apart = product is not None and plan.kind in ("matmul", "conv") and (
+            product.outputs[0].name not in {r.name for r in plan.body.results} or
+            self.wide_product is not None)
         if self.apart:  # the product's own workspace (the epilogue may write in place)
             out = product.outputs[0].type
-            self.scratch = self.scratch + [(out.shape, out.dtype)]
+            self.scratch = self.scratch + [(out.shape, wide(out.dtype))]
         self.arg_types = [storage_type(v.type.dtype).as_pointer() for v in self.arrays] + \
             [F32.as_pointer()] * len(self.scratch) + [I64] * len(plan.symbols)
         self.ftype = ir.FunctionType(ir.VoidType(), self.arg_types)
@@ -112,12 +121,15 @@ class _Kernel:
         self.work = values[n:n + w]
         self.sizes = dict(zip(self.plan.symbols, values[n + w:]))
         product = self.plan.product
+        self.product_ptr = None
         if product is not None:  # the product lands in its own output, or its workspace
             out = product.outputs[0]
             if self.apart:
-                self.ptr[out.name] = self.builder.bitcast(
-                    self.work[-1], storage_type(out.type.dtype).as_pointer())
+                self.product_ptr = self.builder.bitcast(
+                    self.work[-1], storage_type(wide(out.type.dtype)).as_pointer())
+                self.ptr.setdefault(out.name, self.product_ptr)  # (a result keeps its own)
             self.ptr.setdefault(out.name, values[len(self.plan.body.params)])
+            self.product_ptr = self.product_ptr or self.ptr[out.name]
 
     def _product(self) -> None:
         """The kernel's product into its target: a float32 matmul by Kiln's GEMM
@@ -132,11 +144,25 @@ class _Kernel:
 
         def shape(x):
             return tuple(self.dim(d) for d in x.type.shape)
-        if out.type.dtype is not dt.f32:
+        if wide(out.type.dtype) is not dt.f32:
             self._matmul(n)
             return
-        gemm(self, self.ptr[a.name], shape(a), n.attr("transpose_a"), self.ptr[w.name],
-             shape(w), n.attr("transpose_b"), self.ptr[out.name], shape(out), self.work[0])
+        pa, pw = self.ptr[a.name], self.ptr[w.name]
+        if self.wide_product:  # float16 operands widened for the GEMM
+            pa, pw = (self._widened(x, self.work[1 + i]) for i, x in enumerate((a, w)))
+        gemm(self, pa, shape(a), n.attr("transpose_a"), pw, shape(w), n.attr("transpose_b"),
+             self.product_ptr, shape(out), self.work[0])
+
+    def _widened(self, x, work):
+        """``x`` (float16) copied into ``work`` as float32; the copy's pointer."""
+        b = self.builder
+        dst = b.bitcast(work, F32.as_pointer())
+        total = I64(1)
+        for d in x.type.shape:
+            total = b.mul(total, self.dim(d))
+        self._loop(I64(0), total, lambda i: b.store(
+            load_value(b, b.gep(self.ptr[x.name], [i]), x.type.dtype), b.gep(dst, [i])))
+        return dst
 
     def _matmul(self, n) -> None:
         """A matmul of float64 or integers: each row of C, in parallel, by ``accumulate``."""
@@ -358,7 +384,8 @@ class _Kernel:
             else:
                 rows[out.name] = self._op(n, index, rows, plan.role(out))
         product = plan.product.outputs[0].name if plan.product is not None else None
-        full = [r for r in plan.body.results if plan.role(r) == "full" and r.name != product]
+        full = [r for r in plan.body.results if plan.role(r) == "full" and
+                (r.name != product or self.wide_product)]
         if full and reduced is None:
             def store_full(index):
                 scope = dict(rows)
@@ -413,6 +440,10 @@ class _Kernel:
             return constant(x.value, x.dtype)
         if x.name in scope:
             return scope[x.name]
+        if x.name == self.wide_product:  # float32, as the float16 result would round it
+            b = self.builder
+            v = b.load(b.gep(self.product_ptr, [self.offset(x.type.shape, index, role)]))
+            return b.fpext(b.fptrunc(v, HALF), F32)
         if x.name in self.plan.params or x.name in self.ptr:  # an input, or the product
             b = self.builder
             return self._loaded(x, b.gep(self.ptr[x.name],

@@ -233,8 +233,8 @@ def _compilable(node: Node) -> bool:
     types = [x.type for x in node.inputs] + [o.type for o in node.outputs]
     if any(t.dtype is dt.f16 for t in types) and not _NARROW.get():
         return False
-    if node.op is P.MATMUL:
-        return all(t.rank == 2 and t.dtype in (dt.f32, dt.f64) for t in types)
+    if node.op is P.MATMUL:  # (float16: widened for the float32 GEMM)
+        return all(t.rank == 2 and t.dtype in (dt.f16, dt.f32, dt.f64) for t in types)
     if node.op in POOLS:  # static image size; the batch may be symbolic
         x = node.inputs[0]
         return x.type.dtype in (dt.f32, dt.f64) and all(

@@ -108,3 +108,22 @@ def test_the_gradient_checks_compared_most_ops():
         pytest.skip("runs after test_float16_gradients_match_float64")
     ops = {o.name for o in DIFFERENTIABLE} - {"all_reduce", "cast", "max_pool_grad"}
     assert len(CHECKED) >= 0.8 * len(ops), sorted(ops - CHECKED)
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+def test_float16_matmuls_run_on_the_float32_gemm(ta, tb):
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(70, 33) if ta else (33, 70)).astype(np.float16)
+    w = rng.normal(size=(50, 70) if tb else (70, 50)).astype(np.float16)
+    bias = rng.normal(size=50).astype(np.float16)
+    plain = tf.function(lambda a, w: tf.matmul(a, w, transpose_a=ta, transpose_b=tb))
+    fused = tf.function(lambda a, w, c: tf.nn.relu(
+        tf.matmul(a, w, transpose_a=ta, transpose_b=tb) + c))
+    wa = (a.T if ta else a).astype(np.float32)
+    ww = (w.T if tb else w).astype(np.float32)
+    product = (wa @ ww).astype(np.float16)
+    np.testing.assert_array_max_ulp(plain(a, w).numpy(), product, maxulp=1)
+    want = np.maximum(product.astype(np.float32) + bias, 0).astype(np.float16)
+    np.testing.assert_array_max_ulp(fused(a, w, bias).numpy(), want, maxulp=1)
+    ir = fused.get_concrete_function(a, w, bias).ir("fused")
+    assert ir.count("= kernel") == 1 and 'kind="matmul"' in ir
