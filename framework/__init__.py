@@ -109,6 +109,7 @@ from .tensor import Tensor, TensorShape  # noqa: F401
 from .variables import Variable  # noqa: F401
 
 float16 = half = _dt.f16
+bfloat16 = _dt.bf16
 float32 = _dt.f32
 float64 = double = _dt.f64
 int32 = _dt.i32

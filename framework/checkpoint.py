@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from compiler import dtypes as dt
 from runtime.files import write_atomic
 
 from .variables import Variable
@@ -206,7 +207,8 @@ def _value(saved, key: str, var, path: str) -> np.ndarray:
 # safetensors' dtype codes (checkpoints and SavedModel values)
 SAFETENSORS_DTYPES = {code: np.dtype(name) for code, name in (
     ("F16", "float16"), ("F32", "float32"), ("F64", "float64"), ("I8", "int8"),
-    ("I16", "int16"), ("I32", "int32"), ("I64", "int64"), ("U8", "uint8"), ("BOOL", "bool"))}
+    ("I16", "int16"), ("I32", "int32"), ("I64", "int64"), ("U8", "uint8"), ("BOOL", "bool"))} | {
+    "BF16": dt.bf16.np}
 
 
 def _defer(ckpt: Checkpoint, saved, path: str, status: LoadStatus) -> None:

@@ -73,7 +73,7 @@ def stateless_uniform(shape, seed, minval=0, maxval=None, dtype=dt.f32, name=Non
 def stateless_normal(shape, seed, mean=0.0, stddev=1.0, dtype=dt.f32, name=None):
     """Normal samples (Box-Muller) determined entirely by ``seed``."""
     d = _check_float("stateless_normal", dtype)
-    work = dt.f32 if d is dt.f16 else d
+    work = dt.f32 if d.is_narrow else d
     dims = _dims("random", shape)
     u = _unit(seed, (2,) + tuple(dims), work)
     r = sqrt(log(1.0 - u[0]) * -2.0)  # 1 - u is in (0, 1]: log is finite

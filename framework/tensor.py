@@ -247,7 +247,7 @@ def constant_array(value, dtype: dt.DType | None, what: str = "constant") -> np.
         if dtype is None:
             raise DTypeError(what, f"cannot make a tensor from {type(value).__name__} with "
                                    f"numpy dtype {arr.dtype}", tracing.where())
-    elif not _fits(arr.dtype.kind, dtype) and arr.size:
+    elif not _fits("f" if dt.is_narrow_np(arr.dtype) else arr.dtype.kind, dtype) and arr.size:
         raise DTypeError(what, f"cannot convert {_short(value)} to a {dtype.tf_name} tensor",
                          tracing.where())
     return np.require(np.asarray(arr, dtype=dtype.np), requirements="C")

@@ -20,10 +20,10 @@ from .targets import Unsupported
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 I8P = I8.as_pointer()
 F32, F64 = ir.FloatType(), ir.DoubleType()
-HALF = ir.HalfType()
-# value types: what a kernel computes in (float16 in float32 registers)
-_TYPES = {dt.f16: F32, dt.f32: F32, dt.f64: F64, dt.i32: I32, dt.i64: I64, dt.bool_: I1}
-NARROW = (dt.f16,)  # stored narrow, computed in float32
+HALF, I16 = ir.HalfType(), ir.IntType(16)
+# value types: what a kernel computes in (16-bit floats in float32 registers)
+_TYPES = {dt.f16: F32, dt.bf16: F32, dt.f32: F32, dt.f64: F64, dt.i32: I32, dt.i64: I64,
+          dt.bool_: I1}
 _LIBM = {"tanh": "tanh", "erf": "erf", "expm1": "expm1", "log1p": "log1p", "atan2": "atan2"}
 _INTRINSIC = {"exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos",
               "floor": "floor", "ceil": "ceil", "round": "roundeven", "abs": "fabs"}
@@ -38,12 +38,14 @@ def value_type(d: dt.DType):
 
 
 def storage_type(d: dt.DType):
-    return I8 if d is dt.bool_ else HALF if d is dt.f16 else value_type(d)
+    """How ``d`` lies in memory: bool as a byte, float16 as half, bfloat16 as its 16 bits."""
+    narrow = {dt.bool_: I8, dt.f16: HALF, dt.bf16: I16}
+    return narrow[d] if d in narrow else value_type(d)
 
 
 def wide(d: dt.DType) -> dt.DType:
     """The dtype a kernel computes and accumulates ``d`` in."""
-    return dt.f32 if d in NARROW else d
+    return dt.f32 if d.is_narrow else d
 
 
 def load_value(b, ptr, d: dt.DType):
@@ -51,22 +53,40 @@ def load_value(b, ptr, d: dt.DType):
     v = b.load(ptr)
     if d is dt.bool_:
         return b.icmp_unsigned("!=", v, I8(0))
+    if d is dt.bf16:  # the high half of a float32
+        return b.bitcast(b.shl(b.zext(v, I32), I32(16)), F32)
     return b.fpext(v, F32) if d is dt.f16 else v
 
 
 def store_value(b, v, ptr, d: dt.DType) -> None:
-    """Store a value of ``d``'s value type as ``d`` (float16: rounded to nearest even)."""
+    """Store a value of ``d``'s value type as ``d`` (16-bit floats rounded to nearest
+    even)."""
     if d is dt.bool_:
         v = b.zext(v, I8)
     elif d is dt.f16:
         v = b.fptrunc(v, HALF)
+    elif d is dt.bf16:
+        v = _bf16_bits(b, v)
     b.store(v, ptr)
 
 
-def _rounded(b, x, to: dt.DType):
-    """A float32 value rounded to ``to``'s precision when ``to`` is narrow (a cast to
-    float16 inside a kernel rounds, as the stored value would)."""
-    return b.fpext(b.fptrunc(x, HALF), F32) if to is dt.f16 else x
+def _bf16_bits(b, x):
+    """float32 -> bfloat16's 16 bits, rounded to nearest even (NaN stays a quiet NaN)."""
+    u = b.bitcast(x, I32)
+    odd = b.and_(b.lshr(u, I32(16)), I32(1))
+    rounded = b.lshr(b.add(u, b.add(I32(0x7FFF), odd)), I32(16))
+    nan = b.or_(b.lshr(u, I32(16)), I32(0x40))
+    return b.trunc(b.select(b.fcmp_unordered("uno", x, x), nan, rounded), I16)
+
+
+def rounded(b, x, to: dt.DType):
+    """A float32 value rounded to ``to``'s precision when ``to`` is narrow (a cast to a
+    16-bit float inside a kernel rounds, as the stored value would)."""
+    if to is dt.f16:
+        return b.fpext(b.fptrunc(x, HALF), F32)
+    if to is dt.bf16:
+        return b.bitcast(b.shl(b.zext(_bf16_bits(b, x), I32), I32(16)), F32)
+    return x
 
 
 class Expr(ast.NodeVisitor):
@@ -252,7 +272,7 @@ def lower(k, node, args, in_dtype: dt.DType, out_dtype: dt.DType):
 def _cast(k, x, src: dt.DType, to: dt.DType):
     if src is to:
         return x
-    return _rounded(k.builder, _cast_value(k, x, src, to), to)
+    return rounded(k.builder, _cast_value(k, x, src, to), to)
 
 
 def _cast_value(k, x, src: dt.DType, to: dt.DType):

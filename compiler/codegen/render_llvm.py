@@ -42,7 +42,6 @@ from . import columns_llvm as columns
 from . import windows_llvm as windows
 from .lower_llvm import (
     F32,
-    HALF,
     I8P,
     I64,
     Expr,
@@ -52,6 +51,7 @@ from .lower_llvm import (
     load_value,
     lower,
     philox,
+    rounded,
     storage_type,
     store_value,
     value_type,
@@ -87,7 +87,7 @@ class _Kernel:
         # a float16 matmul: its operands widened into workspaces for the float32 GEMM, its
         # product kept in float32 apart (read rounded to float16, stored by the epilogue)
         self.wide_product = product.outputs[0].name if product is not None and \
-            product.op is P.MATMUL and product.outputs[0].type.dtype is dt.f16 else None
+            product.op is P.MATMUL and product.outputs[0].type.dtype.is_narrow else None
         self.scratch = [(workspace_shape(), dt.f32)] if product is not None and product.op \
             is P.MATMUL and wide(product.outputs[0].type.dtype) is dt.f32 else \
             windows.workspaces(product) if product is not None else \
@@ -154,7 +154,7 @@ class _Kernel:
              self.product_ptr, shape(out), self.work[0])
 
     def _widened(self, x, work):
-        """``x`` (float16) copied into ``work`` as float32; the copy's pointer."""
+        """``x`` (16-bit floats) copied into ``work`` as float32; the copy's pointer."""
         b = self.builder
         dst = b.bitcast(work, F32.as_pointer())
         total = I64(1)
@@ -440,10 +440,10 @@ class _Kernel:
             return constant(x.value, x.dtype)
         if x.name in scope:
             return scope[x.name]
-        if x.name == self.wide_product:  # float32, as the float16 result would round it
+        if x.name == self.wide_product:  # float32, as the 16-bit result would round it
             b = self.builder
             v = b.load(b.gep(self.product_ptr, [self.offset(x.type.shape, index, role)]))
-            return b.fpext(b.fptrunc(v, HALF), F32)
+            return rounded(b, v, x.type.dtype)
         if x.name in self.plan.params or x.name in self.ptr:  # an input, or the product
             b = self.builder
             return self._loaded(x, b.gep(self.ptr[x.name],

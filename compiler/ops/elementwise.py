@@ -26,7 +26,7 @@ from .base import (
     same_dtype,
 )
 
-NUMERIC = (dt.f16, dt.f32, dt.f64, dt.i32, dt.i64)
+NUMERIC = (*dt.FLOATS, dt.i32, dt.i64)
 FLOAT = dt.FLOATS
 BOOL = (dt.bool_,)
 
@@ -280,7 +280,7 @@ def _d_atan2(e, n, g):
 
 def _erf_ref(x):
     from scipy import special  # on first use: importing scipy.special takes ~0.17 s
-    return special.erf(x.astype(np.float64) if x.dtype == np.float16 else x)
+    return special.erf(x.astype(np.float64) if dt.is_narrow_np(x.dtype) else x)
 
 
 def _expit(x):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dtypes as dt
 from ..errors import ShapeError
 from .base import CONTRACTION, OpDef, broadcast_shapes, register, require_dtype, same_dtype
 from .elementwise import NUMERIC
@@ -32,8 +33,8 @@ def _matmul_ref(a, b, transpose_a, transpose_b):
         a = np.swapaxes(a, -1, -2)
     if transpose_b:
         b = np.swapaxes(b, -1, -2)
-    if a.dtype == np.float16:  # accumulate half precision in f32, like cuBLAS and oneDNN
-        return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
+    if dt.is_narrow_np(a.dtype):  # accumulate 16-bit floats in f32, as cuBLAS and oneDNN
+        return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
     return np.matmul(a, b)
 
 

@@ -108,7 +108,7 @@ def _conv_infer(types, attrs):
 def _conv_ref(x, w, strides, padding, dilations, groups):
     geo, strides, dil = window_geometry("conv2d", x.shape, w.shape[:2],
                                  {"strides": strides, "padding": padding, "dilations": dilations})
-    acc_dt = np.float32 if x.dtype == np.float16 else x.dtype
+    acc_dt = np.float32 if dt.is_narrow_np(x.dtype) else x.dtype
     n, c, o = x.shape[0], x.shape[3], w.shape[3]
     g, cg = groups, c // groups
     out = np.zeros((n, geo[0][2], geo[1][2], g, o // g), acc_dt)
@@ -206,7 +206,7 @@ def _dconv_ref(x, g, filter_size, strides, padding, dilations, groups):
     (i, j), channel c of o's group, times the output's gradient at o."""
     geo, strides, dil = window_geometry("conv2d_backprop_filter", x.shape, filter_size,
                                  {"strides": strides, "padding": padding, "dilations": dilations})
-    acc_dt = np.float32 if x.dtype == np.float16 else x.dtype
+    acc_dt = np.float32 if dt.is_narrow_np(x.dtype) else x.dtype
     c, o = x.shape[3], g.shape[3]
     gg = g.astype(acc_dt).reshape(g.shape[:3] + (groups, o // groups))
     out = np.zeros(tuple(filter_size) + (c // groups, groups, o // groups), acc_dt)
@@ -260,7 +260,7 @@ def _avg_pool_ref(x, ksize, strides, padding):
     ksize = _pair("avg_pool", "ksize", ksize)
     geo, strides, dil = window_geometry("avg_pool", x.shape, ksize, {"strides": strides,
                                                               "padding": padding})
-    acc_dt = np.float32 if x.dtype == np.float16 else x.dtype
+    acc_dt = np.float32 if dt.is_narrow_np(x.dtype) else x.dtype
     ones = np.ones((1,) + x.shape[1:3] + (1,), acc_dt)
     total = count = 0
     for (_, _, v), (_, _, c) in zip(_windows(x.astype(acc_dt), ksize, strides, dil, geo, 0),
@@ -344,7 +344,7 @@ def _avg_pool_grad_ref(g, ksize, strides, padding, input_size):
     x_shape = (g.shape[0],) + tuple(input_size) + (g.shape[3],)
     ksize, strides, dil, geo = _pool_grad_geometry(
         "avg_pool_grad", x_shape, g, {"ksize": ksize, "strides": strides, "padding": padding})
-    acc_dt = np.float32 if g.dtype == np.float16 else g.dtype
+    acc_dt = np.float32 if dt.is_narrow_np(g.dtype) else g.dtype
     inside = _pad_hw(np.ones((1,) + tuple(input_size) + (1,), acc_dt), geo, 0)
     count = sum(inside[index] for _, _, index in _offsets(ksize, strides, dil, geo))
     share = g.astype(acc_dt) / count

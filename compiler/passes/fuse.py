@@ -217,9 +217,10 @@ _NARROW = contextvars.ContextVar("kiln_fuse_narrow_floats", default=False)
 
 @contextmanager
 def narrow_floats(on: bool):
-    """Fuse float16 elementwise ops and reductions (the native backend stores them as
-    float16 and computes in float32) while this is on; else they run as library calls
-    (numba's float16 arithmetic is incomplete). The target decides (targets.py)."""
+    """Fuse 16-bit float (float16, bfloat16) elementwise ops, reductions and matmuls (the
+    native backend stores them narrow and computes in float32) while this is on; else they
+    run as library calls (numba's float16 arithmetic is incomplete). The target decides
+    (targets.py)."""
     token = _NARROW.set(on)
     try:
         yield
@@ -231,10 +232,10 @@ def _compilable(node: Node) -> bool:
     """float16 fuses where the target computes it (``narrow_floats``); matmul kernels need
     float32/float64 2-D operands (BLAS), convolutions and pools float32/float64."""
     types = [x.type for x in node.inputs] + [o.type for o in node.outputs]
-    if any(t.dtype is dt.f16 for t in types) and not _NARROW.get():
+    if any(t.dtype.is_narrow for t in types) and not _NARROW.get():
         return False
     if node.op is P.MATMUL:  # (float16: widened for the float32 GEMM)
-        return all(t.rank == 2 and t.dtype in (dt.f16, dt.f32, dt.f64) for t in types)
+        return all(t.rank == 2 and t.dtype in dt.FLOATS for t in types)
     if node.op in POOLS:  # static image size; the batch may be symbolic
         x = node.inputs[0]
         return x.type.dtype in (dt.f32, dt.f64) and all(
