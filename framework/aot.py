@@ -37,7 +37,7 @@ int32_t get_thread_id(void) { return 0; }
 """
 
 _C_TYPES = {"f32": "float", "f64": "double", "i32": "int32_t", "i64": "int64_t",
-            "bool": "_Bool", "f16": "uint16_t"}
+            "bool": "_Bool", "f16": "uint16_t", "bf16": "uint16_t"}
 
 
 

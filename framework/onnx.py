@@ -308,7 +308,8 @@ def _shape(shape) -> list:
 
 def _onnx_dtype(d) -> int:
     from onnx import TensorProto
-    table = {dt.f16: TensorProto.FLOAT16, dt.f32: TensorProto.FLOAT, dt.f64: TensorProto.DOUBLE,
+    table = {dt.f16: TensorProto.FLOAT16, dt.bf16: TensorProto.BFLOAT16,
+             dt.f32: TensorProto.FLOAT, dt.f64: TensorProto.DOUBLE,
              dt.i32: TensorProto.INT32, dt.i64: TensorProto.INT64, dt.bool_: TensorProto.BOOL}
     if d not in table:
         raise ExportError("onnx", f"no ONNX type for {d}")

@@ -289,8 +289,8 @@ def show(export_dir) -> str:
     return "\n".join(lines)
 
 
-_DT = {"f16": "DT_HALF", "f32": "DT_FLOAT", "f64": "DT_DOUBLE", "i8": "DT_INT8",
-       "i16": "DT_INT16", "i32": "DT_INT32", "i64": "DT_INT64", "bool": "DT_BOOL"}
+_DT = {"f16": "DT_HALF", "bf16": "DT_BFLOAT16", "f32": "DT_FLOAT", "f64": "DT_DOUBLE",
+       "i8": "DT_INT8", "i16": "DT_INT16", "i32": "DT_INT32", "i64": "DT_INT64", "bool": "DT_BOOL"}
 
 
 def _tensor_info(title, p) -> list:

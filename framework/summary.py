@@ -230,7 +230,8 @@ def graph_def(g):
     """A Kiln IR graph as a TensorBoard GraphDef: nodes named by their value (kernels'
     inner ops under the kernel's name, which TensorBoard draws as a group)."""
     from tensorboard.compat.proto import attr_value_pb2, graph_pb2, tensor_shape_pb2, types_pb2
-    dtypes = {"f16": types_pb2.DT_HALF, "f32": types_pb2.DT_FLOAT, "f64": types_pb2.DT_DOUBLE,
+    dtypes = {"f16": types_pb2.DT_HALF, "bf16": types_pb2.DT_BFLOAT16,
+              "f32": types_pb2.DT_FLOAT, "f64": types_pb2.DT_DOUBLE,
               "i32": types_pb2.DT_INT32, "i64": types_pb2.DT_INT64, "bool": types_pb2.DT_BOOL}
     out = graph_pb2.GraphDef()
 

@@ -218,3 +218,20 @@ def test_interpreter_catches_a_ref_that_disagrees_with_its_type_rule():
             run(g, [np.ones(2, np.float32)])
     finally:
         del REGISTRY[liar.name]
+
+
+@pytest.mark.parametrize("d", [dt.f16, dt.bf16], ids=str)
+def test_narrow_float_types_literals_and_constants_round_trip(d):
+    b = GraphBuilder("narrow")
+    x = b.param("x", TensorType((3,), d))
+    y = b.emit1(P.ADD, [x, Literal(1.1, d)])  # 1.1 rounded to the dtype
+    c = b.emit1(P.CONSTANT, [], {"value": Dense(np.array([1.5, -2.25, 3.1], d.np))})
+    g = b.build([b.emit1(P.MUL, [y, c]), b.emit1(P.CAST_, [y], {"to": dt.f32})])
+    text = print_graph(g)
+    assert f"{d.name}[3]" in text
+    g2 = parse(text)
+    assert g2 == g and print_graph(g2) == text
+    a = np.array([1.0, 2.0, -3.0], d.np)
+    out, wide = run(g2, [a])
+    assert out.dtype == d.np and wide.dtype == np.float32
+    np.testing.assert_array_equal(wide, (a + d.np.type(1.1)).astype(np.float32))
