@@ -98,21 +98,53 @@ class Kiln:
     def mlp_infer(self, params, x):
         return self._fn(keras_mlp(self.tf.keras, params), x)
 
-    def _train(self, model, x, y):
+    def _train(self, model, x, y, scaled=False):
         tf = self.tf
         opt = tf.keras.optimizers.Adam(LR, epsilon=EPS)
+        if scaled:  # mixed_float16: dynamic loss scaling, as Keras's guide has it
+            opt = tf.keras.mixed_precision.LossScaleOptimizer(opt)
         loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
         def step(x, y):
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True))
-            grads = tape.gradient(loss, model.trainable_variables)
+                scaled_loss = opt.scale_loss(loss) if scaled else loss
+            grads = tape.gradient(scaled_loss, model.trainable_variables)
             opt.apply_gradients(zip(grads, model.trainable_variables))
             return loss
         return self._fn(step, x, y)
 
+    def _mixed(self, build, policy, params, x, y):
+        """A train step of ``build``'s model under a Keras mixed policy (float32 logits)."""
+        mp = self.tf.keras.mixed_precision
+        mp.set_global_policy(policy)
+        try:
+            model = build(self.tf.keras, params, float32_logits=True)
+        finally:
+            mp.set_global_policy("float32")
+        return self._train(model, x, y, scaled=policy == "mixed_float16")
+
     def mlp_train(self, params, x, y):
         return self._train(keras_mlp(self.tf.keras, params), x, y)
+
+    def mlp_train_mixed_float16(self, params, x, y):
+        return self._mixed(keras_mlp, "mixed_float16", params, x, y)
+
+    def mlp_train_mixed_bfloat16(self, params, x, y):
+        return self._mixed(keras_mlp, "mixed_bfloat16", params, x, y)
+
+    def cnn_train_mixed_float16(self, params, x, y):
+        return self._mixed(keras_cnn, "mixed_float16", params, x, y)
+
+    def cnn_train_mixed_bfloat16(self, params, x, y):
+        return self._mixed(keras_cnn, "mixed_bfloat16", params, x, y)
+
+    def gelu_chain_float16(self, x, w, b):
+        return self.gelu_chain(*(a.astype(np.float16) for a in (x, w, b)))
+
+    def gelu_chain_bfloat16(self, x, w, b):
+        import ml_dtypes
+        return self.gelu_chain(*(a.astype(ml_dtypes.bfloat16) for a in (x, w, b)))
 
     def digits_fit_epoch(self, x, y):
         """One epoch of `fit` of examples/digits_cnn.py's model (batch 32, Adam, accuracy),
@@ -136,23 +168,29 @@ class Kiln:
         return self._train(keras_cnn(self.tf.keras, params), x, y)
 
 
-def keras_mlp(keras, params):
+def _logits(keras, float32_logits):
+    return [keras.layers.Activation("linear", dtype="float32")] if float32_logits else []
+
+
+def keras_mlp(keras, params, float32_logits=False):
     model = keras.Sequential([keras.Input((params[0].shape[0],)),
                               keras.layers.Dense(params[0].shape[1], activation="relu"),
                               keras.layers.Dense(params[2].shape[1], activation="relu"),
-                              keras.layers.Dense(params[4].shape[1])])
+                              keras.layers.Dense(params[4].shape[1])] +
+                             _logits(keras, float32_logits))
     model.set_weights([p.copy() for p in params])
     return model
 
 
-def keras_cnn(keras, params):
+def keras_cnn(keras, params, float32_logits=False):
     k1, c1, k2, c2, w3, b3, w4, b4 = params
     model = keras.Sequential([keras.Input((28, 28, 1)),
                               keras.layers.Conv2D(k1.shape[-1], 3, activation="relu"),
                               keras.layers.Conv2D(k2.shape[-1], 3, activation="relu"),
                               keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
                               keras.layers.Dense(w3.shape[1], activation="relu"),
-                              keras.layers.Dense(w4.shape[1])])
+                              keras.layers.Dense(w4.shape[1])] +
+                             _logits(keras, float32_logits))
     model.set_weights([p.copy() for p in params])
     return model
 
@@ -237,21 +275,37 @@ class Jax:
     def mlp_train(self, params, x, y):
         return self._train(lambda ps, x: _jax_mlp(self.jax, ps, x), params, x, y)
 
-    def cnn_train(self, params, x, y):
-        jax = self.jax
+    def _bf16(self, forward):
+        """``forward`` computing in bfloat16 on float32 parameters, float32 logits."""
+        jnp = self.jnp
+        return lambda ps, x: forward([p.astype(jnp.bfloat16) for p in ps],
+                                     x.astype(jnp.bfloat16)).astype(jnp.float32)
 
-        def forward(ps, x):
-            k1, c1, k2, c2, w3, b3, w4, b4 = ps
-            dn = ("NHWC", "HWIO", "NHWC")
-            h = jax.nn.relu(jax.lax.conv_general_dilated(x, k1, (1, 1), "VALID",
-                                                         dimension_numbers=dn) + c1)
-            h = jax.nn.relu(jax.lax.conv_general_dilated(h, k2, (1, 1), "VALID",
-                                                         dimension_numbers=dn) + c2)
-            h = jax.lax.reduce_window(h, -np.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1),
-                                      "VALID")
-            h = jax.nn.relu(h.reshape(h.shape[0], -1) @ w3 + b3)
-            return h @ w4 + b4
-        return self._train(forward, params, x, y)
+    def mlp_train_mixed_bfloat16(self, params, x, y):
+        return self._train(self._bf16(lambda ps, x: _jax_mlp(self.jax, ps, x)), params, x, y)
+
+    def cnn_train_mixed_bfloat16(self, params, x, y):
+        return self._train(self._bf16(self._cnn_forward), params, x, y)
+
+    def gelu_chain_bfloat16(self, x, w, b):
+        import ml_dtypes
+        return self.gelu_chain(*(a.astype(ml_dtypes.bfloat16) for a in (x, w, b)))
+
+    def cnn_train(self, params, x, y):
+        return self._train(self._cnn_forward, params, x, y)
+
+    def _cnn_forward(self, ps, x):
+        jax = self.jax
+        k1, c1, k2, c2, w3, b3, w4, b4 = ps
+        dn = ("NHWC", "HWIO", "NHWC")
+        h = jax.nn.relu(jax.lax.conv_general_dilated(x, k1, (1, 1), "VALID",
+                                                     dimension_numbers=dn) + c1)
+        h = jax.nn.relu(jax.lax.conv_general_dilated(h, k2, (1, 1), "VALID",
+                                                     dimension_numbers=dn) + c2)
+        h = jax.lax.reduce_window(h, -np.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1),
+                                  "VALID")
+        h = jax.nn.relu(h.reshape(h.shape[0], -1) @ w3 + b3)
+        return h @ w4 + b4
 
 
 def _jax_mlp(jax, ps, x):

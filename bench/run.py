@@ -89,9 +89,14 @@ def _matmul(n, epilogue=False):
     return "matmul", (a, b), a.astype(np.float64) @ b, "GFLOP/s", 2 * n ** 3
 
 
-def _train(model):
+def _train(model, policy=""):
     args, loss = train_inputs(model)
-    return f"{model}_train", args, loss, "", 0
+    return f"{model}_train" + (f"_{policy}" if policy else ""), args, loss, "", 0
+
+
+def _elementwise_in(dtype):
+    method, args, ref, unit, amount = _elementwise()
+    return f"{method}_{dtype}", args, ref, unit, amount // 2  # 16-bit: half the bytes
 
 
 def _infer(batch):
@@ -113,6 +118,14 @@ WORKLOADS = {
     "matmul_2048^3": lambda: _matmul(2048),
     "matmul_bias_gelu_1024^3": lambda: _matmul(1024, epilogue=True),
     "mlp_train_step_b256": lambda: _train("mlp"), "cnn_train_step_b64": lambda: _train("cnn"),
+    # mixed precision: Keras's policies (float32 weights and logits, 16-bit compute; loss
+    # scaling under mixed_float16); JAX: bfloat16 compute on float32 parameters
+    "gelu_chain_2^24_float16": lambda: _elementwise_in("float16"),
+    "gelu_chain_2^24_bfloat16": lambda: _elementwise_in("bfloat16"),
+    "mlp_train_step_b256_mixed_float16": lambda: _train("mlp", "mixed_float16"),
+    "mlp_train_step_b256_mixed_bfloat16": lambda: _train("mlp", "mixed_bfloat16"),
+    "cnn_train_step_b64_mixed_float16": lambda: _train("cnn", "mixed_float16"),
+    "cnn_train_step_b64_mixed_bfloat16": lambda: _train("cnn", "mixed_bfloat16"),
     "mlp_infer_b1": lambda: _infer(1), "mlp_infer_b256": lambda: _infer(256),
     "digits_cnn_fit_epoch": _digits,
 }

@@ -227,7 +227,7 @@ def lower(k, node, args, in_dtype: dt.DType, out_dtype: dt.DType):
         return (b.fmul if is_f else b.mul)(args[0], args[0])
     if name == "abs" and not is_f and in_dtype is not dt.bool_:
         return b.select(b.icmp_signed("<", args[0], t(0)), b.sub(t(0), args[0]), args[0])
-    if in_dtype is dt.f32 and name in mathlib_ir.FORMS:  # vectorizable float32 forms
+    if wide(in_dtype) is dt.f32 and name in mathlib_ir.FORMS:  # vectorizable float32 forms
         return b.call(mathlib_ir.function(k.module, name), args)
     if is_f and name in _INTRINSIC:
         return b.call(intrinsic(k, _INTRINSIC[name], t), args)

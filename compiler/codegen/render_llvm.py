@@ -35,7 +35,7 @@ from runtime.threads import (
 
 from .. import dtypes as dt
 from .. import ops as P
-from ..ir import Literal, Value
+from ..ir import Literal, Node, Value
 from ..ops import REDUCTIONS
 from ..ops.base import MOVEMENT
 from . import columns_llvm as columns
@@ -84,19 +84,24 @@ class _Kernel:
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
             value_type(v.type.dtype)
-        # a float16 matmul: its operands widened into workspaces for the float32 GEMM, its
-        # product kept in float32 apart (read rounded to float16, stored by the epilogue)
+        # a 16-bit float product (matmul, convolution, pool): its operands widened into
+        # workspaces for the float32 routines, the product kept in float32 apart (read
+        # rounded to its dtype, stored by the epilogue)
         self.wide_product = product.outputs[0].name if product is not None and \
-            product.op is P.MATMUL and product.outputs[0].type.dtype.is_narrow else None
+            product.outputs[0].type.dtype.is_narrow else None
+        computed = _widened_node(product) if self.wide_product else product
         self.scratch = [(workspace_shape(), dt.f32)] if product is not None and product.op \
-            is P.MATMUL and wide(product.outputs[0].type.dtype) is dt.f32 else \
-            windows.workspaces(product) if product is not None else \
+            is P.MATMUL and computed.outputs[0].type.dtype is dt.f32 else \
+            windows.workspaces(computed) if product is not None else \
             columns.workspaces(plan) if self.columns else []
+        self.widen = len(self.scratch)  # where the widened operands' workspaces start
+        self.widened: dict = {}  # while the product is built: operand -> its workspace
         if self.wide_product:
-            self.scratch = self.scratch + [(x.type.shape, dt.f32) for x in product.inputs]
-        self.apart = product is not None and plan.kind in ("matmul", "conv") and (
-            product.outputs[0].name not in {r.name for r in plan.body.results} or
-            self.wide_product is not None)
+            self.scratch = self.scratch + [(x.type.shape, dt.f32) for x in product.inputs
+                                           if x.type.dtype.is_narrow]
+        self.apart = product is not None and (self.wide_product is not None or (
+            plan.kind in ("matmul", "conv") and
+            product.outputs[0].name not in {r.name for r in plan.body.results}))
         if self.apart:  # the product's own workspace (the epilogue may write in place)
             out = product.outputs[0].type
             self.scratch = self.scratch + [(out.shape, wide(out.dtype))]
@@ -130,6 +135,10 @@ class _Kernel:
                 self.ptr.setdefault(out.name, self.product_ptr)  # (a result keeps its own)
             self.ptr.setdefault(out.name, values[len(self.plan.body.params)])
             self.product_ptr = self.product_ptr or self.ptr[out.name]
+        for name, j in self.widened.items():  # inside the product: its float32 operands
+            self.ptr[name] = self.builder.bitcast(self.work[j], F32.as_pointer())
+        if self.widened:
+            self.ptr[product.outputs[0].name] = self.product_ptr
 
     def _product(self) -> None:
         """The kernel's product into its target: a float32 matmul by Kiln's GEMM
@@ -137,24 +146,36 @@ class _Kernel:
         n = self.plan.product
         if n is None:
             return
+        saved = dict(self.ptr)
+        if self.wide_product:  # 16-bit operands widened for the float32 routines (also in
+            narrow = [x for x in n.inputs if x.type.dtype.is_narrow]  # the pool's workers:
+            for i, x in enumerate(narrow):  # _bind reads ``widened``)
+                self._widen(x, self.work[self.widen + i])
+            self.widened = {x.name: self.widen + i for i, x in enumerate(narrow)}
+            self.ptr.update({x.name: self.builder.bitcast(self.work[j], F32.as_pointer())
+                             for x, j in zip(narrow, self.widened.values())})
+            self.ptr[n.outputs[0].name] = self.product_ptr
+            n = _widened_node(n)
         if n.op is not P.MATMUL:
             WINDOWS[n.op](self, n)
-            return
+        else:
+            self._gemm(n)
+        self.widened = {}
+        self.ptr = saved  # the epilogue reads the operands as they are
+
+    def _gemm(self, n) -> None:
         (a, w), out = n.inputs, n.outputs[0]
 
         def shape(x):
             return tuple(self.dim(d) for d in x.type.shape)
-        if wide(out.type.dtype) is not dt.f32:
+        if out.type.dtype is not dt.f32:
             self._matmul(n)
             return
-        pa, pw = self.ptr[a.name], self.ptr[w.name]
-        if self.wide_product:  # float16 operands widened for the GEMM
-            pa, pw = (self._widened(x, self.work[1 + i]) for i, x in enumerate((a, w)))
-        gemm(self, pa, shape(a), n.attr("transpose_a"), pw, shape(w), n.attr("transpose_b"),
-             self.product_ptr, shape(out), self.work[0])
+        gemm(self, self.ptr[a.name], shape(a), n.attr("transpose_a"), self.ptr[w.name],
+             shape(w), n.attr("transpose_b"), self.ptr[out.name], shape(out), self.work[0])
 
-    def _widened(self, x, work):
-        """``x`` (16-bit floats) copied into ``work`` as float32; the copy's pointer."""
+    def _widen(self, x, work) -> None:
+        """``x`` (16-bit floats) copied into ``work`` as float32."""
         b = self.builder
         dst = b.bitcast(work, F32.as_pointer())
         total = I64(1)
@@ -162,7 +183,6 @@ class _Kernel:
             total = b.mul(total, self.dim(d))
         self._loop(I64(0), total, lambda i: b.store(
             load_value(b, b.gep(self.ptr[x.name], [i]), x.type.dtype), b.gep(dst, [i])))
-        return dst
 
     def _matmul(self, n) -> None:
         """A matmul of float64 or integers: each row of C, in parallel, by ``accumulate``."""
@@ -538,7 +558,7 @@ class _Kernel:
             return philox(b, *key, flat)
         args = [self._value(x, role, index, scope) for x in n.inputs]
         x0, d = n.inputs[0], n.outputs[0].type.dtype
-        if n.op is P.DIV and role == "full" and d in (dt.f32, dt.f64) and \
+        if n.op is P.DIV and role == "full" and wide(d) in (dt.f32, dt.f64) and \
                 isinstance(n.inputs[1], Value) and self.plan.role(n.inputs[1]) == "row":
             # by a row's value: times its reciprocal (computed once a row: LLVM hoists it),
             # as TensorFlow's softmax and batch normalization do
@@ -551,6 +571,16 @@ class _Kernel:
         b = self.builder
         store_value(b, v, b.gep(self.ptr[r.name], [self.offset(r.type.shape, index, role)]),
                     r.type.dtype)
+
+
+def _widened_node(n):
+    """The product ``n`` with its 16-bit float operands and result as float32 (the same
+    names): what the float32 routines compute."""
+    def w(v):
+        return Value(v.name, v.type.with_dtype(dt.f32)) if isinstance(v, Value) and \
+            v.type.dtype.is_narrow else v
+    return Node(n.op, tuple(w(x) for x in n.inputs), tuple(w(o) for o in n.outputs),
+                n.attrs, n.regions, n.loc)
 
 
 def render_kernel(node) -> KernelSource:

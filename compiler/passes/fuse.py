@@ -238,11 +238,11 @@ def _compilable(node: Node) -> bool:
         return all(t.rank == 2 and t.dtype in dt.FLOATS for t in types)
     if node.op in POOLS:  # static image size; the batch may be symbolic
         x = node.inputs[0]
-        return x.type.dtype in (dt.f32, dt.f64) and all(
+        return x.type.dtype in dt.FLOATS and all(
             isinstance(d, int) for t in types for d in t.shape[1:])
     if node.op in CONVS:  # one group, float, static image and filter; any batch
         x, w = node.inputs
-        return (node.attr("groups") == 1 and x.type.dtype in (dt.f32, dt.f64)
+        return (node.attr("groups") == 1 and x.type.dtype in dt.FLOATS
                 and all(isinstance(d, int) for d in x.type.shape[1:] + w.type.shape[1:]))
     return True
 

@@ -147,3 +147,35 @@ def test_narrow_matmuls_run_on_the_float32_gemm(ta, tb, d):
     assert _ulps(fused(a, w, bias).numpy(), want) <= 1
     ir = fused.get_concrete_function(a, w, bias).ir("fused")
     assert ir.count("= kernel") == 1 and 'kind="matmul"' in ir
+
+
+@pytest.mark.parametrize("d", NARROW, ids=str)
+def test_narrow_convolutions_and_pools_run_on_the_float32_routines(d):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 9, 9, 3)).astype(d.np)
+    k = (rng.normal(size=(3, 3, 3, 4)) * 0.3).astype(d.np)
+    c = rng.normal(size=4).astype(d.np)
+
+    def net(x, k, c):
+        y = tf.nn.relu(tf.nn.conv2d(x, k, 1, "SAME") + c)
+        return tf.nn.max_pool2d(y, 2, 2, "VALID")
+    f = tf.function(net)
+    got = f(x, k, c).numpy()
+    wide = [a.astype(np.float32) for a in (x, k, c)]
+    y = np.maximum(tf.nn.conv2d(wide[0], wide[1], 1, "SAME").numpy().astype(d.np)
+                   .astype(np.float32) + wide[2], 0).astype(d.np).astype(np.float32)
+    want = y[:, :8, :8].reshape(2, 4, 2, 4, 2, 4).max((2, 4)).astype(d.np)
+    assert got.dtype == d.np and _ulps(got, want) <= 1
+    fused = f.get_concrete_function(x, k, c).ir("fused")
+    assert 'kind="conv"' in fused and "library" not in fused
+    @tf.function
+    def grads(x, k, c):
+        with tf.GradientTape() as tape:
+            tape.watch([x, k])
+            y = tf.reduce_sum(net(x, k, c))
+        return tape.gradient(y, [x, k])
+    gx, gk = (g.numpy() for g in grads(x, k, c))
+    wx, wk = (g.numpy() for g in grads(*(tf.constant(a) for a in wide)))
+    for g, w in ((gx, wx), (gk, wk)):  # the float32 gradients, to the narrow precision
+        assert g.dtype == d.np
+        assert np.abs(g.astype(np.float32) - w).max() <= TOL[d] * (np.abs(w).max() + 1)
