@@ -14,6 +14,7 @@ from runtime import mathlib_ir, sgemm, threads
 
 from .. import dtypes as dt
 from .. import ops as P
+from ..ir import Node, Value
 from ..ops.source import PHILOX_M, PHILOX_W
 from .targets import Unsupported
 
@@ -393,3 +394,13 @@ def gemm(k, a, a_shape, ta, b, b_shape, tb, c, c_shape, work, flags: int = 0) ->
     fn = declare(k, sgemm.SYMBOL, sgemm.SIGNATURE.return_type, list(sgemm.SIGNATURE.args))
     k.builder.call(fn, [a, *a_shape, I8(int(ta)), b, *b_shape, I8(int(tb)), c, *c_shape, work,
                         I8(flags)])
+
+
+def widened_node(n):
+    """The product ``n`` with its 16-bit float operands and result as float32 (the same
+    names): what the float32 routines compute."""
+    def w(v):
+        return Value(v.name, v.type.with_dtype(dt.f32)) if isinstance(v, Value) and \
+            v.type.dtype.is_narrow else v
+    return Node(n.op, tuple(w(x) for x in n.inputs), tuple(w(o) for o in n.outputs),
+                n.attrs, n.regions, n.loc)

@@ -35,7 +35,7 @@ from runtime.threads import (
 
 from .. import dtypes as dt
 from .. import ops as P
-from ..ir import Literal, Node, Value
+from ..ir import Literal, Value
 from ..ops import REDUCTIONS
 from ..ops.base import MOVEMENT
 from . import columns_llvm as columns
@@ -56,6 +56,7 @@ from .lower_llvm import (
     store_value,
     value_type,
     wide,
+    widened_node,
 )
 from .plan import KernelPlan, KernelSource
 from .targets import Unsupported
@@ -89,7 +90,7 @@ class _Kernel:
         # rounded to its dtype, stored by the epilogue)
         self.wide_product = product.outputs[0].name if product is not None and \
             product.outputs[0].type.dtype.is_narrow else None
-        computed = _widened_node(product) if self.wide_product else product
+        computed = widened_node(product) if self.wide_product else product
         self.scratch = [(workspace_shape(), dt.f32)] if product is not None and product.op \
             is P.MATMUL and computed.outputs[0].type.dtype is dt.f32 else \
             windows.workspaces(computed) if product is not None else \
@@ -155,7 +156,7 @@ class _Kernel:
             self.ptr.update({x.name: self.builder.bitcast(self.work[j], F32.as_pointer())
                              for x, j in zip(narrow, self.widened.values())})
             self.ptr[n.outputs[0].name] = self.product_ptr
-            n = _widened_node(n)
+            n = widened_node(n)
         if n.op is not P.MATMUL:
             WINDOWS[n.op](self, n)
         else:
@@ -571,16 +572,6 @@ class _Kernel:
         b = self.builder
         store_value(b, v, b.gep(self.ptr[r.name], [self.offset(r.type.shape, index, role)]),
                     r.type.dtype)
-
-
-def _widened_node(n):
-    """The product ``n`` with its 16-bit float operands and result as float32 (the same
-    names): what the float32 routines compute."""
-    def w(v):
-        return Value(v.name, v.type.with_dtype(dt.f32)) if isinstance(v, Value) and \
-            v.type.dtype.is_narrow else v
-    return Node(n.op, tuple(w(x) for x in n.inputs), tuple(w(o) for o in n.outputs),
-                n.attrs, n.regions, n.loc)
 
 
 def render_kernel(node) -> KernelSource:

@@ -10,9 +10,9 @@ gradients by it; a step whose gradients are not all finite changes nothing but t
 compiled into the step.
 
 ``mixed_bfloat16`` is the same with bfloat16 (float32's range: no loss scaling, as Keras).
-The native backend compiles 16-bit float kernels (stored narrow, computed in float32) and
-runs their matmuls on the float32 GEMM; convolutions and pools in 16-bit floats still run as
-library calls.
+The native backend compiles 16-bit float kernels (stored narrow, computed and accumulated in
+float32) and runs their matmuls, convolutions and pools on the float32 routines (operands
+widened into workspaces); the numba backend runs 16-bit ops as library calls.
 """
 
 from __future__ import annotations

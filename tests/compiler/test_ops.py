@@ -293,7 +293,7 @@ def test_type_errors_name_op_expected_received():
     with pytest.raises(DTypeError, match=r"add: inputs must have the same dtype; received "
                                          r"f32\[2\], f64\[2\]"):
         P.ADD.infer([f32(2), TensorType((2,), dt.f64)], {})
-    with pytest.raises(DTypeError, match=r"exp: input must be f16/f32/f64; received i32\[\]"):
+    with pytest.raises(DTypeError, match=r"exp: input must be f16/bf16/f32/f64; received i32\[\]"):
         P.EXP.infer([TensorType((), dt.i32)], {})
     with pytest.raises(ShapeError, match="cannot be broadcast"):
         P.ADD.infer([f32(3), f32(4)], {})

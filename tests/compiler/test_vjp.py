@@ -36,7 +36,7 @@ def test_every_op_states_its_gradient():
 
 
 def _domain(op, i, a, rng):
-    if not a.dtype.kind == "f":
+    if not (a.dtype.kind == "f" or dt.is_narrow_np(a.dtype)):
         return a
     if op.name in POSITIVE and i == 0 or op.name == "log1p":
         return rng.uniform(0.5, 2.0, a.shape)
@@ -49,7 +49,8 @@ def _domain(op, i, a, rng):
 
 def as_f64(types, arrays):
     types = [t.with_dtype(dt.f64) if t.dtype.is_float else t for t in types]
-    arrays = [a.astype(np.float64) if a.dtype.kind == "f" else a for a in arrays]
+    arrays = [a.astype(np.float64) if a.dtype.kind == "f" or dt.is_narrow_np(a.dtype) else a
+              for a in arrays]
     return types, arrays
 
 
