@@ -6,20 +6,12 @@ TensorFlow 2.21's Keras gives (tf_values/conv_layers.json, from tf_values/conv_l
 import pytest
 from keras_harness import run_layer_test
 from tf_values.conv_layers import cases
-from tf_values.reference import assert_matches, stored
+from tf_values.reference import tensorflow_tests
 
 from framework.keras import layers as kl
 
-TF = stored("conv_layers")
-
-
-def test_every_case_has_tensorflows_values():
-    assert sorted(cases(kl)) == sorted(TF)
-
-
-@pytest.mark.parametrize("name", sorted(TF))
-def test_values_match_tensorflow(name):
-    assert_matches(cases(kl)[name](), TF[name])
+test_every_case_has_tensorflows_values, test_values_match_tensorflow = \
+    tensorflow_tests(cases(kl), "conv_layers")
 
 
 CASES = [

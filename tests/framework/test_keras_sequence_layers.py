@@ -8,22 +8,14 @@ by tf_values/sequence_layers.py)."""
 import numpy as np
 import pytest
 from keras_harness import run_layer_test
-from tf_values.reference import assert_matches, stored
+from tf_values.reference import tensorflow_tests
 from tf_values.sequence_layers import cases
 
 import framework as tf
 from framework.keras import layers as kl
 
-TF = stored("sequence_layers")
-
-
-def test_every_case_has_tensorflows_values():
-    assert sorted(cases(kl)) == sorted(TF)
-
-
-@pytest.mark.parametrize("name", sorted(TF))
-def test_values_match_tensorflow(name):
-    assert_matches(cases(kl)[name](), TF[name])
+test_every_case_has_tensorflows_values, test_values_match_tensorflow = \
+    tensorflow_tests(cases(kl), "sequence_layers")
 
 
 CASES = [

@@ -5,22 +5,16 @@ tf_values/score_metrics.py), inside a compiled fit, and their configs."""
 
 import numpy as np
 import pytest
-from tf_values.reference import assert_matches, stored
+from tf_values.reference import tensorflow_tests
 from tf_values.score_metrics import cases
 
 import framework as tf
 
-TF = stored("score_metrics")
 m = tf.keras.metrics
 
 
-def test_every_case_has_tensorflows_values():
-    assert sorted(cases(m)) == sorted(TF)
-
-
-@pytest.mark.parametrize("name", sorted(TF))
-def test_values_match_tensorflow(name):
-    assert_matches(cases(m)[name](), TF[name], rtol=1e-5, atol=1e-6)
+test_every_case_has_tensorflows_values, test_values_match_tensorflow = \
+    tensorflow_tests(cases(m), "score_metrics", rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("metric", [

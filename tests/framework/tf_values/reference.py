@@ -21,3 +21,18 @@ def assert_matches(result, want, rtol=2e-5, atol=2e-6) -> None:
             np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
     else:
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+
+
+def tensorflow_tests(cases: dict, name: str, rtol=2e-5, atol=2e-6):
+    """The two tests of a case module: every case has TensorFlow's stored values, and each
+    case's result matches them (assign them to test_* names in the test module)."""
+    import pytest
+    want = stored(name)
+
+    def test_every_case_has_tensorflows_values():
+        assert sorted(cases) == sorted(want)
+
+    @pytest.mark.parametrize("case", sorted(want))
+    def test_values_match_tensorflow(case):
+        assert_matches(cases[case](), want[case], rtol=rtol, atol=atol)
+    return test_every_case_has_tensorflows_values, test_values_match_tensorflow
