@@ -40,6 +40,7 @@ class Dataset:
         self._slices = slices            # (structure of arrays, order function) or None
         self._spec = spec                # element_spec, when known without running
         self._mapped = None              # (source, function) of a map
+        self._batch_dim = _END           # batches whose spec is read: their leading dim
 
     def _derived(self, make_iter, cardinality=None, spec="same"):
         return Dataset(make_iter, self._cardinality if cardinality is None else cardinality,
@@ -186,8 +187,10 @@ class Dataset:
         if over_batch is None:
             return None
         batches = source.batch(batch_size, drop_remainder)
-        return self._derived(lambda: (over_batch(b) for b in batches._make_iter()),
-                             batches._cardinality, None)
+        out = self._derived(lambda: (over_batch(b) for b in batches._make_iter()),
+                            batches._cardinality, None)
+        out._batch_dim = batch_size if drop_remainder else None  # for element_spec
+        return out
 
     def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
                      drop_remainder=False, name=None) -> Dataset:
@@ -463,6 +466,8 @@ class Dataset:
                 raise ValueError("Dataset.element_spec: the dataset is empty and its "
                                  "transformations do not tell its elements' spec")
             self._spec = E.spec_of(first)
+            if self._batch_dim is not _END:  # batches: the first one's size is not the spec's
+                self._spec = E.with_leading(E.without_leading(self._spec), self._batch_dim)
         return self._spec
 
     def cardinality(self) -> int:

@@ -12,9 +12,11 @@ import zipfile
 
 import numpy as np
 
+from compiler import dtypes as dt
+
 from .. import nest
 from ..specs import TensorSpec
-from ..tensor import Tensor
+from ..tensor import Tensor, constant_array
 
 FORMAT = "kiln-data-cache-1"
 
@@ -30,18 +32,27 @@ def is_text(a) -> bool:
 
 
 def to_tensors(structure):
-    """An element as the caller sees it: tensors, except text (Kiln has no string
-    tensors: text stays a numpy array)."""
-    return nest.map_structure(lambda a: a if is_text(np.asarray(a)) else Tensor(np.asarray(a)),
-                              structure)
+    """An element as the caller sees it: tensors (of Kiln's dtypes, converted as
+    ``constant`` converts: uint8 to int64), except text (Kiln has no string tensors: text
+    stays a numpy array) and a window's Datasets."""
+    def one(a):
+        if hasattr(a, "as_numpy_iterator"):  # a window's Dataset
+            return a
+        a = np.asarray(a)
+        return a if is_text(a) else Tensor(constant_array(a, None, "Dataset"))
+    return nest.map_structure(one, structure)
 
 
 def spec_of(element, leading=()):
-    """The TensorSpecs of an element (``leading``: dims to put in front, e.g. a batch)."""
+    """The TensorSpecs of an element (``leading``: dims to put in front, e.g. a batch);
+    dtypes as the element's tensors will have them (uint8 and other integers Kiln lacks
+    become int64, as ``constant`` converts them)."""
     def one(a):
         a = np.asarray(a)
-        dtype = "string" if is_text(a) else a.dtype
-        return _Spec(tuple(leading) + a.shape, dtype)
+        if is_text(a):
+            return _Spec(tuple(leading) + a.shape, "string")
+        d = dt.from_numpy(a.dtype) or (dt.i64 if a.dtype.kind in "iu" else dt.f32)
+        return _Spec(tuple(leading) + a.shape, d)
     return nest.map_structure(one, element)
 
 

@@ -137,3 +137,14 @@ def test_other_maps_stay_per_element_under_batch(f):
     if batched.shape[1:] == (6,) and not np.allclose(batched, x - x.mean(1, keepdims=True)):
         offsets = batched - x  # the random case: a different draw for every element
         assert np.allclose(offsets, offsets[:, :1]) and len(np.unique(offsets[:, 0])) > 5
+
+
+def test_uint8_images_enter_as_int64_and_batches_keep_an_open_batch_dim():
+    images = np.arange(3 * 4 * 4, dtype=np.uint8).reshape(3, 4, 4)
+    ds = D.from_tensor_slices(images).map(lambda x: tf.cast(x, tf.float32) / 255.0)
+    assert D.from_tensor_slices(images).element_spec.dtype == tf.int64  # as constant()
+    spec = ds.batch(2).element_spec
+    assert tuple(spec.shape) == (None, 4, 4) and spec.dtype == tf.float32
+    assert tuple(ds.batch(2, drop_remainder=True).element_spec.shape) == (2, 4, 4)
+    np.testing.assert_allclose(np.concatenate(list(ds.batch(2).as_numpy_iterator())),
+                               images / 255.0, rtol=1e-6)
