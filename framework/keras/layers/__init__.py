@@ -1,6 +1,7 @@
 """Keras layers, as ``tf.keras.layers``."""
 
 from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
+from .augment import RandomRotation, RandomTranslation, RandomZoom  # noqa: F401
 from .base import Input, KerasTensor, Layer  # noqa: F401
 from .conv import (  # noqa: F401
     AveragePooling1D,
