@@ -1,0 +1,42 @@
+"""The cases of tests/framework/test_keras_volumetric.py over either Keras's layers module;
+run as a script with the bench venv (which has tensorflow-cpu) it writes volumetric.json,
+what TensorFlow 2.21's Keras gives:
+
+    .venv-bench/bin/python tests/framework/tf_values/volumetric.py
+"""
+
+import json
+import os
+
+try:
+    from .sequence_layers import det, rounded, setw, values
+except ImportError:  # run as a script
+    from sequence_layers import det, rounded, setw, values
+
+V = det((2, 5, 6, 4, 2), 8)
+
+
+def cases(kl) -> dict:
+    """name -> a function computing the case with the layers of ``kl``."""
+    return {
+        "conv3d": lambda: setw(kl.Conv3D(3, (2, 3, 2)), V, 1)(V),
+        "conv3d_same_strided": lambda: setw(kl.Conv3D(
+            2, 3, strides=(2, 1, 2), padding="same", activation="relu"), V, 2)(V),
+        "conv3d_dilated": lambda: setw(kl.Conv3D(2, (2, 2, 2), dilation_rate=(2, 1, 1)),
+                                       V, 3)(V),
+        "max_pool3d": lambda: kl.MaxPooling3D((2, 2, 2))(V),
+        "max_pool3d_same": lambda: kl.MaxPooling3D(3, strides=(2, 2, 1), padding="same")(V),
+        "avg_pool3d": lambda: kl.AveragePooling3D((2, 3, 2), strides=1)(V),
+        "avg_pool3d_same": lambda: kl.AveragePooling3D(2, padding="same")(V),
+        "global_avg3d": lambda: kl.GlobalAveragePooling3D()(V),
+        "global_max3d": lambda: kl.GlobalMaxPooling3D(keepdims=True)(V),
+    }
+
+
+if __name__ == "__main__":
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    from tensorflow import keras
+    out = {name: rounded(values(case())) for name, case in cases(keras.layers).items()}
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "volumetric.json"),
+              "w") as f:
+        json.dump(out, f, separators=(",", ":"))
