@@ -1,4 +1,5 @@
-"""Conv3D and the 3-D pools (framework/keras/layers/volumetric.py): values against what
+"""Conv3D, the 3-D pools (framework/keras/layers/volumetric.py) and ConvLSTM2D
+(conv_recurrent.py): values against what
 TensorFlow 2.21's Keras gives (tf_values/volumetric.json, from tf_values/volumetric.py),
 and through ``run_layer_test`` (eager == traced == compiled, finite-difference gradients,
 config and save/load)."""
@@ -20,6 +21,8 @@ CASES = [
     (kl.AveragePooling3D, {"pool_size": 2, "padding": "same"}, (1, 3, 3, 3, 2),
      (1, 2, 2, 2, 2), 0),
     (kl.GlobalAveragePooling3D, {}, (2, 2, 3, 2, 2), (2, 2), 0),
+    (kl.ConvLSTM2D, {"filters": 2, "kernel_size": 2, "return_sequences": True},
+     (2, 3, 3, 3, 1), (2, 3, 2, 2, 2), 3),
 ]
 
 

@@ -20,6 +20,7 @@ from .conv import (  # noqa: F401
     SeparableConv1D,
     SeparableConv2D,
 )
+from .conv_recurrent import ConvLSTM2D  # noqa: F401
 from .core import (  # noqa: F401
     Activation,
     Add,

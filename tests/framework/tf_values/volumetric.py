@@ -1,6 +1,6 @@
-"""The cases of tests/framework/test_keras_volumetric.py over either Keras's layers module;
-run as a script with the bench venv (which has tensorflow-cpu) it writes volumetric.json,
-what TensorFlow 2.21's Keras gives:
+"""The cases of tests/framework/test_keras_volumetric.py (3-D layers, ConvLSTM2D) over
+either Keras's layers module; run as a script with the bench venv (which has
+tensorflow-cpu) it writes volumetric.json, what TensorFlow 2.21's Keras gives:
 
     .venv-bench/bin/python tests/framework/tf_values/volumetric.py
 """
@@ -8,12 +8,16 @@ what TensorFlow 2.21's Keras gives:
 import json
 import os
 
+import numpy as np
+
 try:
     from .sequence_layers import det, rounded, setw, values
 except ImportError:  # run as a script
     from sequence_layers import det, rounded, setw, values
 
 V = det((2, 5, 6, 4, 2), 8)
+SEQ = det((2, 3, 5, 4, 2), 9)  # (batch, time, height, width, channels)
+MASK = [[True, True, False], [True, False, False]]
 
 
 def cases(kl) -> dict:
@@ -30,6 +34,11 @@ def cases(kl) -> dict:
         "avg_pool3d_same": lambda: kl.AveragePooling3D(2, padding="same")(V),
         "global_avg3d": lambda: kl.GlobalAveragePooling3D()(V),
         "global_max3d": lambda: kl.GlobalMaxPooling3D(keepdims=True)(V),
+        "conv_lstm": lambda: setw(kl.ConvLSTM2D(3, 3, return_sequences=True), SEQ, 4)(SEQ),
+        "conv_lstm_same_state": lambda: setw(kl.ConvLSTM2D(
+            2, (2, 3), padding="same", strides=(1, 2), return_state=True), SEQ, 5)(SEQ),
+        "conv_lstm_masked_backwards": lambda: setw(kl.ConvLSTM2D(
+            2, 2, go_backwards=True), SEQ, 6)(SEQ, mask=np.array(MASK)),
     }
 
 
