@@ -149,3 +149,19 @@ def test_integer_layers_harness(cls, kwargs, shape, expected, tmp_path):
     # integer inputs: eager == traced == compiled, config and save/load (no gradients)
     run_layer_test(cls, kwargs, shape, expected, weights=0, int_range=6, grad=False,
                    tmp_path=tmp_path)
+
+
+# TensorFlow 2.21: strings.to_hash_bucket_fast(s, 2**62) for each length path of FarmHash
+FINGERPRINTS = [1936946117179621455, 3694432073954588131, 3066228220894225694,
+    2640714258260161385, 1897425971756105985, 3786372426573024488, 3430003927990384362,
+    4570271001221851636, 2800675501336285770, 653807226908884511, 3999049019338133246,
+    4328006109088684861, 4555407945498560506, 3080958293828885289, 525935771297148851,
+    4371302378668044787]
+
+
+def test_fingerprint64_is_tensorflows_for_every_length():
+    from framework.keras.layers.lookup import fingerprint64
+    strings = [b"", b"a", b"ab", b"abc", b"abcd", b"hello", b"12345678", b"123456789abcdef",
+               b"0123456789abcdefg", b"x" * 31, b"y" * 33, b"z" * 63, b"w" * 64, b"q" * 65,
+               bytes(range(200)), b"the quick brown fox jumps over the lazy dog" * 5]
+    assert [fingerprint64(s) % 2 ** 62 for s in strings] == FINGERPRINTS

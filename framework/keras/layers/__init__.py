@@ -52,6 +52,7 @@ from .core import (  # noqa: F401
 from .lookup import (  # noqa: F401
     CategoryEncoding,
     Discretization,
+    Hashing,
     IntegerLookup,
     StringLookup,
     TextVectorization,

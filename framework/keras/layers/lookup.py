@@ -422,3 +422,150 @@ class TextVectorization(_Text):
             "ngrams": None, "output_mode": self.output_mode,
             "output_sequence_length": self.output_sequence_length,
             "vocabulary": self.lookup.get_vocabulary(False)}
+
+
+# -- Hashing: TensorFlow's Fingerprint64 (FarmHash's "na" Hash64), so bins match tf.keras --
+
+_K0, _K1, _K2 = 0xc3a5c85c97cb3127, 0xb492b66fbe98f273, 0x9ae16a3b2f90404f
+_MASK = (1 << 64) - 1
+
+
+def _rot(v, s):
+    return v if s == 0 else ((v >> s) | (v << (64 - s))) & _MASK
+
+
+def _u64(b, i):
+    return int.from_bytes(b[i:i + 8], "little")
+
+
+def _u32(b, i):
+    return int.from_bytes(b[i:i + 4], "little")
+
+
+def _mix16(u, v, mul=0x9ddfea08eb382d69):
+    a = ((u ^ v) * mul) & _MASK
+    a ^= a >> 47
+    b = ((v ^ a) * mul) & _MASK
+    b ^= b >> 47
+    return (b * mul) & _MASK
+
+
+def _weak32(b, i, a, c):
+    w, x, y, z = (_u64(b, i + 8 * j) for j in range(4))
+    a = (a + w) & _MASK
+    c = _rot((c + a + z) & _MASK, 21)
+    t = a
+    a = (a + x + y) & _MASK
+    c = (c + _rot(a, 44)) & _MASK
+    return (a + z) & _MASK, (c + t) & _MASK
+
+
+def fingerprint64(b: bytes) -> int:
+    """FarmHash's Fingerprint64 of ``b`` (its "na" Hash64), as TensorFlow computes it for
+    ``strings.to_hash_bucket_fast``."""
+    n = len(b)
+    if n <= 16:
+        if n >= 8:
+            mul = (_K2 + n * 2) & _MASK
+            a = (_u64(b, 0) + _K2) & _MASK
+            c = _u64(b, n - 8)
+            return _mix16(((_rot(c, 37) * mul) + a) & _MASK, ((_rot(a, 25) + c) * mul) & _MASK,
+                          mul)
+        if n >= 4:
+            mul = (_K2 + n * 2) & _MASK
+            return _mix16((n + (_u32(b, 0) << 3)) & _MASK, _u32(b, n - 4), mul)
+        if n:
+            y = b[0] + (b[n >> 1] << 8)
+            z = n + (b[n - 1] << 2)
+            v = ((y * _K2) ^ (z * _K0)) & _MASK
+            return ((v ^ (v >> 47)) * _K2) & _MASK
+        return _K2
+    mul = (_K2 + n * 2) & _MASK
+    if n <= 32:
+        a, c = (_u64(b, 0) * _K1) & _MASK, _u64(b, 8)
+        d, e = (_u64(b, n - 8) * mul) & _MASK, (_u64(b, n - 16) * _K2) & _MASK
+        return _mix16((_rot((a + c) & _MASK, 43) + _rot(d, 30) + e) & _MASK,
+                      (a + _rot((c + _K2) & _MASK, 18) + d) & _MASK, mul)
+    if n <= 64:
+        a, c = (_u64(b, 0) * _K2) & _MASK, _u64(b, 8)
+        d, e = (_u64(b, n - 8) * mul) & _MASK, (_u64(b, n - 16) * _K2) & _MASK
+        y = (_rot((a + c) & _MASK, 43) + _rot(d, 30) + e) & _MASK
+        z = _mix16(y, (a + _rot((c + _K2) & _MASK, 18) + d) & _MASK, mul)
+        e2, f = (_u64(b, 16) * mul) & _MASK, _u64(b, 24)
+        g = ((y + _u64(b, n - 32)) * mul) & _MASK
+        h = ((z + _u64(b, n - 24)) * mul) & _MASK
+        return _mix16((_rot((e2 + f) & _MASK, 43) + _rot(g, 30) + h) & _MASK,
+                      (e2 + _rot((f + a) & _MASK, 18) + g) & _MASK, mul)
+    seed = 81
+    x, y = seed, (seed * _K1 + 113) & _MASK
+    z = (((y * _K2 + 113) & _MASK) ^ (((y * _K2 + 113) & _MASK) >> 47)) * _K2 & _MASK
+    v, w = (0, 0), (0, 0)
+    x = (x * _K2 + _u64(b, 0)) & _MASK
+    end, last = ((n - 1) // 64) * 64, n - 64
+    for s in range(0, end, 64):
+        x = (_rot((x + y + v[0] + _u64(b, s + 8)) & _MASK, 37) * _K1) & _MASK
+        y = (_rot((y + v[1] + _u64(b, s + 48)) & _MASK, 42) * _K1) & _MASK
+        x ^= w[1]
+        y = (y + v[0] + _u64(b, s + 40)) & _MASK
+        z = (_rot((z + w[0]) & _MASK, 33) * _K1) & _MASK
+        v = _weak32(b, s, (v[1] * _K1) & _MASK, (x + w[0]) & _MASK)
+        w = _weak32(b, s + 32, (z + w[1]) & _MASK, (y + _u64(b, s + 16)) & _MASK)
+        z, x = x, z
+    mul = (_K1 + ((z & 0xff) << 1)) & _MASK
+    s = last
+    w = ((w[0] + ((n - 1) & 63)) & _MASK, w[1])
+    v = ((v[0] + w[0]) & _MASK, v[1])
+    w = ((w[0] + v[0]) & _MASK, w[1])
+    x = (_rot((x + y + v[0] + _u64(b, s + 8)) & _MASK, 37) * mul) & _MASK
+    y = (_rot((y + v[1] + _u64(b, s + 48)) & _MASK, 42) * mul) & _MASK
+    x ^= (w[1] * 9) & _MASK
+    y = (y + v[0] * 9 + _u64(b, s + 40)) & _MASK
+    z = (_rot((z + w[0]) & _MASK, 33) * mul) & _MASK
+    v = _weak32(b, s, (v[1] * mul) & _MASK, (x + w[0]) & _MASK)
+    w = _weak32(b, s + 32, (z + w[1]) & _MASK, (y + _u64(b, s + 16)) & _MASK)
+    z, x = x, z
+    return _mix16((_mix16(v[0], w[0], mul) + ((y ^ (y >> 47)) * _K0) + z) & _MASK,
+                  (_mix16(v[1], w[1], mul) + x) & _MASK, mul)
+
+
+class Hashing(_Text):
+    """Values hashed into ``num_bins`` bins as tf.keras does: strings (and integers, as
+    their decimal text; floats truncated to integers first) by TensorFlow's Fingerprint64
+    modulo the bins; with ``mask_value``, that value gets bin 0 and the others the bins
+    after it. Eagerly (there are no string tensors); ``salt`` (a keyed SipHash in
+    TensorFlow) is not supported."""
+
+    def __init__(self, num_bins, mask_value=None, salt=None, output_mode="int",
+                 sparse=False, **kwargs):
+        super().__init__(**kwargs)
+        if int(num_bins) < 1:
+            raise ValueError(f"Hashing: num_bins must be positive; received {num_bins!r}")
+        if salt is not None or sparse:
+            raise ValueError("Hashing: salt (TensorFlow's keyed SipHash) and sparse outputs "
+                             "are not supported")
+        self.num_bins, self.mask_value = int(num_bins), mask_value
+        self.output_mode = _mode(self, output_mode)
+
+    def __call__(self, inputs, *args, **kwargs):
+        self.built = True
+        return self.call(inputs)  # (strings and numbers alike: hashed in numpy)
+
+    def call(self, inputs):
+        values = np.asarray(inputs.numpy() if isinstance(inputs, Tensor) else inputs,
+                            dtype=object)
+        bins = self.num_bins - 1 if self.mask_value is not None and self.num_bins > 1 \
+            else self.num_bins
+
+        def one(v):
+            if self.mask_value is not None and bins != self.num_bins and v == self.mask_value:
+                return 0
+            text = v if isinstance(v, bytes) else str(int(v) if isinstance(
+                v, (float, np.floating)) else v).encode()
+            return fingerprint64(text) % bins + (bins != self.num_bins)
+        ids = np.asarray([one(v) for v in values.ravel()], np.int64).reshape(values.shape)
+        return encode(A.constant(ids), self.output_mode, self.num_bins)
+
+    def get_config(self):
+        return super().get_config() | {"num_bins": self.num_bins,
+                                       "mask_value": self.mask_value, "salt": None,
+                                       "output_mode": self.output_mode, "sparse": False}

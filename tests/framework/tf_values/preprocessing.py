@@ -76,6 +76,12 @@ def cases(kl) -> dict:
             ["the bird ate a mat", "cat"]),
         "text_ids_fixed": lambda: adapted(kl.TextVectorization(
             output_sequence_length=4), TEXT)(["the bird ate a big mat", "cat"]),
+        "hashing_strings": lambda: kl.Hashing(7)(np.array([["a", "bb", ""], [
+            "the quick brown fox jumps over the lazy dog" * 3, "ccc", "a"]])),
+        "hashing_ints_masked": lambda: kl.Hashing(5, mask_value=0)(
+            np.array([[0, 1, 12, 123456789], [-3, 0, 7, 99]])),
+        "hashing_multi_hot": lambda: kl.Hashing(4, output_mode="multi_hot")(
+            np.array([["x", "y"], ["z", "x"]])),
     }
 
 
