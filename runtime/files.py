@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import io
 import os
+import re
 import tempfile
 import zipfile
 import zlib
@@ -26,9 +27,12 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, O
 
 
 def write_atomic(path: str, data: str | bytes) -> None:
-    """``data`` at ``path``, all of it or (after a crash, even a SIGKILL) none of it."""
+    """``data`` at ``path``, all of it or (after a crash, even a SIGKILL) none of it. The
+    file is named only between its last byte and its rename; a writer killed in those two
+    system calls leaves ``.tmp-<pid>-...``, which the next write into the folder removes."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    _sweep(folder)
     os.makedirs(folder, exist_ok=True)
     raw = data.encode() if isinstance(data, str) else data
     try:
@@ -56,6 +60,27 @@ def write_atomic(path: str, data: str | bytes) -> None:
     except BaseException:
         _unlink(tmp)
         raise
+
+
+_STALE = re.compile(r"^\.tmp-(\d+)-[0-9a-f]{12}$")
+
+
+def _sweep(folder: str) -> None:
+    """Remove the named temporaries of writers that are no longer running."""
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(".tmp-")]
+    except OSError:
+        return
+    for name in names:
+        m = _STALE.match(name)
+        if m is None or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:  # its writer is gone
+            _unlink(os.path.join(folder, name))
+        except OSError:
+            pass
 
 
 def _write_all(fd: int, raw: bytes) -> None:
