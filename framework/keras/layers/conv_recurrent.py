@@ -11,10 +11,10 @@ from compiler.errors import ShapeError
 from ... import array_ops as A
 from ... import nn, tracing
 from ...control_flow import scan_steps
-from .. import activations, initializers, regularizers
+from .. import activations
 from .conv import _check_format, _tuple
 from .core import _ser_init
-from .recurrent import LSTM, _kept, _Recurrent
+from .recurrent import LSTM, _kept, _Recurrent, weight_settings
 
 
 class ConvLSTM2D(_Recurrent):
@@ -47,12 +47,8 @@ class ConvLSTM2D(_Recurrent):
         self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.use_bias, self.unit_forget_bias = use_bias, unit_forget_bias
-        self.inits = {"kernel": initializers.get(kernel_initializer),
-                      "recurrent": initializers.get(recurrent_initializer),
-                      "bias": initializers.get(bias_initializer)}
-        self.regs = {"kernel": regularizers.get(kernel_regularizer),
-                     "recurrent": regularizers.get(recurrent_regularizer),
-                     "bias": regularizers.get(bias_regularizer)}
+        weight_settings(self, kernel_initializer, recurrent_initializer, bias_initializer,
+                        kernel_regularizer, recurrent_regularizer, bias_regularizer)
         self.return_sequences, self.return_state = return_sequences, return_state
         self.go_backwards = go_backwards
         self.units = self.filters  # (LSTM's forget-bias initializer reads it)

@@ -37,6 +37,18 @@ class _Recurrent(Layer):
                                                         self.go_backwards))
 
 
+def weight_settings(layer, kernel_init, recurrent_init, bias_init, kernel_reg, recurrent_reg,
+                    bias_reg) -> None:
+    """A recurrent layer's ``inits`` and ``regs``: its kernel's, recurrent kernel's and
+    bias's initializers and regularizers."""
+    layer.inits = {"kernel": initializers.get(kernel_init),
+                   "recurrent": initializers.get(recurrent_init),
+                   "bias": initializers.get(bias_init)}
+    layer.regs = {"kernel": regularizers.get(kernel_reg),
+                  "recurrent": regularizers.get(recurrent_reg),
+                  "bias": regularizers.get(bias_reg)}
+
+
 class _RNN(_Recurrent):
     GATES = 1
     STATES = 1  # h (LSTM: h and c)
@@ -55,12 +67,8 @@ class _RNN(_Recurrent):
         self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.use_bias = use_bias
-        self.inits = {"kernel": initializers.get(kernel_initializer),
-                      "recurrent": initializers.get(recurrent_initializer),
-                      "bias": initializers.get(bias_initializer)}
-        self.regs = {"kernel": regularizers.get(kernel_regularizer),
-                     "recurrent": regularizers.get(recurrent_regularizer),
-                     "bias": regularizers.get(bias_regularizer)}
+        weight_settings(self, kernel_initializer, recurrent_initializer, bias_initializer,
+                        kernel_regularizer, recurrent_regularizer, bias_regularizer)
         self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
         self.return_sequences, self.return_state = return_sequences, return_state
         self.go_backwards = go_backwards

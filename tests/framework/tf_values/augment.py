@@ -6,13 +6,11 @@ TensorFlow 2.21's Keras gives:
     .venv-bench/bin/python tests/framework/tf_values/augment.py
 """
 
-import json
-import os
 
 try:
-    from .sequence_layers import det, rounded, values
+    from .sequence_layers import det, write_tensorflows
 except ImportError:  # run as a script
-    from sequence_layers import det, rounded, values
+    from sequence_layers import det, write_tensorflows
 
 IMAGES = (det((2, 7, 6, 2), 3) + 0.5) * 10
 
@@ -37,9 +35,4 @@ def cases(kl) -> dict:
 
 
 if __name__ == "__main__":
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    from tensorflow import keras
-    out = {name: rounded(values(case())) for name, case in cases(keras.layers).items()}
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "augment.json"),
-              "w") as f:
-        json.dump(out, f, separators=(",", ":"))
+    write_tensorflows("augment", cases)

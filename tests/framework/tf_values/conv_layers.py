@@ -5,13 +5,11 @@ what TensorFlow 2.21's Keras gives for them:
     .venv-bench/bin/python tests/framework/tf_values/conv_layers.py
 """
 
-import json
-import os
 
 try:
-    from .sequence_layers import det, rounded, setw, values
+    from .sequence_layers import det, setw, write_tensorflows
 except ImportError:  # run as a script
-    from sequence_layers import det, rounded, setw, values
+    from sequence_layers import det, setw, write_tensorflows
 
 X = det((2, 7, 6, 3), 1)
 S = det((2, 9, 3), 2)
@@ -36,9 +34,4 @@ def cases(kl) -> dict:
 
 
 if __name__ == "__main__":
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    from tensorflow import keras
-    out = {name: rounded(values(case())) for name, case in cases(keras.layers).items()}
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "conv_layers.json"),
-              "w") as f:
-        json.dump(out, f, separators=(",", ":"))
+    write_tensorflows("conv_layers", cases)

@@ -5,15 +5,13 @@ preprocessing.json, what TensorFlow 2.21's Keras gives for them:
     .venv-bench/bin/python tests/framework/tf_values/preprocessing.py
 """
 
-import json
-import os
 
 import numpy as np
 
 try:
-    from .sequence_layers import det, rounded, values
+    from .sequence_layers import det, rounded, values, write_tensorflows
 except ImportError:  # run as a script
-    from sequence_layers import det, rounded, values
+    from sequence_layers import det, rounded, values, write_tensorflows
 
 IMG = (det((2, 6, 5, 3), 3) + 0.5) * 255
 SMALL = det((1, 3, 4, 2), 4)
@@ -94,9 +92,4 @@ def plain(y):
 
 
 if __name__ == "__main__":
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    from tensorflow import keras
-    out = {name: plain(case()) for name, case in cases(keras.layers).items()}
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "preprocessing.json"),
-              "w") as f:
-        json.dump(out, f, separators=(",", ":"))
+    write_tensorflows("preprocessing", cases, plain=plain)

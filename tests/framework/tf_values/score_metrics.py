@@ -5,15 +5,13 @@ what TensorFlow 2.21's Keras gives for them:
     .venv-bench/bin/python tests/framework/tf_values/score_metrics.py
 """
 
-import json
-import os
 
 import numpy as np
 
 try:
-    from .sequence_layers import rounded, values
+    from .sequence_layers import write_tensorflows
 except ImportError:  # run as a script
-    from sequence_layers import rounded, values
+    from sequence_layers import write_tensorflows
 
 RNG = np.random.default_rng(5)
 YT = np.eye(4, dtype="float32")[RNG.integers(0, 4, 12)]
@@ -66,9 +64,4 @@ def cases(m) -> dict:
 
 
 if __name__ == "__main__":
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    from tensorflow import keras
-    out = {name: rounded(values(case())) for name, case in cases(keras.metrics).items()}
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "score_metrics.json"), "w") as f:
-        json.dump(out, f, separators=(",", ":"))
+    write_tensorflows("score_metrics", cases, of="metrics")

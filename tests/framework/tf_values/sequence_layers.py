@@ -84,10 +84,17 @@ def values(y):
     return np.asarray(y).ravel().tolist()
 
 
-if __name__ == "__main__":
+def write_tensorflows(name: str, cases, of="layers", plain=None) -> None:
+    """Run ``cases`` over TensorFlow's Keras (its ``of`` module) and write the results,
+    as ``plain`` (default: rounded values) gives them, to ``<name>.json`` here."""
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     from tensorflow import keras
-    out = {name: rounded(values(case())) for name, case in cases(keras.layers).items()}
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "sequence_layers.json"), "w") as f:
+    plain = plain or (lambda y: rounded(values(y)))
+    out = {case: plain(make()) for case, make in cases(getattr(keras, of)).items()}
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.json"),
+              "w") as f:
         json.dump(out, f, separators=(",", ":"))
+
+
+if __name__ == "__main__":
+    write_tensorflows("sequence_layers", cases)

@@ -5,15 +5,13 @@ tensorflow-cpu) it writes volumetric.json, what TensorFlow 2.21's Keras gives:
     .venv-bench/bin/python tests/framework/tf_values/volumetric.py
 """
 
-import json
-import os
 
 import numpy as np
 
 try:
-    from .sequence_layers import det, rounded, setw, values
+    from .sequence_layers import det, setw, write_tensorflows
 except ImportError:  # run as a script
-    from sequence_layers import det, rounded, setw, values
+    from sequence_layers import det, setw, write_tensorflows
 
 V = det((2, 5, 6, 4, 2), 8)
 SEQ = det((2, 3, 5, 4, 2), 9)  # (batch, time, height, width, channels)
@@ -43,9 +41,4 @@ def cases(kl) -> dict:
 
 
 if __name__ == "__main__":
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    from tensorflow import keras
-    out = {name: rounded(values(case())) for name, case in cases(keras.layers).items()}
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "volumetric.json"),
-              "w") as f:
-        json.dump(out, f, separators=(",", ":"))
+    write_tensorflows("volumetric", cases)
