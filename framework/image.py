@@ -91,13 +91,27 @@ def rot90(image, k=1, name=None) -> Tensor:
     return reverse(t, [h_ax]) if k == 1 else reverse(t, [w_ax])
 
 
-def _crop(x, top, left, height, width):
+def crop_to_bounding_box(image, offset_height, offset_width, target_height,
+                         target_width) -> Tensor:
+    """The ``target_height x target_width`` window at (``offset_height``,
+    ``offset_width``); the offsets may be tensors (a random crop's draws)."""
+    x = _image("crop_to_bounding_box", image)
+    h, w = _hw("crop_to_bounding_box", x)
     r = x.shape.rank
-    begin = [0] * r
-    size = [-1] * r
-    begin[r - 3], begin[r - 2], size[r - 3], size[r - 2] = top, left, height, width
-    from .array_ops import slice as slice_
-    return slice_(x, begin, size)
+    fixed = all(isinstance(v, (int, np.integer)) for v in (offset_height, offset_width))
+    if fixed and (offset_height < 0 or offset_width < 0 or offset_height + target_height > h
+                  or offset_width + target_width > w):
+        raise ShapeError("crop_to_bounding_box", f"the window {target_height}x{target_width} "
+                                                 f"at ({offset_height}, {offset_width}) does "
+                                                 f"not fit the {h}x{w} image", tracing.where())
+    if fixed:
+        from .array_ops import slice as slice_
+        begin, size = [0] * r, [-1] * r
+        begin[r - 3], begin[r - 2] = int(offset_height), int(offset_width)
+        size[r - 3], size[r - 2] = int(target_height), int(target_width)
+        return slice_(x, begin, size)
+    x = gather(x, arange(target_height) + offset_height, axis=r - 3)
+    return gather(x, arange(target_width) + offset_width, axis=r - 2)
 
 
 def central_crop(image, central_fraction) -> Tensor:
@@ -108,7 +122,7 @@ def central_crop(image, central_fraction) -> Tensor:
                                         f"{central_fraction!r}", tracing.where())
     h, w = _hw("central_crop", x)
     top, left = int((h - h * central_fraction) / 2), int((w - w * central_fraction) / 2)
-    return _crop(x, top, left, h - 2 * top, w - 2 * left)
+    return crop_to_bounding_box(x, top, left, h - 2 * top, w - 2 * left)
 
 
 def resize_with_crop_or_pad(image, target_height, target_width) -> Tensor:
@@ -119,7 +133,8 @@ def resize_with_crop_or_pad(image, target_height, target_width) -> Tensor:
     if th < 1 or tw < 1:
         raise AttrError("resize_with_crop_or_pad", f"the target size must be positive; "
                                                    f"received {th}x{tw}", tracing.where())
-    x = _crop(x, max((h - th) // 2, 0), max((w - tw) // 2, 0), min(h, th), min(w, tw))
+    x = crop_to_bounding_box(x, max((h - th) // 2, 0), max((w - tw) // 2, 0), min(h, th),
+                             min(w, tw))
     r = x.shape.rank
     pads = [[0, 0]] * r
     ph, pw = max((th - h) // 2, 0), max((tw - w) // 2, 0)

@@ -359,3 +359,14 @@ def test_sorting_along_an_axis_known_only_at_run_time():
                     input_signature=[tf.TensorSpec([None, 3])])
     with pytest.raises(AttrError, match="last dim must be known"):
         g(x)
+
+
+def test_crop_to_bounding_box_with_fixed_and_drawn_offsets():
+    x = np.arange(2 * 5 * 6 * 3, dtype="float32").reshape(2, 5, 6, 3)
+    np.testing.assert_array_equal(tf.image.crop_to_bounding_box(x, 1, 2, 3, 4).numpy(),
+                                  x[:, 1:4, 2:6])
+    f = tf.function(lambda x, t, l: tf.image.crop_to_bounding_box(x, t, l, 2, 3))
+    got = f(x, tf.constant(2), tf.constant(1)).numpy()  # offsets as tensors (a draw)
+    np.testing.assert_array_equal(got, x[:, 2:4, 1:4])
+    with pytest.raises(tf.errors.ShapeError, match="does not fit"):
+        tf.image.crop_to_bounding_box(x, 3, 0, 3, 2)

@@ -146,19 +146,13 @@ def _hw(layer, x):
     return x.shape[-3], x.shape[-2]
 
 
-def _window(x, top, left, height, width):
-    r = x.shape.rank
-    x = A.gather(x, A.range(height) + top, axis=r - 3)
-    return A.gather(x, A.range(width) + left, axis=r - 2)
-
-
 def _smart_resize(x, height, width, interpolation="bilinear"):
     """The largest centred crop of ``x`` with the target's aspect ratio, resized to it
     (keras.preprocessing.image.smart_resize)."""
     h, w = x.shape[-3], x.shape[-2]
     ch = max(min(h, int(w * height / width)), 1)
     cw = max(min(w, int(h * width / height)), 1)
-    x = _window(x, (h - ch) // 2, (w - cw) // 2, ch, cw)
+    x = image.crop_to_bounding_box(x, (h - ch) // 2, (w - cw) // 2, ch, cw)
     if (ch, cw) != (height, width):
         x = image.resize(x, [height, width], method=interpolation)
     return x
@@ -203,8 +197,8 @@ class CenterCrop(Layer):
         x = M.cast(inputs, self.compute_dtype)
         h, w = _hw(self, x)
         if h >= self.height and w >= self.width:
-            return _window(x, (h - self.height) // 2, (w - self.width) // 2, self.height,
-                           self.width)
+            return image.crop_to_bounding_box(x, (h - self.height) // 2, (w - self.width) // 2,
+                                              self.height, self.width)
         return _smart_resize(x, self.height, self.width)
 
     def get_config(self):
@@ -313,7 +307,7 @@ class RandomCrop(_Random):
             return _smart_resize(x, self.height, self.width)
         top = R.uniform([], 0, h - self.height + 1, dtype="int32", seed=self.seed)
         left = R.uniform([], 0, w - self.width + 1, dtype="int32", seed=self.seed)
-        return _window(x, top, left, self.height, self.width)
+        return image.crop_to_bounding_box(x, top, left, self.height, self.width)
 
     def get_config(self):
         return super().get_config() | {"height": self.height, "width": self.width}
