@@ -226,6 +226,15 @@ def _fits(value_kind: str, target: dt.DType) -> bool:
     return value_kind in "iuf"
 
 
+def array_dtype(np_dtype) -> dt.DType | None:
+    """The Kiln dtype a numpy array of ``np_dtype`` becomes: its own, else int64 for other
+    integers (uint8 images) and float32 for other floats; None for the rest."""
+    d = dt.from_numpy(np_dtype)
+    if d is None:
+        d = {"i": dt.i64, "u": dt.i64, "f": dt.f32}.get(np.dtype(np_dtype).kind)
+    return d
+
+
 def constant_array(value, dtype: dt.DType | None, what: str = "constant") -> np.ndarray:
     """A Python/numpy value as a numpy array of a Kiln dtype (the conversion rules above)."""
     if isinstance(value, Tensor):
@@ -235,12 +244,7 @@ def constant_array(value, dtype: dt.DType | None, what: str = "constant") -> np.
     if dtype is None:
         if isinstance(value, np.ndarray) or isinstance(value, np.generic) or \
                 isinstance(value, Tensor):
-            d = dt.from_numpy(arr.dtype)
-            if d is None and arr.dtype.kind in "iu":
-                d = dt.i64
-            elif d is None and arr.dtype.kind == "f":
-                d = dt.f32
-            dtype = d
+            dtype = array_dtype(arr.dtype)
         else:
             kind = arr.dtype.kind
             dtype = {"b": dt.bool_, "i": dt.i32, "u": dt.i32, "f": dt.f32}.get(kind)

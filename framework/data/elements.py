@@ -12,11 +12,9 @@ import zipfile
 
 import numpy as np
 
-from compiler import dtypes as dt
-
 from .. import nest
 from ..specs import TensorSpec
-from ..tensor import Tensor, constant_array
+from ..tensor import Tensor, array_dtype, constant_array
 
 FORMAT = "kiln-data-cache-1"
 
@@ -51,8 +49,7 @@ def spec_of(element, leading=()):
         a = np.asarray(a)
         if is_text(a):
             return _Spec(tuple(leading) + a.shape, "string")
-        d = dt.from_numpy(a.dtype) or (dt.i64 if a.dtype.kind in "iu" else dt.f32)
-        return _Spec(tuple(leading) + a.shape, d)
+        return _Spec(tuple(leading) + a.shape, array_dtype(a.dtype))
     return nest.map_structure(one, element)
 
 

@@ -29,8 +29,9 @@ class GaussianNoise(Layer):
         return super().get_config() | {"stddev": self.stddev, "seed": self.seed}
 
 
-class GaussianDropout(Layer):
-    """Multiplies by N(1, rate / (1 - rate)) noise while training."""
+class _RateNoise(Layer):
+    """A layer that, while training, applies ``noisy`` with its ``rate`` (identity at
+    inference and at rate 0)."""
 
     supports_masking = True
 
@@ -39,30 +40,32 @@ class GaussianDropout(Layer):
         self.rate, self.seed = dropout_rate(self, rate), seed
 
     def call(self, inputs, training=None):
-        if not training or not self.rate:
-            return inputs
-        std = (self.rate / (1.0 - self.rate)) ** 0.5
-        return inputs * normal(inputs.ir_type.shape, mean=1.0, stddev=std, dtype=inputs.dtype,
-                               seed=self.seed)
+        return self.noisy(inputs) if training and self.rate else inputs
 
     def get_config(self):
         return super().get_config() | {"rate": self.rate, "seed": self.seed}
 
 
-class AlphaDropout(Layer):
+class GaussianDropout(_RateNoise):
+    """Multiplies by N(1, rate / (1 - rate)) noise while training."""
+
+    def noisy(self, inputs):
+        std = (self.rate / (1.0 - self.rate)) ** 0.5
+        return inputs * normal(inputs.ir_type.shape, mean=1.0, stddev=std, dtype=inputs.dtype,
+                               seed=self.seed)
+
+
+class AlphaDropout(_RateNoise):
     """Dropout that keeps a SELU network's mean and variance: dropped inputs become SELU's
     negative saturation, then all are scaled and shifted back (Keras's formula)."""
 
-    supports_masking = True
     ALPHA_P = -1.6732632423543772 * 1.0507009873554805  # -alpha * scale of SELU
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate, self.noise_shape, self.seed = dropout_rate(self, rate), noise_shape, seed
+        super().__init__(rate, seed, **kwargs)
+        self.noise_shape = noise_shape
 
-    def call(self, inputs, training=None):
-        if not training or not self.rate:
-            return inputs
+    def noisy(self, inputs):
         from ...random import uniform
         shape = self.noise_shape or inputs.ir_type.shape
         kept = uniform(shape, dtype=inputs.dtype, seed=self.seed) >= self.rate
@@ -71,29 +74,20 @@ class AlphaDropout(Layer):
         return M.where(kept, inputs, alpha) * a - a * alpha * r
 
     def get_config(self):
-        return super().get_config() | {"rate": self.rate, "noise_shape": self.noise_shape,
-                                       "seed": self.seed}
+        return super().get_config() | {"noise_shape": self.noise_shape}
 
 
-class _SpatialDropout(Layer):
+class _SpatialDropout(_RateNoise):
     """Drops whole feature maps (every step or pixel of a channel together) while
     training."""
 
+    supports_masking = False
     spatial = 1
 
-    def __init__(self, rate, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate, self.seed = dropout_rate(self, rate), seed
-
-    def call(self, inputs, training=None):
-        if not training or not self.rate:
-            return inputs
+    def noisy(self, inputs):
         shape = inputs.ir_type.shape
         noise = (shape[0],) + (1,) * self.spatial + (shape[-1],)
         return nn.dropout(inputs, self.rate, noise_shape=noise, seed=self.seed)
-
-    def get_config(self):
-        return super().get_config() | {"rate": self.rate, "seed": self.seed}
 
 
 class SpatialDropout1D(_SpatialDropout):
