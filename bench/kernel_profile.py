@@ -9,7 +9,8 @@ and the rate of Kiln's GEMM on 1024^3 (best of five each). A kernel's fraction i
 of its GB/s over the first and its GFLOP/s over the second, so the next gap is visible: a
 large kernel far under 100% is the one to work on.
 
-    python bench/kernel_profile.py mlp|cnn|mlp_infer_b1|mlp_infer_b256 [calls]
+    python bench/kernel_profile.py mlp|cnn[_mixed_float16|_mixed_bfloat16]|mlp_infer_b1|mlp_infer_b256
+        [calls]
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ import framework as tf
 
 MODELS = {"mlp": lambda: ("mlp_train", run.train_inputs("mlp")[0]),
           "cnn": lambda: ("cnn_train", run.train_inputs("cnn")[0]),
+          **{f"{m}_{policy}": (lambda m=m, policy=policy: (f"{m}_train_{policy}",
+                                                           run.train_inputs(m)[0]))
+             for m in ("mlp", "cnn") for policy in ("mixed_float16", "mixed_bfloat16")},
           "mlp_infer_b1": lambda: run._infer(1)[:2],
           "mlp_infer_b256": lambda: run._infer(256)[:2]}
 

@@ -48,7 +48,7 @@ def compile(fn, path, batch_size: int = 1, name: str = "kiln_run") -> str:  # no
     the header's path."""
     from compiler.codegen.compile import compile_graph
     from compiler.codegen.targets import TARGETS
-    from runtime import sconv, sgemm
+    from runtime import bconv, bgemm, sconv, sgemm
 
     from .saved_model import inference_function
     cf = inference_function(fn, batch_size)
@@ -64,7 +64,9 @@ def compile(fn, path, batch_size: int = 1, name: str = "kiln_run") -> str:  # no
     path = os.fspath(path)
     with tempfile.TemporaryDirectory() as tmp:
         objs = []
-        for i, source in enumerate([text, sgemm.source(), sconv.source(), weights]):
+        sources = [text, sgemm.source(), sconv.source(), weights] + [
+            m.source() for m in (bgemm, bconv) if m.SYMBOL in text]
+        for i, source in enumerate(sources):
             obj = os.path.join(tmp, f"m{i}.o")
             with open(obj, "wb") as f:
                 f.write(_object(source))

@@ -120,6 +120,12 @@ def _resolve_externals(text: str) -> None:
     if "kiln_sgemm" in names:  # Kiln's GEMM, compiled once (sgemm.py)
         from .sgemm import address
         address()
+    if "kiln_bgemm" in names:  # its bfloat16 form (bgemm.py)
+        from .bgemm import bgemm_address
+        bgemm_address()
+    if "kiln_bconv" in names:  # the bfloat16 convolution (bconv.py)
+        from .bconv import bconv_address
+        bconv_address()
     if "kiln_sconv" in names or "kiln_sconv_filter" in names:  # compiled once (sconv.py)
         from .sconv import address
         address()

@@ -49,7 +49,6 @@ GEOMETRY = 15
 # pointers and 24 accumulators made LLVM spill broadcasts inside the inner loop)
 TM = 8 if VW == 16 else 4
 _lock = threading.Lock()
-_module = None
 
 
 def workspace_size(kh: int, kw: int, c: int, o: int) -> int:
@@ -70,8 +69,12 @@ def direct_filter(c: int, o: int, inside: bool) -> bool:
 
 
 class _Conv:
+    """The float32 convolution. A subclass changes the operands' element type: ``src``
+    (the image's and filter's pointer type), ``micro`` and ``pack_filter``."""
+    symbol, src = SYMBOL, F32P
+
     def __init__(self):
-        self.module = ir.Module(name=SYMBOL)
+        self.module = ir.Module(name=self.symbol)
         self.vec = ir.VectorType(F32, VW)
 
     def function(self, name, args, internal=True):
@@ -89,7 +92,7 @@ class _Conv:
         """dst[i*ld + j] = sum over offsets q and channels ci of table[q*TM + i][ci] *
         wp[(q*c + ci)*NR + j], the TM x NR accumulators in registers."""
         vec, vp = self.vec, self.vec.as_pointer()
-        fn, b = self.function("micro", [F32P.as_pointer(), I64, I64, F32P, F32P, I64])
+        fn, b = self.function("micro", [self.src.as_pointer(), I64, I64, self.src, F32P, I64])
         fn.attributes.add("noinline")
         table, taps, c, wp, dst, ld = fn.args
         fma = self.fma()
@@ -110,12 +113,17 @@ class _Conv:
                     for v in range(NV):
                         acc = accs[i * NV + v]
                         b.store(b.call(fma, [a, bs[v], b.load(acc)]), acc)
+        self.store_tile(b, accs, dst, ld)
+        b.ret_void()
+        return fn
+
+    def store_tile(self, b, accs, dst, ld):
+        """dst[i*ld + j] = the TM x NR accumulators."""
+        vp = self.vec.as_pointer()
         for i in range(TM):
             for v in range(NV):
                 b.store(b.load(accs[i * NV + v]), b.bitcast(_at(b, dst, (i, ld), v * VW), vp),
                         align=4)
-        b.ret_void()
-        return fn
 
     def tiles(self, micro):
         """The worker: tiles [first, first+count) of TM output pixels, all panels each."""
@@ -123,7 +131,8 @@ class _Conv:
         first, count = chunk_range(b, fn)
         ctx = b.bitcast(fn.args[3], I64.as_pointer())
         x, out, wpack, zeros, geo = (b.inttoptr(b.load(b.gep(ctx, [I64(j)])), t) for j, t in
-                                     enumerate((F32P, F32P, F32P, F32P, I64.as_pointer())))
+                                     enumerate((self.src, F32P, self.src, self.src,
+                                                I64.as_pointer())))
         nb, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = (
             b.load(b.gep(geo, [I64(j)])) for j in range(GEOMETRY))
         kk, pixels = b.mul(b.mul(kh, kw), c), b.mul(oh, ow)
@@ -136,7 +145,7 @@ class _Conv:
                                     wd))
         kxs, run = b.select(runs, I64(1), kw), b.select(runs, b.mul(kw, c), c)
         taps = b.mul(kh, kxs)
-        table = b.alloca(F32P, size=b.mul(taps, I64(TM)))
+        table = b.alloca(self.src, size=b.mul(taps, I64(TM)))
         tile = b.alloca(F32, size=TM * NR)
         def inside(v, n):
             return b.and_(b.icmp_signed(">=", v, I64(0)), b.icmp_signed("<", v, n))
@@ -371,24 +380,39 @@ class _Conv:
                 b.store(b.fadd(b.load(at), b.load(b.gep(part, [i]))), at)
         b.ret_void()
 
-    def build(self) -> str:
-        self.filter()
-        worker = self.tiles(self.micro())
-        fn, b = self.function(SYMBOL, list(SIGNATURE.args), internal=False)
-        x, w, out, work, geo, flags = fn.args
-        nb, _, _, c, kh, kw, o, _, _, oh, ow = (b.load(b.gep(geo, [I64(j)])) for j in range(11))
-        kk = b.mul(b.mul(kh, kw), c)
-        with _loop(b, 0, o, NR) as j0:  # the filter in panels of NR output channels
+    def slot(self, b, panel, p, j):
+        """Where a packed filter panel holds its row p's lane j."""
+        return _at(b, panel, (p, NR), j)
+
+    def pack_filter(self, b, w, work, kk, o):
+        """The filter in panels of NR output channels (zeros past o), then room for a
+        window row of zeros; returns the panels and the zeros (of ``src``)."""
+        work = b.bitcast(work, self.src)
+        zero = ir.Constant(self.src.pointee, 0)
+        with _loop(b, 0, o, NR) as j0:
             panel = _at(b, work, (b.sdiv(j0, I64(NR)), kk, NR))
             with _loop(b, 0, kk) as p:
                 with _loop(b, 0, NR) as j:
                     col = b.add(j0, j)
                     src = _at(b, w, (p, o), _min(b, col, b.sub(o, I64(1))))
-                    b.store(b.select(b.icmp_signed("<", col, o), b.load(src), F32(0.0)),
-                            _at(b, panel, (p, NR), j))
-        zeros = _at(b, work, (b.sdiv(b.add(o, I64(NR - 1)), I64(NR)), kk, NR))
+                    b.store(b.select(b.icmp_signed("<", col, o), b.load(src), zero),
+                            self.slot(b, panel, p, j))
+        return work, _at(b, work, (b.sdiv(b.add(o, I64(NR - 1)), I64(NR)), kk, NR))
+
+    def build(self) -> str:
+        self.filter()
+        return self.forward()
+
+    def forward(self) -> str:
+        worker = self.tiles(self.micro())
+        fn, b = self.function(self.symbol, [self.src, self.src, F32P, F32P, I64.as_pointer(),
+                                            I8], internal=False)
+        x, w, out, work, geo, flags = fn.args
+        nb, _, _, c, kh, kw, o, _, _, oh, ow = (b.load(b.gep(geo, [I64(j)])) for j in range(11))
+        kk = b.mul(b.mul(kh, kw), c)
+        work, zeros = self.pack_filter(b, w, work, kk, o)
         with _loop(b, 0, b.mul(kw, c)) as i:  # a window row's worth
-            b.store(F32(0.0), b.gep(zeros, [i]))
+            b.store(ir.Constant(self.src.pointee, 0), b.gep(zeros, [i]))
         m = b.mul(nb, b.mul(oh, ow))
         count = b.sdiv(b.add(m, I64(TM - 1)), I64(TM))
         ctx = b.alloca(I64, size=5)
@@ -406,25 +430,26 @@ class _Conv:
         return str(self.module)
 
 
-def source() -> str:
+def source(conv=_Conv) -> str:
     """The convolution module's LLVM IR text."""
-    return _Conv().build()
+    return conv().build()
 
 
-def address() -> int:
-    """The address of ``kiln_sconv`` (``kiln_sconv_filter`` beside it), compiled (or
-    loaded from the cache) once per process and registered as symbols for the modules
-    that call them."""
-    global _module
+_modules: dict = {}
+
+
+def address(conv=_Conv) -> int:
+    """The address of ``conv.symbol`` (``kiln_sconv``, with ``kiln_sconv_filter`` beside
+    it), compiled (or loaded from the cache) once per process and registered as symbols
+    for the modules that call them."""
     with _lock:
-        if _module is None:
+        if conv.symbol not in _modules:
             import llvmlite.binding as llvm
 
             from .native import NativeModule
             from .threads import parallel_available
             parallel_available()
-            _module = NativeModule(source(), level=2, unroll=True)
-            for name in (SYMBOL, FILTER_SYMBOL):
-                llvm.add_symbol(name, _module.address(name))
-        return _module.address(SYMBOL)
-
+            module = _modules[conv.symbol] = NativeModule(source(conv), level=2, unroll=True)
+            for name in (conv.symbol, FILTER_SYMBOL) if conv is _Conv else (conv.symbol,):
+                llvm.add_symbol(name, module.address(name))
+        return _modules[conv.symbol].address(conv.symbol)

@@ -59,7 +59,6 @@ F32P = F32.as_pointer()
 SIGNATURE = ir.FunctionType(ir.VoidType(), [F32P, I64, I64, I8, F32P, I64, I64, I8, F32P,
                                             I64, I64, F32P, I8])
 _lock = threading.Lock()
-_module = None
 
 
 def workspace_shape() -> tuple[int, int]:
@@ -101,9 +100,33 @@ def _at(b, p, *terms):
 
 
 class _Gemm:
+    """The float32 GEMM. A subclass changes the operands' element type: ``src`` (a's and
+    b's pointer type), ``packed`` (the packed panels'), ``micro``, ``pack``, ``scalar`` and
+    ``vector`` (loads widened to float32) and ``depth`` (the packed depth of kb rows)."""
+    symbol, src, packed = SYMBOL, F32P, F32P
+    kc = KC  # depth of a packed block (its panels fill the workspace's KC-deep floats)
+
     def __init__(self):
-        self.module = ir.Module(name="kiln_sgemm")
+        self.module = ir.Module(name=self.symbol)
         self.vec = ir.VectorType(F32, VW)
+
+    def depth(self, b, kb):
+        return kb
+
+    def fma(self):
+        return declare(self.module, f"llvm.fma.v{VW}f32", ir.FunctionType(self.vec,
+                                                                         [self.vec] * 3))
+
+    def scalar(self, b, p):
+        return b.load(p)
+
+    def vector(self, b, p, mask=None):
+        """VW float32 values at p (of ``src``), the lanes off in ``mask`` zero."""
+        p = b.bitcast(p, self.vec.as_pointer())
+        if mask is None:
+            return b.load(p, align=4)
+        return b.call(self.masked("load"), [p, I32(4), mask, ir.Constant(self.vec,
+                                                                       [0.0] * VW)])
 
     def function(self, name, args, ret=ir.VoidType(), internal=True):
         fn = ir.Function(self.module, ir.FunctionType(ret, args), name=name)
@@ -117,9 +140,9 @@ class _Gemm:
         """C[i*ldc + j] (+)= sum_p A[p*MR + i] * B[p*NR + j] over the MR x NR tile, the
         accumulators in registers (fused multiply-adds on broadcast A values)."""
         vec, vp = self.vec, self.vec.as_pointer()
-        fn, b = self.function("micro", [I64, F32P, F32P, F32P, I64, I1])
+        fn, b = self.function("micro", [I64, self.packed, self.packed, F32P, I64, I1])
         kc, pa, pb, pc, ldc, add = fn.args
-        fma = ir.Function(self.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{VW}f32")
+        fma = self.fma()
         accs = [b.alloca(vec) for _ in range(MR * NV)]  # promoted to registers (mem2reg)
         for acc in accs:
             b.store(ir.Constant(vec, [0.0] * VW), acc)
@@ -134,20 +157,25 @@ class _Gemm:
                 for v in range(NV):
                     acc = accs[i * NV + v]
                     b.store(b.call(fma, [a, bs[v], b.load(acc)]), acc)
+        self.store_tile(b, accs, pc, ldc, add)
+        b.ret_void()
+        return fn
+
+    def store_tile(self, b, accs, pc, ldc, add):
+        """C[i*ldc + j] (+)= the MR x NR accumulators."""
+        vp = self.vec.as_pointer()
         for i in range(MR):
             for v in range(NV):
                 at = b.bitcast(_at(b, pc, (ldc, i), v * VW), vp)
                 value = b.load(accs[i * NV + v])
                 b.store(b.select(add, b.fadd(b.load(at, align=4), value), value), at, align=4)
-        b.ret_void()
-        return fn
 
     def pack(self, name, width):
         """Rows p0..p0+kb of op(X) for ``width``-wide panels of its other dim [s0, s0+sb)
         (op(A)'s rows for A, op(B)'s columns for B), each panel ordered (p, lane) and
         padded with zeros: out[panel*kb*width + p*width + lane]. ``t``: whether X is
         stored with p along its rows (then a lane's elements are one row apart)."""
-        fn, b = self.function(name, [F32P, I64, I1, I64, I64, I64, I64, F32P])
+        fn, b = self.function(name, [self.src, I64, I1, I64, I64, I64, I64, self.packed])
         x, ld, t, s0, sb, p0, kb, out = fn.args
         with _loop(b, 0, sb, width) as s:
             panel = _at(b, out, (b.sdiv(s, I64(width)), kb, width))
@@ -172,13 +200,14 @@ class _Gemm:
     def tiles(self, micro):
         """The micro-tiles of one packed mb x nb block of C at (i0, j0); edge tiles go
         through ``tile`` (MR x NR) and copy their valid part."""
-        fn, b = self.function("tiles", [I64, F32P, F32P, F32P, F32P, I64, I64, I64, I64,
-                                        I64, I1])
+        fn, b = self.function("tiles", [I64, self.packed, self.packed, F32P, F32P, I64, I64,
+                                        I64, I64, I64, I1])
         kb, apack, bpack, tile, c, ldc, i0, mb, j0, nb, add = fn.args
+        kp = self.depth(b, kb)
         with _loop(b, 0, nb, NR) as s:
             with _loop(b, 0, mb, MR) as r:
-                pa = _at(b, apack, (b.sdiv(r, I64(MR)), kb, MR))
-                pb = _at(b, bpack, (b.sdiv(s, I64(NR)), kb, NR))
+                pa = _at(b, apack, (b.sdiv(r, I64(MR)), kp, MR))
+                pb = _at(b, bpack, (b.sdiv(s, I64(NR)), kp, NR))
                 full = b.and_(b.icmp_signed("<=", b.add(r, I64(MR)), mb),
                               b.icmp_signed("<=", b.add(s, I64(NR)), nb))
                 with b.if_else(full) as (whole, edge):
@@ -198,10 +227,10 @@ class _Gemm:
     def band(self, pack_a, tiles):
         """c[r0:r1, j0:j0+nb] (+)= op(a)[r0:r1, p0:p0+kb] @ the packed kb x nb block of op(b)
         at ``bpack``, MC rows of A packed at a time into ``work``."""
-        fn, b = self.function("band", [F32P, I64, I1, F32P, F32P, I64, I64, I64, F32P, I64,
-                                       I64, I64, I64, I1])
+        fn, b = self.function("band", [self.src, I64, I1, self.packed, F32P, I64, I64, I64,
+                                       F32P, I64, I64, I64, I64, I1])
         a, lda, ta, bpack, c, ldc, kb, p0, work, r0, r1, j0, nb, add = fn.args
-        apack = _at(b, work, KC * (NC + NR))
+        apack = b.bitcast(_at(b, work, KC * (NC + NR)), self.packed)
         tile = _at(b, work, KC * (NC + NR) + KC * (MC + MR))
         with _loop(b, r0, r1, MC) as i0:
             mb = _min(b, I64(MC), b.sub(r1, i0))
@@ -214,15 +243,16 @@ class _Gemm:
     def block(self, pack_b, band):
         """c[r0:r1, c0:c1] (+)= op(a)[r0:r1] @ op(b)[:, c0:c1] on one thread (BLIS loop
         order: NC columns, KC depth, MC rows, micro-tiles)."""
-        fn, b = self.function("block", [F32P, I64, I1, F32P, I64, I1, F32P, I64, I64, F32P,
-                                        I64, I64, I64, I64, I1])
+        fn, b = self.function("block", [self.src, I64, I1, self.src, I64, I1, F32P, I64, I64,
+                                        F32P, I64, I64, I64, I64, I1])
         a, lda, ta, bm, ldb, tb, c, ldc, k, work, r0, r1, c0, c1, add = fn.args
         with _loop(b, c0, c1, NC) as j0:
             nb = _min(b, I64(NC), b.sub(c1, j0))
-            with _loop(b, 0, k, KC) as p0:
-                kb = _min(b, I64(KC), b.sub(k, p0))
-                b.call(pack_b, [bm, ldb, b.not_(tb), j0, nb, p0, kb, work])
-                b.call(band, [a, lda, ta, work, c, ldc, kb, p0, work, r0, r1, j0, nb, add])
+            with _loop(b, 0, k, self.kc) as p0:
+                kb = _min(b, I64(self.kc), b.sub(k, p0))
+                bpack = b.bitcast(work, self.packed)
+                b.call(pack_b, [bm, ldb, b.not_(tb), j0, nb, p0, kb, bpack])
+                b.call(band, [a, lda, ta, bpack, c, ldc, kb, p0, work, r0, r1, j0, nb, add])
         b.ret_void()
         return fn
 
@@ -236,8 +266,8 @@ class _Gemm:
         vector accumulate in a register over all the depths, through masked loads. When B
         is transposed, each element is a dot product with a row of B (in any order of
         additions, so it vectorizes)."""
-        fn, b = self.function("rows", [F32P, I64, I1, F32P, I64, I1, F32P, I64, I64, I64, I64,
-                                       I64, I64, I1])
+        fn, b = self.function("rows", [self.src, I64, I1, self.src, I64, I1, F32P, I64, I64,
+                                       I64, I64, I64, I64, I1])
         a, lda, ta, bm, ldb, tb, c, ldc, m, j_lo, j_hi, p_lo, p_hi, add = fn.args
         flags = ("reassoc", "contract")
         acc, tail = b.alloca(F32), b.alloca(self.vec)
@@ -245,7 +275,7 @@ class _Gemm:
         whole = b.add(j_lo, b.mul(b.sdiv(b.sub(j_hi, j_lo), I64(VW)), I64(VW)))
 
         def a_at(i, p):
-            return b.load(b.select(ta, _at(b, a, (p, lda), i), _at(b, a, (i, lda), p)))
+            return self.scalar(b, b.select(ta, _at(b, a, (p, lda), i), _at(b, a, (i, lda), p)))
         with _loop(b, 0, m) as i:
             out = _at(b, c, (i, ldc))
             with b.if_else(tb) as (dots, axpys):
@@ -253,7 +283,8 @@ class _Gemm:
                     with _loop(b, j_lo, j_hi) as j:
                         b.store(b.select(add, b.load(b.gep(out, [j])), F32(0.0)), acc)
                         with _loop(b, p_lo, p_hi) as p:
-                            prod = b.fmul(a_at(i, p), b.load(_at(b, bm, (j, ldb), p)), flags)
+                            prod = b.fmul(a_at(i, p), self.scalar(b, _at(b, bm, (j, ldb), p)),
+                                          flags)
                             b.store(b.fadd(b.load(acc), prod, flags), acc)
                         b.store(b.load(acc), b.gep(out, [j]))
                 with axpys:
@@ -277,7 +308,7 @@ class _Gemm:
         """out[j] += sum_r scales[r] * sources[r][j] for j in [j_lo, j_hi), whole vectors,
         two an iteration (as LLVM's vectorizer interleaves)."""
         vec, vp = self.vec, self.vec.as_pointer()
-        fma = self.module.globals[f"llvm.fma.v{VW}f32"]
+        fma = self.fma()
         undef = ir.Constant(vec, ir.Undefined)
         lane0 = ir.Constant(ir.VectorType(I32, VW), [0] * VW)
         scales = [b.shuffle_vector(b.insert_element(undef, x, I32(0)), undef, lane0)
@@ -287,7 +318,7 @@ class _Gemm:
             at = b.bitcast(b.gep(out, [j]), vp)
             v = b.load(at, align=4)
             for x, src in zip(scales, sources):
-                v = b.call(fma, [x, b.load(b.bitcast(b.gep(src, [j]), vp), align=4), v])
+                v = b.call(fma, [x, self.vector(b, b.gep(src, [j])), v])
             b.store(v, at, align=4)
         pairs = b.add(j_lo, b.mul(b.sdiv(b.sub(j_hi, j_lo), I64(2 * VW)), I64(2 * VW)))
         with _loop(b, j_lo, pairs, 2 * VW) as j:
@@ -301,7 +332,7 @@ class _Gemm:
         the block in registers; with ``left`` columns only (fewer than the block), through
         masked loads and stores."""
         vec, vp = self.vec, self.vec.as_pointer()
-        fma = self.module.globals[f"llvm.fma.v{VW}f32"]
+        fma = self.fma()
         undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
                                                                    [0] * VW)
         zero = ir.Constant(vec, [0.0] * VW)
@@ -325,7 +356,7 @@ class _Gemm:
         with _loop(b, p_lo, p_hi) as p:
             av = b.shuffle_vector(b.insert_element(undef, a_at(p), I32(0)), undef, lane0)
             for v, x in enumerate(accs):
-                src = load(_at(b, bm, (p, ldb), j0, v * VW), masks[v])
+                src = self.vector(b, _at(b, bm, (p, ldb), j0, v * VW), masks[v])
                 b.store(b.call(fma, [av, src, b.load(x)]), x)
         for v, x in enumerate(accs):
             at = b.bitcast(_at(b, out, j0, v * VW), vp)
@@ -351,7 +382,9 @@ class _Gemm:
         band = self.band(pack_a, self.tiles(micro))
         block, rows = self.block(pack_b, band), self.rows()
         worker = self.bands(block, band, pack_b, rows)
-        fn = ir.Function(self.module, SIGNATURE, name=SYMBOL)
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [
+            self.src, I64, I64, I8, self.src, I64, I64, I8, F32P, I64, I64, F32P, I8]),
+            name=self.symbol)
         fn.attributes.add("nounwind")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         a, am, an, ta, bm, _, bn, tb, c, m, n, work, flags = fn.args
@@ -393,7 +426,8 @@ class _Gemm:
         first, count = chunk_range(b, fn)
         ctx = b.bitcast(fn.args[3], I64.as_pointer())
         v = [b.load(b.gep(ctx, [I64(j)])) for j in range(CONTEXT)]
-        a, bm, c, shared = (b.inttoptr(x, F32P) for x in v[:4])
+        a, bm, c, shared = (b.inttoptr(x, t) for x, t in zip(v[:4], (self.src, self.src,
+                                                                    F32P, F32P)))
         lda, ldb, n, k = v[4:8]
         ta, tb = b.trunc(v[8], I1), b.trunc(v[9], I1)
         mode, size, m, add, j0, p0 = v[10], v[11], v[12], b.trunc(v[13], I1), v[14], v[15]
@@ -401,7 +435,7 @@ class _Gemm:
                             []), I64)
         work = _at(b, shared, (tid, WORK))
         lo, hi = b.mul(first, size), b.mul(b.add(first, count), size)
-        nb, kb = _min(b, I64(NC), b.sub(n, j0)), _min(b, I64(KC), b.sub(k, p0))
+        nb, kb = _min(b, I64(NC), b.sub(n, j0)), _min(b, I64(self.kc), b.sub(k, p0))
         done = b.append_basic_block("bands.done")
         switch = b.switch(mode, done)
         for case, run in enumerate([
@@ -415,9 +449,10 @@ class _Gemm:
                                       _min(b, hi, k), ir.Constant(I1, 1)]),
                 lambda: b.call(pack_b, [bm, ldb, b.not_(tb), b.add(j0, lo),
                                         b.sub(_min(b, hi, nb), lo), p0, kb,
-                                        _at(b, shared, (b.sdiv(lo, I64(NR)), kb, NR))]),
-                lambda: b.call(band, [a, lda, ta, shared, c, n, kb, p0, work, lo,
-                                      _min(b, hi, m), j0, nb, add])]):
+                                        _at(b, b.bitcast(shared, self.packed), (
+                                            b.sdiv(lo, I64(NR)), self.depth(b, kb), NR))]),
+                lambda: b.call(band, [a, lda, ta, b.bitcast(shared, self.packed), c, n, kb, p0,
+                                      work, lo, _min(b, hi, m), j0, nb, add])]):
             block_ = b.append_basic_block(f"bands.{case}")
             switch.add_case(I64(case), block_)
             b.position_at_end(block_)
@@ -450,7 +485,8 @@ class _Gemm:
                                 b.mul(m, b.select(ta, I64(1), I64(3))))
         by_rows = b.and_(rows_ok, b.or_(b.not_(cols_ok), cheaper))
         shared = b.and_(rows_ok, b.icmp_signed(">=", b.mul(b.mul(m, _min(b, n, I64(NC))),
-                                                            _min(b, k, I64(KC))), I64(SHARED)))
+                                                            _min(b, k, I64(self.kc))),
+                                                     I64(SHARED)))
         deep = b.and_(b.and_(few, b.not_(tb)), b.and_(
             b.icmp_signed("<=", b.mul(m, n), I64(WORK)),
             b.icmp_signed(">=", k, b.mul(pieces, I64(DEPTH_PIECE)))))
@@ -477,7 +513,7 @@ class _Gemm:
                     nb = _min(b, I64(NC), b.sub(n, j0))
                     panels, panel_count = self.split(b, nb, I64(NR), pieces)
                     b.store(j0, b.gep(ctx, [I64(14)]))
-                    with _loop(b, 0, k, KC) as p0:
+                    with _loop(b, 0, k, self.kc) as p0:
                         b.store(p0, b.gep(ctx, [I64(15)]))
                         b.store(I64(4), b.gep(ctx, [I64(10)]))
                         b.store(panels, b.gep(ctx, [I64(11)]))
@@ -504,23 +540,25 @@ class _Gemm:
         return band, b.sdiv(b.add(total, b.sub(band, I64(1))), band)
 
 
-def source() -> str:
+def source(gemm=_Gemm) -> str:
     """The GEMM module's LLVM IR text."""
-    return _Gemm().build()
+    return gemm().build()
 
 
-def address() -> int:
-    """The address of ``kiln_sgemm``, compiled (or loaded from the cache) once per process
-    and registered as a symbol for the modules that call it."""
-    global _module
+_modules: dict = {}
+
+
+def address(gemm=_Gemm) -> int:
+    """The address of ``gemm.symbol`` (``kiln_sgemm``), compiled (or loaded from the cache)
+    once per process and registered as a symbol for the modules that call it."""
     with _lock:
-        if _module is None:
+        if gemm.symbol not in _modules:
             import llvmlite.binding as llvm
 
             from .native import NativeModule
             from .threads import parallel_available
             parallel_available()
             # O3: the same speed for 1.8x the compile time
-            _module = NativeModule(source(), level=2, unroll=True)
-            llvm.add_symbol(SYMBOL, _module.address(SYMBOL))
-        return _module.address(SYMBOL)
+            module = _modules[gemm.symbol] = NativeModule(source(gemm), level=2, unroll=True)
+            llvm.add_symbol(gemm.symbol, module.address(gemm.symbol))
+        return _modules[gemm.symbol].address(gemm.symbol)

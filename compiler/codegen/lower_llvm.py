@@ -10,7 +10,7 @@ import ast
 
 from llvmlite import ir
 
-from runtime import mathlib_ir, sgemm, threads
+from runtime import bconv, bgemm, mathlib_ir, sgemm, threads
 
 from .. import dtypes as dt
 from .. import ops as P
@@ -387,20 +387,46 @@ def philox(b, k0, k1, i):
                              b.select(b.icmp_unsigned("==", lane, I32(2)), c[2], c[3])))
 
 
-def gemm(k, a, a_shape, ta, b, b_shape, tb, c, c_shape, work, flags: int = 0) -> None:
-    """c = op(a) @ op(b) by Kiln's float32 GEMM (runtime/sgemm.py), on C-contiguous
+def gemm(k, a, a_shape, ta, b, b_shape, tb, c, c_shape, work, flags: int = 0,
+         bf16: bool = False) -> None:
+    """c = op(a) @ op(b) by Kiln's float32 GEMM (runtime/sgemm.py), or with ``bf16`` its
+    bfloat16 one (runtime/bgemm.py: a and b bfloat16, c float32), on C-contiguous
     arrays given as pointers and (rows, cols) i64 pairs; ``work`` is its workspace;
     ``flags``: sgemm.ACCUMULATE (c +=), sgemm.SERIAL (this thread, ``work`` its own)."""
-    fn = declare(k, sgemm.SYMBOL, sgemm.SIGNATURE.return_type, list(sgemm.SIGNATURE.args))
+    ab = I16.as_pointer() if bf16 else F32.as_pointer()
+    fn = declare(k, bgemm.SYMBOL if bf16 else sgemm.SYMBOL, ir.VoidType(), [
+        ab, I64, I64, I8, ab, I64, I64, I8, F32.as_pointer(), I64, I64, F32.as_pointer(), I8])
     k.builder.call(fn, [a, *a_shape, I8(int(ta)), b, *b_shape, I8(int(tb)), c, *c_shape, work,
                         I8(flags)])
 
 
-def widened_node(n):
-    """The product ``n`` with its 16-bit float operands and result as float32 (the same
-    names): what the float32 routines compute."""
+def widen(k, x, work) -> None:
+    """``x`` (16-bit floats) copied into ``work`` as float32, by the kernel ``k``."""
+    b = k.builder
+    dst = b.bitcast(work, F32.as_pointer())
+    total = I64(1)
+    for d in x.type.shape:
+        total = b.mul(total, k.dim(d))
+    k._loop(I64(0), total, lambda i: b.store(
+        load_value(b, b.gep(k.ptr[x.name], [i]), x.type.dtype), b.gep(dst, [i])))
+
+
+def bf16_product(n) -> bool:
+    """Whether the product ``n`` reads its bfloat16 operands as they are, on a CPU with
+    AVX-512 BF16 dot products: a matmul on the bfloat16 GEMM (runtime/bgemm.py), a conv2d
+    of an even channel count on the bfloat16 convolution (runtime/bconv.py)."""
+    if not all(x.type.dtype is dt.bf16 for x in n.inputs):
+        return False
+    if n.op is P.CONV2D:
+        return bconv.takes(n.inputs[0].type.shape[-1])
+    return n.op is P.MATMUL and bgemm.AVAILABLE
+
+
+def widened_node(n, keep: bool = False):
+    """The product ``n`` with its 16-bit float result (and, unless ``keep``, operands) as
+    float32 (the same names): what the float32 routines compute."""
     def w(v):
         return Value(v.name, v.type.with_dtype(dt.f32)) if isinstance(v, Value) and \
             v.type.dtype.is_narrow else v
-    return Node(n.op, tuple(w(x) for x in n.inputs), tuple(w(o) for o in n.outputs),
-                n.attrs, n.regions, n.loc)
+    return Node(n.op, tuple(x if keep else w(x) for x in n.inputs),
+                tuple(w(o) for o in n.outputs), n.attrs, n.regions, n.loc)

@@ -61,6 +61,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
     params = [new_slot(p) for p in graph.params]
     result_names = {r.name for r in graph.results}
     steps, kernels = [], []
+    rendered = []  # (step, its kernel node, its index in kernels)
     for node in graph.nodes:
         if node.op is P.CONSTANT:
             s = new_slot(node.outputs[0])
@@ -93,6 +94,7 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
             steps.append(st)
         elif node.op is P.KERNEL:
             ks = render(node)
+            rendered.append((len(steps), node, len(kernels)))
             kernels.append(ks)
             steps.append(Step(ks.name, "kernel", inputs, outputs, shapes, dtypes,
                               symbols=ks.symbols, work=dims_for_runtime(ks.domain),
@@ -118,6 +120,14 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
     for r, p in (aliases or {}).items():
         write_in_place(steps, results[r], params[p], types, target.products_apart)
     buffers, escaping = plan_arena(steps, params, results, constants)
+    if target.renders_in_place:  # again, with the pointers of outputs written in place
+        for i, node, k in rendered:
+            st = steps[i]
+            pairs = {r: st.inputs.index(s) for r, s in enumerate(st.inplace)
+                     if s is not None and s in st.inputs}
+            if pairs:
+                kernels[k] = render(node, pairs)
+                st.source = kernels[k].source
     buckets = plan_buckets(steps, buffers, params, results, constants)
     program = Program(len(slot) + len(constants), params,
                       [dims_for_runtime(p.type.shape) for p in graph.params], results, steps,

@@ -45,6 +45,7 @@ from .lower_llvm import (
     I8P,
     I64,
     Expr,
+    bf16_product,
     combine,
     constant,
     gemm,
@@ -56,6 +57,7 @@ from .lower_llvm import (
     store_value,
     value_type,
     wide,
+    widen,
     widened_node,
 )
 from .plan import KernelPlan, KernelSource
@@ -67,8 +69,11 @@ WINDOWS = {P.CONV2D: windows.conv, P.CONV2D_BACKPROP_FILTER: windows.conv_filter
 
 
 class _Kernel:
-    def __init__(self, node):
+    def __init__(self, node, in_place=None):
         self.plan = plan = KernelPlan(node)
+        # result index -> the index of the parameter whose buffer it is written over
+        self.in_place = {plan.body.results[r].name: plan.body.params[p].name
+                         for r, p in (in_place or {}).items()}
         product = plan.product
         if plan.kind not in ("elementwise", "rows", "matmul", "conv", "pool"):
             raise Unsupported(f"{plan.kind} kernels")
@@ -86,10 +91,13 @@ class _Kernel:
         for v in self.arrays:
             value_type(v.type.dtype)
         # a 16-bit float product (matmul, convolution, pool): its operands widened into
-        # workspaces for the float32 routines, the product kept in float32 apart (read
-        # rounded to its dtype, stored by the epilogue)
+        # workspaces for the float32 routines (but for a bfloat16 GEMM's on a CPU with bf16
+        # dot products), the product kept in float32 apart (read rounded to its dtype,
+        # stored by the epilogue)
         self.wide_product = product.outputs[0].name if product is not None and \
             product.outputs[0].type.dtype.is_narrow else None
+        self.narrow = [x for x in product.inputs if x.type.dtype.is_narrow] \
+            if self.wide_product and not bf16_product(product) else []
         computed = widened_node(product) if self.wide_product else product
         self.scratch = [(workspace_shape(), dt.f32)] if product is not None and product.op \
             is P.MATMUL and computed.outputs[0].type.dtype is dt.f32 else \
@@ -97,9 +105,7 @@ class _Kernel:
             columns.workspaces(plan) if self.columns else []
         self.widen = len(self.scratch)  # where the widened operands' workspaces start
         self.widened: dict = {}  # while the product is built: operand -> its workspace
-        if self.wide_product:
-            self.scratch = self.scratch + [(x.type.shape, dt.f32) for x in product.inputs
-                                           if x.type.dtype.is_narrow]
+        self.scratch = self.scratch + [(x.type.shape, dt.f32) for x in self.narrow]
         self.apart = product is not None and (self.wide_product is not None or (
             plan.kind in ("matmul", "conv") and
             product.outputs[0].name not in {r.name for r in plan.body.results}))
@@ -124,6 +130,8 @@ class _Kernel:
         """The kernel's arguments (array pointers, workspaces, then sizes) as IR values."""
         n, w = len(self.arrays), len(self.scratch)
         self.ptr = {v.name: a for v, a in zip(self.arrays, values[:n])}
+        for r, p in self.in_place.items():  # the same memory through the same pointer
+            self.ptr[r] = self.ptr[p]
         self.work = values[n:n + w]
         self.sizes = dict(zip(self.plan.symbols, values[n + w:]))
         product = self.plan.product
@@ -149,14 +157,13 @@ class _Kernel:
             return
         saved = dict(self.ptr)
         if self.wide_product:  # 16-bit operands widened for the float32 routines (also in
-            narrow = [x for x in n.inputs if x.type.dtype.is_narrow]  # the pool's workers:
-            for i, x in enumerate(narrow):  # _bind reads ``widened``)
-                self._widen(x, self.work[self.widen + i])
-            self.widened = {x.name: self.widen + i for i, x in enumerate(narrow)}
+            for i, x in enumerate(self.narrow):  # the pool's workers: _bind reads ``widened``)
+                widen(self, x, self.work[self.widen + i])
+            self.widened = {x.name: self.widen + i for i, x in enumerate(self.narrow)}
             self.ptr.update({x.name: self.builder.bitcast(self.work[j], F32.as_pointer())
-                             for x, j in zip(narrow, self.widened.values())})
+                             for x, j in zip(self.narrow, self.widened.values())})
             self.ptr[n.outputs[0].name] = self.product_ptr
-            n = widened_node(n)
+            n = widened_node(n, keep=not self.narrow)
         if n.op is not P.MATMUL:
             WINDOWS[n.op](self, n)
         else:
@@ -173,17 +180,8 @@ class _Kernel:
             self._matmul(n)
             return
         gemm(self, self.ptr[a.name], shape(a), n.attr("transpose_a"), self.ptr[w.name],
-             shape(w), n.attr("transpose_b"), self.ptr[out.name], shape(out), self.work[0])
-
-    def _widen(self, x, work) -> None:
-        """``x`` (16-bit floats) copied into ``work`` as float32."""
-        b = self.builder
-        dst = b.bitcast(work, F32.as_pointer())
-        total = I64(1)
-        for d in x.type.shape:
-            total = b.mul(total, self.dim(d))
-        self._loop(I64(0), total, lambda i: b.store(
-            load_value(b, b.gep(self.ptr[x.name], [i]), x.type.dtype), b.gep(dst, [i])))
+             shape(w), n.attr("transpose_b"), self.ptr[out.name], shape(out), self.work[0],
+             bf16=a.type.dtype is dt.bf16)
 
     def _matmul(self, n) -> None:
         """A matmul of float64 or integers: each row of C, in parallel, by ``accumulate``."""
@@ -321,6 +319,9 @@ class _Kernel:
         that thread's row of a workspace."""
         caller = (self.builder, self.ptr, self.work, self.sizes)
         args = list(self.builder.function.args)[:-1]
+        index = {v.name: j for j, v in enumerate(self.arrays)}
+        for r, p in self.in_place.items():  # (one pointer for both, as in ``_bind``)
+            args[index[r]] = args[index[p]]
         worker = self._begin(f"{self.plan.name}_w{len(self.workers)}", WORKER, internal=True)
         worker.attributes.add("noinline")
         self.workers.append(worker)
@@ -574,8 +575,10 @@ class _Kernel:
                     r.type.dtype)
 
 
-def render_kernel(node) -> KernelSource:
-    return _Kernel(node).render()
+def render_kernel(node, in_place=None) -> KernelSource:
+    """``in_place``: result index -> parameter index, for outputs the program writes over
+    an input the kernel reads at the same index (memory.plan_memory)."""
+    return _Kernel(node, in_place).render()
 
 
 def module_source(kernels: list[KernelSource], helpers: set[str], version: str) -> str:

@@ -36,6 +36,9 @@ class Target:
     products_apart: bool = False   # a matmul's or conv's product goes to a workspace of its
     #                                own, so the epilogue may write its outputs in place
     narrow_floats: bool = False    # float16 kernels: stored float16, computed in float32
+    renders_in_place: bool = False  # render(node, in_place): an output written over an
+    #                                 input it reads uses that input's pointer (one pointer:
+    #                                 no runtime overlap check that fails, so it vectorizes)
 
 
 def _render_cpu(node):
@@ -58,9 +61,9 @@ def _module_cuda(kernels, helpers, version):
     return module_source_cuda(kernels, helpers, version)
 
 
-def _render_llvm(node):
+def _render_llvm(node, in_place=None):
     from .render_llvm import render_kernel
-    return render_kernel(node)
+    return render_kernel(node, in_place)
 
 
 def _entry_llvm(program, name, first, stop):
@@ -80,7 +83,7 @@ TARGETS = {
                    compiled_loops=False),
     "llvm": Target("llvm", _render_llvm, _module_llvm, copies_everywhere=False,
                    compiled_loops=False, python_loops=True, entry=_entry_llvm,
-                   products_apart=True, narrow_floats=True),
+                   products_apart=True, narrow_floats=True, renders_in_place=True),
 }
 # The backends that may compile for a device, in the order they are tried: the native LLVM
 # backend first (KILN_BACKEND=numba skips it); a program with a kernel it cannot lower yet

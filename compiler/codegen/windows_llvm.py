@@ -13,14 +13,24 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from runtime import sconv
+from runtime import bconv, sconv
 from runtime.sgemm import ACCUMULATE, SERIAL, WORK, workspace_shape
 from runtime.threads import pool_size
 
 from .. import dtypes as dt
 from .. import ops as P
 from ..ops.nn import window_geometry
-from .lower_llvm import I8, I64, constant, declare, gemm, intrinsic, value_type
+from .lower_llvm import (
+    I8,
+    I64,
+    bf16_product,
+    constant,
+    declare,
+    gemm,
+    intrinsic,
+    storage_type,
+    value_type,
+)
 from .targets import Unsupported
 
 PATCH_BYTES = 1 << 19  # one thread's block of conv2d's patch matrix: written, then read, in L2
@@ -44,7 +54,8 @@ def workspaces(n) -> list:
     kk = kh * kw * c
     patches = ((pool_size(), _block_rows(kk, d.np.itemsize), kk), d)
     if n.op is P.CONV2D:
-        return [((sconv.workspace_size(kh, kw, c, o),), d)] if d is dt.f32 else [patches]
+        return [((sconv.workspace_size(kh, kw, c, o),), dt.f32)] if d is dt.f32 or \
+            bf16_product(n) else [patches]
     if d is dt.f32 and sconv.direct_filter(c, o, _inside(n)):
         return [((sconv.filter_workspace_size(kh, kw, c, o),), d)]
     return [(workspace_shape(), d), patches, ((pool_size(), kk, o), d)] if d is dt.f32 else []
@@ -83,7 +94,7 @@ def _geometry(n):
     filter gradient (o: the output's channels, or the gradient's)."""
     x = n.inputs[0]
     d = x.type.dtype
-    if n.attr("groups") != 1 or d not in (dt.f32, dt.f64):
+    if n.attr("groups") != 1 or d not in (dt.f32, dt.f64) and not bf16_product(n):
         raise Unsupported(f"grouped or {d.name} {n.op.name}")
     nb, h, wd, c = x.type.shape
     kh, kw = n.outputs[0].type.shape[:2] if n.op is P.CONV2D_BACKPROP_FILTER else \
@@ -162,8 +173,8 @@ def conv(k, n) -> None:
     accumulated from its patch row."""
     _, _, _, c, kh, kw, o, *_ = _geometry(n)
     w, out, d, kk = n.inputs[1], n.outputs[0], n.inputs[0].type.dtype, kh * kw * c
-    if d is dt.f32:
-        _sconv(k, n, sconv.SYMBOL)
+    if d is dt.f32 or bf16_product(n):  # (bfloat16 operands: runtime/bconv.py)
+        _sconv(k, n, sconv.SYMBOL if d is dt.f32 else bconv.SYMBOL)
         return
 
     def product(r0, r1, cols, thread):
@@ -181,8 +192,9 @@ def _sconv(k, n, symbol) -> None:
     geo = k._entry_alloca(ir.ArrayType(I64, sconv.GEOMETRY))
     for j, v in enumerate(_geometry(n)):
         b.store(k.dim(v), b.gep(geo, [I64(0), I64(j)]))
-    fn = declare(k, symbol, sconv.SIGNATURE.return_type, list(sconv.SIGNATURE.args))
     (x, y), out = n.inputs, n.outputs[0]
+    src = storage_type(x.type.dtype).as_pointer()
+    fn = declare(k, symbol, ir.VoidType(), [src, src, *sconv.SIGNATURE.args[2:]])
     b.call(fn, [k.ptr[x.name], k.ptr[y.name], k.ptr[out.name], k.work[0],
                 b.bitcast(geo, I64.as_pointer()), I8(0)])
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -271,6 +272,41 @@ def test_row_reductions_run_natively_and_keep_nan_semantics(name, fn):
     assert compiled.stats["backend"] == "llvm" or name == "prod", compiled.stats
     (got,), (want,) = execute(compiled.program, [x]), run(cf.graph, [x])
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("shape", [(1000, 37), (3, 5, 64)])
+def test_an_output_written_in_place_goes_through_its_inputs_pointer(dtype, shape):
+    """A kernel writing an output over an input it reads (here a variable's update, and
+    a column reduction beside it, as a bias gradient's) loads and stores through one
+    pointer: with two, LLVM's vectorized loop checks that they do not overlap, which they
+    do, and the kernel runs its scalar loop (a bfloat16 bias gradient 0.3 -> 10.7 ms)."""
+    rng = np.random.default_rng(5)
+    v0 = rng.standard_normal(shape).astype(np.float32)
+    mask = rng.standard_normal(shape) > 0
+    v = tf.Variable(tf.cast(v0, dtype))
+
+    @tf.function
+    def step(m):
+        v.assign(tf.where(m, v * 0.5 + 1.0, tf.zeros_like(v)))
+        return tf.cast(tf.reduce_sum(v, axis=list(range(len(shape) - 1))), tf.float32)
+
+    got = step(mask).numpy()
+    want_v = np.where(mask, v.numpy().dtype.type(0) + (tf.cast(v0, dtype).numpy()
+                                                       .astype(np.float32) * 0.5 + 1.0), 0)
+    np.testing.assert_allclose(v.numpy().astype(np.float32), want_v.astype(v.numpy().dtype)
+                               .astype(np.float32), rtol=0)
+    np.testing.assert_allclose(got, v.numpy().astype(np.float32).reshape(-1, shape[-1])
+                               .sum(0), rtol=1e-5 if dtype == "float32" else 1e-2, atol=1e-4)
+    compiled = step.get_concrete_function(mask).compiled()
+    assert compiled.stats["backend"] == "llvm"
+    (st,) = [st for st in compiled.program.steps if st.kind == "kernel"]
+    k = next(k for k, s in enumerate(st.inplace) if s is not None)
+    body = re.search(r'define internal void @"\w+_body"\(([^)]*)\)(.*?)\n}', st.source,
+                     re.S)
+    args = re.findall(r'(%"?[.\w]+"?)', body.group(1))
+    out = args[len(st.inputs) + k]
+    assert out not in body.group(2)  # the output's own pointer is never used
 
 
 def test_no_in_place_write_over_an_input_read_through_a_view():

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import ctypes
 
+import ml_dtypes
 import numpy as np
 import pytest
 
 from compiler.ops.nn import _conv_ref, _dconv_ref, window_geometry
-from runtime import sconv
+from runtime import bconv, sconv
 from runtime.sgemm import MR, NR, SERIAL
 
 CASES = [  # (batch, h, w, c, kh, kw, o, strides, padding, dilations)
@@ -54,6 +55,28 @@ def test_convolution_matches_reference(case, flags):
     out = np.full((n, oh, ow, o), np.nan, np.float32)  # every element must be written
     work = np.empty(sconv.workspace_size(kh, kw, c, o), np.float32)
     _symbol(sconv.SYMBOL)(x.ctypes.data, k.ctypes.data, out.ctypes.data, work.ctypes.data,
+                          geo.ctypes.data, flags)
+    want = _conv_ref(x.astype(np.float64), k.astype(np.float64), strides, padding, dil, 1)
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-5 * np.sqrt(kh * kw * c) * 4)
+
+
+@pytest.mark.skipif(not bconv.AVAILABLE, reason="no AVX-512 BF16 on this CPU")
+@pytest.mark.parametrize("flags", [0, SERIAL])
+@pytest.mark.parametrize("case", [c for c in CASES if c[3] % 2 == 0] + [
+    (2, 7, 9, 14, 2, 3, 40, (2, 1), "SAME", (1, 2)),       # partial tiles, pairs of channels
+    (1, 6, 7, 2, 4, 2, 35, (3, 2), ((0, 1), (3, 0)), (1, 3)),  # one pair, uneven everything
+    (2, 8, 9, 4, 3, 3, 17, (1, 1), "VALID", (1, 1)),       # window rows as one run of pairs
+])
+def test_bfloat16_convolution_matches_reference(case, flags):
+    """runtime/bconv.py: pairs of channels through bf16 dot products, float32 sums."""
+    n, h, w, c, kh, kw, o, strides, padding, dil = case
+    rng, x, (oh, ow), geo = _case(*case, seed=2)
+    x = x.astype(ml_dtypes.bfloat16)
+    k = rng.standard_normal((kh, kw, c, o)).astype(ml_dtypes.bfloat16)
+    out = np.full((n, oh, ow, o), np.nan, np.float32)
+    work = np.empty(sconv.workspace_size(kh, kw, c, o), np.float32)
+    bconv.bconv_address()
+    _symbol(bconv.SYMBOL)(x.ctypes.data, k.ctypes.data, out.ctypes.data, work.ctypes.data,
                           geo.ctypes.data, flags)
     want = _conv_ref(x.astype(np.float64), k.astype(np.float64), strides, padding, dil, 1)
     np.testing.assert_allclose(out, want, rtol=0, atol=1e-5 * np.sqrt(kh * kw * c) * 4)

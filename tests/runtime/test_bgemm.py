@@ -1,0 +1,105 @@
+"""Kiln's bfloat16 GEMM (runtime/bgemm.py: AVX-512 BF16 dot products on depth-paired
+panels) against float64 numpy on the same bfloat16 values: every edge of its blocking (odd
+depths, whose last pair is padded with a zero; partial tiles; its 2*KC-deep blocks; shared
+packing of B; the few-rows path that widens as it loads), its flags, and compiled bfloat16
+matmuls, which call it instead of widening their operands."""
+
+from __future__ import annotations
+
+import ctypes
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import framework as tf
+from runtime import bgemm as B
+from runtime import sgemm as S
+
+pytestmark = pytest.mark.skipif(not B.AVAILABLE, reason="no AVX-512 BF16 on this CPU")
+
+
+def native(a, ta, b, tb, c, work, flags=0):
+    fn = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                                  ctypes.c_int8] * 2, ctypes.c_void_p, ctypes.c_int64,
+                          ctypes.c_int64, ctypes.c_void_p, ctypes.c_int8)(B.bgemm_address())
+    fn(a.ctypes.data, *a.shape, ta, b.ctypes.data, *b.shape, tb, c.ctypes.data, *c.shape,
+       work.ctypes.data, flags)
+
+
+def check(m, k, n, ta=False, tb=False, flags=0, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(ml_dtypes.bfloat16)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(ml_dtypes.bfloat16)
+    c0 = rng.standard_normal((m, n), dtype=np.float32)
+    c = c0.copy() if flags & S.ACCUMULATE else np.full((m, n), np.nan, np.float32)
+    work = np.empty(S.WORK if flags & S.SERIAL else S.workspace_shape(), np.float32)
+    native(a, ta, b, tb, c, work, flags)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    want = (a64.T if ta else a64) @ (b64.T if tb else b64) + \
+        (c0 if flags & S.ACCUMULATE else 0)
+    # exact products, float32 sums: as the float32 GEMM's bound
+    tol = 4 * np.finfo(np.float32).eps * np.sqrt(max(k, 1)) * 8 * 16
+    np.testing.assert_allclose(c, want, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("m,k,n", [
+    (S.MR, 2, S.NR), (S.MR, 1, S.NR),        # one pair; one depth alone (padded)
+    (S.MR * 7 + 5, 301, S.NR * 3 + 7),       # partial tiles, an odd depth
+    (200, 4 * S.KC + 3, 97),                 # two of its blocks and an odd last one
+    (S.MC + S.MR + 1, 129, 130),             # a second row block
+    (70, 64, S.NC + 40),                     # a second column block
+    (S.MR * 3 + 1, 200, S.NC + 40),          # column bands
+    (S.MR * 50 + 7, 2 * S.KC + 5, S.NC + 40),  # large: the threads share B's packing
+    (3, 5000, 40), (1, 784, 512), (5, 301, 150),  # fewer rows than a tile
+    (2, 37, S.ROW_BAND + 1), (1, 512, 10),   # ... leftover columns through masked loads
+    (256, 784, 10), (1, 1, 1), (17, 3, 19),
+])
+def test_shapes_match_numpy(m, k, n):
+    check(m, k, n)
+
+
+@pytest.mark.parametrize("ta,tb", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("m", [150, 5])
+def test_transposed_operands(ta, tb, m):
+    check(m, 333, 170, ta, tb, seed=1)
+
+
+@pytest.mark.parametrize("flags", [S.ACCUMULATE, S.SERIAL, S.ACCUMULATE | S.SERIAL])
+@pytest.mark.parametrize("m,k,n,ta,tb", [
+    (S.MR * 7 + 5, 2 * S.KC + 3, S.NR * 3 + 7, False, False),
+    (576, 901, 64, True, False), (3, 300, 150, False, False), (4, 201, 70, False, True),
+    (300, 0, 20, False, False),
+])
+def test_accumulate_and_serial_flags(flags, m, k, n, ta, tb):
+    check(m, k, n, ta, tb, flags, seed=2)
+
+
+def test_nan_and_inf_propagate():
+    a = np.ones((64, 64), ml_dtypes.bfloat16)
+    b = np.ones((64, 64), ml_dtypes.bfloat16)
+    a[3, 5], b[7, 9] = np.nan, np.inf
+    c = np.empty((64, 64), np.float32)
+    native(a, False, b, False, c, np.empty(S.workspace_shape(), np.float32))
+    want = a.astype(np.float32) @ b.astype(np.float32)
+    np.testing.assert_array_equal(np.isnan(c), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(c), np.isinf(want))
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("rows", [3, 300])
+def test_compiled_bfloat16_matmuls_call_it(ta, tb, rows):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((rows, 97)).astype(ml_dtypes.bfloat16)
+    w = rng.standard_normal((97, 70)).astype(ml_dtypes.bfloat16)
+    bias = rng.standard_normal(70).astype(ml_dtypes.bfloat16)
+    x_in, w_in = (x.T.copy() if ta else x), (w.T.copy() if tb else w)
+    f = tf.function(lambda x, w, b: tf.nn.relu(tf.matmul(x, w, transpose_a=ta,
+                                                         transpose_b=tb) + b))
+    got = f(x_in, w_in, bias).numpy()
+    assert got.dtype == ml_dtypes.bfloat16
+    want = np.maximum(x.astype(np.float64) @ w.astype(np.float64) + bias.astype(np.float64), 0)
+    # the product rounded to bfloat16 (the matmul's dtype), then the sum: two roundings
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=2 ** -7, atol=1e-2)
+    kernels = f.get_concrete_function(x_in, w_in, bias).ir("kernels")
+    assert "kiln_bgemm" in kernels and "kiln_sgemm" not in kernels
