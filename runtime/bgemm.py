@@ -27,6 +27,7 @@ from llvmlite import ir
 
 from .env import cpu_flags
 from .sgemm import F32P, I32, I64, KC, MR, NR, NV, VW, _at, _Gemm, _loop, _min, address
+from .threads import declare
 
 AVAILABLE = VW == 16 and "avx512_bf16" in cpu_flags()
 SYMBOL = "kiln_bgemm"
@@ -48,6 +49,13 @@ class _BFloat(ir.Type):
 
 
 PAIRS = ir.VectorType(_BFloat(), 2 * VW)   # VW pairs: one vdpbf16ps operand
+
+
+def dot(module: ir.Module) -> ir.Function:
+    """vdpbf16ps: acc + the sums of the pairs' products, lane by lane."""
+    vec = ir.VectorType(ir.FloatType(), VW)
+    return declare(module, "llvm.x86.avx512bf16.dpbf16ps.512",
+                   ir.FunctionType(vec, [vec, PAIRS, PAIRS]))
 
 
 class _BGemm(_Gemm):
@@ -84,8 +92,7 @@ class _BGemm(_Gemm):
         vec = self.vec
         fn, b = self.function("micro", [I64, I16P, I16P, F32P, I64, ir.IntType(1)])
         kb, pa, pb, pc, ldc, add = fn.args
-        dot = ir.Function(self.module, ir.FunctionType(vec, [vec, PAIRS, PAIRS]),
-                          "llvm.x86.avx512bf16.dpbf16ps.512")
+        dot_ = dot(self.module)
         accs = [b.alloca(vec) for _ in range(MR * NV)]  # promoted to registers (mem2reg)
         for acc in accs:
             b.store(ir.Constant(vec, [0.0] * VW), acc)
@@ -101,7 +108,7 @@ class _BGemm(_Gemm):
                                                lane0), PAIRS)
                 for v in range(NV):
                     acc = accs[i * NV + v]
-                    b.store(b.call(dot, [b.load(acc), a, bs[v]]), acc)
+                    b.store(b.call(dot_, [b.load(acc), a, bs[v]]), acc)
         self.store_tile(b, accs, pc, ldc, add)
         b.ret_void()
         return fn

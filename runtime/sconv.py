@@ -72,6 +72,7 @@ class _Conv:
     """The float32 convolution. A subclass changes the operands' element type: ``src``
     (the image's and filter's pointer type), ``micro`` and ``pack_filter``."""
     symbol, src = SYMBOL, F32P
+    symbols = (SYMBOL, FILTER_SYMBOL)  # what the module exports
 
     def __init__(self):
         self.module = ir.Module(name=self.symbol)
@@ -439,8 +440,8 @@ _modules: dict = {}
 
 
 def address(conv=_Conv) -> int:
-    """The address of ``conv.symbol`` (``kiln_sconv``, with ``kiln_sconv_filter`` beside
-    it), compiled (or loaded from the cache) once per process and registered as symbols
+    """The address of ``conv.symbol`` (``kiln_sconv``; ``conv.symbols`` beside it),
+    compiled (or loaded from the cache) once per process and registered as symbols
     for the modules that call them."""
     with _lock:
         if conv.symbol not in _modules:
@@ -450,6 +451,6 @@ def address(conv=_Conv) -> int:
             from .threads import parallel_available
             parallel_available()
             module = _modules[conv.symbol] = NativeModule(source(conv), level=2, unroll=True)
-            for name in (conv.symbol, FILTER_SYMBOL) if conv is _Conv else (conv.symbol,):
+            for name in conv.symbols:
                 llvm.add_symbol(name, module.address(name))
         return _modules[conv.symbol].address(conv.symbol)

@@ -414,11 +414,14 @@ def widen(k, x, work) -> None:
 def bf16_product(n) -> bool:
     """Whether the product ``n`` reads its bfloat16 operands as they are, on a CPU with
     AVX-512 BF16 dot products: a matmul on the bfloat16 GEMM (runtime/bgemm.py), a conv2d
-    of an even channel count on the bfloat16 convolution (runtime/bconv.py)."""
+    of an even channel count or a filter gradient of at least NR channels and MR gradient
+    channels on the bfloat16 convolution (runtime/bconv.py)."""
     if not all(x.type.dtype is dt.bf16 for x in n.inputs):
         return False
     if n.op is P.CONV2D:
         return bconv.takes(n.inputs[0].type.shape[-1])
+    if n.op is P.CONV2D_BACKPROP_FILTER:
+        return bconv.filter_takes(n.inputs[0].type.shape[-1], n.inputs[1].type.shape[-1])
     return n.op is P.MATMUL and bgemm.AVAILABLE
 
 

@@ -98,7 +98,8 @@ class _Kernel:
             product.outputs[0].type.dtype.is_narrow else None
         self.narrow = [x for x in product.inputs if x.type.dtype.is_narrow] \
             if self.wide_product and not bf16_product(product) else []
-        computed = widened_node(product) if self.wide_product else product
+        computed = widened_node(product, keep=not self.narrow) if self.wide_product else \
+            product
         self.scratch = [(workspace_shape(), dt.f32)] if product is not None and product.op \
             is P.MATMUL and computed.outputs[0].type.dtype is dt.f32 else \
             windows.workspaces(computed) if product is not None else \

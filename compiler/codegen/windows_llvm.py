@@ -45,7 +45,8 @@ def workspaces(n) -> list:
     """The workspaces (shape, dtype) of a window op: a float32 conv2d's packed filter
     (runtime/sconv.py); a block of the patch matrix per thread of the pool, one row per
     output pixel, for a float64 conv2d; for a float32 filter gradient the GEMM's, the
-    patch blocks and each thread's partial sum of the gradient."""
+    patch blocks and each thread's partial sum of the gradient (for a bfloat16 one on
+    runtime/bconv.py, its partials and packed rows)."""
     if n.op not in P.CONVS:
         return []
     d = n.inputs[0].type.dtype
@@ -58,6 +59,9 @@ def workspaces(n) -> list:
             bf16_product(n) else [patches]
     if d is dt.f32 and sconv.direct_filter(c, o, _inside(n)):
         return [((sconv.filter_workspace_size(kh, kw, c, o),), d)]
+    if bf16_product(n):
+        ow = window_geometry(n.op.name, n.inputs[0].type.shape, (kh, kw), n.attr_dict)[0][1][2]
+        return [((bconv.filter_workspace_size(kh, kw, c, o, ow),), dt.f32)]
     return [(workspace_shape(), d), patches, ((pool_size(), kk, o), d)] if d is dt.f32 else []
 
 
@@ -209,8 +213,8 @@ def conv_filter(k, n) -> None:
     nb, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = _geometry(n)
     (x, g), out = n.inputs, n.outputs[0]
     d, kk, b = x.type.dtype, kh * kw * c, k.builder
-    if d is dt.f32 and sconv.direct_filter(c, o, _inside(n)):
-        _sconv(k, n, sconv.FILTER_SYMBOL)
+    if d is dt.f32 and sconv.direct_filter(c, o, _inside(n)) or bf16_product(n):
+        _sconv(k, n, sconv.FILTER_SYMBOL if d is dt.f32 else bconv.FILTER_SYMBOL)
         return
     if d is dt.f32:
         partial, size = k.work[2], kk * o

@@ -179,3 +179,24 @@ def test_narrow_convolutions_and_pools_match_float32(d, channels):
     for g, w in ((gx, wx), (gk, wk)):  # the float32 gradients, to the narrow precision
         assert g.dtype == d.np
         assert np.abs(g.astype(np.float32) - w).max() <= TOL[d] * (np.abs(w).max() + 1)
+
+
+def test_bfloat16_filter_gradients_run_on_bf16_dot_products():
+    """A bfloat16 conv2d's filter gradient of at least NR channels and MR gradient
+    channels runs on runtime/bconv.py (pairs of pixels), Adam's update fused after it."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(3, 10, 9, 32)).astype(dt.bf16.np)
+    k = (rng.normal(size=(3, 3, 32, 16)) * 0.1).astype(dt.bf16.np)
+
+    @tf.function
+    def grad(x, k):
+        with tf.GradientTape() as tape:
+            tape.watch(k)
+            y = tf.reduce_sum(tf.tanh(tf.nn.conv2d(x, k, 1, "SAME")))
+        return tape.gradient(y, k)
+    got = grad(x, k).numpy()
+    want = grad(*(tf.constant(a.astype(np.float32)) for a in (x, k))).numpy()
+    assert got.dtype == dt.bf16.np
+    assert np.abs(got.astype(np.float32) - want).max() <= TOL[dt.bf16] * np.abs(want).max()
+    kernels = grad.get_concrete_function(x, k).ir("kernels")
+    assert ("kiln_bconv_filter" in kernels) == bconv.filter_takes(32, 16)

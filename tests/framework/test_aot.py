@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -70,6 +71,22 @@ def test_a_function_with_weights_runs_from_c(tmp_path):
     x = RNG.standard_normal((7, 20)).astype("f")
     got = _run_in_c(tmp_path, mlp, x, 7 * 5)
     np.testing.assert_allclose(got.reshape(7, 5), mlp(x).numpy(), atol=1e-6, rtol=0)
+
+
+def test_bfloat16_products_link_their_routines(tmp_path):
+    """A bfloat16 convolution and matmul (on AVX-512 BF16 CPUs, runtime/bconv.py and
+    bgemm.py) are linked into the library beside the float32 routines."""
+    k = tf.constant(RNG.standard_normal((3, 3, 4, 8)).astype(ml_dtypes.bfloat16))
+    w = tf.constant(RNG.standard_normal((6 * 6 * 8, 5)).astype(ml_dtypes.bfloat16))
+
+    @tf.function(input_signature=[tf.TensorSpec([2, 6, 6, 4], tf.float32)])
+    def net(x):
+        y = tf.nn.relu(tf.nn.conv2d(tf.cast(x, tf.bfloat16), k, 1, "SAME"))
+        return tf.cast(tf.matmul(tf.reshape(y, [2, -1]), w), tf.float32)
+
+    x = RNG.standard_normal((2, 6, 6, 4)).astype("f")
+    got = _run_in_c(tmp_path, net, x, 2 * 5)
+    np.testing.assert_array_equal(got.reshape(2, 5), net(x).numpy())
 
 
 def test_programs_that_need_python_or_run_time_sizes_are_refused(tmp_path):

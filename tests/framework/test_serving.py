@@ -28,10 +28,18 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("served")
     model.export(folder)
     srv = create_server(App(folder, "digits"), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=srv.run, daemon=True)
+    stop = threading.Event()
+
+    def run():  # waitress's loop, a pass at a time, closed by its own thread at the end
+        while not stop.is_set():  # (closing it from another thread, mid-select, is EBADF)
+            srv.asyncore.loop(timeout=0.05, map=srv._map, count=1)
+        srv.task_dispatcher.shutdown()
+        srv.asyncore.close_all(srv._map)
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.effective_port}/v1/models/digits", model
-    srv.close()
+    stop.set()
+    thread.join(10)
 
 
 def _get(url):

@@ -82,6 +82,33 @@ def test_bfloat16_convolution_matches_reference(case, flags):
     np.testing.assert_allclose(out, want, rtol=0, atol=1e-5 * np.sqrt(kh * kw * c) * 4)
 
 
+@pytest.mark.skipif(not bconv.AVAILABLE, reason="no AVX-512 BF16 on this CPU")
+@pytest.mark.parametrize("flags", [0, SERIAL])
+@pytest.mark.parametrize("case", [
+    (2, 8, 8, 32, 3, 3, 12, (1, 1), "VALID", (1, 1)),     # one tile each way
+    (3, 7, 9, 40, 2, 3, 13, (2, 1), "SAME", (1, 2)),       # shifted last tiles, odd widths
+    (1, 5, 5, 33, 3, 3, 30, (1, 1), ((2, 2), (2, 2)), (1, 1)),  # batch 1, full padding
+    (1, 6, 7, 64, 4, 2, 25, (3, 2), ((0, 1), (3, 0)), (1, 3)),  # uneven everything
+    (2, 3, 300, 32, 1, 3, 12, (1, 1), "SAME", (1, 1)),     # rows wider than ROW_PIXELS
+])
+def test_bfloat16_filter_gradient_matches_reference(case, flags):
+    """runtime/bconv.py: g packed in pairs of pixels, x's pixels interleaved, float32
+    partials summed and transposed into dw."""
+    n, h, w, c, kh, kw, o, strides, padding, dil = case
+    assert bconv.filter_takes(c, o)
+    rng, x, (oh, ow), geo = _case(*case, seed=3)
+    x = x.astype(ml_dtypes.bfloat16)
+    g = rng.standard_normal((n, oh, ow, o)).astype(ml_dtypes.bfloat16)
+    dw = np.full((kh, kw, c, o), np.nan, np.float32)
+    work = np.full(bconv.filter_workspace_size(kh, kw, c, o, ow), np.nan, np.float32)
+    bconv.bconv_address()
+    _symbol(bconv.FILTER_SYMBOL)(x.ctypes.data, g.ctypes.data, dw.ctypes.data,
+                                 work.ctypes.data, geo.ctypes.data, flags)
+    want = _dconv_ref(x.astype(np.float64), g.astype(np.float64), (kh, kw), strides, padding,
+                      dil, 1)
+    np.testing.assert_allclose(dw, want, rtol=0, atol=1e-5 * np.sqrt(n * oh * ow) * 4)
+
+
 @pytest.mark.parametrize("flags", [0, SERIAL])
 @pytest.mark.parametrize("case", CASES)
 def test_filter_gradient_matches_reference(case, flags):
