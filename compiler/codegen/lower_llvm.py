@@ -411,6 +411,14 @@ def widen(k, x, work) -> None:
         load_value(b, b.gep(k.ptr[x.name], [i]), x.type.dtype), b.gep(dst, [i])))
 
 
+def reads_narrow(n) -> bool:
+    """Whether the 16-bit float product ``n`` reads its operands as they are (else they
+    are widened into float32 copies first): a pool, widening each value it loads; and
+    bfloat16 products on a CPU with AVX-512 BF16 dot products (``bf16_product``)."""
+    return n.op in (P.MAX_POOL, P.AVG_POOL, P.MAX_POOL_GRAD, P.AVG_POOL_GRAD) or \
+        bf16_product(n)
+
+
 def bf16_product(n) -> bool:
     """Whether the product ``n`` reads its bfloat16 operands as they are, on a CPU with
     AVX-512 BF16 dot products: a matmul on the bfloat16 GEMM (runtime/bgemm.py), a conv2d

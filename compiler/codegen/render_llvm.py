@@ -45,13 +45,13 @@ from .lower_llvm import (
     I8P,
     I64,
     Expr,
-    bf16_product,
     combine,
     constant,
     gemm,
     load_value,
     lower,
     philox,
+    reads_narrow,
     rounded,
     storage_type,
     store_value,
@@ -97,7 +97,7 @@ class _Kernel:
         self.wide_product = product.outputs[0].name if product is not None and \
             product.outputs[0].type.dtype.is_narrow else None
         self.narrow = [x for x in product.inputs if x.type.dtype.is_narrow] \
-            if self.wide_product and not bf16_product(product) else []
+            if self.wide_product and not reads_narrow(product) else []
         computed = widened_node(product, keep=not self.narrow) if self.wide_product else \
             product
         self.scratch = [(workspace_shape(), dt.f32)] if product is not None and product.op \
@@ -105,7 +105,7 @@ class _Kernel:
             windows.workspaces(computed) if product is not None else \
             columns.workspaces(plan) if self.columns else []
         self.widen = len(self.scratch)  # where the widened operands' workspaces start
-        self.widened: dict = {}  # while the product is built: operand -> its workspace
+        self.widened = None  # while a 16-bit product is built: operand -> its workspace
         self.scratch = self.scratch + [(x.type.shape, dt.f32) for x in self.narrow]
         self.apart = product is not None and (self.wide_product is not None or (
             plan.kind in ("matmul", "conv") and
@@ -145,9 +145,9 @@ class _Kernel:
                 self.ptr.setdefault(out.name, self.product_ptr)  # (a result keeps its own)
             self.ptr.setdefault(out.name, values[len(self.plan.body.params)])
             self.product_ptr = self.product_ptr or self.ptr[out.name]
-        for name, j in self.widened.items():  # inside the product: its float32 operands
-            self.ptr[name] = self.builder.bitcast(self.work[j], F32.as_pointer())
-        if self.widened:
+        if self.widened is not None:  # inside the product: its float32 operands and target
+            for name, j in self.widened.items():
+                self.ptr[name] = self.builder.bitcast(self.work[j], F32.as_pointer())
             self.ptr[product.outputs[0].name] = self.product_ptr
 
     def _product(self) -> None:
@@ -169,7 +169,7 @@ class _Kernel:
             WINDOWS[n.op](self, n)
         else:
             self._gemm(n)
-        self.widened = {}
+        self.widened = None
         self.ptr = saved  # the epilogue reads the operands as they are
 
     def _gemm(self, n) -> None:

@@ -28,6 +28,7 @@ from .lower_llvm import (
     declare,
     gemm,
     intrinsic,
+    load_value,
     storage_type,
     value_type,
 )
@@ -91,6 +92,11 @@ class _Ix:
 
     def at(self, name, offset):
         return self.b.gep(self.k.ptr[name], [offset])
+
+    def load(self, v, offset):
+        """The operand ``v``'s element at ``offset``, in its compute type (a 16-bit float
+        widened as it is loaded)."""
+        return load_value(self.b, self.at(v.name, offset), v.type.dtype)
 
 
 def _geometry(n):
@@ -259,7 +265,7 @@ def conv_filter(k, n) -> None:
 
 def pool(k, n) -> None:
     x = n.inputs[0]
-    d = x.type.dtype
+    d = n.outputs[0].type.dtype  # (16-bit operands are read as they are, into float32)
     if not d.is_float:
         raise Unsupported(f"{n.op.name} of {d.name}")
     _, h, wd, c = x.type.shape
@@ -291,7 +297,7 @@ def pool(k, n) -> None:
 
                 def channel(ci):
                     at = ix.at(out, b.add(base, ci))
-                    cur, v = b.load(at), b.load(ix.at(x.name, b.add(src, ci)))
+                    cur, v = b.load(at), ix.load(x, b.add(src, ci))
                     new = b.call(intrinsic(k, "maximum", t, 2), [cur, v]) if is_max else \
                         b.fadd(cur, v)
                     b.store(b.select(ok, new, cur), at)
@@ -314,7 +320,7 @@ def pool_grad(k, n) -> None:
     kh, kw = n.attr("ksize")
     ((pt, _, oh), (pl, _, ow)), (sh, sw), _ = window_geometry(
         n.op.name, n.outputs[0].type.shape, (kh, kw), n.attr_dict)
-    out, g = n.outputs[0].name, n.inputs[-1].name
+    out, g = n.outputs[0].name, n.inputs[-1]
     is_max = n.op is P.MAX_POOL_GRAD
     zero = constant(0, d)
 
@@ -340,7 +346,7 @@ def pool_grad(k, n) -> None:
         def pixel(oy, ox):
             gbase = ix.lin((img, oh * ow * c), (oy, ow * c), (ox, c))
             if is_max:  # window positions outer, channels inner (contiguous: vectorized)
-                xa, ya = n.inputs[0].name, n.inputs[1].name
+                xa, ya = n.inputs[0], n.inputs[1]
                 k._loop(I64(0), I64(c), lambda ci: b.store(
                     I8(0), b.gep(found, [I64(0), ci])))
 
@@ -348,9 +354,9 @@ def pool_grad(k, n) -> None:
                     def channel(ci):
                         at, seen = ix.at(out, b.add(src, ci)), b.gep(found, [I64(0), ci])
                         hit = b.and_(b.and_(ok, b.icmp_unsigned("==", b.load(seen), I8(0))),
-                                     b.fcmp_ordered("==", b.load(ix.at(xa, b.add(src, ci))),
-                                                    b.load(ix.at(ya, b.add(gbase, ci)))))
-                        gv = b.load(ix.at(g, b.add(gbase, ci)))
+                                     b.fcmp_ordered("==", ix.load(xa, b.add(src, ci)),
+                                                    ix.load(ya, b.add(gbase, ci))))
+                        gv = ix.load(g, b.add(gbase, ci))
                         b.store(b.fadd(b.load(at), b.select(hit, gv, zero)), at)
                         b.store(b.or_(b.load(seen), b.zext(hit, I8)), seen)
                     k._loop(I64(0), I64(c), channel)
@@ -364,7 +370,7 @@ def pool_grad(k, n) -> None:
             def visit(ok, src):
                 def channel(ci):
                     at = ix.at(out, b.add(src, ci))
-                    gv = b.fdiv(b.load(ix.at(g, b.add(gbase, ci))), share)
+                    gv = b.fdiv(ix.load(g, b.add(gbase, ci)), share)
                     b.store(b.fadd(b.load(at), b.select(ok, gv, zero)), at)
                 k._loop(I64(0), I64(c), channel)
             window(oy, ox, visit)
