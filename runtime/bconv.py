@@ -31,9 +31,25 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .bgemm import AVAILABLE, I16, I16P, PAIRS, dot
-from .sconv import GEOMETRY, ROW_PIXELS, TM, _Conv, address
-from .sgemm import F32, F32P, I8, I32, I64, MR, NR, NV, SERIAL, SMALL, VW, _at, _loop, _min
+from .bgemm import AVAILABLE, I16, I16P, PAIRS, dot, pair
+from .sconv import GEOMETRY, ROW_PIXELS, TM, _columns, _Conv, address
+from .sgemm import (
+    F32,
+    F32P,
+    I8,
+    I32,
+    I64,
+    MR,
+    NR,
+    NV,
+    SERIAL,
+    SMALL,
+    VW,
+    _accumulators,
+    _at,
+    _loop,
+    _min,
+)
 from .threads import WORKER, chunk_range, declare, parallel_for, run_chunk
 
 SYMBOL, FILTER_SYMBOL = "kiln_bconv", "kiln_bconv_filter"
@@ -78,11 +94,7 @@ class _BConv(_Conv):
         fn.attributes.add("noinline")
         table, taps, c, wp, dst, ld = fn.args
         dot_ = dot(self.module)
-        accs = [b.alloca(vec) for _ in range(TM * NV)]
-        for acc in accs:
-            b.store(ir.Constant(vec, [0.0] * VW), acc)
-        words = ir.VectorType(I32, VW)
-        undef, lane0 = ir.Constant(words, ir.Undefined), ir.Constant(words, [0] * VW)
+        accs = _accumulators(b, vec, TM * NV)
         with _loop(b, 0, taps) as q:
             rows = [b.load(_at(b, table, (q, TM), i)) for i in range(TM)]
             wq = _at(b, wp, (q, c, NR))
@@ -90,10 +102,7 @@ class _BConv(_Conv):
                 bs = [b.load(b.bitcast(_at(b, wq, (cp, 2 * NR), v * 2 * VW),
                                        PAIRS.as_pointer()), align=2) for v in range(NV)]
                 for i in range(TM):
-                    a = b.load(b.bitcast(_at(b, rows[i], (cp, 2)), I32.as_pointer()),
-                               align=2)
-                    a = b.bitcast(b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef,
-                                                   lane0), PAIRS)
+                    a = pair(b, _at(b, rows[i], (cp, 2)))
                     for v in range(NV):
                         acc = accs[i * NV + v]
                         b.store(b.call(dot_, [b.load(acc), a, bs[v]]), acc)
@@ -114,18 +123,9 @@ class _BConv(_Conv):
         _, h, wd, c, _, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = (
             b.load(b.gep(geo, [I64(j)])) for j in range(GEOMETRY))
         dot_ = dot(self.module)
-        accs = [b.alloca(vec) for _ in range(MR * NV)]
-        for acc in accs:
-            b.store(ir.Constant(vec, [0.0] * VW), acc)
-        words = ir.VectorType(I32, VW)
-        undef, lane0 = ir.Constant(words, ir.Undefined), ir.Constant(words, [0] * VW)
+        accs = _accumulators(b, vec, MR * NV)
         lanes = ir.VectorType(I16, NR)
-        a0 = b.sub(pl, b.mul(kx, dw))      # ix = ox*sw - a0 lies in [0, wd) for ox in [lo, hi)
-        lo = b.select(b.icmp_signed("<=", a0, I64(0)), I64(0),
-                      b.sdiv(b.add(a0, b.sub(sw, I64(1))), sw))
-        top = b.add(b.sub(wd, I64(1)), a0)
-        hi = b.select(b.icmp_signed("<", top, I64(0)), I64(0),
-                      _min(b, ow, b.add(b.sdiv(top, sw), I64(1))))
+        a0, lo, hi = _columns(b, kx, pl, dw, sw, wd, ow)
         pairs = b.sdiv(b.add(ow, I64(1)), I64(2))
         with _loop(b, row0, row1) as r:
             img, oy = b.sdiv(r, oh), b.srem(r, oh)
@@ -148,9 +148,7 @@ class _BConv(_Conv):
                         for v in range(NV)]
                     gq = _at(b, grow, (pp, o, 2))
                     for j in range(MR):
-                        a = b.load(b.bitcast(_at(b, gq, 2 * j), I32.as_pointer()), align=2)
-                        a = b.bitcast(b.shuffle_vector(b.insert_element(undef, a, I32(0)),
-                                                       undef, lane0), PAIRS)
+                        a = pair(b, _at(b, gq, 2 * j))
                         for v in range(NV):
                             acc = accs[j * NV + v]
                             b.store(b.call(dot_, [b.load(acc), a, xs[v]]), acc)

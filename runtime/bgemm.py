@@ -26,7 +26,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .env import cpu_flags
-from .sgemm import F32P, I32, I64, KC, MR, NR, NV, VW, _at, _Gemm, _loop, _min, address
+from .sgemm import F32P, I32, I64, KC, MR, NR, NV, VW, _accumulators, _at, _Gemm, _loop, address
 from .threads import declare
 
 AVAILABLE = VW == 16 and "avx512_bf16" in cpu_flags()
@@ -56,6 +56,15 @@ def dot(module: ir.Module) -> ir.Function:
     vec = ir.VectorType(ir.FloatType(), VW)
     return declare(module, "llvm.x86.avx512bf16.dpbf16ps.512",
                    ir.FunctionType(vec, [vec, PAIRS, PAIRS]))
+
+
+def pair(b, p):
+    """The two bfloat16 values at p (i16*) as one 32-bit lane, in every lane of PAIRS."""
+    words = ir.VectorType(I32, VW)
+    undef = ir.Constant(words, ir.Undefined)
+    a = b.load(b.bitcast(p, I32.as_pointer()), align=2)
+    return b.bitcast(b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef,
+                                      ir.Constant(words, [0] * VW)), PAIRS)
 
 
 class _BGemm(_Gemm):
@@ -93,19 +102,12 @@ class _BGemm(_Gemm):
         fn, b = self.function("micro", [I64, I16P, I16P, F32P, I64, ir.IntType(1)])
         kb, pa, pb, pc, ldc, add = fn.args
         dot_ = dot(self.module)
-        accs = [b.alloca(vec) for _ in range(MR * NV)]  # promoted to registers (mem2reg)
-        for acc in accs:
-            b.store(ir.Constant(vec, [0.0] * VW), acc)
-        words = ir.VectorType(I32, VW)
-        undef, lane0 = ir.Constant(words, ir.Undefined), ir.Constant(words, [0] * VW)
+        accs = _accumulators(b, vec, MR * NV)
         with _loop(b, 0, b.sdiv(self.depth(b, kb), I64(2))) as q:
             bs = [b.load(b.bitcast(_at(b, pb, (q, 2 * NR), v * 2 * VW), PAIRS.as_pointer()),
                          align=2) for v in range(NV)]
             for i in range(MR):
-                a = b.load(b.bitcast(_at(b, pa, (q, 2 * MR), 2 * i), I32.as_pointer()),
-                           align=2)
-                a = b.bitcast(b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef,
-                                               lane0), PAIRS)
+                a = pair(b, _at(b, pa, (q, 2 * MR), 2 * i))
                 for v in range(NV):
                     acc = accs[i * NV + v]
                     b.store(b.call(dot_, [b.load(acc), a, bs[v]]), acc)
@@ -113,35 +115,10 @@ class _BGemm(_Gemm):
         b.ret_void()
         return fn
 
-    def pack(self, name, width):
-        """As the float32 GEMM's, each panel ordered (pair of depths, lane, depth in the
-        pair): out[panel*kp*width + (p//2)*2*width + lane*2 + p%2], kp = kb rounded up
-        to even, zeros past the panel's last lane and after an odd depth's last row."""
-        fn, b = self.function(name, [I16P, I64, ir.IntType(1), I64, I64, I64, I64, I16P])
-        x, ld, t, s0, sb, p0, kb, out = fn.args
-        kp = self.depth(b, kb)
-
-        def at(panel, p, j):
-            return _at(b, panel, (b.sdiv(p, I64(2)), 2 * width), (j, 2), b.srem(p, I64(2)))
-        with _loop(b, 0, sb, width) as s:
-            panel = _at(b, out, (b.sdiv(s, I64(width)), kp, width))
-            n = _min(b, I64(width), b.sub(sb, s))
-            with b.if_else(t) as (along_rows, along_cols):
-                with along_rows:  # X[p0+p, s0+s+lane]: lanes contiguous
-                    with _loop(b, 0, kb) as p:
-                        src = _at(b, x, (b.add(p0, p), ld), s0, s)
-                        with _loop(b, 0, n) as j:
-                            b.store(b.load(b.gep(src, [j])), at(panel, p, j))
-                with along_cols:  # X[s0+s+lane, p0+p]: p contiguous
-                    with _loop(b, 0, n) as j:
-                        src = _at(b, x, (b.add(b.add(s0, s), j), ld), p0)
-                        with _loop(b, 0, kb) as p:
-                            b.store(b.load(b.gep(src, [p])), at(panel, p, j))
-            with _loop(b, 0, kp) as p:
-                with _loop(b, b.select(b.icmp_signed("<", p, kb), n, I64(0)), width) as j:
-                    b.store(I16(0), at(panel, p, j))
-        b.ret_void()
-        return fn
+    def slot(self, b, panel, p, j, width):
+        """Panels ordered (pair of depths, lane, depth in the pair): (p//2)*2*width +
+        lane*2 + p%2 (the depth kb rounded up to even, the padding zeros)."""
+        return _at(b, panel, (b.sdiv(p, I64(2)), 2 * width), (j, 2), b.srem(p, I64(2)))
 
 
 def bgemm_address() -> int:

@@ -38,7 +38,23 @@ import threading
 
 from llvmlite import ir
 
-from .sgemm import F32, F32P, I8, I32, I64, MR, NR, NV, SERIAL, SMALL, VW, _at, _loop, _min
+from .sgemm import (
+    F32,
+    F32P,
+    I8,
+    I32,
+    I64,
+    MR,
+    NR,
+    NV,
+    SERIAL,
+    SMALL,
+    VW,
+    _accumulators,
+    _at,
+    _loop,
+    _min,
+)
 from .threads import WORKER, chunk_range, declare, parallel_for, run_chunk
 
 SYMBOL, FILTER_SYMBOL = "kiln_sconv", "kiln_sconv_filter"
@@ -66,6 +82,18 @@ def direct_filter(c: int, o: int, inside: bool) -> bool:
     """Whether kiln_sconv_filter takes these channel counts (its tiles fit inside them), or
     fewer channels where every window lies inside the image (no padding)."""
     return (c >= MR or inside) and o >= NR
+
+
+def _columns(b, kx, pl, dw, sw, wd, ow):
+    """(a0, lo, hi): the output columns ox in [lo, hi) whose input column ox*sw - a0 at
+    window column kx lies inside the image."""
+    a0 = b.sub(pl, b.mul(kx, dw))
+    lo = b.select(b.icmp_signed("<=", a0, I64(0)), I64(0),
+                  b.sdiv(b.add(a0, b.sub(sw, I64(1))), sw))
+    top = b.add(b.sub(wd, I64(1)), a0)
+    hi = b.select(b.icmp_signed("<", top, I64(0)), I64(0),
+                  _min(b, ow, b.add(b.sdiv(top, sw), I64(1))))
+    return a0, lo, hi
 
 
 class _Conv:
@@ -97,9 +125,7 @@ class _Conv:
         fn.attributes.add("noinline")
         table, taps, c, wp, dst, ld = fn.args
         fma = self.fma()
-        accs = [b.alloca(vec) for _ in range(TM * NV)]
-        for acc in accs:
-            b.store(ir.Constant(vec, [0.0] * VW), acc)
+        accs = _accumulators(b, vec, TM * NV)
         undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
                                                                    [0] * VW)
         with _loop(b, 0, taps) as q:
@@ -199,18 +225,11 @@ class _Conv:
         _, h, wd, c, _, _, o, pt, pl, oh, ow, sh, sw, dh, dw = (
             b.load(b.gep(geo, [I64(j)])) for j in range(GEOMETRY))
         fma = self.fma()
-        accs = [b.alloca(vec) for _ in range(MR * NV)]
+        accs = _accumulators(b, vec, MR * NV)
         tile = b.alloca(F32, size=MR * NR)
-        for acc in accs:
-            b.store(ir.Constant(vec, [0.0] * VW), acc)
         undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
                                                                    [0] * VW)
-        a0 = b.sub(pl, b.mul(kx, dw))      # ix = ox*sw - a0 lies in [0, wd) for ox in [lo, hi)
-        lo = b.select(b.icmp_signed("<=", a0, I64(0)), I64(0),
-                      b.sdiv(b.add(a0, b.sub(sw, I64(1))), sw))
-        top = b.add(b.sub(wd, I64(1)), a0)
-        hi = b.select(b.icmp_signed("<", top, I64(0)), I64(0),
-                      _min(b, ow, b.add(b.sdiv(top, sw), I64(1))))
+        a0, lo, hi = _columns(b, kx, pl, dw, sw, wd, ow)
         with _loop(b, row0, row1) as r:
             img, oy = b.sdiv(r, oh), b.srem(r, oh)
             iy = b.sub(b.add(b.mul(oy, sh), b.mul(ky, dh)), pt)
@@ -264,10 +283,8 @@ class _Conv:
             b.load(b.gep(geo, [I64(j)])) for j in range(13))
         fma = self.fma()
         offsets = [b.load(b.gep(offs, [I64(i)])) for i in range(MR)]
-        accs = [b.alloca(vec) for _ in range(MR * NV)]
+        accs = _accumulators(b, vec, MR * NV)
         tile = b.alloca(F32, size=MR * NR)
-        for acc in accs:
-            b.store(ir.Constant(vec, [0.0] * VW), acc)
         undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
                                                                    [0] * VW)
         with _loop(b, row0, row1) as r:

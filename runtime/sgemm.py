@@ -87,6 +87,14 @@ def _min(b, x, y):
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
+def _accumulators(b, vec, count):
+    """``count`` vector accumulators at zero (stack slots LLVM promotes to registers)."""
+    accs = [b.alloca(vec) for _ in range(count)]
+    for acc in accs:
+        b.store(ir.Constant(vec, [0.0] * vec.count), acc)
+    return accs
+
+
 def _at(b, p, *terms):
     """&p[sum of products]: each term an i64 or a tuple of factors."""
     off = I64(0)
@@ -143,9 +151,7 @@ class _Gemm:
         fn, b = self.function("micro", [I64, self.packed, self.packed, F32P, I64, I1])
         kc, pa, pb, pc, ldc, add = fn.args
         fma = self.fma()
-        accs = [b.alloca(vec) for _ in range(MR * NV)]  # promoted to registers (mem2reg)
-        for acc in accs:
-            b.store(ir.Constant(vec, [0.0] * VW), acc)
+        accs = _accumulators(b, vec, MR * NV)
         undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
                                                                    [0] * VW)
         with _loop(b, 0, kc) as p:
@@ -177,25 +183,31 @@ class _Gemm:
         stored with p along its rows (then a lane's elements are one row apart)."""
         fn, b = self.function(name, [self.src, I64, I1, I64, I64, I64, I64, self.packed])
         x, ld, t, s0, sb, p0, kb, out = fn.args
+        kp = self.depth(b, kb)
         with _loop(b, 0, sb, width) as s:
-            panel = _at(b, out, (b.sdiv(s, I64(width)), kb, width))
+            panel = _at(b, out, (b.sdiv(s, I64(width)), kp, width))
             n = _min(b, I64(width), b.sub(sb, s))
             with b.if_else(t) as (along_rows, along_cols):
                 with along_rows:  # X[p0+p, s0+s+lane]: lanes contiguous
                     with _loop(b, 0, kb) as p:
                         src = _at(b, x, (b.add(p0, p), ld), s0, s)
                         with _loop(b, 0, n) as j:
-                            b.store(b.load(b.gep(src, [j])), _at(b, panel, (p, width), j))
+                            b.store(b.load(b.gep(src, [j])), self.slot(b, panel, p, j, width))
                 with along_cols:  # X[s0+s+lane, p0+p]: p contiguous
                     with _loop(b, 0, n) as j:
                         src = _at(b, x, (b.add(b.add(s0, s), j), ld), p0)
                         with _loop(b, 0, kb) as p:
-                            b.store(b.load(b.gep(src, [p])), _at(b, panel, (p, width), j))
-            with _loop(b, 0, kb) as p:
-                with _loop(b, n, width) as j:
-                    b.store(F32(0.0), _at(b, panel, (p, width), j))
+                            b.store(b.load(b.gep(src, [p])), self.slot(b, panel, p, j, width))
+            with _loop(b, 0, kp) as p:  # zeros past the last lane (and depth, if padded)
+                with _loop(b, b.select(b.icmp_signed("<", p, kb), n, I64(0)), width) as j:
+                    b.store(ir.Constant(self.packed.pointee, 0), self.slot(b, panel, p, j,
+                                                                          width))
         b.ret_void()
         return fn
+
+    def slot(self, b, panel, p, j, width):
+        """Where a packed panel holds op(X)'s depth p, lane j."""
+        return _at(b, panel, (p, width), j)
 
     def tiles(self, micro):
         """The micro-tiles of one packed mb x nb block of C at (i0, j0); edge tiles go
