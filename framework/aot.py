@@ -64,8 +64,8 @@ def compile(fn, path, batch_size: int = 1, name: str = "kiln_run") -> str:  # no
     path = os.fspath(path)
     with tempfile.TemporaryDirectory() as tmp:
         objs = []
-        sources = [text, sgemm.source(), sconv.source(), weights] + [
-            m.source() for m in (bgemm, bconv) if m.SYMBOL in text]
+        sources = [text, sgemm.source(), sconv.source(), weights] + bgemm.sources(text) + (
+            [bconv.source()] if bconv.SYMBOL in text else [])
         for i, source in enumerate(sources):
             obj = os.path.join(tmp, f"m{i}.o")
             with open(obj, "wb") as f:

@@ -1,4 +1,6 @@
-"""Kiln's bfloat16 GEMM: float32 C from bfloat16 operands, on the AVX-512 BF16 dot product
+"""Kiln's 16-bit float GEMMs: float32 C from float16 or bfloat16 operands.
+
+The bfloat16 GEMM runs on the AVX-512 BF16 dot product
 ``vdpbf16ps`` (each lane adds the products of a pair of bfloat16 values: 32 multiply-adds
 an instruction where an FMA does 16, so twice the float32 GEMM's rate on the same core:
 226 against 111 GFLOP/s for a core of this machine's Zen 4 in a loop of independent
@@ -14,11 +16,16 @@ by a vector of B's pairs. The row path widens each bfloat16 to float32 as it loa
 accumulate in float32, as the widened float32 GEMM's do (in another order; the
 instruction treats subnormal inputs as zero, as oneDNN's bfloat16 GEMM does).
 
+Without the instruction (and for float16, which has no such instruction on these CPUs)
+the operands widen to float32 as they are packed (and as the row path loads them), so the
+float32 micro-kernel runs on float32 panels and no widened copy of an operand is made.
+
     kiln_bgemm(a, am, an, ta, b, bm, bn, tb, c, cm, cn, work, flags)
 
 as ``kiln_sgemm``, with ``a`` and ``b`` bfloat16 (uint16 storage); ``c`` and ``work`` are
-float32. ``AVAILABLE``: whether this CPU has the instruction (elsewhere a bfloat16
-product widens its operands for the float32 GEMM).
+float32; ``kiln_bgemm_wide`` widens instead, ``kiln_hgemm`` takes float16 operands.
+``AVAILABLE``: whether this CPU has the instruction; ``symbol(dtype)`` names the GEMM a
+product of that dtype ("float32", "float16", "bfloat16") calls here.
 """
 
 from __future__ import annotations
@@ -26,12 +33,27 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .env import cpu_flags
-from .sgemm import F32P, I32, I64, KC, MR, NR, NV, VW, _accumulators, _at, _Gemm, _loop, address
+from .sgemm import (
+    F32,
+    F32P,
+    I32,
+    I64,
+    KC,
+    MR,
+    NR,
+    NV,
+    VW,
+    _accumulators,
+    _at,
+    _Gemm,
+    _loop,
+    address,
+)
 from .threads import declare
 
 AVAILABLE = VW == 16 and "avx512_bf16" in cpu_flags()
 SYMBOL = "kiln_bgemm"
-I16 = ir.IntType(16)
+I16, HALF = ir.IntType(16), ir.HalfType()
 I16P = I16.as_pointer()
 
 
@@ -67,33 +89,55 @@ def pair(b, p):
                                       ir.Constant(words, [0] * VW)), PAIRS)
 
 
-class _BGemm(_Gemm):
-    symbol, src, packed = SYMBOL, I16P, I16P
+class _Wide(_Gemm):
+    """16-bit operands (``lane``) widened to float32 as they are loaded: packing writes
+    float32 panels for the float32 micro-kernel."""
+    src, lane = I16P, I16
+
+    def widen(self, b, v):
+        """bfloat16 bits (i16 or a vector of them) -> float32: the upper half of one."""
+        vector = isinstance(v.type, ir.VectorType)
+        wide = ir.VectorType(I32, v.type.count) if vector else I32
+        shift = ir.Constant(wide, [16] * v.type.count) if vector else I32(16)
+        return b.bitcast(b.shl(b.zext(v, wide), shift), self.vec if vector else F32)
+
+    def scalar(self, b, p):
+        return self.widen(b, b.load(p))
+
+    pack_load = scalar
+
+    def vector(self, b, p, mask=None):
+        lanes = ir.VectorType(self.lane, VW)
+        p = b.bitcast(p, lanes.as_pointer())
+        if mask is None:
+            return self.widen(b, b.load(p, align=2))
+        kind = "f16" if self.lane is HALF else "i16"
+        load = declare(self.module, f"llvm.masked.load.v{VW}{kind}.p0", ir.FunctionType(
+            lanes, [lanes.as_pointer(), I32, ir.VectorType(ir.IntType(1), VW), lanes]))
+        return self.widen(b, b.call(load, [p, I32(2), mask, ir.Constant(lanes, [0] * VW)]))
+
+
+class _HGemm(_Wide):
+    symbol, src, lane = "kiln_hgemm", HALF.as_pointer(), HALF
+
+    def widen(self, b, v):
+        return b.fpext(v, self.vec if isinstance(v.type, ir.VectorType) else F32)
+
+
+class _BWide(_Wide):
+    symbol = "kiln_bgemm_wide"
+
+
+class _BGemm(_BWide):
+    """The dot-product GEMM: depth-paired bfloat16 panels."""
+    symbol, packed = SYMBOL, I16P
     kc = 2 * KC  # the same bytes as the float32 GEMM's blocks
 
     def depth(self, b, kb):
         return b.and_(b.add(kb, I64(1)), I64(-2))
 
-    def widen(self, b, v):
-        """bfloat16 bits (i16 or a vector of them) -> float32."""
-        wide = ir.VectorType(I32, v.type.count) if isinstance(v.type, ir.VectorType) else I32
-        shift = ir.Constant(wide, [16] * v.type.count) if isinstance(v.type, ir.VectorType) \
-            else I32(16)
-        return b.bitcast(b.shl(b.zext(v, wide), shift), self.vec if wide is not I32 else
-                         ir.FloatType())
-
-    def scalar(self, b, p):
-        return self.widen(b, b.load(p))
-
-    def vector(self, b, p, mask=None):
-        lanes = ir.VectorType(I16, VW)
-        p = b.bitcast(p, lanes.as_pointer())
-        if mask is None:
-            return self.widen(b, b.load(p, align=2))
-        name = f"llvm.masked.load.v{VW}i16.p0"
-        load = self.module.globals.get(name) or ir.Function(self.module, ir.FunctionType(
-            lanes, [lanes.as_pointer(), I32, ir.VectorType(ir.IntType(1), VW), lanes]), name)
-        return self.widen(b, b.call(load, [p, I32(2), mask, ir.Constant(lanes, [0] * VW)]))
+    def pack_load(self, b, p):
+        return b.load(p)
 
     def micro(self):
         """C[i*ldc + j] (+)= sum_p A[i, p] * B[p, j] over the MR x NR tile, a pair of depths
@@ -121,10 +165,26 @@ class _BGemm(_Gemm):
         return _at(b, panel, (b.sdiv(p, I64(2)), 2 * width), (j, 2), b.srem(p, I64(2)))
 
 
+GEMMS = {g.symbol: g for g in (_BGemm, _BWide, _HGemm)}
+
+
+def symbol(dtype: str) -> str:
+    """The GEMM a product of ``dtype`` (a numpy name) calls on this CPU."""
+    return {"float16": _HGemm.symbol, "bfloat16": SYMBOL if AVAILABLE else _BWide.symbol
+            }.get(dtype, "kiln_sgemm")
+
+
+def link(names) -> None:
+    """Compile (once per process) and register the 16-bit GEMMs among ``names``."""
+    for name in GEMMS.keys() & set(names):
+        address(GEMMS[name])
+
+
 def bgemm_address() -> int:
     """The address of ``kiln_bgemm``, compiled once per process (sgemm.address)."""
     return address(_BGemm)
 
 
-def source() -> str:
-    return _BGemm().build()
+def sources(text: str) -> list[str]:
+    """The modules of the 16-bit GEMMs ``text`` calls."""
+    return [g().build() for name, g in GEMMS.items() if name in text]

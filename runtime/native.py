@@ -120,9 +120,8 @@ def _resolve_externals(text: str) -> None:
     if "kiln_sgemm" in names:  # Kiln's GEMM, compiled once (sgemm.py)
         from .sgemm import address
         address()
-    if "kiln_bgemm" in names:  # its bfloat16 form (bgemm.py)
-        from .bgemm import bgemm_address
-        bgemm_address()
+    from .bgemm import link  # its 16-bit forms (bgemm.py)
+    link(names)
     if "kiln_bconv" in names:  # the bfloat16 convolution (bconv.py)
         from .bconv import bconv_address
         bconv_address()

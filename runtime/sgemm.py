@@ -128,6 +128,8 @@ class _Gemm:
     def scalar(self, b, p):
         return b.load(p)
 
+    pack_load = scalar  # an operand's value as a panel holds it
+
     def vector(self, b, p, mask=None):
         """VW float32 values at p (of ``src``), the lanes off in ``mask`` zero."""
         p = b.bitcast(p, self.vec.as_pointer())
@@ -192,12 +194,14 @@ class _Gemm:
                     with _loop(b, 0, kb) as p:
                         src = _at(b, x, (b.add(p0, p), ld), s0, s)
                         with _loop(b, 0, n) as j:
-                            b.store(b.load(b.gep(src, [j])), self.slot(b, panel, p, j, width))
+                            b.store(self.pack_load(b, b.gep(src, [j])),
+                                    self.slot(b, panel, p, j, width))
                 with along_cols:  # X[s0+s+lane, p0+p]: p contiguous
                     with _loop(b, 0, n) as j:
                         src = _at(b, x, (b.add(b.add(s0, s), j), ld), p0)
                         with _loop(b, 0, kb) as p:
-                            b.store(b.load(b.gep(src, [p])), self.slot(b, panel, p, j, width))
+                            b.store(self.pack_load(b, b.gep(src, [p])),
+                                    self.slot(b, panel, p, j, width))
             with _loop(b, 0, kp) as p:  # zeros past the last lane (and depth, if padded)
                 with _loop(b, b.select(b.icmp_signed("<", p, kb), n, I64(0)), width) as j:
                     b.store(ir.Constant(self.packed.pointee, 0), self.slot(b, panel, p, j,

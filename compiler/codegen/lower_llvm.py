@@ -10,7 +10,7 @@ import ast
 
 from llvmlite import ir
 
-from runtime import bconv, bgemm, mathlib_ir, sgemm, threads
+from runtime import bconv, bgemm, mathlib_ir, threads
 
 from .. import dtypes as dt
 from .. import ops as P
@@ -388,13 +388,13 @@ def philox(b, k0, k1, i):
 
 
 def gemm(k, a, a_shape, ta, b, b_shape, tb, c, c_shape, work, flags: int = 0,
-         bf16: bool = False) -> None:
-    """c = op(a) @ op(b) by Kiln's float32 GEMM (runtime/sgemm.py), or with ``bf16`` its
-    bfloat16 one (runtime/bgemm.py: a and b bfloat16, c float32), on C-contiguous
+         dtype=dt.f32) -> None:
+    """c = op(a) @ op(b) by Kiln's float32 GEMM (runtime/sgemm.py), or for 16-bit float
+    operands (``dtype``) its 16-bit ones (runtime/bgemm.py: c float32), on C-contiguous
     arrays given as pointers and (rows, cols) i64 pairs; ``work`` is its workspace;
     ``flags``: sgemm.ACCUMULATE (c +=), sgemm.SERIAL (this thread, ``work`` its own)."""
-    ab = I16.as_pointer() if bf16 else F32.as_pointer()
-    fn = declare(k, bgemm.SYMBOL if bf16 else sgemm.SYMBOL, ir.VoidType(), [
+    ab = storage_type(dtype).as_pointer()
+    fn = declare(k, bgemm.symbol(dtype.np.name), ir.VoidType(), [
         ab, I64, I64, I8, ab, I64, I64, I8, F32.as_pointer(), I64, I64, F32.as_pointer(), I8])
     k.builder.call(fn, [a, *a_shape, I8(int(ta)), b, *b_shape, I8(int(tb)), c, *c_shape, work,
                         I8(flags)])
@@ -413,24 +413,24 @@ def widen(k, x, work) -> None:
 
 def reads_narrow(n) -> bool:
     """Whether the 16-bit float product ``n`` reads its operands as they are (else they
-    are widened into float32 copies first): a pool, widening each value it loads; and
-    bfloat16 products on a CPU with AVX-512 BF16 dot products (``bf16_product``)."""
+    are widened into float32 copies first): a pool, widening each value it loads; a matmul
+    of one 16-bit dtype, on Kiln's 16-bit GEMMs; and bfloat16 convolutions on a CPU with
+    AVX-512 BF16 dot products (``bf16_conv``)."""
     return n.op in (P.MAX_POOL, P.AVG_POOL, P.MAX_POOL_GRAD, P.AVG_POOL_GRAD) or \
-        bf16_product(n)
+        n.op is P.MATMUL and n.inputs[0].type.dtype is n.inputs[1].type.dtype or \
+        bf16_conv(n)
 
 
-def bf16_product(n) -> bool:
-    """Whether the product ``n`` reads its bfloat16 operands as they are, on a CPU with
-    AVX-512 BF16 dot products: a matmul on the bfloat16 GEMM (runtime/bgemm.py), a conv2d
-    of an even channel count or a filter gradient of at least NR channels and MR gradient
-    channels on the bfloat16 convolution (runtime/bconv.py)."""
+def bf16_conv(n) -> bool:
+    """Whether the convolution ``n`` reads its bfloat16 operands as they are, on a CPU with
+    AVX-512 BF16 dot products (runtime/bconv.py): a conv2d of an even channel count, a
+    filter gradient of at least NR channels and MR gradient channels."""
     if not all(x.type.dtype is dt.bf16 for x in n.inputs):
         return False
     if n.op is P.CONV2D:
         return bconv.takes(n.inputs[0].type.shape[-1])
-    if n.op is P.CONV2D_BACKPROP_FILTER:
-        return bconv.filter_takes(n.inputs[0].type.shape[-1], n.inputs[1].type.shape[-1])
-    return n.op is P.MATMUL and bgemm.AVAILABLE
+    return n.op is P.CONV2D_BACKPROP_FILTER and bconv.filter_takes(
+        n.inputs[0].type.shape[-1], n.inputs[1].type.shape[-1])
 
 
 def widened_node(n, keep: bool = False):

@@ -182,7 +182,7 @@ class _Kernel:
             return
         gemm(self, self.ptr[a.name], shape(a), n.attr("transpose_a"), self.ptr[w.name],
              shape(w), n.attr("transpose_b"), self.ptr[out.name], shape(out), self.work[0],
-             bf16=a.type.dtype is dt.bf16)
+             dtype=a.type.dtype)
 
     def _matmul(self, n) -> None:
         """A matmul of float64 or integers: each row of C, in parallel, by ``accumulate``."""

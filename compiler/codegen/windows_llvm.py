@@ -23,7 +23,7 @@ from ..ops.nn import window_geometry
 from .lower_llvm import (
     I8,
     I64,
-    bf16_product,
+    bf16_conv,
     constant,
     declare,
     gemm,
@@ -57,10 +57,10 @@ def workspaces(n) -> list:
     patches = ((pool_size(), _block_rows(kk, d.np.itemsize), kk), d)
     if n.op is P.CONV2D:
         return [((sconv.workspace_size(kh, kw, c, o),), dt.f32)] if d is dt.f32 or \
-            bf16_product(n) else [patches]
+            bf16_conv(n) else [patches]
     if d is dt.f32 and sconv.direct_filter(c, o, _inside(n)):
         return [((sconv.filter_workspace_size(kh, kw, c, o),), d)]
-    if bf16_product(n):
+    if bf16_conv(n):
         ow = window_geometry(n.op.name, n.inputs[0].type.shape, (kh, kw), n.attr_dict)[0][1][2]
         return [((bconv.filter_workspace_size(kh, kw, c, o, ow),), dt.f32)]
     return [(workspace_shape(), d), patches, ((pool_size(), kk, o), d)] if d is dt.f32 else []
@@ -104,7 +104,7 @@ def _geometry(n):
     filter gradient (o: the output's channels, or the gradient's)."""
     x = n.inputs[0]
     d = x.type.dtype
-    if n.attr("groups") != 1 or d not in (dt.f32, dt.f64) and not bf16_product(n):
+    if n.attr("groups") != 1 or d not in (dt.f32, dt.f64) and not bf16_conv(n):
         raise Unsupported(f"grouped or {d.name} {n.op.name}")
     nb, h, wd, c = x.type.shape
     kh, kw = n.outputs[0].type.shape[:2] if n.op is P.CONV2D_BACKPROP_FILTER else \
@@ -183,7 +183,7 @@ def conv(k, n) -> None:
     accumulated from its patch row."""
     _, _, _, c, kh, kw, o, *_ = _geometry(n)
     w, out, d, kk = n.inputs[1], n.outputs[0], n.inputs[0].type.dtype, kh * kw * c
-    if d is dt.f32 or bf16_product(n):  # (bfloat16 operands: runtime/bconv.py)
+    if d is dt.f32 or bf16_conv(n):  # (bfloat16 operands: runtime/bconv.py)
         _sconv(k, n, sconv.SYMBOL if d is dt.f32 else bconv.SYMBOL)
         return
 
@@ -219,7 +219,7 @@ def conv_filter(k, n) -> None:
     nb, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = _geometry(n)
     (x, g), out = n.inputs, n.outputs[0]
     d, kk, b = x.type.dtype, kh * kw * c, k.builder
-    if d is dt.f32 and sconv.direct_filter(c, o, _inside(n)) or bf16_product(n):
+    if d is dt.f32 and sconv.direct_filter(c, o, _inside(n)) or bf16_conv(n):
         _sconv(k, n, sconv.FILTER_SYMBOL if d is dt.f32 else bconv.FILTER_SYMBOL)
         return
     if d is dt.f32:

@@ -1,8 +1,9 @@
-"""Kiln's bfloat16 GEMM (runtime/bgemm.py: AVX-512 BF16 dot products on depth-paired
-panels) against float64 numpy on the same bfloat16 values: every edge of its blocking (odd
-depths, whose last pair is padded with a zero; partial tiles; its 2*KC-deep blocks; shared
-packing of B; the few-rows path that widens as it loads), its flags, and compiled bfloat16
-matmuls, which call it instead of widening their operands."""
+"""Kiln's 16-bit GEMMs (runtime/bgemm.py: bfloat16 on AVX-512 BF16 dot products over
+depth-paired panels; bfloat16 and float16 widened as they are packed) against float64 numpy
+on the same 16-bit values: every edge of the blocking (odd depths, whose last pair is
+padded with a zero; partial tiles; 2*KC-deep blocks; shared packing of B; the few-rows path
+that widens as it loads), the flags, and compiled 16-bit matmuls, which call them instead
+of widening their operands into copies."""
 
 from __future__ import annotations
 
@@ -16,25 +17,29 @@ import framework as tf
 from runtime import bgemm as B
 from runtime import sgemm as S
 
-pytestmark = pytest.mark.skipif(not B.AVAILABLE, reason="no AVX-512 BF16 on this CPU")
+GEMMS = [pytest.param("kiln_bgemm", marks=pytest.mark.skipif(
+    not B.AVAILABLE, reason="no AVX-512 BF16 on this CPU")), "kiln_bgemm_wide", "kiln_hgemm"]
+gemms = pytest.mark.parametrize("symbol", GEMMS)
 
 
-def native(a, ta, b, tb, c, work, flags=0):
+def native(symbol, a, ta, b, tb, c, work, flags=0):
     fn = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
                                   ctypes.c_int8] * 2, ctypes.c_void_p, ctypes.c_int64,
-                          ctypes.c_int64, ctypes.c_void_p, ctypes.c_int8)(B.bgemm_address())
+                          ctypes.c_int64, ctypes.c_void_p, ctypes.c_int8)(
+        S.address(B.GEMMS[symbol]))
     fn(a.ctypes.data, *a.shape, ta, b.ctypes.data, *b.shape, tb, c.ctypes.data, *c.shape,
        work.ctypes.data, flags)
 
 
-def check(m, k, n, ta=False, tb=False, flags=0, seed=0):
+def check(symbol, m, k, n, ta=False, tb=False, flags=0, seed=0):
+    d = np.float16 if symbol == "kiln_hgemm" else ml_dtypes.bfloat16
     rng = np.random.default_rng(seed)
-    a = rng.standard_normal((k, m) if ta else (m, k)).astype(ml_dtypes.bfloat16)
-    b = rng.standard_normal((n, k) if tb else (k, n)).astype(ml_dtypes.bfloat16)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(d)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(d)
     c0 = rng.standard_normal((m, n), dtype=np.float32)
     c = c0.copy() if flags & S.ACCUMULATE else np.full((m, n), np.nan, np.float32)
     work = np.empty(S.WORK if flags & S.SERIAL else S.workspace_shape(), np.float32)
-    native(a, ta, b, tb, c, work, flags)
+    native(symbol, a, ta, b, tb, c, work, flags)
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     want = (a64.T if ta else a64) @ (b64.T if tb else b64) + \
         (c0 if flags & S.ACCUMULATE else 0)
@@ -55,14 +60,16 @@ def check(m, k, n, ta=False, tb=False, flags=0, seed=0):
     (2, 37, S.ROW_BAND + 1), (1, 512, 10),   # ... leftover columns through masked loads
     (256, 784, 10), (1, 1, 1), (17, 3, 19),
 ])
-def test_shapes_match_numpy(m, k, n):
-    check(m, k, n)
+@gemms
+def test_shapes_match_numpy(symbol, m, k, n):
+    check(symbol, m, k, n)
 
 
 @pytest.mark.parametrize("ta,tb", [(True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("m", [150, 5])
-def test_transposed_operands(ta, tb, m):
-    check(m, 333, 170, ta, tb, seed=1)
+@gemms
+def test_transposed_operands(symbol, ta, tb, m):
+    check(symbol, m, 333, 170, ta, tb, seed=1)
 
 
 @pytest.mark.parametrize("flags", [S.ACCUMULATE, S.SERIAL, S.ACCUMULATE | S.SERIAL])
@@ -71,35 +78,39 @@ def test_transposed_operands(ta, tb, m):
     (576, 901, 64, True, False), (3, 300, 150, False, False), (4, 201, 70, False, True),
     (300, 0, 20, False, False),
 ])
-def test_accumulate_and_serial_flags(flags, m, k, n, ta, tb):
-    check(m, k, n, ta, tb, flags, seed=2)
+@gemms
+def test_accumulate_and_serial_flags(symbol, flags, m, k, n, ta, tb):
+    check(symbol, m, k, n, ta, tb, flags, seed=2)
 
 
-def test_nan_and_inf_propagate():
-    a = np.ones((64, 64), ml_dtypes.bfloat16)
-    b = np.ones((64, 64), ml_dtypes.bfloat16)
+@gemms
+def test_nan_and_inf_propagate(symbol):
+    d = np.float16 if symbol == "kiln_hgemm" else ml_dtypes.bfloat16
+    a, b = np.ones((64, 64), d), np.ones((64, 64), d)
     a[3, 5], b[7, 9] = np.nan, np.inf
     c = np.empty((64, 64), np.float32)
-    native(a, False, b, False, c, np.empty(S.workspace_shape(), np.float32))
+    native(symbol, a, False, b, False, c, np.empty(S.workspace_shape(), np.float32))
     want = a.astype(np.float32) @ b.astype(np.float32)
     np.testing.assert_array_equal(np.isnan(c), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(c), np.isinf(want))
 
 
+@pytest.mark.parametrize("d", [np.float16, ml_dtypes.bfloat16])
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
 @pytest.mark.parametrize("rows", [3, 300])
-def test_compiled_bfloat16_matmuls_call_it(ta, tb, rows):
+def test_compiled_16_bit_matmuls_call_them(ta, tb, rows, d):
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((rows, 97)).astype(ml_dtypes.bfloat16)
-    w = rng.standard_normal((97, 70)).astype(ml_dtypes.bfloat16)
-    bias = rng.standard_normal(70).astype(ml_dtypes.bfloat16)
+    x = rng.standard_normal((rows, 97)).astype(d)
+    w = rng.standard_normal((97, 70)).astype(d)
+    bias = rng.standard_normal(70).astype(d)
     x_in, w_in = (x.T.copy() if ta else x), (w.T.copy() if tb else w)
     f = tf.function(lambda x, w, b: tf.nn.relu(tf.matmul(x, w, transpose_a=ta,
                                                          transpose_b=tb) + b))
     got = f(x_in, w_in, bias).numpy()
-    assert got.dtype == ml_dtypes.bfloat16
+    assert got.dtype == d
     want = np.maximum(x.astype(np.float64) @ w.astype(np.float64) + bias.astype(np.float64), 0)
-    # the product rounded to bfloat16 (the matmul's dtype), then the sum: two roundings
-    np.testing.assert_allclose(got.astype(np.float64), want, rtol=2 ** -7, atol=1e-2)
+    # the product rounded to the 16-bit dtype, then the sum: two roundings
+    ulp = 2 ** -7 if d is ml_dtypes.bfloat16 else 2 ** -10
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=2 * ulp, atol=1e-2)
     kernels = f.get_concrete_function(x_in, w_in, bias).ir("kernels")
-    assert "kiln_bgemm" in kernels and "kiln_sgemm" not in kernels
+    assert B.symbol(np.dtype(d).name) in kernels and "kiln_sgemm" not in kernels
