@@ -69,6 +69,9 @@ class Launcher:
         self._max_blocks = None
 
     def __call__(self, *args):
+        # bfloat16 arrays go in as their uint16 bits (the kernels convert: render_cuda.py)
+        args = [a.view("uint16") if str(getattr(a, "dtype", "")) == "bfloat16" else a
+                for a in args]
         if self.launch == "tiles":
             out = args[self.out_index]
             grid = (1, 1) if simulated() else (

@@ -75,6 +75,35 @@ def _cnn_step(x, labels, k, w):
     return loss, k - 0.1 * gk, w - 0.1 * gw
 
 
+def _narrow(d):
+    """16-bit kernels: loaded widened, computed in float32, stored rounded: an elementwise
+    chain with a cast, a row softmax, a matmul with its epilogue, a conv2d, an argmax."""
+    def f(x, y, w, img, k):
+        x, y, w, img, k = (tf.cast(a, d) for a in (x, y, w, img, k))
+        chain = tf.nn.gelu(x * y + 1.0, approximate=True) - tf.cast(tf.cast(x, tf.float32)
+                                                                     * 3.0, d)
+        return (chain, tf.nn.softmax(x * 2.0), tf.nn.relu(tf.matmul(x, w) + 0.5),
+                tf.nn.conv2d(img, k, 1, "SAME"), tf.argmax(x, 1))
+    return f, (X, Y, RNG.normal(size=(5, 20)).astype(np.float32),
+               RNG.normal(size=(2, 5, 4, 4)).astype(np.float32),
+               RNG.normal(size=(3, 3, 4, 6)).astype(np.float32))
+
+
+def _mixed_step(x, labels, w1, w2):
+    """An MLP step computing in bfloat16 on float32 weights (mixed_bfloat16's shape)."""
+    with tf.GradientTape() as tape:
+        tape.watch([w1, w2])
+        h = tf.nn.relu(tf.matmul(tf.cast(x, tf.bfloat16), tf.cast(w1, tf.bfloat16)))
+        logits = tf.cast(tf.matmul(h, tf.cast(w2, tf.bfloat16)), tf.float32)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    g1, g2 = tape.gradient(loss, [w1, w2])
+    return loss, w1 - 0.1 * g1, w2 - 0.1 * g2
+
+
+# Relative error allowed against the reference interpreter, which rounds every op's result
+# to its dtype where a kernel rounds only what it stores (float32 cases: 1e-6).
+TOLERANCE = {"float16": 4e-3, "bfloat16": 3e-2, "mixed_bfloat16_step": 3e-2}
+
 CASES = {
     # elementwise chains, broadcasting, the float32 math functions, casts, selects
     "elementwise": (lambda x, y, b: tf.nn.gelu(x * y + b, approximate=True) *
@@ -147,6 +176,10 @@ CASES = {
     "mlp_train_step": (_mlp_step, (X, LABELS, RNG.normal(size=(5, 4)).astype(np.float32),
                                    np.zeros(4, np.float32),
                                    RNG.normal(size=(4, 5)).astype(np.float32))),
+    "float16": _narrow(tf.float16),
+    "bfloat16": _narrow(tf.bfloat16),
+    "mixed_bfloat16_step": (_mixed_step, (X, LABELS, RNG.normal(size=(5, 4)).astype(
+        np.float32), RNG.normal(size=(4, 5)).astype(np.float32))),
 }
 
 
@@ -169,6 +202,9 @@ def simulate(name) -> dict:
         err = max(err, float(np.max(np.abs(g[ok] - r[ok]) / (1 + np.abs(r[ok])), initial=0)))
         same_nan &= bool(np.array_equal(g[np.isinf(r)], r[np.isinf(r)]))
     return {"case": name, "kernels": c.stats["kernels"], "max_rel_err": err,
+            "tolerance": TOLERANCE.get(name, 1e-6),
+            "narrow_kernels": sum(any(str(d) in ("float16", "bfloat16") for d in st.out_dtypes)
+                                  for st in c.program.steps if st.kind == "kernel"),
             "special_values_match": same_nan,
             "host_ops": [st.name for st in c.program.steps if st.kind == "library"]}
 

@@ -39,14 +39,15 @@ def compile_graph(graph, dump=None, aliases=None, target="cpu",
     def passes(tgt):  # fusion depends on what the target computes (float16 or not)
         if optimized:
             return {"optimized": graph, "fused": graph}, {}
-        with narrow_floats(tgt.narrow_floats):
+        with narrow_floats(tgt.narrow_floats, tgt.narrow_library):
             return optimize(graph, dump=dump)
     stages, pass_times = passes(tried[0])
     t0 = time.perf_counter()
     stages["fused"] = add_copy_kernels(stages["fused"], tried[0].copies_everywhere)
     fallbacks = []
     for tgt in tried:  # the first backend that lowers every kernel takes the program
-        if tgt.narrow_floats != tried[0].narrow_floats and not optimized:
+        if (tgt.narrow_floats, tgt.narrow_library) != (
+                tried[0].narrow_floats, tried[0].narrow_library) and not optimized:
             stages, pass_times = passes(tgt)
             stages["fused"] = add_copy_kernels(stages["fused"], tried[0].copies_everywhere)
         try:

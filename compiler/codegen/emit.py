@@ -46,8 +46,30 @@ def dim_code(d) -> str:
     return str(d) if isinstance(d, int) else f"({d})"
 
 
+
+
 class PyKernel(WindowKernels):
     f32_forms: dict = {}  # scalar calls replaced by faster float32 forms (the CPU's mathlib)
+    narrow_floats = False  # 16-bit floats loaded widened, computed in float32, stored rounded
+
+    def ctype(self, d: dt.DType) -> dt.DType:
+        """The dtype a value of ``d`` is computed in."""
+        return dt.f32 if self.narrow_floats and d.is_narrow else d
+
+    def lit(self, value, d: dt.DType) -> str:
+        return literal(Literal(value, self.ctype(d)))
+
+    def widened(self, text: str, d: dt.DType) -> str:
+        """A value of ``d`` loaded from an array, in its compute type."""
+        return text if self.ctype(d) is d else self.narrow_forms(d)[0].format(text)
+
+    def rounded(self, text: str, d: dt.DType) -> str:
+        """A computed value as stored into an array of ``d``."""
+        return text if self.ctype(d) is d else self.narrow_forms(d)[1].format(text)
+
+    def narrow_forms(self, d: dt.DType) -> tuple[str, str]:
+        """(load, store) formats of a 16-bit float (a backend with ``narrow_floats``)."""
+        raise NotImplementedError
 
     def __init__(self, node):
         plan = self.plan = KernelPlan(node)
@@ -77,11 +99,12 @@ class PyKernel(WindowKernels):
     # -- expressions --
     def operand(self, x, role) -> str:
         if isinstance(x, Literal):
-            return literal(x)
+            return self.lit(x.value, x.dtype)
         if x.name in self.names:
             if role != "full" or x.type.shape != self.domain:
                 self.unaligned.add(x.name)  # read at another position than it is written
-            return f"{self.names[x.name]}[{self.index(x.type.shape, role)}]"
+            return self.widened(f"{self.names[x.name]}[{self.index(x.type.shape, role)}]",
+                                x.type.dtype)
         return self.var(x)
 
     def expr(self, node, role) -> str:
@@ -92,13 +115,16 @@ class PyKernel(WindowKernels):
         if op is P.BROADCAST_TO:
             return args[0]
         if op is P.CAST_:
-            return f"{_np_type(node.attr('to'))}({args[0]})"
+            to = node.attr("to")
+            if self.ctype(to) is not to:  # rounded as a store would
+                return self.widened(self.rounded(args[0], to), to)
+            return f"{_np_type(to)}({args[0]})"
         if op is P.RANDOM_BITS:
             return self._random_bits(node, role)
         if op.scalar is None:
             raise ValueError(f"{self.name}: {op.name} has no scalar lowering")
         text = op.scalar(*args, **node.attr_dict)
-        out_dtype = node.outputs[0].type.dtype
+        out_dtype = self.ctype(node.outputs[0].type.dtype)
         if out_dtype is dt.f32:  # vectorizable float32 forms (mathlib.py)
             for name, fast in self.f32_forms.items():
                 text = text.replace(name + "(", fast + "(")
@@ -178,12 +204,12 @@ class PyKernel(WindowKernels):
             content += self.full_temps(full_outs, ind2)
             for r in full_outs:
                 content.append(f"{ind2}{self.outs[r.name]}[{self.index(r.type.shape, 'full')}]"
-                               f" = {self.operand(r, 'full')}")
+                               f" = {self.rounded(self.operand(r, 'full'), r.type.dtype)}")
         for r in self.body.results:
             role = self.role(r)
             if role != "full":
                 content.append(f"{ind}{self.outs[r.name]}[{self.index(r.type.shape, role)}] = "
-                               f"{self.operand(r, role)}")
+                               f"{self.rounded(self.operand(r, role), r.type.dtype)}")
         return self.around(pre, content) or ["pass"]
 
     def around(self, pre, content) -> list[str]:
@@ -198,8 +224,7 @@ class PyKernel(WindowKernels):
         """A reduction at each row: one accumulator over the reduced dims' serial loops."""
         acc = self.var(n.outputs[0])
         d = n.inputs[0].type.dtype
-        ident = Literal(n.op.identity(d), d)
-        lines = [f"{ind}{acc} = {literal(ident)}"]
+        lines = [f"{ind}{acc} = {self.lit(n.op.identity(d), d)}"]
         # Serial inner loops: inside rows the outer loop is the parallel one.
         inner, ind2 = self.loops(list(self.axes), ind, False)
         lines += inner
@@ -243,12 +268,12 @@ class PyKernel(WindowKernels):
             ind = self._load(node.inputs[1], where)
             load = self._load(node.inputs[0], [ind if x == "$1" else x for x in at])
             size = dim_code(node.inputs[0].type.shape[axis])
-            zero = literal(Literal(0, node.outputs[0].type.dtype))
+            zero = self.lit(0, node.outputs[0].type.dtype)
             return f"({load} if 0 <= {ind} < {size} else {zero})"
         loads = [(cond, self._load(x, ix)) for x, (cond, ix) in zip(node.inputs, maps)]
         if node.op is P.PAD:
             (cond, load), = loads
-            value = literal(Literal(node.attr("value"), node.outputs[0].type.dtype))
+            value = self.lit(node.attr("value"), node.outputs[0].type.dtype)
             return load if cond is None else f"({load} if {cond} else {value})"
         text = loads[-1][1]
         for cond, load in reversed(loads[:-1]):  # concat: the first input whose range holds it
@@ -264,7 +289,8 @@ class PyKernel(WindowKernels):
         """Element ``idx`` of x: an input array, or a movement op of the kernel (composed)."""
         if x.name in self.names:
             self.unaligned.add(x.name)
-            return f"{self.names[x.name]}[{', '.join(idx) or '0'}]"
+            return self.widened(f"{self.names[x.name]}[{', '.join(idx) or '0'}]",
+                                x.type.dtype)
         node = self.producer[x.name]
         if node.op.index_map is None:  # the fuse pass keeps views of computed values out
             raise ValueError(f"{self.name}: a view reads {x.name}, which the kernel computes")

@@ -21,10 +21,10 @@ import re
 
 from runtime.cuda import THREADS, TILE
 
+from .. import dtypes as dt
 from .. import ops as P
-from ..ir import Literal
 from ..ops import elementwise as E
-from .emit import PyKernel, dim_code, literal
+from .emit import PyKernel, dim_code
 from .plan import KernelSource
 
 # The launch constants are the launcher's (runtime/cuda.py): TILE x TILE threads per matmul
@@ -32,6 +32,17 @@ from .plan import KernelSource
 
 
 class CudaKernel(PyKernel):
+    narrow_floats = True
+
+    def narrow_forms(self, d):
+        """float16 by numba-cuda's conversions; bfloat16 arrays arrive as their uint16
+        bits (the launcher's view) and convert by bit operations (``kiln_bf16_*``), which
+        numba-cuda and its simulator both compile."""
+        if d is dt.f16:
+            return "np.float32({})", "np.float16({})"
+        self.helpers |= {"kiln_bf16_load", "kiln_bf16_store"}
+        return "kiln_bf16_load({})", "kiln_bf16_store({})"
+
     def __init__(self, node):
         super().__init__(node)
         self.serial_only = False
@@ -65,6 +76,7 @@ class CudaKernel(PyKernel):
             k = dim_code(a.type.shape[0] if ta else a.type.shape[1])
             load_a = (f"{an}[ka_, r_]" if ta else f"{an}[r_, ka_]", "")
             load_b = f"{bn}[o_, kb_]" if tb else f"{bn}[kb_, o_]"
+            pre_a = []
             store = ["i0 = r_", "i1 = o_"]
         elif n.op is P.CONV2D_BACKPROP_FILTER:  # rows: filter elements; K: output pixels
             xa, ga, h, wd, c, kh, kw, o, pt, pl, oh, ow, sh, sw, dh, dw = \
@@ -92,11 +104,12 @@ class CudaKernel(PyKernel):
             store = [f"i0 = r_ // {oh * ow}", f"i1 = (r_ // {ow}) % {oh}", f"i2 = r_ % {ow}",
                      "i3 = o_"]
             pre_a = [f"            ih_ = {ih}", f"            iw_ = {iw}"]
-        d = n.outputs[0].type.dtype
+        d, (xd, yd) = n.outputs[0].type.dtype, (x.type.dtype for x in n.inputs)
+        c_ = self.ctype(d).np.name  # 16-bit operands are widened into float32 tiles
         t = TILE
         lines = [
-            f"sa_ = cuda.shared.array(({t}, {t}), np.{d.np.name})",
-            f"sb_ = cuda.shared.array(({t}, {t}), np.{d.np.name})",
+            f"sa_ = cuda.shared.array(({t}, {t}), np.{c_})",
+            f"sb_ = cuda.shared.array(({t}, {t}), np.{c_})",
             "tx_ = cuda.threadIdx.x",
             "ty_ = cuda.threadIdx.y",
             f"for tr_ in range(cuda.blockIdx.y, ({m} + {t - 1}) // {t}, cuda.gridDim.y):",
@@ -104,15 +117,16 @@ class CudaKernel(PyKernel):
             f"cuda.gridDim.x):",
             f"        r_ = tr_ * {t} + ty_",
             f"        o_ = tc_ * {t} + tx_",
-            f"        acc_ = np.{d.np.name}(0)",
+            f"        acc_ = np.{c_}(0)",
             f"        for kt_ in range(({k} + {t - 1}) // {t}):",
             f"            ka_ = kt_ * {t} + tx_",
             f"            kb_ = kt_ * {t} + ty_"]
-        lines += pre_a if n.op in P.CONVS else []
+        lines += pre_a
         lines += [
-            f"            sa_[ty_, tx_] = {load_a[0]} if r_ < {m} and ka_ < {k}{load_a[1]} "
-            f"else 0",
-            f"            sb_[ty_, tx_] = {load_b} if kb_ < {k} and o_ < {cols} else 0",
+            f"            sa_[ty_, tx_] = {self.widened(load_a[0], xd)} if r_ < {m} and "
+            f"ka_ < {k}{load_a[1]} else 0",
+            f"            sb_[ty_, tx_] = {self.widened(load_b, yd)} if kb_ < {k} and "
+            f"o_ < {cols} else 0",
             "            cuda.syncthreads()",
             f"            for kk_ in range({t}):",
             "                acc_ += sa_[ty_, kk_] * sb_[kk_, tx_]",
@@ -120,7 +134,7 @@ class CudaKernel(PyKernel):
             f"        if r_ < {m} and o_ < {cols}:"]
         lines += ["            " + x for x in store]
         lines.append(f"            {target}[{', '.join(x.split(' = ')[0] for x in store)}] "
-                     f"= acc_")
+                     f"= {self.rounded('acc_', d)}")
         return lines + ["        " + line for line in content]
 
     def par_for(self, var: str, size: str) -> str:
@@ -164,9 +178,9 @@ class CudaKernel(PyKernel):
             return super()._reduction(n, ind)
         acc = self.var(n.outputs[0])
         d = n.inputs[0].type.dtype
-        ident = literal(Literal(n.op.identity(d), d))
+        ident = self.lit(n.op.identity(d), d)
         sh = f"sh_{acc}"
-        self.shared.append(f"{sh} = cuda.shared.array({THREADS}, np.{d.np.name})")
+        self.shared.append(f"{sh} = cuda.shared.array({THREADS}, np.{self.ctype(d).np.name})")
         lines = [f"{ind}{acc} = {ident}"]
         inner, ind2 = self.loops(list(self.axes), ind, False)
         lines += inner + self.full_temps([n.inputs[0]], ind2)
@@ -243,11 +257,12 @@ class CudaKernel(PyKernel):
         at = [f"o{j}" for j in range(len(out_shape))]
         at = at[:axis] + ["k_"] + at[axis:]
         size = " * ".join(map(dim_code, out_shape)) or "1"
+        load = f"{xa}[{', '.join(at)}]"
         return ([f"for t_ in range(cuda.grid(1), {size}, cuda.gridsize(1)):"]
                 + decompose("t_", out_shape, "o")
-                + [f"        v_ = {literal(Literal(ident, d))}", "        i_ = -1",
+                + [f"        v_ = {self.lit(ident, d)}", "        i_ = -1",
                    f"        for k_ in range({dim_code(shape[axis])}):",
-                   f"            x_ = {xa}[{', '.join(at)}]",
+                   f"            x_ = {self.widened(load, d)}",
                    f"            if {cond}:",
                    "                v_ = x_",
                    "                i_ = k_",
@@ -277,17 +292,29 @@ def decompose(var: str, shape, name: str) -> list[str]:
 
 
 def _array_type(dtype, rank: int) -> str:
-    """numba's type of a C-contiguous array argument (rank 0 is passed as 1-D)."""
+    """numba's type of a C-contiguous array argument (rank 0 is passed as 1-D; bfloat16 as
+    its uint16 bits)."""
     dims = max(rank, 1)
-    return f"{dtype.np.name}[{', '.join([':'] * (dims - 1) + ['::1'])}]"
+    name = "uint16" if dtype is dt.bf16 else dtype.np.name
+    return f"{name}[{', '.join([':'] * (dims - 1) + ['::1'])}]"
 
 
 def render_cuda_kernel(node) -> KernelSource:
     return CudaKernel(node).render()
 
 
-# Helpers whose CPU form uses what numba's CUDA target lacks.
-CUDA_FORMS = {"kiln_fmod": "def kiln_fmod(a, b):\n    return math.fmod(a, b)\n"}
+# Helpers whose CPU form uses what numba's CUDA target lacks, and the bfloat16 conversions
+# (float32's upper half; stores round to nearest even, NaN kept quiet).
+CUDA_FORMS = {
+    "kiln_fmod": "def kiln_fmod(a, b):\n    return math.fmod(a, b)\n",
+    "kiln_bf16_load": "def kiln_bf16_load(bits):\n"
+                      "    return np.uint32(np.uint32(bits) << np.uint32(16)).view(np.float32)\n",
+    "kiln_bf16_store": "def kiln_bf16_store(v):\n"
+                       "    b = np.float32(v).view(np.uint32)\n"
+                       "    if v != v:\n"
+                       "        return np.uint16((b >> np.uint32(16)) | np.uint32(64))\n"
+                       "    return np.uint16((b + np.uint32(32767) + ((b >> np.uint32(16)) & "
+                       "np.uint32(1))) >> np.uint32(16))\n"}
 
 
 def helper_sources_cuda(names: set[str]) -> str:

@@ -36,6 +36,7 @@ class Target:
     products_apart: bool = False   # a matmul's or conv's product goes to a workspace of its
     #                                own, so the epilogue may write its outputs in place
     narrow_floats: bool = False    # float16 kernels: stored float16, computed in float32
+    narrow_library: frozenset = frozenset()  # ops whose 16-bit forms stay library calls
     renders_in_place: bool = False  # render(node, in_place): an output written over an
     #                                 input it reads uses that input's pointer (one pointer:
     #                                 no runtime overlap check that fails, so it vectorizes)
@@ -80,7 +81,10 @@ TARGETS = {
     "numba": Target("numba", _render_cpu, _module_cpu, copies_everywhere=False,
                   compiled_loops=True),
     "cuda": Target("cuda", _render_cuda, _module_cuda, copies_everywhere=True,
-                   compiled_loops=False),
+                   compiled_loops=False, narrow_floats=True, narrow_library=frozenset({
+                       # no 16-bit atomics; pools accumulate in their output's dtype
+                       "scatter_add", "max_pool", "avg_pool", "max_pool_grad",
+                       "avg_pool_grad"})),
     "llvm": Target("llvm", _render_llvm, _module_llvm, copies_everywhere=False,
                    compiled_loops=False, python_loops=True, entry=_entry_llvm,
                    products_apart=True, narrow_floats=True, renders_in_place=True),

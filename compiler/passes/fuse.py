@@ -212,16 +212,16 @@ def _why(group: Group, node: Node) -> str:
 
 
 
-_NARROW = contextvars.ContextVar("kiln_fuse_narrow_floats", default=False)
+_NARROW = contextvars.ContextVar("kiln_fuse_narrow_floats", default=(False, frozenset()))
 
 
 @contextmanager
-def narrow_floats(on: bool):
-    """Fuse 16-bit float (float16, bfloat16) elementwise ops, reductions and matmuls (the
-    native backend stores them narrow and computes in float32) while this is on; else they
-    run as library calls (numba's float16 arithmetic is incomplete). The target decides
-    (targets.py)."""
-    token = _NARROW.set(on)
+def narrow_floats(on: bool, library=frozenset()):
+    """Fuse 16-bit float (float16, bfloat16) ops (the backend stores them narrow and
+    computes in float32) while this is on, but for the ops named in ``library``; else they
+    run as library calls (numba's CPU float16 arithmetic is incomplete). The target
+    decides (targets.py)."""
+    token = _NARROW.set((on, library))
     try:
         yield
     finally:
@@ -232,7 +232,8 @@ def _compilable(node: Node) -> bool:
     """float16 fuses where the target computes it (``narrow_floats``); matmul kernels need
     float32/float64 2-D operands (BLAS), convolutions and pools float32/float64."""
     types = [x.type for x in node.inputs] + [o.type for o in node.outputs]
-    if any(t.dtype.is_narrow for t in types) and not _NARROW.get():
+    on, library = _NARROW.get()
+    if any(t.dtype.is_narrow for t in types) and (not on or node.op.name in library):
         return False
     if node.op is P.MATMUL:  # (float16: widened for the float32 GEMM)
         return all(t.rank == 2 and t.dtype in dt.FLOATS for t in types)
