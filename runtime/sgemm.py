@@ -47,7 +47,9 @@ PIECES = 2                                    # bands per thread of a parallel p
 ROW_BAND = 128                                # columns of c a band, fewer rows than MR
 DEPTH_ROWS = 4                                # rows of B added at once, fewer rows than MR
 DEPTH_PIECE = 64                              # least depth a piece of a split depth
-WORK = KC * (NC + NR) + KC * (MC + MR) + MR * NR   # float32 workspace per thread
+PACK = KC * (NC + NR) + KC * (MC + MR) + MR * NR   # floats a thread packs into
+PARTIAL = 1 << 16                             # floats of a thread's partial C (split depth)
+WORK = PACK + PARTIAL                         # float32 workspace per thread
 SYMBOL = "kiln_sgemm"
 SHARED = 1 << 26                              # multiply-adds a block of B, to share its packing
 CONTEXT = 16                                  # i64 values of a parallel product's context
@@ -435,8 +437,9 @@ class _Gemm:
         """The worker of a parallel product: bands [first, first+count) of C's rows (mode
         0), of its columns (1), of its columns by ``rows`` (2, fewer rows than a
         micro-tile), of the depth into the running thread's partial C (3, ``rows`` again),
-        of B's panels packed into the shared block (4), or of C's rows on that block (5),
-        on the thread's row of the workspace. Its context: a, b, c, work as i64, then lda,
+        of B's panels packed into the shared block (4), of C's rows on that block (5), or
+        of the depth into the thread's partial C on packed tiles (6), on the thread's row
+        of the workspace. Its context: a, b, c, work as i64, then lda,
         ldb, n, k, ta, tb, mode, band, m, add, j0, p0 (the shared block's corner)."""
         fn, b = self.function("bands", list(WORKER.args))
         first, count = chunk_range(b, fn)
@@ -447,6 +450,7 @@ class _Gemm:
         lda, ldb, n, k = v[4:8]
         ta, tb = b.trunc(v[8], I1), b.trunc(v[9], I1)
         mode, size, m, add, j0, p0 = v[10], v[11], v[12], b.trunc(v[13], I1), v[14], v[15]
+        depth = b.sub(_min(b, b.mul(b.add(first, count), size), k), b.mul(first, size))
         tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(I32, [])),
                             []), I64)
         work = _at(b, shared, (tid, WORK))
@@ -468,7 +472,12 @@ class _Gemm:
                                         _at(b, b.bitcast(shared, self.packed), (
                                             b.sdiv(lo, I64(NR)), self.depth(b, kb), NR))]),
                 lambda: b.call(band, [a, lda, ta, b.bitcast(shared, self.packed), c, n, kb, p0,
-                                      work, lo, _min(b, hi, m), j0, nb, add])]):
+                                      work, lo, _min(b, hi, m), j0, nb, add]),
+                lambda: b.call(block, [  # depths [lo, hi) of op(a) and op(b), packed
+                    b.select(ta, _at(b, a, (lo, lda)), _at(b, a, lo)), lda, ta,
+                    b.select(tb, _at(b, bm, lo), _at(b, bm, (lo, ldb))), ldb, tb,
+                    _at(b, work, PACK), n, depth, work, I64(0), m, I64(0), n,
+                    ir.Constant(I1, 1)])]):
             block_ = b.append_basic_block(f"bands.{case}")
             switch.add_case(I64(case), block_)
             b.position_at_end(block_)
@@ -488,10 +497,12 @@ class _Gemm:
         product under SHARED multiply-adds a block instead splits C where each band packs
         what it reads itself: by rows (each band packing all of op(B)) or by columns (all
         of op(A)), whichever packs less, weighing a transposing copy (A as stored, B
-        transposed) three times a contiguous one. With fewer rows than a micro-tile, split
-        the depth (each thread streams its own rows of B into its partial C, summed at the
-        end) where the partials fit the workspace and B is not transposed, else columns in
-        bands of ROW_BAND."""
+        transposed) three times a contiguous one. A small C over a long depth (at least 8
+        times C's longer side) splits the depth instead, each thread packing its share of
+        A and B and adding the tiles into its partial C (PARTIAL floats), summed at the end.
+        With fewer rows than a micro-tile, split the depth (each thread streams its own
+        rows of B into its partial C) where the partials fit the workspace and B is not
+        transposed, else columns in bands of ROW_BAND."""
         a, _, an, _, bm, _, bn, _, c, m, n, work, _ = args
         threads = declare(self.module, "get_num_threads", ir.FunctionType(I32, []))
         pieces = b.mul(b.zext(b.call(threads, []), I64), I64(PIECES))
@@ -503,19 +514,29 @@ class _Gemm:
         shared = b.and_(rows_ok, b.icmp_signed(">=", b.mul(b.mul(m, _min(b, n, I64(NC))),
                                                             _min(b, k, I64(self.kc))),
                                                      I64(SHARED)))
-        deep = b.and_(b.and_(few, b.not_(tb)), b.and_(
-            b.icmp_signed("<=", b.mul(m, n), I64(WORK)),
-            b.icmp_signed(">=", k, b.mul(pieces, I64(DEPTH_PIECE)))))
-        mode = b.select(few, b.select(deep, I64(3), I64(2)), b.select(by_rows, I64(0), I64(1)))
-        unit = b.select(few, b.select(deep, I64(DEPTH_PIECE), I64(ROW_BAND)),
-                        b.select(b.or_(by_rows, shared), I64(MR), I64(NR)))
-        total = b.select(few, b.select(deep, k, n), b.select(b.or_(by_rows, shared), m, n))
-        band, count = self.split(b, total, unit, pieces)
         size = b.mul(m, n)
-        with b.if_then(deep):  # the partials start at zero, a row per thread of the pool
+        deep = b.and_(b.and_(few, b.not_(tb)), b.and_(
+            b.icmp_signed("<=", size, I64(WORK)),
+            b.icmp_signed(">=", k, b.mul(pieces, I64(DEPTH_PIECE)))))
+        # a deep product of a small C (a dense layer's input 9216 wide, batch 64): split the
+        # depth over packed tiles, each thread packing its share of B once
+        skinny = b.and_(b.and_(b.not_(few), b.icmp_signed("<=", size, I64(PARTIAL))), b.and_(
+            b.icmp_signed(">=", k, b.mul(pieces, I64(self.kc))),
+            b.icmp_signed(">=", k, b.mul(I64(8), b.select(b.icmp_signed(">", m, n), m, n)))))
+        shared = b.and_(shared, b.not_(skinny))
+        mode = b.select(few, b.select(deep, I64(3), I64(2)), b.select(
+            skinny, I64(6), b.select(by_rows, I64(0), I64(1))))
+        unit = b.select(few, b.select(deep, I64(DEPTH_PIECE), I64(ROW_BAND)), b.select(
+            skinny, I64(self.kc), b.select(b.or_(by_rows, shared), I64(MR), I64(NR))))
+        total = b.select(b.or_(deep, skinny), k, b.select(
+            few, n, b.select(b.or_(by_rows, shared), m, n)))
+        band, count = self.split(b, total, unit, pieces)
+        partials = b.or_(deep, skinny)
+        at = b.select(skinny, I64(PACK), I64(0))  # (in the thread's row of the workspace)
+        with b.if_then(partials):  # the partials start at zero, a row per thread of the pool
             with _loop(b, 0, pool_size()) as t:
                 with _loop(b, 0, size) as i:
-                    b.store(F32(0.0), _at(b, work, (t, WORK), i))
+                    b.store(F32(0.0), _at(b, work, (t, WORK), at, i))
         ctx = b.alloca(I64, size=CONTEXT)
         values = [b.ptrtoint(x, I64) for x in (a, bm, c, work)] + [an, bn, n, k] + \
             [b.zext(x, I64) for x in (ta, tb)] + [mode, band, m, b.zext(add, I64), I64(0),
@@ -539,11 +560,11 @@ class _Gemm:
                         parallel_for(b, worker, data, I64(0), count)
             with alone:
                 parallel_for(b, worker, data, I64(0), count)
-        with b.if_then(deep):  # c (+)= the partials' sum
+        with b.if_then(partials):  # c (+)= the partials' sum
             with _loop(b, 0, size) as i:
                 total = b.select(add, b.load(b.gep(c, [i])), F32(0.0))
                 for t in range(pool_size()):
-                    total = b.fadd(total, b.load(_at(b, work, (t, WORK), i)))
+                    total = b.fadd(total, b.load(_at(b, work, (t, WORK), at, i)))
                 b.store(total, b.gep(c, [i]))
 
     @staticmethod
@@ -574,7 +595,6 @@ def address(gemm=_Gemm) -> int:
             from .native import NativeModule
             from .threads import parallel_available
             parallel_available()
-            # O3: the same speed for 1.8x the compile time
             module = _modules[gemm.symbol] = NativeModule(source(gemm), level=2, unroll=True)
             llvm.add_symbol(gemm.symbol, module.address(gemm.symbol))
         return _modules[gemm.symbol].address(gemm.symbol)

@@ -59,6 +59,7 @@ def check(symbol, m, k, n, ta=False, tb=False, flags=0, seed=0):
     (3, 5000, 40), (1, 784, 512), (5, 301, 150),  # fewer rows than a tile
     (2, 37, S.ROW_BAND + 1), (1, 512, 10),   # ... leftover columns through masked loads
     (256, 784, 10), (1, 1, 1), (17, 3, 19),
+    (64, 9216, 128), (30, 8 * S.KC + 7, 50),  # a small C over a long depth: split depth
 ])
 @gemms
 def test_shapes_match_numpy(symbol, m, k, n):
@@ -76,7 +77,7 @@ def test_transposed_operands(symbol, ta, tb, m):
 @pytest.mark.parametrize("m,k,n,ta,tb", [
     (S.MR * 7 + 5, 2 * S.KC + 3, S.NR * 3 + 7, False, False),
     (576, 901, 64, True, False), (3, 300, 150, False, False), (4, 201, 70, False, True),
-    (300, 0, 20, False, False),
+    (300, 0, 20, False, False), (64, 8 * S.KC + 9, 40, True, True),
 ])
 @gemms
 def test_accumulate_and_serial_flags(symbol, flags, m, k, n, ta, tb):

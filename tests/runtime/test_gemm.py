@@ -46,6 +46,7 @@ def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
     (1, 512, 10),                            # ... all left over (batch-1 logits)
     (S.MR - 1, 300, S.WORK // (S.MR - 1) + 9),  # ... partials too large to split the depth
     (256, 784, 10),                          # fewer columns than a micro-tile (MLP logits)
+    (64, 9216, 128), (30, 4 * S.KC + 7, 50),  # a small C over a long depth: split depth
     (1, 1, 1), (17, 3, 19),                  # small: one thread
 ])
 def test_shapes_match_numpy(m, k, n):
@@ -82,6 +83,7 @@ def native(a, ta, b, tb, c, work, flags):
     (576, 900, 64, True, False),                          # a conv filter gradient's shape
     (3, 300, 150, False, False), (4, 200, 70, False, True),   # the few-rows paths
     (300, 0, 20, False, False),                           # no depth: c stays (or zeros)
+    (64, 4 * S.KC + 9, 40, True, True),                   # split depth, both transposed
 ])
 def test_accumulate_and_serial_flags(flags, m, k, n, ta, tb):
     rng = np.random.default_rng(2)
