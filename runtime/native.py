@@ -122,7 +122,7 @@ def _resolve_externals(text: str) -> None:
         address()
     from .bgemm import link  # its 16-bit forms (bgemm.py)
     link(names)
-    if "kiln_bconv" in names:  # the bfloat16 convolution (bconv.py)
+    if names & {"kiln_bconv", "kiln_bconv_filter"}:  # the bfloat16 convolution (bconv.py)
         from .bconv import bconv_address
         bconv_address()
     if "kiln_sconv" in names or "kiln_sconv_filter" in names:  # compiled once (sconv.py)

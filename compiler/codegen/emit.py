@@ -46,8 +46,6 @@ def dim_code(d) -> str:
     return str(d) if isinstance(d, int) else f"({d})"
 
 
-
-
 class PyKernel(WindowKernels):
     f32_forms: dict = {}  # scalar calls replaced by faster float32 forms (the CPU's mathlib)
     narrow_floats = False  # 16-bit floats loaded widened, computed in float32, stored rounded

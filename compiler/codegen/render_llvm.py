@@ -90,10 +90,10 @@ class _Kernel:
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
             value_type(v.type.dtype)
-        # a 16-bit float product (matmul, convolution, pool): its operands widened into
-        # workspaces for the float32 routines (but for a bfloat16 GEMM's on a CPU with bf16
-        # dot products), the product kept in float32 apart (read rounded to its dtype,
-        # stored by the epilogue)
+        # a 16-bit float product (matmul, convolution, pool): kept in float32 apart (read
+        # rounded to its dtype, stored by the epilogue); its operands read as they are
+        # where the routine widens as it loads (``reads_narrow``), else widened into
+        # float32 workspaces first
         self.wide_product = product.outputs[0].name if product is not None and \
             product.outputs[0].type.dtype.is_narrow else None
         self.narrow = [x for x in product.inputs if x.type.dtype.is_narrow] \

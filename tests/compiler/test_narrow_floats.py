@@ -181,12 +181,14 @@ def test_narrow_convolutions_and_pools_match_float32(d, channels):
         assert np.abs(g.astype(np.float32) - w).max() <= TOL[d] * (np.abs(w).max() + 1)
 
 
-def test_bfloat16_filter_gradients_run_on_bf16_dot_products():
+@pytest.mark.parametrize("channels", [32, 33])
+def test_bfloat16_filter_gradients_run_on_bf16_dot_products(channels):
     """A bfloat16 conv2d's filter gradient of at least NR channels and MR gradient
-    channels runs on runtime/bconv.py (pairs of pixels), Adam's update fused after it."""
+    channels runs on runtime/bconv.py (pairs of pixels), also where the convolution
+    itself (an odd channel count) does not."""
     rng = np.random.default_rng(6)
-    x = rng.normal(size=(3, 10, 9, 32)).astype(dt.bf16.np)
-    k = (rng.normal(size=(3, 3, 32, 16)) * 0.1).astype(dt.bf16.np)
+    x = rng.normal(size=(3, 10, 9, channels)).astype(dt.bf16.np)
+    k = (rng.normal(size=(3, 3, channels, 16)) * 0.1).astype(dt.bf16.np)
 
     @tf.function
     def grad(x, k):
@@ -199,4 +201,5 @@ def test_bfloat16_filter_gradients_run_on_bf16_dot_products():
     assert got.dtype == dt.bf16.np
     assert np.abs(got.astype(np.float32) - want).max() <= TOL[dt.bf16] * np.abs(want).max()
     kernels = grad.get_concrete_function(x, k).ir("kernels")
-    assert ("kiln_bconv_filter" in kernels) == bconv.filter_takes(32, 16)
+    assert ("kiln_bconv_filter" in kernels) == bconv.filter_takes(channels, 16)
+    assert ('"kiln_bconv"' in kernels) == bconv.takes(channels)
