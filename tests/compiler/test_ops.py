@@ -51,7 +51,10 @@ def test_type_rule_agrees_with_ref(op, data):
     with np.errstate(all="ignore"):
         direct = op.ref(*arrays, **dict(g.nodes[0].attrs))
     for d, o in zip(direct if isinstance(direct, tuple) else (direct,), out):
-        np.testing.assert_array_equal(np.asarray(d), o)
+        d, o = np.asarray(d), np.asarray(o)
+        if dt.is_narrow_np(d.dtype) or dt.is_narrow_np(o.dtype):  # (numpy's testing takes
+            d, o = d.astype(np.float32), o.astype(np.float32)  # bfloat16's NaN for a number)
+        np.testing.assert_array_equal(d, o)
 
 
 # -- lowering data ---------------------------------------------------------------------------------
