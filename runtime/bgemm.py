@@ -174,10 +174,16 @@ def symbol(dtype: str) -> str:
             }.get(dtype, "kiln_sgemm")
 
 
+class _BFallback(_BWide):
+    """``kiln_bgemm`` on a CPU without AVX-512 BF16 (a program file written where it had
+    them): the widening GEMM under its name."""
+    symbol = SYMBOL
+
+
 def link(names) -> None:
     """Compile (once per process) and register the 16-bit GEMMs among ``names``."""
     for name in GEMMS.keys() & set(names):
-        address(GEMMS[name])
+        address(_BFallback if name == SYMBOL and not AVAILABLE else GEMMS[name])
 
 
 def bgemm_address() -> int:

@@ -123,7 +123,11 @@ def _resolve_externals(text: str) -> None:
     from .bgemm import link  # its 16-bit forms (bgemm.py)
     link(names)
     if names & {"kiln_bconv", "kiln_bconv_filter"}:  # the bfloat16 convolution (bconv.py)
-        from .bconv import bconv_address
+        from .bconv import AVAILABLE, bconv_address
+        if not AVAILABLE:
+            from .library import LoadError
+            raise LoadError("this program's bfloat16 convolutions were compiled for a CPU "
+                            "with AVX-512 BF16, which this one lacks: compile it here")
         bconv_address()
     if "kiln_sconv" in names or "kiln_sconv_filter" in names:  # compiled once (sconv.py)
         from .sconv import address

@@ -8,6 +8,9 @@ of widening their operands into copies."""
 from __future__ import annotations
 
 import ctypes
+import os
+import subprocess
+import sys
 
 import ml_dtypes
 import numpy as np
@@ -17,6 +20,7 @@ import framework as tf
 from runtime import bgemm as B
 from runtime import sgemm as S
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GEMMS = [pytest.param("kiln_bgemm", marks=pytest.mark.skipif(
     not B.AVAILABLE, reason="no AVX-512 BF16 on this CPU")), "kiln_bgemm_wide", "kiln_hgemm"]
 gemms = pytest.mark.parametrize("symbol", GEMMS)
@@ -115,3 +119,35 @@ def test_compiled_16_bit_matmuls_call_them(ta, tb, rows, d):
     np.testing.assert_allclose(got.astype(np.float64), want, rtol=2 * ulp, atol=1e-2)
     kernels = f.get_concrete_function(x_in, w_in, bias).ir("kernels")
     assert B.symbol(np.dtype(d).name) in kernels and "kiln_sgemm" not in kernels
+
+
+def test_kiln_bgemm_falls_back_to_widening_without_bf16_dot_products():
+    """A program file written where the CPU had AVX-512 BF16 names kiln_bgemm; on a CPU
+    without them that symbol is the widening GEMM (a child process pretending so)."""
+    code = """
+import ctypes, numpy as np, ml_dtypes
+import llvmlite.binding as llvm
+from runtime import bgemm, sgemm
+bgemm.AVAILABLE = False
+bgemm.link({"kiln_bgemm"})
+fn = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                              ctypes.c_int8] * 2, ctypes.c_void_p, ctypes.c_int64,
+                      ctypes.c_int64, ctypes.c_void_p, ctypes.c_int8)(
+    llvm.address_of_symbol("kiln_bgemm"))
+rng = np.random.default_rng(0)
+a = rng.standard_normal((70, 301)).astype(ml_dtypes.bfloat16)
+b = rng.standard_normal((301, 50)).astype(ml_dtypes.bfloat16)
+c, work = np.zeros((70, 50), np.float32), np.zeros(sgemm.workspace_shape(), np.float32)
+fn(a.ctypes.data, 70, 301, 0, b.ctypes.data, 301, 50, 0, c.ctypes.data, 70, 50,
+   work.ctypes.data, 0)
+want = a.astype(np.float64) @ b.astype(np.float64)
+from runtime.native import _cached_object
+fallback = _cached_object(sgemm.source(bgemm._BFallback), 2, True)
+print(float(np.abs(c - want).max()), sgemm._modules["kiln_bgemm"].object == fallback,
+      "dpbf16ps" in sgemm.source(bgemm._BFallback))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    err, linked, dot_products = out.stdout.split()
+    assert float(err) < 1e-3 and linked == "True" and dot_products == "False"

@@ -131,3 +131,13 @@ def test_large_enough_products_use_the_pool_and_agree():
     case = (8, 30, 30, 16, 3, 3, 32, (1, 1), "SAME", (1, 1))
     test_convolution_matches_reference(case, 0)
     test_filter_gradient_matches_reference(case, 0)
+
+
+def test_a_bf16_convolution_module_on_a_cpu_without_bf16_says_so(monkeypatch):
+    """A program file written where the CPU had AVX-512 BF16 and loaded where it has not:
+    a LoadError that says why, not LLVM failing to select the instruction."""
+    from runtime import native
+    from runtime.library import LoadError
+    monkeypatch.setattr(bconv, "AVAILABLE", False)
+    with pytest.raises(LoadError, match="AVX-512 BF16"):
+        native._resolve_externals('declare void @"kiln_bconv_filter"(i16* %".1")\n')
