@@ -2,22 +2,18 @@
 cached as object code like any native module): both CPU backends call it by the symbol
 ``kiln_sgemm``, so no kernel optimizes a GEMM inside itself.
 
-numpy's and scipy's OpenBLAS run whatever kernels the process's ``OPENBLAS_CORETYPE``
-names; where that is an AVX2 core type on an AVX-512 CPU, sgemm runs at half the machine's
-rate. This GEMM is Kiln's own: the micro-kernel (``_micro``) holds an MR x NR tile of C in
-vector registers (12 x 32 floats in 24 zmm registers with AVX-512, 6 x 16 in 12 ymm
-registers with AVX2) while it streams packed panels of A and B; the blocking around it
-follows the BLIS design (NC columns of B packed per KC-deep slice, MC rows of A packed per
-block, micro-tiles over both). A product too small to pay for a second thread runs on one;
-a larger one splits C into bands of rows (or of columns, when C is wide), PIECES per
-thread, that the thread pool hands out (runtime/threads.py), each thread packing its panels
+numpy's OpenBLAS runs the kernels ``OPENBLAS_CORETYPE`` names (an AVX2 type on an AVX-512
+CPU: half the rate). Kiln's micro-kernel (``micro``) holds a tile of C in vector registers
+(12 x 32 floats in 24 zmm registers with AVX-512, 6 x 16 in 12 ymm with AVX2) while it
+streams packed panels of A and B, blocked as BLIS does (NC columns of B packed per KC-deep
+slice, MC rows of A per block, micro-tiles over both). A product too small to pay for a
+second thread runs on one; a larger one splits C into bands of rows (or of columns, when C
+is wide), PIECES per thread, that the pool hands out (runtime/threads.py), each packing its panels
 into its own row of the workspace; the largest pack each block of B once, together, for all
-bands to read (1024^3: 177-193 -> 185-198 GFLOP/s on two cores, alternating runs). Fewer
-rows than a micro-tile holds (inference at batch 1) skip packing and stream the rows of B
-in order; on several threads they split the depth, each thread adding its rows of B into
-its own partial C, summed at the end (B read as one forward stream per thread: batch-1 MLP
-50-56 -> 40-55 us, numpy 45-58). Measured numbers are
-in bench/README.md (``bench/kernels.py``).
+bands to read; a small C over a long depth splits the depth (``parallel``). Fewer rows
+than a micro-tile holds (inference at batch 1) skip packing and stream the rows of B in
+order; on several threads they split the depth, each thread adding its rows of B into its
+own partial C, summed at the end. Measured numbers are in bench/README.md.
 
     kiln_sgemm(a, am, an, ta, b, bm, bn, tb, c, cm, cn, work, flags)
 
@@ -52,6 +48,7 @@ PARTIAL = 1 << 16                             # floats of a thread's partial C (
 WORK = PACK + PARTIAL                         # float32 workspace per thread
 SYMBOL = "kiln_sgemm"
 SHARED = 1 << 26                              # multiply-adds a block of B, to share its packing
+SHARED_MANY, BAND_ROWS = 1 << 24, 64          # ... with at least BAND_ROWS rows a band
 CONTEXT = 16                                  # i64 values of a parallel product's context
 ACCUMULATE, SERIAL = 1, 2                     # flags
 
@@ -494,7 +491,8 @@ class _Gemm:
         then each band packs its rows of A and runs its micro-tiles on it, so B is packed
         once however many bands read it. That costs two trips through the pool a block
         (tens of microseconds each in a VM, where a sleeping thread wakes slowly), so a
-        product under SHARED multiply-adds a block instead splits C where each band packs
+        product under SHARED multiply-adds a block (SHARED_MANY with BAND_ROWS rows a band,
+        enough bands to balance) instead splits C where each band packs
         what it reads itself: by rows (each band packing all of op(B)) or by columns (all
         of op(A)), whichever packs less, weighing a transposing copy (A as stored, B
         transposed) three times a contiguous one. A small C over a long depth (at least 8
@@ -511,9 +509,11 @@ class _Gemm:
         cheaper = b.icmp_signed("<=", b.mul(n, b.select(tb, I64(3), I64(1))),
                                 b.mul(m, b.select(ta, I64(1), I64(3))))
         by_rows = b.and_(rows_ok, b.or_(b.not_(cols_ok), cheaper))
+        many = b.icmp_signed(">=", m, b.mul(pieces, I64(BAND_ROWS)))
         shared = b.and_(rows_ok, b.icmp_signed(">=", b.mul(b.mul(m, _min(b, n, I64(NC))),
                                                             _min(b, k, I64(self.kc))),
-                                                     I64(SHARED)))
+                                                     b.select(many, I64(SHARED_MANY),
+                                                              I64(SHARED))))
         size = b.mul(m, n)
         deep = b.and_(b.and_(few, b.not_(tb)), b.and_(
             b.icmp_signed("<=", size, I64(WORK)),

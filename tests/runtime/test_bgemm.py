@@ -64,6 +64,7 @@ def check(symbol, m, k, n, ta=False, tb=False, flags=0, seed=0):
     (2, 37, S.ROW_BAND + 1), (1, 512, 10),   # ... leftover columns through masked loads
     (256, 784, 10), (1, 1, 1), (17, 3, 19),
     (64, 9216, 128), (30, 8 * S.KC + 7, 50),  # a small C over a long depth: split depth
+    (320, S.KC + 3, 261),                    # B shared at SHARED_MANY (BAND_ROWS rows a band)
 ])
 @gemms
 def test_shapes_match_numpy(symbol, m, k, n):

@@ -47,6 +47,7 @@ def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
     (S.MR - 1, 300, S.WORK // (S.MR - 1) + 9),  # ... partials too large to split the depth
     (256, 784, 10),                          # fewer columns than a micro-tile (MLP logits)
     (64, 9216, 128), (30, 4 * S.KC + 7, 50),  # a small C over a long depth: split depth
+    (320, S.KC + 3, 261),                    # B shared at SHARED_MANY (BAND_ROWS rows a band)
     (1, 1, 1), (17, 3, 19),                  # small: one thread
 ])
 def test_shapes_match_numpy(m, k, n):
