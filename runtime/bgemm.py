@@ -180,17 +180,16 @@ class _BFallback(_BWide):
     symbol = SYMBOL
 
 
+def _implementation(name: str):
+    return _BFallback if name == SYMBOL and not AVAILABLE else GEMMS[name]
+
+
 def link(names) -> None:
     """Compile (once per process) and register the 16-bit GEMMs among ``names``."""
     for name in GEMMS.keys() & set(names):
-        address(_BFallback if name == SYMBOL and not AVAILABLE else GEMMS[name])
-
-
-def bgemm_address() -> int:
-    """The address of ``kiln_bgemm``, compiled once per process (sgemm.address)."""
-    return address(_BGemm)
+        address(_implementation(name))
 
 
 def sources(text: str) -> list[str]:
-    """The modules of the 16-bit GEMMs ``text`` calls."""
-    return [g().build() for name, g in GEMMS.items() if name in text]
+    """The modules of the 16-bit GEMMs that module ``text`` declares."""
+    return [_implementation(name)().build() for name in GEMMS if f'@"{name}"' in text]

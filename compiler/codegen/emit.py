@@ -50,6 +50,18 @@ class PyKernel(WindowKernels):
     f32_forms: dict = {}  # scalar calls replaced by faster float32 forms (the CPU's mathlib)
     narrow_floats = False  # 16-bit floats loaded widened, computed in float32, stored rounded
 
+    def __init__(self, node):
+        plan = self.plan = KernelPlan(node)
+        self.node, self.body, self.kind, self.name = node, plan.body, plan.kind, plan.name
+        self.domain, self.axes, self.kept = plan.domain, plan.axes, plan.kept
+        self.producer, self.inline_views, self.symbols = \
+            plan.producer, plan.inline_views, plan.symbols
+        self.names = {p.name: f"in{i}" for i, p in enumerate(self.body.params)}
+        self.outs = {r.name: f"out{i}" for i, r in enumerate(self.body.results)}
+        self.helpers: set[str] = set()
+        self.scratch: list = []
+        self.unaligned: set[str] = set()  # inputs not read exactly at the output index
+
     def ctype(self, d: dt.DType) -> dt.DType:
         """The dtype a value of ``d`` is computed in."""
         return dt.f32 if self.narrow_floats and d.is_narrow else d
@@ -68,18 +80,6 @@ class PyKernel(WindowKernels):
     def narrow_forms(self, d: dt.DType) -> tuple[str, str]:
         """(load, store) formats of a 16-bit float (a backend with ``narrow_floats``)."""
         raise NotImplementedError
-
-    def __init__(self, node):
-        plan = self.plan = KernelPlan(node)
-        self.node, self.body, self.kind, self.name = node, plan.body, plan.kind, plan.name
-        self.domain, self.axes, self.kept = plan.domain, plan.axes, plan.kept
-        self.producer, self.inline_views, self.symbols = \
-            plan.producer, plan.inline_views, plan.symbols
-        self.names = {p.name: f"in{i}" for i, p in enumerate(self.body.params)}
-        self.outs = {r.name: f"out{i}" for i, r in enumerate(self.body.results)}
-        self.helpers: set[str] = set()
-        self.scratch: list = []
-        self.unaligned: set[str] = set()  # inputs not read exactly at the output index
 
     def role(self, v: Value) -> str:
         return self.plan.role(v)

@@ -49,15 +49,7 @@ def _case(n, h, w, c, kh, kw, o, strides, padding, dil, seed=0):
 @pytest.mark.parametrize("flags", [0, SERIAL])
 @pytest.mark.parametrize("case", CASES)
 def test_convolution_matches_reference(case, flags):
-    n, h, w, c, kh, kw, o, strides, padding, dil = case
-    rng, x, (oh, ow), geo = _case(*case)
-    k = rng.standard_normal((kh, kw, c, o)).astype(np.float32)
-    out = np.full((n, oh, ow, o), np.nan, np.float32)  # every element must be written
-    work = np.empty(sconv.workspace_size(kh, kw, c, o), np.float32)
-    _symbol(sconv.SYMBOL)(x.ctypes.data, k.ctypes.data, out.ctypes.data, work.ctypes.data,
-                          geo.ctypes.data, flags)
-    want = _conv_ref(x.astype(np.float64), k.astype(np.float64), strides, padding, dil, 1)
-    np.testing.assert_allclose(out, want, rtol=0, atol=1e-5 * np.sqrt(kh * kw * c) * 4)
+    _check_convolution(sconv.SYMBOL, np.float32, case, flags, seed=0)
 
 
 @pytest.mark.skipif(not bconv.AVAILABLE, reason="no AVX-512 BF16 on this CPU")
@@ -69,15 +61,19 @@ def test_convolution_matches_reference(case, flags):
 ])
 def test_bfloat16_convolution_matches_reference(case, flags):
     """runtime/bconv.py: pairs of channels through bf16 dot products, float32 sums."""
-    n, h, w, c, kh, kw, o, strides, padding, dil = case
-    rng, x, (oh, ow), geo = _case(*case, seed=2)
-    x = x.astype(ml_dtypes.bfloat16)
-    k = rng.standard_normal((kh, kw, c, o)).astype(ml_dtypes.bfloat16)
-    out = np.full((n, oh, ow, o), np.nan, np.float32)
-    work = np.empty(sconv.workspace_size(kh, kw, c, o), np.float32)
     bconv.bconv_address()
-    _symbol(bconv.SYMBOL)(x.ctypes.data, k.ctypes.data, out.ctypes.data, work.ctypes.data,
-                          geo.ctypes.data, flags)
+    _check_convolution(bconv.SYMBOL, ml_dtypes.bfloat16, case, flags, seed=2)
+
+
+def _check_convolution(symbol, dtype, case, flags, seed):
+    n, h, w, c, kh, kw, o, strides, padding, dil = case
+    rng, x, (oh, ow), geo = _case(*case, seed=seed)
+    x = x.astype(dtype)
+    k = rng.standard_normal((kh, kw, c, o)).astype(dtype)
+    out = np.full((n, oh, ow, o), np.nan, np.float32)  # every element must be written
+    work = np.empty(sconv.workspace_size(kh, kw, c, o), np.float32)
+    _symbol(symbol)(x.ctypes.data, k.ctypes.data, out.ctypes.data, work.ctypes.data,
+                    geo.ctypes.data, flags)
     want = _conv_ref(x.astype(np.float64), k.astype(np.float64), strides, padding, dil, 1)
     np.testing.assert_allclose(out, want, rtol=0, atol=1e-5 * np.sqrt(kh * kw * c) * 4)
 
