@@ -64,8 +64,8 @@ class ConcreteFunction:
 
     def ir(self, stage: str = "traced") -> str:
         """The program at ``stage`` as text: "traced", "optimized" (after simplify, cse,
-        layout, dce, licm), "fused" (kernels with the ops they absorbed, and why neighbours were
-        not fused) or "kernels" (the generated numba source)."""
+        layout, dce, licm), "fused" (kernels with the ops they absorbed, why neighbours were
+        not fused, and where each all_reduce starts) or "kernels" (the generated numba source)."""
         if stage not in STAGES:
             raise ValueError(f"ir: unknown stage {stage!r}; available: {', '.join(STAGES)}")
         if stage == "traced":

@@ -1,7 +1,7 @@
 """``load(program)``: bind a program's callables in this process — its generated module
 loaded by its target's loader, its arenas (arena.py), each kernel step to that module's
 functions, each library step to its op's reference (library.py), each control step to its
-runner (control.py).
+runner (control.py), each collective step to MPI (collective.py).
 
 Adding a backend adds its loader here: how its module is loaded, and how the module's
 functions become the callables of kernel steps.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from . import control, jit, library
+from . import collective, control, jit, library
 from .arena import Arenas
 from .program import PARALLEL_MIN_WORK, Program, walk_programs, walk_steps
 
@@ -84,4 +84,6 @@ def load(program: Program) -> Program:
             library.bind(st)
         elif st.kind == "control":
             control.bind(st)
+        elif st.kind == "collective":
+            collective.bind(st)
     return program

@@ -38,7 +38,8 @@ class KernelError(RuntimeError):
 @dataclass
 class Step:
     name: str
-    kind: str                              # "kernel" | "library" | "control" | "view"
+    kind: str                              # "kernel" | "library" | "control" | "view" |
+    #                                        "collective" | "wait" (runtime/collective.py)
     inputs: list[int]
     outputs: list[int]
     out_shapes: list[tuple]
@@ -236,6 +237,15 @@ def _run_step(st: Step, program: Program, slots: list, env: dict, profile, memor
         outs = [ins[0].reshape(eval_shape(st.out_shapes[0], env))]
     elif st.kind == "control":  # its sub-programs' steps are profiled, not the step
         outs = list(st.fn(env, memory, profile, *ins))
+    elif st.kind == "collective":  # an all-reduce started: its results, then its Pending
+        if memory is None:
+            outs = list(st.fn(env, *ins))
+        else:  # (on a device: reduced on the host at once)
+            outs = list(st.fn(env, *[memory.host(a) for a in ins]))
+            outs = [memory.put(o) for o in outs[-1].wait()] + outs[-1:]
+    elif st.kind == "wait":  # the all-reduce that gave the Pending in ``ins`` completes
+        outs = []
+        ins[0].wait()
     elif memory is None:
         outs = list(st.fn(env, *ins))
     else:  # no kernel for it on the device: the numpy reference, between copies

@@ -154,7 +154,7 @@ def plan_buckets(steps, buffers, params, results, constants) -> list[list[int]]:
     outside = set(params) | set(results) | set(constants)
     buckets = []
     for st in steps:
-        if st.kind != "library" or st.op != "all_reduce":
+        if st.kind != "collective":
             continue
         mine = [k for k, s in enumerate(st.inputs)
                 if s in own and readers[s] == 1 and s not in outside]

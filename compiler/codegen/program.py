@@ -35,6 +35,27 @@ def _control_attrs(node) -> dict:
     return {}
 
 
+def _place_waits(steps: list) -> list:
+    """Each collective step's ``wait`` step, just before the first step that reads one of
+    its results (else at the end): the steps between run while the data travels."""
+    waits: dict[int, list] = {}
+    for i, st in enumerate(steps):
+        if st.kind != "collective":
+            continue
+        results = set(st.outputs[:-1])
+        first = next((j for j in range(i + 1, len(steps))
+                      if results.intersection(steps[j].inputs)), len(steps))
+        waits.setdefault(first, []).append(
+            Step(f"{st.name}.wait", "wait", [st.outputs[-1]], [], [], [], op=st.op,
+                 loc=st.loc))
+    if not waits:
+        return steps
+    placed = []
+    for j, st in enumerate(steps):
+        placed += waits.get(j, []) + [st]
+    return placed + waits.get(len(steps), [])
+
+
 def build_program(graph: Graph, aliases: dict[int, int] | None = None,
                   target=None) -> tuple[Program, list[KernelSource]]:
     """``aliases`` maps a result index to the parameter index whose buffer may receive it
@@ -94,7 +115,6 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
             steps.append(st)
         elif node.op is P.KERNEL:
             ks = render(node)
-            rendered.append((len(steps), node, len(kernels)))
             kernels.append(ks)
             steps.append(Step(ks.name, "kernel", inputs, outputs, shapes, dtypes,
                               symbols=ks.symbols, work=dims_for_runtime(ks.domain),
@@ -104,25 +124,32 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
                               scratch=[(dims_for_runtime(shape), d.np)
                                        for shape, d in ks.scratch]))
             steps[-1].aligned = {inputs[i] for i in ks.aligned}
+            rendered.append((steps[-1], node, len(kernels) - 1))
         elif node.op is P.RESHAPE and node.outputs[0].name not in result_names and \
                 not target.copies_everywhere:
             # the same buffer under another shape (every array here is C-contiguous); a
             # result is copied instead (a library step), so no view outlives the call
             steps.append(Step(f"view_%{node.outputs[0].name}", "view", inputs, outputs,
                               shapes, dtypes, op=node.op.name, loc=str(node.loc or "")))
+        elif node.op is P.ALL_REDUCE:  # started here, completed where first read
+            pending = slot[f"{node.outputs[0].name}.pending"] = len(slot) + len(constants)
+            steps.append(Step(f"all_reduce_%{node.outputs[0].name}", "collective", inputs,
+                              outputs + [pending], shapes + [()], dtypes + [np.dtype(object)],
+                              op=node.op.name, attrs=encode_attrs(node.attrs),
+                              loc=str(node.loc or ""), flops=cost[0], nbytes=cost[1]))
         else:
             steps.append(Step(f"{node.op.name}_%{node.outputs[0].name}", "library", inputs,
                               outputs, shapes, dtypes, op=node.op.name,
                               attrs=encode_attrs(node.attrs), loc=str(node.loc or ""),
                               flops=cost[0], nbytes=cost[1]))
     results = [slot[r.name] for r in graph.results]
+    steps = _place_waits(steps)
     plan_memory(steps, params, results, constants, types, target.products_apart)
     for r, p in (aliases or {}).items():
         write_in_place(steps, results[r], params[p], types, target.products_apart)
     buffers, escaping = plan_arena(steps, params, results, constants)
     if target.renders_in_place:  # again, with the pointers of outputs written in place
-        for i, node, k in rendered:
-            st = steps[i]
+        for st, node, k in rendered:
             pairs = {r: st.inputs.index(s) for r, s in enumerate(st.inplace)
                      if s is not None and s in st.inputs}
             if pairs:

@@ -13,6 +13,7 @@ import time
 
 from ..printer import print_graph
 from ..verify import verify as verify_graph
+from .collectives import schedule_collectives
 from .cse import cse
 from .dce import dce
 from .fuse import fuse
@@ -28,6 +29,7 @@ PIPELINE = [
     ("dce", in_regions(dce)),
     ("licm", in_regions(licm)),
     ("fuse", in_regions(fuse)),
+    ("collectives", in_regions(schedule_collectives)),
 ]
 PASS_NAMES = tuple(name for name, _ in PIPELINE)
 

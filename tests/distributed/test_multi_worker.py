@@ -26,7 +26,7 @@ def _run(case: str, ranks: int | None, tmp, name="", mkdir=False, **env) -> list
            "single" if ranks is None else "multi", str(out_dir)]
     if ranks is not None:
         cmd = [MPIEXEC, "-n", str(ranks)] + cmd
-    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", **env)  # a core a rank
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", **env}  # a core a rank
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     lines = [json.loads(p.read_text()) for p in sorted(out_dir.glob("rank*.json"))]
     if case != "timeout" and "KILL_EPOCH" not in env:
@@ -54,6 +54,30 @@ def test_keras_fit_on_workers_matches_one_process(ranks, tmp_path):
         # each step's gradients summed in place in the arena, one bucket (3 epochs)
         assert w["reduced"]["in_place"] == 3 * -(-200 // 64)
     assert one["step_ir"] == 0  # one replica: nothing to reduce
+
+
+def test_gradients_in_two_buckets_on_workers_match_one_process(tmp_path):
+    """The collectives pass splits the step's gradients in two buckets (the middle layer's
+    1.1 MB, then the rest), each reduced in place where it starts."""
+    (one,), workers = _run("buckets", None, tmp_path), _run("buckets", 2, tmp_path)
+    for w in workers:
+        for a, b in zip(w["weights"], one["weights"]):
+            _close(a, b)
+        _close(w["history"]["loss"], one["history"]["loss"])
+        assert w["step_ir"] == 3 and w["fused_ir"] == 4  # batch size, gradients, metrics
+        assert w["reduced"]["in_place"] == 2 * 3 * -(-200 // 64)
+
+
+@pytest.mark.parametrize("mode, threads, left", [
+    ("thread", "1", 0),  # the progress thread completes it while the caller sleeps
+    ("off", "1", 1),     # nothing moves it until the caller waits
+    ("auto", "256", 1),  # every core of the node computes: no thread
+])
+def test_the_progress_thread_completes_an_all_reduce_left_alone(mode, threads, left,
+                                                                 tmp_path):
+    for w in _run("progress", 2, tmp_path, mode, KILN_MPI_PROGRESS=mode,
+                  NUMBA_NUM_THREADS=threads):
+        assert w["in_flight"] == left and w["total"] == 2.0 and w["size"] == 1 << 20
 
 
 def test_a_custom_loop_on_workers_matches_one_process(tmp_path):

@@ -7,6 +7,8 @@ workers.py CASE single|multi OUT`); each rank writes OUT/rank<r>.json: what the 
     backup  fit with BackupAndRestore; with KILL_EPOCH set, the last rank kills itself
             (SIGKILL) in that epoch's second batch
     timeout a rank that never joins: the others raise CollectiveTimeout
+    buckets fit with a middle layer big enough for two gradient buckets
+    progress an all-reduce left to the progress thread
 """
 
 from __future__ import annotations
@@ -34,18 +36,20 @@ def strategy(**kw):
         tf.distribute.MultiWorkerMirroredStrategy(**kw)
 
 
-def model():
-    m = keras.Sequential([keras.layers.Dense(16, activation="relu"),
-                          keras.layers.Dense(3)])
+def model(width=16):
+    m = keras.Sequential([keras.layers.Dense(width, activation="relu"),
+                          keras.layers.Dense(width, activation="relu"),
+                          keras.layers.Dense(3)] if width > 16 else
+                         [keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)])
     m.build((None, 10))
     init = np.random.default_rng(7)
     m.set_weights([init.standard_normal(w.shape).astype("f") * 0.3 for w in m.get_weights()])
     return m
 
 
-def fit(s):
+def fit(s, width=16):
     with s.scope():
-        m = model()
+        m = model(width)
         m.compile(optimizer=keras.optimizers.Adam(0.01), metrics=["accuracy"],
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     np.random.seed(3)  # the shuffle order (rank 0's, on every worker)
@@ -54,7 +58,24 @@ def fit(s):
             "evaluate": m.evaluate(X, Y, batch_size=50, verbose=0),
             "predict": m.predict(X[:37], batch_size=16, verbose=0).tolist(),
             "step_ir": m.train_function.ir("optimized").count("= all_reduce"),
+            "fused_ir": m.train_function.ir("fused").count("= all_reduce"),
             "reduced": dict(collective.STATS)}
+
+
+def buckets(s):
+    """fit with 1.1 MB of gradients in the middle layer: two gradient buckets, the first
+    summed while the first layer's gradients are computed."""
+    return fit(s, width=520)
+
+
+def progress(s):
+    """An all-reduce started and left alone while the caller computes (here: sleeps, as a
+    kernel call does, with the GIL free) completes without a wait: the progress thread."""
+    p = collective.start([np.ones(1 << 20, "f")], s._group, "sum")
+    time.sleep(0.5)
+    in_flight = len(p.requests)
+    (total,) = p.wait()
+    return {"in_flight": in_flight, "total": float(total[0]), "size": total.size}
 
 
 def loop(s):

@@ -281,13 +281,13 @@ def test_kiln_dump_ir_writes_one_file_per_stage(tmp_path, monkeypatch):
     scaled(tf.ones([4], tf.float64))
     files = sorted(p.name for p in tmp_path.iterdir())
     stages = ["01-after-simplify.ir", "02-after-cse.ir", "03-after-layout.ir",
-              "04-after-dce.ir", "05-after-licm.ir", "06-after-fuse.ir", "kernels.py",
-              "traced.ir"]
+              "04-after-dce.ir", "05-after-licm.ir", "06-after-fuse.ir",
+              "07-after-collectives.ir", "kernels.py", "traced.ir"]
     assert files == sorted(f"scaled-{sig}.{s}" for sig in ("f32-2-3", "f64-4") for s in stages)
     cf = scaled.get_concrete_function(tf.ones([2, 3]))
     assert (tmp_path / "scaled-f32-2-3.traced.ir").read_text() == cf.ir("traced")
     # the fused IR adds codegen's notes (which kernels run as one native call)
-    fused = (tmp_path / "scaled-f32-2-3.06-after-fuse.ir").read_text()
+    fused = (tmp_path / "scaled-f32-2-3.07-after-collectives.ir").read_text()
     assert cf.ir("fused").startswith(fused) and "# one native call: k0_mul" in cf.ir("fused")
     assert (tmp_path / "scaled-f32-2-3.kernels.py").read_text() == cf.ir("kernels")
 
@@ -302,7 +302,7 @@ def test_cli_runs_a_script_with_dumping(tmp_path):
                          env=_env())
     assert res.returncode == 0, res.stderr
     assert "[2. 2. 2.]" in res.stdout
-    assert "kiln: wrote 8 IR file(s)" in res.stderr and "double-f32-3.traced.ir" in res.stderr
+    assert "kiln: wrote 9 IR file(s)" in res.stderr and "double-f32-3.traced.ir" in res.stderr
     assert "double-f32-3.kernels.py" in res.stderr
     assert "add %x, %x" in (out / "double-f32-3.traced.ir").read_text()
 

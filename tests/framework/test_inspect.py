@@ -26,7 +26,8 @@ def test_stats_hold_per_pass_times_and_kernel_counts():
     f, x = _mlp()
     f(x)
     stats = f.get_concrete_function().stats
-    assert set(stats["passes"]) == {"simplify", "cse", "layout", "dce", "licm", "fuse"}
+    assert set(stats["passes"]) == {"simplify", "cse", "layout", "dce", "licm", "fuse",
+                                      "collectives"}
     assert all(t >= 0 for t in stats["passes"].values())
     assert stats["kernels"] == 2 and stats["compile_s"] > 0
 

@@ -151,8 +151,10 @@ def test_an_all_reduce_takes_in_place_only_kernel_buffers_nothing_else_reads():
     steps = [Step("k0", "kernel", [0], [1], [(4,)], [f32]),
              Step("k1", "kernel", [0], [2], [(4,)], [f32]),
              Step("k2", "kernel", [0], [3], [(2,)], [np.dtype(np.int32)]),
-             Step("ar", "library", [1, 0, 2, 3], [4, 5, 6, 7], [(4,)] * 2 + [(2,)] * 2,
-                  [f32] * 3 + [np.dtype(np.int32)], op="all_reduce"),
+             Step("ar", "collective", [1, 0, 2, 3], [4, 5, 6, 7, 9],
+                  [(4,)] * 2 + [(2,)] * 2 + [()],
+                  [f32] * 3 + [np.dtype(np.int32), np.dtype(object)],
+                  op="all_reduce"),
              Step("k3", "kernel", [2], [8], [(4,)], [f32])]      # reads slot 2 again
     for step, b in zip(steps[:3], range(3)):
         step.arena = [b]
