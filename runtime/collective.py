@@ -232,7 +232,7 @@ class _Progress:
     def add(self, pending: Pending) -> None:
         with self.wake:
             self.items.append(pending)
-            if self.thread is None or not self.thread.is_alive():  # (none after a fork)
+            if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="kiln-mpi-progress",
                                                daemon=True)
                 self.thread.start()
@@ -251,6 +251,16 @@ class _Progress:
 
 
 _PROGRESS = _Progress()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has no progress thread, and its copy of the thread's lock may be
+    held: it starts over."""
+    global _PROGRESS
+    _PROGRESS = _Progress()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def bind(step) -> None:

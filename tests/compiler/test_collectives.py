@@ -104,3 +104,45 @@ def test_a_compiled_step_computes_between_starting_a_collective_and_its_wait():
                                  execute(copy, args)):
         np.testing.assert_allclose(have, want, rtol=2e-4, atol=1e-5)
         np.testing.assert_array_equal(again, have)
+
+
+def test_a_forked_child_starts_its_progress_thread_over():
+    """Forked while the parent's progress thread held its lock, a child still moves its
+    own all-reduces (its copy of that lock would otherwise stay held forever)."""
+    import os
+    import threading
+    import time
+
+    class Done:  # an MPI request that has completed
+        def Test(self):
+            return True
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold():  # the parent's progress thread, in the middle of its loop
+        with collective._PROGRESS.wake:
+            held.set()
+            release.wait()
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    pid = os.fork()
+    release.set()
+    holder.join()
+    if pid == 0:
+        pending = collective.Pending(collective.group("one"), (), [Done()])
+        collective._PROGRESS.add(pending)
+        for _ in range(500):
+            if not pending.requests:
+                os._exit(0)
+            time.sleep(0.01)
+        os._exit(1)
+    for _ in range(1000):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    raise AssertionError("the child's progress thread never ran")
