@@ -92,12 +92,12 @@ def _progress_wanted(comm) -> bool:
         raise CollectiveError(f"KILN_MPI_PROGRESS must be auto, thread or off; received "
                               f"{mode!r}")
     MPI = mpi()
-    node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED)  # (on every rank: it is a collective)
     ranks_here = node.Get_size()
     node.Free()
-    if mode != "auto" or MPI.Query_thread() != MPI.THREAD_MULTIPLE:
-        return mode == "thread" and MPI.Query_thread() == MPI.THREAD_MULTIPLE
-    return ranks_here * pool_size() < (os.cpu_count() or 1)
+    spare = ranks_here * pool_size() < (os.cpu_count() or 1)
+    return MPI.Query_thread() == MPI.THREAD_MULTIPLE and (
+        mode == "thread" or mode == "auto" and spare)
 
 
 def group(name: str) -> Group:

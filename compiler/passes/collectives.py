@@ -23,6 +23,7 @@ def schedule_collectives(graph: Graph) -> Graph:
     if not any(n.op is ALL_REDUCE for n in graph.nodes):
         return graph
     made: dict[str, Node] = {o.name: n for n in graph.nodes for o in n.outputs}
+    at = {o.name: i for i, n in enumerate(graph.nodes) for o in n.outputs}
     small = _small_cone(graph, made)
     key: dict[str, tuple] = {}  # value -> the sort key of the node that makes it
     keyed = []
@@ -31,7 +32,7 @@ def schedule_collectives(graph: Graph) -> Graph:
         if node.op is ALL_REDUCE:
             parts = [Node(node.op, tuple(node.inputs[k] for k in b),
                           tuple(node.outputs[k] for k in b), node.attrs, loc=node.loc)
-                     for b in _buckets(node, made, graph.nodes)]
+                     for b in _buckets(node, at)]
         for part in parts:
             if part.op is ALL_REDUCE or id(part) in small:  # just after its last input
                 k = max((key[x.name] for x in part.inputs if isinstance(x, Value)
@@ -69,13 +70,12 @@ def _reduced(x, made: dict) -> bool:
     return node is not None and node.op is ALL_REDUCE
 
 
-def _buckets(node: Node, made: dict, nodes) -> list[list[int]]:
-    """The node's operand positions in buckets, in the order their values are made."""
-    index = {id(n): i for i, n in enumerate(nodes)}
-
+def _buckets(node: Node, at: dict) -> list[list[int]]:
+    """The node's operand positions in buckets, in the order their values are made (``at``:
+    a value's maker's index)."""
     def position(k):
         x = node.inputs[k]
-        return index[id(made[x.name])] if isinstance(x, Value) and x.name in made else -1
+        return at.get(x.name, -1) if isinstance(x, Value) else -1
 
     order = sorted(range(len(node.inputs)), key=position)
     buckets, current, size = [], [], 0
