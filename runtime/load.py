@@ -13,7 +13,7 @@ import math
 
 from . import collective, control, jit, library
 from .arena import Arenas
-from .program import PARALLEL_MIN_WORK, Program, walk_programs, walk_steps
+from .program import Program, runs_parallel, walk_programs, walk_steps
 
 
 def _load_numba(program: Program):
@@ -32,7 +32,7 @@ def _load_numba(program: Program):
 def _static_variant(st) -> None:
     """A kernel whose domain is static calls the variant its size picks, chosen once."""
     if all(isinstance(d, int) for d in st.work):
-        st.fn = st.fn_par if math.prod(st.work) >= PARALLEL_MIN_WORK else st.fn_ser
+        st.fn = st.fn_par if runs_parallel(math.prod(st.work), st.point_bytes) else st.fn_ser
 
 
 def _load_cuda(program: Program):

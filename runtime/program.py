@@ -26,6 +26,11 @@ from .buffer import POOL
 # kernel on 2 cores: a digits-CNN train step 1.76 -> 0.75 ms of kernel time; an Adam update of
 # 401k weights still runs 1.5x faster in parallel).
 PARALLEL_MIN_WORK = 300_000
+# ... or reads and writes this many bytes at its points: an optimizer's update moves seven
+# arrays a point (Adam over a 512x512 weight, 262k points and 7 MB: the product and update
+# of a dense layer's weight gradient 0.92-0.98 ms -> 0.88-0.91 ms, in one process,
+# alternating).
+PARALLEL_MIN_BYTES = 1 << 22
 # Results at least this large come from the caching allocator (a fresh large array
 # page-faults); smaller ones from numpy (the pool's bookkeeping costs ~4 us an array).
 POOLED_BYTES = 1 << 20
@@ -64,6 +69,8 @@ class Step:
     aligned: set = field(default_factory=set)    # input slots read only at the output index
     flops: int | str = 0                   # FLOPs and bytes moved, as dim expressions
     nbytes: int | str = 0
+    point_bytes: int = 0                   # kernels: bytes read and written at each point
+    #                                        of the domain (outputs, inputs read only there)
     # Bound by ``runtime.load``, never serialized:
     fn: object = None                      # library: fn(env, *arrays) -> tuple of arrays;
     #                                        control: fn(env, memory, profile, *arrays);
@@ -131,6 +138,12 @@ def bind(param_shapes, arrays) -> dict:
             if isinstance(d, str) and d.isidentifier():
                 env.setdefault(d, n)
     return env
+
+
+def runs_parallel(points: int, point_bytes: int) -> bool:
+    """Whether a kernel over ``points`` that reads and writes ``point_bytes`` at each runs
+    its parallel variant (the rule for ``execute``, load.py and launch_llvm.py's entries)."""
+    return points >= PARALLEL_MIN_WORK or points * point_bytes >= PARALLEL_MIN_BYTES
 
 
 def flat1(a: np.ndarray) -> np.ndarray:
@@ -225,7 +238,7 @@ def _run_step(st: Step, program: Program, slots: list, env: dict, profile, memor
             work = 1
             for d in st.work:
                 work *= eval_dim(d, env)
-            fn = st.fn_par if work >= PARALLEL_MIN_WORK else st.fn_ser
+            fn = st.fn_par if runs_parallel(work, st.point_bytes) else st.fn_ser
         args = [a if a.ndim else a.reshape(1) for a in ins]
         args += [o if o.ndim else o.reshape(1) for o in outs]
         if scratch:

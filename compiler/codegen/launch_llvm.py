@@ -5,7 +5,8 @@ is one LLVM function beside the kernels that calls each kernel's body in order, 
 pointers the runtime's step loop would pass: what it reads from outside and the arrays the
 call allocates as ndarray objects whose data pointers it reads, intermediates and
 workspaces from the arena's table, sizes from the size array, and each kernel's serial or
-parallel variant picked by its domain's size as ``runtime.program.execute`` picks it.
+parallel variant picked by its domain's size and traffic as ``runtime.program.execute``
+picks it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from llvmlite import ir
 
 from runtime.launch import layout
 from runtime.native import ARRAY_DATA_OFFSET, object_entry
-from runtime.program import PARALLEL_MIN_WORK, Program
+from runtime.program import PARALLEL_MIN_BYTES, PARALLEL_MIN_WORK, Program, runs_parallel
 
 from .plan import KernelSource
 
@@ -62,20 +63,21 @@ def entry_source(program: Program, name: str, first: int, stop: int) -> KernelSo
         args = arrays + [size[s] for s in st.symbols]
         body = ir.Function(module, ir.FunctionType(ir.VoidType(), [I8P] * len(arrays) + [
             I64] * len(st.symbols) + [I1]), name=f"{st.name}_body")
-        b.call(body, args + [b.and_(allow, _parallel(b, st.work, size))])
+        b.call(body, args + [b.and_(allow, _parallel(b, st, size))])
     b.ret_void()
     functions = [f for f in module.functions if f is not fn]
     return KernelSource(name, str(fn), [], (), "entry", {str(f) for f in functions})
 
 
-def _parallel(b: ir.IRBuilder, work, size) -> ir.Value:
-    """Whether a domain of ``work`` dims is large enough for the parallel variant."""
-    if all(isinstance(d, int) for d in work):
-        return I1(math.prod(work) >= PARALLEL_MIN_WORK)
-    total = I64(1)
-    for d in work:
-        total = b.mul(total, _dim(b, d, size))
-    return b.icmp_signed(">=", total, I64(PARALLEL_MIN_WORK))
+def _parallel(b: ir.IRBuilder, st, size) -> ir.Value:
+    """Whether the kernel step ``st`` runs its parallel variant (``runs_parallel``)."""
+    if all(isinstance(d, int) for d in st.work):
+        return I1(runs_parallel(math.prod(st.work), st.point_bytes))
+    points = I64(1)
+    for d in st.work:
+        points = b.mul(points, _dim(b, d, size))
+    return b.or_(b.icmp_signed(">=", points, I64(PARALLEL_MIN_WORK)), b.icmp_signed(
+        ">=", b.mul(points, I64(st.point_bytes)), I64(PARALLEL_MIN_BYTES)))
 
 
 def _dim(b: ir.IRBuilder, d, size) -> ir.Value:

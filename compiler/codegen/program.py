@@ -124,6 +124,8 @@ def build_program(graph: Graph, aliases: dict[int, int] | None = None,
                               scratch=[(dims_for_runtime(shape), d.np)
                                        for shape, d in ks.scratch]))
             steps[-1].aligned = {inputs[i] for i in ks.aligned}
+            steps[-1].point_bytes = sum(x.type.dtype.np.itemsize for x in (
+                *(node.inputs[i] for i in ks.aligned), *node.outputs))
             rendered.append((steps[-1], node, len(kernels) - 1))
         elif node.op is P.RESHAPE and node.outputs[0].name not in result_names and \
                 not target.copies_everywhere:

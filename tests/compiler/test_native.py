@@ -255,6 +255,30 @@ def test_large_kernels_run_in_parallel_chunks_and_match():
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
 
 
+def test_a_kernel_moving_many_arrays_a_point_runs_in_parallel_below_the_point_threshold():
+    """An optimizer's update (seven 512x512 arrays a point: 262k points, under
+    PARALLEL_MIN_WORK) runs in parallel; a kernel of the same domain reading one array and
+    writing one does not: as loaded, and in the native entry that runs the program."""
+    from runtime.program import PARALLEL_MIN_WORK, walk_steps
+    w, g, m, v = (np.abs(RNG.normal(size=(512, 512))).astype(np.float32) for _ in range(4))
+    assert w.size < PARALLEL_MIN_WORK
+
+    def adam(w, g, m, v):
+        m2, v2 = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        return w - 0.001 * m2 / (tf.sqrt(v2) + 1e-7), m2, v2
+    for fn, args, parallel in ((adam, (w, g, m, v), True),
+                               (lambda w: (tf.tanh(w),), (w,), False)):
+        cf = tf.function(fn).get_concrete_function(*args)
+        compiled = compile_graph(cf.graph, target="llvm")
+        (st,) = [s for s in walk_steps(compiled.program) if s.kind == "kernel"]
+        assert st.point_bytes == 4 * (7 if parallel else 2)
+        assert st.fn is (st.fn_par if parallel else st.fn_ser)
+        (entry,) = [k for k in compiled.kernels if k.kind == "entry"]
+        assert re.search(rf"and i1 %\S+, {str(parallel).lower()}\n", entry.source)
+        for got, want in zip(execute(compiled.program, list(args)), run(cf.graph, args)):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("name, fn", [
     ("softmax", lambda x: tf.nn.softmax(x)),
     ("log_softmax", lambda x: tf.nn.log_softmax(x * 2.0)),
