@@ -56,10 +56,13 @@ def test_keras_fit_on_workers_matches_one_process(ranks, tmp_path):
     assert one["step_ir"] == 0  # one replica: nothing to reduce
 
 
-def test_gradients_in_two_buckets_on_workers_match_one_process(tmp_path):
+@pytest.mark.parametrize("progress", ["auto", "thread"])
+def test_gradients_in_two_buckets_on_workers_match_one_process(progress, tmp_path):
     """The collectives pass splits the step's gradients in two buckets (the middle layer's
-    1.1 MB, then the rest), each reduced in place where it starts."""
-    (one,), workers = _run("buckets", None, tmp_path), _run("buckets", 2, tmp_path)
+    1.1 MB, then the rest), each reduced in place where it starts; with the progress thread
+    moving them while the step computes, too."""
+    (one,), workers = _run("buckets", None, tmp_path), \
+        _run("buckets", 2, tmp_path, progress, KILN_MPI_PROGRESS=progress)
     for w in workers:
         for a, b in zip(w["weights"], one["weights"]):
             _close(a, b)
