@@ -38,10 +38,10 @@ from .sgemm import (
     F32P,
     I32,
     I64,
-    KC,
     MR,
     NR,
     NV,
+    SPLIT_KC,
     VW,
     _accumulators,
     _at,
@@ -131,7 +131,7 @@ class _BWide(_Wide):
 class _BGemm(_BWide):
     """The dot-product GEMM: depth-paired bfloat16 panels."""
     symbol, packed = SYMBOL, I16P
-    kc = 2 * KC  # the same bytes as the float32 GEMM's blocks
+    kc = split_kc = 2 * SPLIT_KC  # 512-deep blocks as measured (not retuned with KC)
 
     def depth(self, b, kb):
         return b.and_(b.add(kb, I64(1)), I64(-2))

@@ -8,12 +8,13 @@ CPU: half the rate). Kiln's micro-kernel (``micro``) holds a tile of C in vector
 streams packed panels of A and B, blocked as BLIS does (NC columns of B packed per KC-deep
 slice, MC rows of A per block, micro-tiles over both). A product too small to pay for a
 second thread runs on one; a larger one splits C into bands of rows (or of columns, when C
-is wide), PIECES per thread, that the pool hands out (runtime/threads.py), each packing its panels
-into its own row of the workspace; the largest pack each block of B once, together, for all
+is wide), PIECES per thread, that the pool hands out, each packing its panels into its row
+of the workspace; the largest pack each block of B once, together, for all
 bands to read; a small C over a long depth splits the depth (``parallel``). Fewer rows
 than a micro-tile holds (inference at batch 1) skip packing and stream the rows of B in
 order; on several threads they split the depth, each thread adding its rows of B into its
-own partial C, summed at the end. Measured numbers are in bench/README.md.
+own partial C, summed at the end. Measured numbers (KC 512 against 256: +3-10%) are in
+bench/README.md.
 
     kiln_sgemm(a, am, an, ta, b, bm, bn, tb, c, cm, cn, work, flags)
 
@@ -37,7 +38,8 @@ from .threads import WORKER, chunk_range, declare, parallel_for, pool_size
 VW = 16 if "avx512f" in cpu_flags() else 8   # float32 lanes of one vector register
 NV = 2                                        # vectors per row of the micro-tile
 MR, NR = (12 if VW == 16 else 6), VW * NV     # micro-tile: MR rows x NR columns of C
-KC, MC, NC = 256, 144, 1024                   # depth, row and column blocking
+KC, MC, NC = 512, 144, 1024                   # depth, row and column blocking
+SPLIT_KC = 256                                # depth unit of a split-depth product's pieces
 SMALL = 1 << 18                               # m*n*k below this: one thread
 PIECES = 2                                    # bands per thread of a parallel product
 ROW_BAND = 128                                # columns of c a band, fewer rows than MR
@@ -52,11 +54,9 @@ SHARED_MANY, BAND_ROWS = 1 << 24, 64          # ... with at least BAND_ROWS rows
 CONTEXT = 16                                  # i64 values of a parallel product's context
 ACCUMULATE, SERIAL = 1, 2                     # flags
 
-F32, I1, I8, I32, I64 = ir.FloatType(), ir.IntType(1), ir.IntType(8), ir.IntType(32), \
-    ir.IntType(64)
+F32, I1, I8, I32, I64 = ir.FloatType(), *(ir.IntType(n) for n in (1, 8, 32, 64))
 F32P = F32.as_pointer()
-SIGNATURE = ir.FunctionType(ir.VoidType(), [F32P, I64, I64, I8, F32P, I64, I64, I8, F32P,
-                                            I64, I64, F32P, I8])
+SIGNATURE = ir.FunctionType(ir.VoidType(), [F32P, I64, I64, I8] * 2 + [F32P, I64, I64, F32P, I8])
 _lock = threading.Lock()
 
 
@@ -111,7 +111,7 @@ class _Gemm:
     b's pointer type), ``packed`` (the packed panels'), ``micro``, ``pack``, ``scalar`` and
     ``vector`` (loads widened to float32) and ``depth`` (the packed depth of kb rows)."""
     symbol, src, packed = SYMBOL, F32P, F32P
-    kc = KC  # depth of a packed block (its panels fill the workspace's KC-deep floats)
+    kc, split_kc = KC, SPLIT_KC  # a packed block's depth (its panels fill the workspace)
 
     def __init__(self):
         self.module = ir.Module(name=self.symbol)
@@ -521,13 +521,13 @@ class _Gemm:
         # a deep product of a small C (a dense layer's input 9216 wide, batch 64): split the
         # depth over packed tiles, each thread packing its share of B once
         skinny = b.and_(b.and_(b.not_(few), b.icmp_signed("<=", size, I64(PARTIAL))), b.and_(
-            b.icmp_signed(">=", k, b.mul(pieces, I64(self.kc))),
+            b.icmp_signed(">=", k, b.mul(pieces, I64(self.split_kc))),
             b.icmp_signed(">=", k, b.mul(I64(8), b.select(b.icmp_signed(">", m, n), m, n)))))
         shared = b.and_(shared, b.not_(skinny))
         mode = b.select(few, b.select(deep, I64(3), I64(2)), b.select(
             skinny, I64(6), b.select(by_rows, I64(0), I64(1))))
         unit = b.select(few, b.select(deep, I64(DEPTH_PIECE), I64(ROW_BAND)), b.select(
-            skinny, I64(self.kc), b.select(b.or_(by_rows, shared), I64(MR), I64(NR))))
+            skinny, I64(self.split_kc), b.select(b.or_(by_rows, shared), I64(MR), I64(NR))))
         total = b.select(b.or_(deep, skinny), k, b.select(
             few, n, b.select(b.or_(by_rows, shared), m, n)))
         band, count = self.split(b, total, unit, pieces)
