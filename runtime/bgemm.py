@@ -38,6 +38,7 @@ from .sgemm import (
     F32P,
     I32,
     I64,
+    KC,
     MR,
     NR,
     NV,
@@ -131,7 +132,7 @@ class _BWide(_Wide):
 class _BGemm(_BWide):
     """The dot-product GEMM: depth-paired bfloat16 panels."""
     symbol, packed = SYMBOL, I16P
-    kc = split_kc = 2 * SPLIT_KC  # 512-deep blocks as measured (not retuned with KC)
+    kc, split_kc = 2 * KC, 2 * SPLIT_KC  # the same bytes as the float32 GEMM's
 
     def depth(self, b, kb):
         return b.and_(b.add(kb, I64(1)), I64(-2))
