@@ -35,6 +35,7 @@ def build(symbol: str, constants: dict):
     """The GEMM compiled under ``constants`` (module names of runtime/sgemm.py; the
     workspace sizes that follow from the blocking are recomputed)."""
     g = {**vars(sgemm), **constants}
+    # (sgemm's PACK, for the variant's blocking: keep the two in step)
     pack = g["KC"] * (g["NC"] + g["NR"]) + g["KC"] * (g["MC"] + g["MR"]) + g["MR"] * g["NR"]
     constants = {"PACK": pack, "WORK": pack + g["PARTIAL"], **constants}
     saved = {k: getattr(sgemm, k) for k in constants}

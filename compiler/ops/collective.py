@@ -33,8 +33,10 @@ def _infer(types, attrs):
 
 
 def _ref(*arrays, group, reduction, in_place=()):
-    """``in_place``: the positions of arrays a compiled step gives up to be reduced in
-    place (its bucket: compiler/codegen/memory.py); never an attribute of the IR op."""
+    """The interpreter's and eager all_reduce. A compiled program runs its all-reduces as
+    collective steps (runtime/collective.py ``bind``); ``in_place`` (never an attribute of
+    the IR op) is what a program file written before those steps existed passes here: the
+    positions of the arrays its library step gives up to be reduced in place."""
     if not _runner:
         raise KilnError("all_reduce", "no collective runtime in this process: create a "
                                       "tf.distribute strategy first")

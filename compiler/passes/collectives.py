@@ -92,9 +92,4 @@ def _buckets(node: Node, at: dict) -> list[list[int]]:
 def _nbytes(x) -> int:
     """A tensor's size in bytes; one of a size known only at run time counts as a bucket."""
     t = x.type
-    if not t.is_static:
-        return BUCKET_BYTES
-    n = t.dtype.np.itemsize
-    for d in t.shape:
-        n *= d
-    return n
+    return t.size() * t.dtype.np.itemsize if t.is_static else BUCKET_BYTES
