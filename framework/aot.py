@@ -28,12 +28,12 @@ STUBS = r"""
 /* The native backend's thread pool, for a library that runs on its caller's thread: a
    parallel loop is one chunk, the whole range. */
 typedef void (*kiln_worker)(char **, int64_t *, int64_t *, void *);
-void numba_parallel_for(void *fn, char **args, int64_t *dims, int64_t *steps, void *data,
+void kiln_parallel_for(void *fn, char **args, int64_t *dims, int64_t *steps, void *data,
                         int64_t a, int64_t b, int32_t threads) {
     ((kiln_worker)fn)(args, dims, steps, data);
 }
 int32_t get_num_threads(void) { return 1; }
-int32_t get_thread_id(void) { return 0; }
+int32_t kiln_thread_id(void) { return 0; }
 """
 
 _C_TYPES = {"f32": "float", "f64": "double", "i32": "int32_t", "i64": "int64_t",

@@ -50,7 +50,7 @@ from .sgemm import (
     _loop,
     _min,
 )
-from .threads import WORKER, chunk_range, declare, parallel_for, run_chunk
+from .threads import WORKER, chunk_range, declare, parallel_for, run_chunk, thread_id
 
 SYMBOL, FILTER_SYMBOL = "kiln_bconv", "kiln_bconv_filter"
 __all__ = ["AVAILABLE", "FILTER_SYMBOL", "SYMBOL", "bconv_address", "filter_takes",
@@ -180,8 +180,7 @@ class _BConv(_Conv):
         _, _, _, c, kh, kw, o, _, _, _, ow = (b.load(b.gep(geo, [I64(j)])) for j in range(11))
         size, step = b.mul(b.mul(b.mul(kh, kw), c), o), _rows_ir(b, ow)
         pairs = b.sdiv(b.add(ow, I64(1)), I64(2))
-        tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(I32, [])),
-                            []), I64)
+        tid = thread_id(b)
         dst = _at(b, work, (b.select(pooled, tid, I64(0)), b.add(size, b.mul(step, b.mul(
             pairs, o)))))
         gp = b.bitcast(_at(b, dst, size), I16P)

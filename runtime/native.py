@@ -132,7 +132,7 @@ def _resolve_externals(text: str) -> None:
     if "kiln_sconv" in names or "kiln_sconv_filter" in names:  # compiled once (sconv.py)
         from .sconv import address
         address()
-    if "numba_parallel_for" in names:
+    if names & {"kiln_parallel_for", "numba_parallel_for"}:  # (older program files: numba's)
         parallel_available()
     missing = sorted(n for n in names if not n.startswith("llvm.") and
                      not llvm.address_of_symbol(n))

@@ -55,7 +55,7 @@ from .sgemm import (
     _loop,
     _min,
 )
-from .threads import WORKER, chunk_range, declare, parallel_for, run_chunk
+from .threads import WORKER, chunk_range, declare, parallel_for, run_chunk, thread_id
 
 SYMBOL, FILTER_SYMBOL = "kiln_sconv", "kiln_sconv_filter"
 SIGNATURE = ir.FunctionType(ir.VoidType(), [F32P, F32P, F32P, F32P, I64.as_pointer(), I8])
@@ -323,8 +323,7 @@ class _Conv:
         pooled = b.trunc(b.load(b.gep(ctx, [I64(4)])), ir.IntType(1))
         _, _, _, c, kh, kw, o, _, _, _, ow = (b.load(b.gep(geo, [I64(j)])) for j in range(11))
         kk = b.mul(b.mul(kh, kw), c)
-        tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(I32, [])),
-                            []), I64)
+        tid = thread_id(b)
         dst = _at(b, work, (b.select(pooled, tid, I64(0)), kk, o))
         step = b.select(b.icmp_signed(">", ow, I64(ROW_PIXELS)), I64(1),
                         b.sdiv(I64(ROW_PIXELS), ow))

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from llvmlite import ir
 
 from .env import cpu_flags
-from .threads import WORKER, chunk_range, declare, parallel_for, pool_size
+from .threads import WORKER, chunk_range, declare, parallel_for, pool_size, thread_id
 
 VW = 16 if "avx512f" in cpu_flags() else 8   # float32 lanes of one vector register
 NV = 2                                        # vectors per row of the micro-tile
@@ -448,8 +448,7 @@ class _Gemm:
         ta, tb = b.trunc(v[8], I1), b.trunc(v[9], I1)
         mode, size, m, add, j0, p0 = v[10], v[11], v[12], b.trunc(v[13], I1), v[14], v[15]
         depth = b.sub(_min(b, b.mul(b.add(first, count), size), k), b.mul(first, size))
-        tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(I32, [])),
-                            []), I64)
+        tid = thread_id(b)
         work = _at(b, shared, (tid, WORK))
         lo, hi = b.mul(first, size), b.mul(b.add(first, count), size)
         nb, kb = _min(b, I64(NC), b.sub(n, j0)), _min(b, I64(self.kc), b.sub(k, p0))

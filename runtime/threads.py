@@ -1,18 +1,21 @@
-"""The thread pool that native code's parallel loops run on: numba's ``parallel_for``,
-over its threading layer (TBB's work-stealing scheduler where TBB is installed, runtime/env.py).
+"""The thread pool that native code's parallel loops run on: Kiln's own (runtime/pool.py:
+workers that stay awake between a step's kernels), with numba's pool (TBB's where TBB is
+installed, runtime/env.py) started beside it for numba's own kernels, for the thread count
+``numba.set_num_threads`` sets, and for program files compiled before Kiln had its pool.
 
 A parallel loop is a worker function of numba's gufunc shape, ``worker(args, dims, steps,
-data)``, handed to ``numba_parallel_for`` with the range [lo, hi) encoded as one
-"array" whose base is ``lo`` and whose step is 1: each call of the worker gets the first
-index of its chunk in ``args[0]`` and the chunk's length in ``dims[0]``, and ``data`` points
-at the loop's context (the kernel's arguments). TBB splits the range into chunks that idle
-threads steal, and the caller waits only for the chunks that were taken, never for a thread
-that the OS has not scheduled yet: with a competing process on one of two cores, a
-libgomp team (whose closing barrier every thread must reach) made two threads slower than
-one (bench/README.md, "A busy machine").
+data)``, handed to ``kiln_parallel_for`` (``numba_parallel_for``'s signature) with the range
+[lo, hi) encoded as one "array" whose base is ``lo`` and whose step is 1: each call of the
+worker gets the first index of its chunk in ``args[0]`` and the chunk's length in
+``dims[0]``, and ``data`` points at the loop's context (the kernel's arguments). The caller
+waits only for the chunks other threads took, never for a thread that the OS has not
+scheduled yet: with a competing process on one of two cores, a libgomp team (whose closing
+barrier every thread must reach) made two threads slower than one (bench/README.md, "A busy
+machine"). ``KILN_POOL=numba`` runs the loops on numba's pool instead.
 
-Helpers here build the IR of both sides (``chunk_range`` in the worker, ``parallel_for`` at
-the call); ``parallel_available`` starts numba's pool, whose entry points the loader binds.
+Helpers here build the IR of both sides (``chunk_range`` and ``thread_id`` in the worker,
+``parallel_for`` at the call); ``parallel_available`` starts the pools, whose entry points
+the loader binds.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ def _after_fork_in_child() -> None:
     # a forked child runs native kernels serially.
     global _forked
     _forked = True
+    if "runtime.pool" in sys.modules:
+        sys.modules["runtime.pool"].after_fork_in_child()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -110,14 +115,21 @@ def _start() -> bool:
         try:
             from numba.np.ufunc import parallel
             parallel._launch_threads()
-            return True
         except Exception:  # no layer loads: kernels run their serial variants
             return False
-    ctypes.CFUNCTYPE(None, ctypes.c_int)(pool.launch_threads)(pool_size())
-    for symbol, attr in (("numba_parallel_for", "parallel_for"),
-                         ("get_num_threads", "get_num_threads"),
-                         ("get_thread_id", "get_thread_id")):
-        llvm.add_symbol(symbol, getattr(pool, attr))
+    else:
+        ctypes.CFUNCTYPE(None, ctypes.c_int)(pool.launch_threads)(pool_size())
+        for symbol, attr in (("numba_parallel_for", "parallel_for"),
+                             ("get_num_threads", "get_num_threads"),
+                             ("get_thread_id", "get_thread_id")):
+            llvm.add_symbol(symbol, getattr(pool, attr))
+    from . import pool
+    ours = pool.start(pool_size())
+    for symbol, theirs in (("kiln_parallel_for", "numba_parallel_for"),
+                           ("kiln_thread_id", "get_thread_id")):
+        llvm.add_symbol(symbol, ours[symbol] if ours else llvm.address_of_symbol(theirs))
+    if ours and os.environ.get("KILN_POOL") == "numba":
+        pool.delegate(True)
     return True
 
 
@@ -153,13 +165,19 @@ def run_chunk(b: ir.IRBuilder, worker: ir.Function, data: ir.Value, lo: ir.Value
     b.call(worker, [*_range(b, lo, hi), data])
 
 
+def thread_id(b: ir.IRBuilder) -> ir.Value:
+    """In a worker: the index (i64) of the pool's thread running it, 0 on the caller's."""
+    fn = declare(b.module, "kiln_thread_id", ir.FunctionType(I32, []))
+    return b.zext(b.call(fn, []), I64)
+
+
 def parallel_for(b: ir.IRBuilder, worker: ir.Function, data: ir.Value, lo: ir.Value,
                  hi: ir.Value) -> None:
     """Call ``worker`` over chunks of [lo, hi) on the pool's threads (numba's
     ``get_num_threads()`` of them: ``numba.set_num_threads`` sets it per calling thread),
     and return when every chunk is done."""
     module = b.module
-    run = declare(module, "numba_parallel_for", ir.FunctionType(
+    run = declare(module, "kiln_parallel_for", ir.FunctionType(
         ir.VoidType(), [I8P, I8P.as_pointer(), I64.as_pointer(), I64.as_pointer(), I8P,
                         I64, I64, I32]))
     threads = declare(module, "get_num_threads", ir.FunctionType(I32, []))

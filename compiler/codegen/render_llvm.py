@@ -27,10 +27,10 @@ from runtime.sgemm import workspace_shape
 from runtime.threads import (
     WORKER,
     chunk_range,
-    declare,
     parallel_available,
     parallel_for,
     run_chunk,
+    thread_id,
 )
 
 from .. import dtypes as dt
@@ -334,8 +334,7 @@ class _Kernel:
                     for r, a in zip(raw, args)])
         if chunks:
             pooled = b.trunc(raw[-1], ir.IntType(1))
-            tid = b.zext(b.call(declare(self.module, "get_thread_id", ir.FunctionType(
-                ir.IntType(32), [])), []), I64) if self.parallel is not None else I64(0)
+            tid = thread_id(b) if self.parallel is not None else I64(0)
             body(first, b.add(first, count), b.select(pooled, tid, I64(0)))
         else:
             self._loop(first, b.add(first, count), body)
