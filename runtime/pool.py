@@ -5,8 +5,13 @@ Why not numba's TBB pool, which Kiln used before: each of its parallel loops mak
 TBB arena, and its workers sleep as soon as no arena has work. On these VMs waking one
 costs 20-60 us (110 us after 5 ms of rest), paid by every parallel kernel of a train step
 that Python launched a few microseconds after the last (back to back, a loop costs 2.5 us).
-Here a worker spins for about SPIN_CYCLES after its last loop (0.3 ms, as numba's OpenMP
-threads were set to spin, runtime/env.py), then sleeps on a futex.
+Here a worker spins for about SPIN_CYCLES after its last loop (~0.1 ms), then sleeps on a
+futex; a worker that finds its core shared (a gap in its spinning: the OS ran another
+thread there) sleeps at once for ~0.1 s, as TBB's do. Spinning 0.3 ms made two threads
+lose to one beside a process that kept one core busy (the MLP SGD step of
+bench/contention.py 7.1 ms against 5.1); 0.1 ms keeps them even, and keeps the gain:
+batch-1 inference and a Keras fit epoch, where Python runs between kernels, 1.36x and
+1.08-1.19x (bench/pool_ab.py, numbers in bench/README.md).
 
 A loop's range is cut into CHUNKS chunks a thread, and each thread owns a contiguous
 segment of them: it runs its own from the front, then takes the others' from their backs.
@@ -44,8 +49,8 @@ from llvmlite import ir
 
 from .threads import WORKER, declare
 
-SPIN_CYCLES = 1 << 20    # time-stamp counter cycles a worker waits awake (~0.3 ms at 3 GHz)
-PREEMPTED_CYCLES = 1 << 16  # a gap in the spinning that means another thread ran (~20 us)
+SPIN_CYCLES = 1 << 18    # time-stamp counter cycles a worker waits awake (~0.1 ms at 3 GHz)
+PREEMPTED_CYCLES = 1 << 21  # a gap in the spinning: another thread ran here (~0.7 ms)
 SHARED_CYCLES = 1 << 28  # ... after which the worker does not spin for ~0.1 s
 CHUNKS = 16              # chunks in each thread's segment of a loop's range
 MAX_THREADS = 256
