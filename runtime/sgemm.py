@@ -6,15 +6,16 @@ numpy's OpenBLAS runs the kernels ``OPENBLAS_CORETYPE`` names (an AVX2 type on a
 CPU: half the rate). Kiln's micro-kernel (``micro``) holds a tile of C in vector registers
 (12 x 32 floats in 24 zmm registers with AVX-512, 6 x 16 in 12 ymm with AVX2) while it
 streams packed panels of A and B, blocked as BLIS does (NC columns of B packed per KC-deep
-slice, MC rows of A per block, micro-tiles over both). A product too small to pay for a
+slice, MC rows of A per block, micro-tiles over both); A's panels are packed a vector
+of depths at a time, by transposing blocks of rows. A product too small to pay for a
 second thread runs on one; a larger one splits C into bands of rows (or of columns, when C
-is wide), PIECES per thread, that the pool hands out, each packing its panels into its row
-of the workspace; the largest pack each block of B once, together, for all
-bands to read; a small C over a long depth splits the depth (``parallel``). Fewer rows
-than a micro-tile holds (inference at batch 1) skip packing and stream the rows of B in
-order; on several threads they split the depth, each thread adding its rows of B into its
-own partial C, summed at the end. Measured numbers (KC 512 against 256: +3-10%) are in
-bench/README.md.
+is wide), PIECES per thread and within a unit of each other in size, that the pool hands
+out, each packing its panels into its row of the workspace; the largest pack each block of
+B once, together, for all bands to read; a small C over a long depth splits the depth
+(``parallel``). Fewer rows than a micro-tile holds (inference at batch 1) skip packing and
+stream the rows of B in order (sgemm_rows.py); on several threads they split the depth,
+each thread adding its rows of B into its own partial C, summed at the end. Measured
+numbers (KC 512 against 256: +3-10%; the transposing pack, +3-7%) are in bench/README.md.
 
     kiln_sgemm(a, am, an, ta, b, bm, bn, tb, c, cm, cn, work, flags)
 
@@ -28,14 +29,27 @@ itself, one per thread, passes each thread's row of the workspace).
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 
 from llvmlite import ir
 
-from .env import cpu_flags
+from .sgemm_rows import RowProducts
+from .simd_ir import (
+    F32,
+    F32P,
+    I1,
+    I8,
+    I32,
+    I64,
+    VW,
+    _accumulators,
+    _at,
+    _loop,
+    _min,
+    masked,
+    transpose,
+)
 from .threads import WORKER, chunk_range, declare, parallel_for, pool_size, thread_id
 
-VW = 16 if "avx512f" in cpu_flags() else 8   # float32 lanes of one vector register
 NV = 2                                        # vectors per row of the micro-tile
 MR, NR = (12 if VW == 16 else 6), VW * NV     # micro-tile: MR rows x NR columns of C
 KC, MC, NC = 512, 144, 1024                   # depth, row and column blocking
@@ -43,7 +57,6 @@ SPLIT_KC = 256                                # depth unit of a split-depth prod
 SMALL = 1 << 18                               # m*n*k below this: one thread
 PIECES = 2                                    # bands per thread of a parallel product
 ROW_BAND = 128                                # columns of c a band, fewer rows than MR
-DEPTH_ROWS = 4                                # rows of B added at once, fewer rows than MR
 DEPTH_PIECE = 64                              # least depth a piece of a split depth
 PACK = KC * (NC + NR) + KC * (MC + MR) + MR * NR   # floats a thread packs into
 PARTIAL = 1 << 16                             # floats of a thread's partial C (split depth)
@@ -54,8 +67,6 @@ SHARED_MANY, BAND_ROWS = 1 << 24, 64          # ... with at least BAND_ROWS rows
 CONTEXT = 18                                  # i64 values of a parallel product's context
 ACCUMULATE, SERIAL = 1, 2                     # flags
 
-F32, I1, I8, I32, I64 = ir.FloatType(), *(ir.IntType(n) for n in (1, 8, 32, 64))
-F32P = F32.as_pointer()
 SIGNATURE = ir.FunctionType(ir.VoidType(), [F32P, I64, I64, I8] * 2 + [F32P, I64, I64, F32P, I8])
 _lock = threading.Lock()
 
@@ -64,49 +75,7 @@ def workspace_shape() -> tuple[int, int]:
     return (pool_size(), WORK)
 
 
-@contextmanager
-def _loop(b: ir.IRBuilder, lo, hi, step=1):
-    """for i in range(lo, hi, step) (i64 values; step a positive constant)."""
-    lo, hi = (I64(v) if isinstance(v, int) else v for v in (lo, hi))
-    pre = b.block
-    head, body, done = (b.append_basic_block(f"for.{x}") for x in ("head", "body", "done"))
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64)
-    i.add_incoming(lo, pre)
-    b.cbranch(b.icmp_signed("<", i, hi), body, done)
-    b.position_at_end(body)
-    yield i
-    i.add_incoming(b.add(i, I64(step)), b.block)
-    b.branch(head)
-    b.position_at_end(done)
-
-
-def _min(b, x, y):
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
-
-def _accumulators(b, vec, count):
-    """``count`` vector accumulators at zero (stack slots LLVM promotes to registers)."""
-    accs = [b.alloca(vec) for _ in range(count)]
-    for acc in accs:
-        b.store(ir.Constant(vec, [0.0] * vec.count), acc)
-    return accs
-
-
-def _at(b, p, *terms):
-    """&p[sum of products]: each term an i64 or a tuple of factors."""
-    off = I64(0)
-    for t in terms:
-        t = t if isinstance(t, tuple) else (t,)
-        v = I64(t[0]) if isinstance(t[0], int) else t[0]
-        for f in t[1:]:
-            v = b.mul(v, I64(f) if isinstance(f, int) else f)
-        off = b.add(off, v)
-    return b.gep(p, [off])
-
-
-class _Gemm:
+class _Gemm(RowProducts):
     """The float32 GEMM. A subclass changes the operands' element type: ``src`` (a's and
     b's pointer type), ``packed`` (the packed panels'), ``micro``, ``pack``, ``scalar`` and
     ``vector`` (loads widened to float32) and ``depth`` (the packed depth of kb rows)."""
@@ -134,7 +103,7 @@ class _Gemm:
         p = b.bitcast(p, self.vec.as_pointer())
         if mask is None:
             return b.load(p, align=4)
-        return b.call(self.masked("load"), [p, I32(4), mask, ir.Constant(self.vec,
+        return b.call(masked(self.module, "load", self.vec), [p, I32(4), mask, ir.Constant(self.vec,
                                                                        [0.0] * VW)])
 
     def function(self, name, args, ret=ir.VoidType(), internal=True):
@@ -196,9 +165,14 @@ class _Gemm:
                             b.store(self.pack_load(b, b.gep(src, [j])),
                                     self.slot(b, panel, p, j, width))
                 with along_cols:  # X[s0+s+lane, p0+p]: p contiguous
+                    whole = I64(0)  # depths done by transposing blocks of vectors
+                    if self.transposes(width):
+                        whole = b.select(b.icmp_signed("==", n, I64(width)),
+                                         b.sub(kb, b.srem(kb, I64(VW))), I64(0))
+                        self.pack_transposed(b, x, ld, b.add(s0, s), p0, whole, panel, width)
                     with _loop(b, 0, n) as j:
                         src = _at(b, x, (b.add(b.add(s0, s), j), ld), p0)
-                        with _loop(b, 0, kb) as p:
+                        with _loop(b, whole, kb) as p:
                             b.store(self.pack_load(b, b.gep(src, [p])),
                                     self.slot(b, panel, p, j, width))
             with _loop(b, 0, kp) as p:  # zeros past the last lane (and depth, if padded)
@@ -207,6 +181,26 @@ class _Gemm:
                                                                           width))
         b.ret_void()
         return fn
+
+    def transposes(self, width):
+        """Whether ``pack`` of ``width``-wide panels copies VW x VW blocks as vectors, by
+        a transpose: float32 panels at most a vector wide (A's), in the layout ``slot``
+        gives (a scalar copy of 12 rows of A, 512 deep, ran at 2.2 Gfloat/s)."""
+        return width <= VW and self.src is F32P and self.packed is F32P and \
+            type(self).slot is _Gemm.slot
+
+    def pack_transposed(self, b, x, ld, r0, p0, depth, panel, width):
+        """panel[p*width + j] = x[(r0 + j)*ld + p0 + p] for j < width, p < ``depth`` (a
+        multiple of VW), VW depths at a time: each row's VW values, transposed, stored
+        VW wide in order (each store's lanes past ``width`` are the next one's, the last
+        store's land past the panel's block, in what the packing writes next or spare
+        workspace)."""
+        with _loop(b, 0, depth, VW) as p:
+            rows = [self.vector(b, _at(b, x, (b.add(r0, I64(j)), ld), p0, p)) if j < width
+                    else None for j in range(VW)]
+            for q, col in enumerate(transpose(b, rows)):
+                at = b.bitcast(_at(b, panel, (b.add(p, I64(q)), width)), self.vec.as_pointer())
+                b.store(col, at, align=4)
 
     def slot(self, b, panel, p, j, width):
         """Where a packed panel holds op(X)'s depth p, lane j."""
@@ -270,126 +264,6 @@ class _Gemm:
                 b.call(band, [a, lda, ta, bpack, c, ldc, kb, p0, work, r0, r1, j0, nb, add])
         b.ret_void()
         return fn
-
-    def rows(self):
-        """c (+)= op(a) @ op(b) over depths [p_lo, p_hi), row by row, for fewer rows than a
-        micro-tile holds (no packing: B is read once per row of c). The rows of B stream
-        past in order, DEPTH_ROWS at a time, each adding its scaled columns into the row of
-        c (in L1), a vector at a time: B is read as one forward stream, as a B too large for
-        L2 needs (walking a block of columns down all rows of B, a cache line or two a row,
-        reads it from L3 ~1.3x slower on two threads). The columns after the last whole
-        vector accumulate in a register over all the depths, through masked loads. When B
-        is transposed, each element is a dot product with a row of B (in any order of
-        additions, so it vectorizes)."""
-        fn, b = self.function("rows", [self.src, I64, I1, self.src, I64, I1, F32P, I64, I64,
-                                       I64, I64, I64, I64, I1])
-        a, lda, ta, bm, ldb, tb, c, ldc, m, j_lo, j_hi, p_lo, p_hi, add = fn.args
-        flags = ("reassoc", "contract")
-        acc, tail = b.alloca(F32), b.alloca(self.vec)
-        deep = b.add(p_lo, b.mul(b.sdiv(b.sub(p_hi, p_lo), I64(DEPTH_ROWS)), I64(DEPTH_ROWS)))
-        whole = b.add(j_lo, b.mul(b.sdiv(b.sub(j_hi, j_lo), I64(VW)), I64(VW)))
-
-        def a_at(i, p):
-            return self.scalar(b, b.select(ta, _at(b, a, (p, lda), i), _at(b, a, (i, lda), p)))
-        with _loop(b, 0, m) as i:
-            out = _at(b, c, (i, ldc))
-            with b.if_else(tb) as (dots, axpys):
-                with dots:
-                    with _loop(b, j_lo, j_hi) as j:
-                        b.store(b.select(add, b.load(b.gep(out, [j])), F32(0.0)), acc)
-                        with _loop(b, p_lo, p_hi) as p:
-                            prod = b.fmul(a_at(i, p), self.scalar(b, _at(b, bm, (j, ldb), p)),
-                                          flags)
-                            b.store(b.fadd(b.load(acc), prod, flags), acc)
-                        b.store(b.load(acc), b.gep(out, [j]))
-                with axpys:
-                    with b.if_then(b.not_(add)):
-                        with _loop(b, j_lo, whole) as j:
-                            b.store(F32(0.0), b.gep(out, [j]))
-                    with _loop(b, p_lo, deep, DEPTH_ROWS) as p0:
-                        ps = [b.add(p0, I64(r)) for r in range(DEPTH_ROWS)]
-                        self.row_update(b, [a_at(i, p) for p in ps],
-                                        [_at(b, bm, (p, ldb)) for p in ps], out, j_lo, whole)
-                    with _loop(b, deep, p_hi) as p:
-                        self.row_update(b, [a_at(i, p)], [_at(b, bm, (p, ldb))], out, j_lo,
-                                        whole)
-                    with b.if_then(b.icmp_signed("<", whole, j_hi)):
-                        self.row_block(b, lambda p: a_at(i, p), bm, ldb, out, whole, p_lo,
-                                       p_hi, add, [tail], b.sub(j_hi, whole))
-        b.ret_void()
-        return fn
-
-    def row_update(self, b, scales, sources, out, j_lo, j_hi):
-        """out[j] += sum_r scales[r] * sources[r][j] for j in [j_lo, j_hi), whole vectors,
-        two an iteration (as LLVM's vectorizer interleaves)."""
-        vec, vp = self.vec, self.vec.as_pointer()
-        fma = self.fma()
-        undef = ir.Constant(vec, ir.Undefined)
-        lane0 = ir.Constant(ir.VectorType(I32, VW), [0] * VW)
-        scales = [b.shuffle_vector(b.insert_element(undef, x, I32(0)), undef, lane0)
-                  for x in scales]
-
-        def update(j):
-            at = b.bitcast(b.gep(out, [j]), vp)
-            v = b.load(at, align=4)
-            for x, src in zip(scales, sources):
-                v = b.call(fma, [x, self.vector(b, b.gep(src, [j])), v])
-            b.store(v, at, align=4)
-        pairs = b.add(j_lo, b.mul(b.sdiv(b.sub(j_hi, j_lo), I64(2 * VW)), I64(2 * VW)))
-        with _loop(b, j_lo, pairs, 2 * VW) as j:
-            update(j)
-            update(b.add(j, I64(VW)))
-        with _loop(b, pairs, j_hi, VW) as j:
-            update(j)
-
-    def row_block(self, b, a_at, bm, ldb, out, j0, p_lo, p_hi, add, accs, left=None):
-        """out[j0:j0 + VW * len(accs)] (+)= sum_p a_at(p) * bm[p, j0:...] over [p_lo, p_hi),
-        the block in registers; with ``left`` columns only (fewer than the block), through
-        masked loads and stores."""
-        vec, vp = self.vec, self.vec.as_pointer()
-        fma = self.fma()
-        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
-                                                                   [0] * VW)
-        zero = ir.Constant(vec, [0.0] * VW)
-        masks = [None] * len(accs)
-        if left is not None:
-            lanes = ir.VectorType(I64, VW)
-            left = b.shuffle_vector(b.insert_element(ir.Constant(lanes, ir.Undefined), left,
-                                                    I32(0)), ir.Constant(lanes, ir.Undefined),
-                                    lane0)
-            masks = [b.icmp_signed("<", ir.Constant(lanes, [v * VW + j for j in range(VW)]),
-                                   left) for v in range(len(accs))]
-
-        def load(p, mask):
-            p = b.bitcast(p, vp)
-            if mask is None:
-                return b.load(p, align=4)
-            return b.call(self.masked("load"), [p, I32(4), mask, zero])
-
-        for v, x in enumerate(accs):
-            b.store(b.select(add, load(_at(b, out, j0, v * VW), masks[v]), zero), x)
-        with _loop(b, p_lo, p_hi) as p:
-            av = b.shuffle_vector(b.insert_element(undef, a_at(p), I32(0)), undef, lane0)
-            for v, x in enumerate(accs):
-                src = self.vector(b, _at(b, bm, (p, ldb), j0, v * VW), masks[v])
-                b.store(b.call(fma, [av, src, b.load(x)]), x)
-        for v, x in enumerate(accs):
-            at = b.bitcast(_at(b, out, j0, v * VW), vp)
-            if masks[v] is None:
-                b.store(b.load(x), at, align=4)
-            else:
-                b.call(self.masked("store"), [b.load(x), at, I32(4), masks[v]])
-
-    def masked(self, op):
-        """llvm.masked.load / llvm.masked.store of one vector."""
-        name = f"llvm.masked.{op}.v{VW}f32.p0"
-        if name in self.module.globals:
-            return self.module.globals[name]
-        vec, mask = self.vec, ir.VectorType(I1, VW)
-        args = [vec.as_pointer(), I32, mask, vec] if op == "load" else \
-            [vec, vec.as_pointer(), I32, mask]
-        return ir.Function(self.module, ir.FunctionType(vec if op == "load" else
-                                                        ir.VoidType(), args), name)
 
     def build(self) -> str:
         micro = self.micro()
