@@ -159,7 +159,11 @@ class _Gemm(RowProducts):
             n = _min(b, I64(width), b.sub(sb, s))
             with b.if_else(t) as (along_rows, along_cols):
                 with along_rows:  # X[p0+p, s0+s+lane]: lanes contiguous
-                    with _loop(b, 0, kb) as p:
+                    whole = I64(0)  # depths copied as vectors (full panels)
+                    if self.transposes(width):
+                        whole = b.select(b.icmp_signed("==", n, I64(width)), kb, I64(0))
+                        self.pack_rows(b, x, ld, b.add(s0, s), p0, whole, panel, width)
+                    with _loop(b, whole, kb) as p:
                         src = _at(b, x, (b.add(p0, p), ld), s0, s)
                         with _loop(b, 0, n) as j:
                             b.store(self.pack_load(b, b.gep(src, [j])),
@@ -184,23 +188,39 @@ class _Gemm(RowProducts):
 
     def transposes(self, width):
         """Whether ``pack`` of ``width``-wide panels copies VW x VW blocks as vectors, by
-        a transpose: float32 panels at most a vector wide (A's), in the layout ``slot``
-        gives (a scalar copy of 12 rows of A, 512 deep, ran at 2.2 Gfloat/s)."""
-        return width <= VW and self.src is F32P and self.packed is F32P and \
-            type(self).slot is _Gemm.slot
+        a transpose: float32 panels at most a vector wide (A's) or whole vectors wide (B's,
+        transposed), in the layout ``slot`` gives (a scalar copy of 12 rows of A, 512
+        deep, ran at 2.2 Gfloat/s)."""
+        return (width <= VW or width % VW == 0) and self.src is F32P and \
+            self.packed is F32P and type(self).slot is _Gemm.slot
+
+    def pack_rows(self, b, x, ld, c0, p0, depth, panel, width):
+        """panel[p*width + j] = x[(p0 + p)*ld + c0 + j] for j < width, p < ``depth``: whole
+        vectors, or one masked vector for a panel narrower than a vector."""
+        mask = None if width % VW == 0 else ir.Constant(ir.VectorType(I1, VW),
+                                                        [j < width for j in range(VW)])
+        with _loop(b, 0, depth) as p:
+            for g in range(0, width, VW):
+                value = self.vector(b, _at(b, x, (b.add(p0, p), ld), c0, g), mask)
+                at = b.bitcast(_at(b, panel, (p, width), g), self.vec.as_pointer())
+                if mask is None:
+                    b.store(value, at, align=4)
+                else:
+                    b.call(masked(self.module, "store", self.vec), [value, at, I32(4), mask])
 
     def pack_transposed(self, b, x, ld, r0, p0, depth, panel, width):
         """panel[p*width + j] = x[(r0 + j)*ld + p0 + p] for j < width, p < ``depth`` (a
-        multiple of VW), VW depths at a time: each row's VW values, transposed, stored
-        VW wide in order (each store's lanes past ``width`` are the next one's, the last
-        store's land past the panel's block, in what the packing writes next or spare
-        workspace)."""
+        multiple of VW), VW depths at a time: the rows' VW values, VW rows at a time,
+        transposed and stored VW wide. Panels narrower than a vector are stored in order
+        (each store's lanes past ``width`` are the next one's, the last store's land past
+        the panel's block, in what the packing writes next or spare workspace)."""
         with _loop(b, 0, depth, VW) as p:
-            rows = [self.vector(b, _at(b, x, (b.add(r0, I64(j)), ld), p0, p)) if j < width
-                    else None for j in range(VW)]
-            for q, col in enumerate(transpose(b, rows)):
-                at = b.bitcast(_at(b, panel, (b.add(p, I64(q)), width)), self.vec.as_pointer())
-                b.store(col, at, align=4)
+            for g in range(0, width, VW):
+                rows = [self.vector(b, _at(b, x, (b.add(r0, I64(j)), ld), p0, p))
+                        if j < width else None for j in range(g, g + VW)]
+                for q, col in enumerate(transpose(b, rows)):
+                    at = _at(b, panel, (b.add(p, I64(q)), width), g)
+                    b.store(col, b.bitcast(at, self.vec.as_pointer()), align=4)
 
     def slot(self, b, panel, p, j, width):
         """Where a packed panel holds op(X)'s depth p, lane j."""
