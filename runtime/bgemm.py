@@ -94,6 +94,7 @@ class _Wide(_Gemm):
     """16-bit operands (``lane``) widened to float32 as they are loaded: packing writes
     float32 panels for the float32 micro-kernel."""
     src, lane = I16P, I16
+    copy_costs, share_by_rows = ((3, 1), (1, 3)), False  # (scalar packing: sgemm.py)
 
     def widen(self, b, v):
         """bfloat16 bits (i16 or a vector of them) -> float32: the upper half of one."""

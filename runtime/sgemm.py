@@ -81,6 +81,9 @@ class _Gemm(RowProducts):
     ``vector`` (loads widened to float32) and ``depth`` (the packed depth of kb rows)."""
     symbol, src, packed = SYMBOL, F32P, F32P
     kc, split_kc = KC, SPLIT_KC  # a packed block's depth (its panels fill the workspace)
+    # the cost of a float packed from A, from B: as stored / transposed (Gfloat/s of the
+    # vector copies: A 5.5-6.6 / 3.1, B 6.0 / 2.9-3.2)
+    copy_costs, share_by_rows = ((1, 2), (1, 2)), True
 
     def __init__(self):
         self.module = ir.Module(name=self.symbol)
@@ -386,12 +389,15 @@ class _Gemm(RowProducts):
         once however many bands read it. That costs two trips through the pool a block
         (tens of microseconds each in a VM, where a sleeping thread wakes slowly), so a
         product under SHARED multiply-adds a block (SHARED_MANY with BAND_ROWS rows a band,
-        enough bands to balance) instead splits C where each band packs
-        what it reads itself: by rows (each band packing all of op(B)) or by columns (all
-        of op(A)), whichever packs less, weighing a transposing copy (A as stored, B
-        transposed) three times a contiguous one. A small C over a long depth (at least 8
-        times C's longer side) splits the depth instead, each thread packing its share of
-        A and B and adding the tiles into its partial C (PARTIAL floats), summed at the end.
+        enough bands to balance), or one whose columns pack for less than its rows (with
+        ``share_by_rows``), instead splits C where each band packs what it reads itself:
+        by rows (each band packing all of op(B)) or by columns (all of op(A)), whichever
+        packs less, each copy weighed by ``copy_costs`` (columns keep the MLP's 256-row
+        products off the shared block, whose trips and cross-core reads ran them at
+        137-145 GFLOP/s in some processes, 174-188 by columns). A small C over a long
+        depth (at least 8 times C's longer side) splits the depth instead, each thread
+        packing its share of A and B and adding the tiles into its partial C (PARTIAL
+        floats), summed at the end.
         With fewer rows than a micro-tile, split the depth (each thread streams its own
         rows of B into its partial C) where the partials fit the workspace and B is not
         transposed, else columns in bands of ROW_BAND."""
@@ -400,14 +406,14 @@ class _Gemm(RowProducts):
         pieces = b.mul(b.zext(b.call(threads, []), I64), I64(PIECES))
         rows_ok = b.icmp_signed(">=", m, b.mul(pieces, I64(MR)))
         cols_ok = b.icmp_signed(">=", n, b.mul(pieces, I64(NR)))
-        cheaper = b.icmp_signed("<=", b.mul(n, b.select(tb, I64(3), I64(1))),
-                                b.mul(m, b.select(ta, I64(1), I64(3))))
+        (wa, wa_t), (wb, wb_t) = self.copy_costs
+        cheaper = b.icmp_signed("<=", b.mul(n, b.select(tb, I64(wb_t), I64(wb))),
+                                b.mul(m, b.select(ta, I64(wa_t), I64(wa))))
         by_rows = b.and_(rows_ok, b.or_(b.not_(cols_ok), cheaper))
         many = b.icmp_signed(">=", m, b.mul(pieces, I64(BAND_ROWS)))
-        shared = b.and_(rows_ok, b.icmp_signed(">=", b.mul(b.mul(m, _min(b, n, I64(NC))),
-                                                            _min(b, k, I64(self.kc))),
-                                                     b.select(many, I64(SHARED_MANY),
-                                                              I64(SHARED))))
+        work_a_block = b.mul(b.mul(m, _min(b, n, I64(NC))), _min(b, k, I64(self.kc)))
+        shared = b.and_(by_rows if self.share_by_rows else rows_ok, b.icmp_signed(
+            ">=", work_a_block, b.select(many, I64(SHARED_MANY), I64(SHARED))))
         size = b.mul(m, n)
         deep = b.and_(b.and_(few, b.not_(tb)), b.and_(
             b.icmp_signed("<=", size, I64(WORK)),

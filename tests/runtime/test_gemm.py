@@ -62,9 +62,12 @@ def test_transposed_operands(ta, tb, m):
 
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
 def test_large_products_share_the_packed_b(ta, tb):
-    # enough multiply-adds a block of B (SHARED) for the threads to pack it together,
-    # with partial tiles, a second column block and a 5-deep last depth block
-    m, k, n = S.MR * 50 + 7, S.KC * 2 + 5, S.NC + 40
+    # enough multiply-adds a block of B (SHARED) for the threads to pack it together, and
+    # rows enough that bands of rows pack less than bands of columns (copy_costs), with
+    # partial tiles, a second column block and a 5-deep last depth block
+    m, k, n = S.MR * 200 + 7, S.KC * 2 + 5, S.NC + 40
+    (wa, wa_t), (wb, wb_t) = S._Gemm.copy_costs
+    assert n * (wb_t if tb else wb) <= m * (wa_t if ta else wa)
     assert m * S.NC * S.KC >= S.SHARED
     check(m, k, n, ta, tb, seed=3)
 
