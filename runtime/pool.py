@@ -407,6 +407,9 @@ def start(threads: int) -> dict[str, int] | None:
         for name in LIBC:
             llvm.add_symbol(name, ctypes.cast(getattr(libc, name), ctypes.c_void_p).value)
         _module = NativeModule(_Pool().build(), level=2)
+        # never freed: the workers run its code (spinning, or back from the futex) until
+        # the process ends, after the interpreter has torn its objects down
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(_module))
         ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32)(
             _module.address("kiln_pool_start"))(threads)
     return {name: _module.address(name) for name in ("kiln_parallel_for", "kiln_thread_id")}
