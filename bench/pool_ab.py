@@ -12,6 +12,8 @@ import statistics
 import sys
 import time
 
+os.environ.setdefault("KILN_POOL", "kiln")  # (both pools are timed; this starts Kiln's in use)
+
 import peers
 from run import WORKLOADS
 

@@ -1,7 +1,13 @@
 """Kiln's thread pool for native parallel loops: workers that stay awake between the
 kernels of a step, built as LLVM IR like the GEMM (sgemm.py) and started once per process.
+Not the default yet: every loop goes on to numba's pool unless ``KILN_POOL=kiln``. In a
+process where numpy's OpenBLAS and JAX had run, the MLP's batch-256 inference ran 3.7-4.5
+ms on this pool against 2.0-2.1 on numba's (bench/run.py, four runs each), the workers
+taking fewer chunks and running slower; not understood yet (no thread of those libraries
+ran meanwhile, the worker never shared the caller's CPU, spinning without ``pause`` did
+not help). Where Kiln runs alone it wins (below).
 
-Why not numba's TBB pool, which Kiln used before: each of its parallel loops makes a new
+Why not numba's TBB pool alone: each of its parallel loops makes a new
 TBB arena, and its workers sleep as soon as no arena has work. On these VMs waking one
 costs 20-60 us (110 us after 5 ms of rest), paid by every parallel kernel of a train step
 that Python launched a few microseconds after the last (back to back, a loop costs 2.5 us).
@@ -20,8 +26,9 @@ find them in the cache of the core that wrote them (the two cores of these VMs s
 chunks taken in turns ran a CNN step's fused Adam update over a 9216x128 weight gradient
 0.8x), while a thread that runs slower (memory-bound loops here: a gelu chain 0.83x with one
 chunk a thread) hands its last chunks to a faster one, as TBB's work stealing did. The
-caller waits only for chunks a worker has taken, never for a worker the OS has not
-scheduled (a busy machine, bench/contention.py). A loop the pool cannot take (another
+caller waits only for chunks a worker has taken (spinning ~20 us, then on a futex the
+worker that finishes the last one wakes), never for a worker the OS has not scheduled (a
+busy machine, bench/contention.py). A loop the pool cannot take (another
 thread's loop is running, a forked child, one thread asked for) runs on its caller, whole.
 The caller is thread 0, the workers 1..n-1 (``kiln_thread_id``: each thread's row of a
 kernel's workspace). The threads a loop may use are numba's ``get_num_threads`` (which
@@ -52,16 +59,17 @@ from .threads import WORKER, declare
 SPIN_CYCLES = 1 << 18    # time-stamp counter cycles a worker waits awake (~0.1 ms at 3 GHz)
 PREEMPTED_CYCLES = 1 << 21  # a gap in the spinning: another thread ran here (~0.7 ms)
 SHARED_CYCLES = 1 << 28  # ... after which the worker does not spin for ~0.1 s
+WAIT_CYCLES = 1 << 16    # the caller's spinning for chunks workers took (~20 us)
 CHUNKS = 16              # chunks in each thread's segment of a loop's range
 MAX_THREADS = 256
 SYS_FUTEX, FUTEX_WAIT, FUTEX_WAKE = 202, 128, 129    # x86-64; the _PRIVATE operations
-LIBC = ("pthread_create", "pthread_self", "syscall", "sched_yield")
+LIBC = ("pthread_create", "pthread_self", "syscall")
 
 I1, I8, I32, I64 = (ir.IntType(n) for n in (1, 8, 32, 64))
 I8P = I8.as_pointer()
 SEQ, ACQ, REL, RELAXED = "seq_cst", "acquire", "release", "monotonic"
 _GLOBALS = {"alive": I32, "threads": I32, "gen": I32, "sleepers": I32, "busy": I32,
-            "done": I64, "fn": I8P, "data": I8P, "lo": I64, "hi": I64, "team": I64,
+            "done": I32, "waiting": I32, "fn": I8P, "data": I8P, "lo": I64, "hi": I64, "team": I64,
             "delegate_for": I8P, "delegate_id": I8P, "ids": ir.ArrayType(I64, MAX_THREADS),
             "segments": ir.ArrayType(I64, 8 * MAX_THREADS)}  # a cache line each
 
@@ -94,8 +102,7 @@ class _Pool:
         types = {"pthread_create": ir.FunctionType(I32, [I64.as_pointer(), I8P, ir.FunctionType(
                      I8P, [I8P]).as_pointer(), I8P]),
                  "pthread_self": ir.FunctionType(I64, []),
-                 "syscall": ir.FunctionType(I64, [I64], var_arg=True),
-                 "sched_yield": ir.FunctionType(I32, [])}
+                 "syscall": ir.FunctionType(I64, [I64], var_arg=True)}
         return declare(self.module, name, types[name])
 
     def _pause(self, b):
@@ -178,7 +185,12 @@ class _Pool:
             b.store(b.inttoptr(first, I8P), args)
             b.store(b.sub(end, first), dims)
             b.call(b.bitcast(worker, self.worker_t), [args, dims, steps, data])
-        b.atomic_rmw("add", self.g["done"], I64(1), REL)
+        finished = b.add(b.atomic_rmw("add", self.g["done"], I32(1), SEQ), I32(1))
+        last = b.icmp_unsigned("==", b.zext(finished, I64), total)
+        with b.if_then(b.and_(last, b.icmp_unsigned("!=", self._load(b, "waiting", SEQ),
+                                                    I32(0)))):  # the caller sleeps
+            b.call(self._libc("syscall"), [I64(SYS_FUTEX), self.g["done"], I32(FUTEX_WAKE),
+                                           I32(1), ir.Constant(I8P, None)])
         b.branch(head)
         b.position_at_end(next_)
         b.store(b.add(v, I64(1)), victim)
@@ -324,7 +336,8 @@ class _Pool:
         for name, value in (("fn", worker), ("data", data), ("lo", lo), ("hi", b.add(lo, count)),
                             ("team", team)):
             self._store(b, name, value, RELAXED)
-        self._store(b, "done", I64(0), SEQ)
+        self._store(b, "done", I32(0), SEQ)
+        self._store(b, "waiting", I32(0), SEQ)
         gen = b.add(self._load(b, "gen"), I32(1))
         segments = b.bitcast(self.g["segments"], I64.as_pointer())
         t = b.alloca(I64)
@@ -345,20 +358,22 @@ class _Pool:
             b.call(self._libc("syscall"), [I64(SYS_FUTEX), self.g["gen"], I32(FUTEX_WAKE),
                                            I32(MAX_THREADS), ir.Constant(I8P, None)])
         b.call(self.run_chunks, [gen, I64(0)])
-        chunks = b.mul(team, I64(CHUNKS))
-        spins = b.alloca(I64)
-        b.store(I64(0), spins)
+        chunks = b.trunc(b.mul(team, I64(CHUNKS)), I32)
+        start = self._clock(b)
 
         def unfinished(b):
-            return b.icmp_signed("<", self._load(b, "done"), chunks)
+            return b.icmp_unsigned("<", self._load(b, "done"), chunks)
 
-        def wait(b):  # for chunks that workers took; after a long wait, yield, should one
-            self._pause(b)  # share this core (a shorter wait stays: yielding to another
-            n = b.add(b.load(spins), I64(1))  # process can cost its whole time slice)
-            b.store(n, spins)
-            with b.if_then(b.and_(b.icmp_unsigned(">", n, I64(1 << 14)), b.icmp_unsigned(
-                    "==", b.and_(n, I64(1023)), I64(0)))):
-                b.call(self._libc("sched_yield"), [])
+        def wait(b):  # for chunks that workers took: spinning a while, then on the futex,
+            self._pause(b)  # so that a worker the OS put on this core gets to finish them
+            long = b.icmp_unsigned(">", b.sub(self._clock(b), start), I64(WAIT_CYCLES))
+            with b.if_then(long):
+                self._store(b, "waiting", I32(1), SEQ)
+                seen = self._load(b, "done", SEQ)
+                with b.if_then(b.icmp_unsigned("<", seen, chunks)):
+                    b.call(self._libc("syscall"), [I64(SYS_FUTEX), self.g["done"],
+                                                   I32(FUTEX_WAIT), seen,
+                                                   ir.Constant(I8P, None)])
         self._loop_while(b, unfinished, wait, "finish")
         self._store(b, "busy", I32(0))
         b.ret_void()
@@ -374,7 +389,7 @@ class _Pool:
 
     def delegate(self):
         """kiln_pool_delegate(parallel_for, thread_id): hand every loop to another pool's
-        entries (numba's: KILN_POOL=numba, and bench/pool_ab.py), or, given nulls, back."""
+        entries (numba's: the default, and bench/pool_ab.py), or, given nulls, back."""
         fn, b = self._fn("kiln_pool_delegate", ir.VoidType(), [I8P, I8P])
         self._store(b, "delegate_id", fn.args[1], SEQ)
         self._store(b, "delegate_for", fn.args[0], SEQ)
@@ -391,6 +406,7 @@ class _Pool:
 
 
 _module = None
+delegated = False  # loops handed to numba's pool (delegate)
 
 
 def start(threads: int) -> dict[str, int] | None:
@@ -417,8 +433,10 @@ def start(threads: int) -> dict[str, int] | None:
 
 def delegate(to_numba: bool) -> None:
     """Run the native kernels' loops on numba's pool (its ``numba_parallel_for`` and
-    ``get_thread_id``, bound by runtime/threads.py), or on Kiln's again. Call it between
-    loops, not while one runs."""
+    ``get_thread_id``, bound by runtime/threads.py: the default), or on Kiln's. Call it
+    between loops, not while one runs."""
+    global delegated
+    delegated = to_numba
     import llvmlite.binding as llvm
     addresses = [llvm.address_of_symbol(s) if to_numba else None
                  for s in ("numba_parallel_for", "get_thread_id")]

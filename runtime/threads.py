@@ -1,7 +1,8 @@
-"""The thread pool that native code's parallel loops run on: Kiln's own (runtime/pool.py:
-workers that stay awake between a step's kernels), with numba's pool (TBB's where TBB is
-installed, runtime/env.py) started beside it for numba's own kernels, for the thread count
-``numba.set_num_threads`` sets, and for program files compiled before Kiln had its pool.
+"""The thread pools that native code's parallel loops run on: numba's (TBB's where TBB is
+installed, runtime/env.py), and Kiln's own (runtime/pool.py: workers that stay awake
+between a step's kernels), which hands every loop to numba's unless ``KILN_POOL=kiln``.
+numba's also runs numba's own kernels, sets the thread count (``numba.set_num_threads``)
+and serves program files compiled before Kiln had its pool.
 
 A parallel loop is a worker function of numba's gufunc shape, ``worker(args, dims, steps,
 data)``, handed to ``kiln_parallel_for`` (``numba_parallel_for``'s signature) with the range
@@ -11,7 +12,7 @@ worker gets the first index of its chunk in ``args[0]`` and the chunk's length i
 waits only for the chunks other threads took, never for a thread that the OS has not
 scheduled yet: with a competing process on one of two cores, a libgomp team (whose closing
 barrier every thread must reach) made two threads slower than one (bench/README.md, "A busy
-machine"). ``KILN_POOL=numba`` runs the loops on numba's pool instead.
+machine"). The loops run on numba's pool unless ``KILN_POOL=kiln`` (runtime/pool.py says why).
 
 Helpers here build the IR of both sides (``chunk_range`` and ``thread_id`` in the worker,
 ``parallel_for`` at the call); ``parallel_available`` starts the pools, whose entry points
@@ -128,7 +129,7 @@ def _start() -> bool:
     for symbol, theirs in (("kiln_parallel_for", "numba_parallel_for"),
                            ("kiln_thread_id", "get_thread_id")):
         llvm.add_symbol(symbol, ours[symbol] if ours else llvm.address_of_symbol(theirs))
-    if ours and os.environ.get("KILN_POOL") == "numba":
+    if ours and os.environ.get("KILN_POOL") != "kiln":  # (the default: runtime/pool.py)
         pool.delegate(True)
     return True
 

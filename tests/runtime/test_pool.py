@@ -33,6 +33,15 @@ pytestmark = pytest.mark.skipif(not (pool.supported() and parallel_available()),
                                 reason="Kiln's pool runs on x86-64 Linux")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def on_kilns_pool():
+    """These loops on Kiln's pool (not numba's, where it hands them by default)."""
+    before = pool.delegated
+    pool.delegate(False)
+    yield
+    pool.delegate(before)
+
+
 def _module():
     """loop(lo, hi, ctx): for each i in [lo, hi) on the pool, counts[i] += 1 (atomic) and
     who[i] = the thread's index, each index taking ctx.delay time-stamp cycles."""
@@ -149,6 +158,6 @@ print("child", os.waitstatus_to_exitcode(status))
 def test_thread_count_from_numba_and_a_forked_child():
     code = CHILD.format(root=str(ROOT), here=str(pathlib.Path(__file__).parent))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                       timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT), KILN_POOL="kiln"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.strip().endswith("child 0"), r.stdout
