@@ -124,13 +124,13 @@ def _start() -> bool:
                              ("get_num_threads", "get_num_threads"),
                              ("get_thread_id", "get_thread_id")):
             llvm.add_symbol(symbol, getattr(pool, attr))
-    from . import pool
-    ours = pool.start(pool_size())
+    from . import pool as kilns
+    ours = kilns.start(pool_size())
     for symbol, theirs in (("kiln_parallel_for", "numba_parallel_for"),
                            ("kiln_thread_id", "get_thread_id")):
         llvm.add_symbol(symbol, ours[symbol] if ours else llvm.address_of_symbol(theirs))
     if ours and os.environ.get("KILN_POOL") != "kiln":  # (the default: runtime/pool.py)
-        pool.delegate(True)
+        kilns.delegate(True)
     return True
 
 
