@@ -42,7 +42,7 @@ while that generation has unclaimed chunks, so a thread late from an old loop ne
 chunk of a new one, and the job it read before was its generation's (a caller writes the
 next job only once every chunk is done). The caller returns when every chunk is done.
 
-Linux on x86-64 only (futex, rdtsc, pause); elsewhere ``start`` returns False and
+Linux on x86-64 only (futex, rdtsc, pause); elsewhere ``start`` returns None and
 runtime/threads.py binds Kiln's symbols to numba's pool.
 """
 
@@ -65,7 +65,7 @@ MAX_THREADS = 256
 SYS_FUTEX, FUTEX_WAIT, FUTEX_WAKE = 202, 128, 129    # x86-64; the _PRIVATE operations
 LIBC = ("pthread_create", "pthread_self", "syscall")
 
-I1, I8, I32, I64 = (ir.IntType(n) for n in (1, 8, 32, 64))
+I8, I32, I64 = (ir.IntType(n) for n in (8, 32, 64))
 I8P = I8.as_pointer()
 SEQ, ACQ, REL, RELAXED = "seq_cst", "acquire", "release", "monotonic"
 _GLOBALS = {"alive": I32, "threads": I32, "gen": I32, "sleepers": I32, "busy": I32,
