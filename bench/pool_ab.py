@@ -1,5 +1,5 @@
-"""Kiln's thread pool (runtime/pool.py) against numba's TBB pool, which Kiln's kernels ran
-on before, taking turns in one process on the same compiled steps (this machine's speed
+"""Kiln's thread pool (runtime/pool.py, opt-in: KILN_POOL=kiln) against numba's TBB pool
+(the default), taking turns in one process on the same compiled steps (this machine's speed
 moves in phases of seconds: across processes a 10% difference drowns).
 
     .venv-bench/bin/python bench/pool_ab.py [workload ...]   # bench/run.py's names

@@ -54,6 +54,7 @@ import sys
 
 from llvmlite import ir
 
+from .simd_ir import _loop
 from .threads import WORKER, declare
 
 SPIN_CYCLES = 1 << 18    # time-stamp counter cycles a worker waits awake (~0.1 ms at 3 GHz)
@@ -340,19 +341,10 @@ class _Pool:
         self._store(b, "waiting", I32(0), SEQ)
         gen = b.add(self._load(b, "gen"), I32(1))
         segments = b.bitcast(self.g["segments"], I64.as_pointer())
-        t = b.alloca(I64)
-        b.store(I64(0), t)
-
-        def more(b):
-            return b.icmp_signed("<", b.load(t), team)
-
-        def publish(b):  # segment t: (gen, its first chunk, one past its last)
-            i = b.load(t)
+        with _loop(b, 0, team) as i:  # segment i: (gen, its first chunk, one past its last)
             word = b.or_(b.shl(b.zext(gen, I64), I64(32)), b.or_(
                 b.shl(b.mul(i, I64(CHUNKS)), I64(16)), b.mul(b.add(i, I64(1)), I64(CHUNKS))))
             b.store_atomic(word, b.gep(segments, [b.mul(i, I64(8))]), SEQ, 8)
-            b.store(b.add(i, I64(1)), t)
-        self._loop_while(b, more, publish, "publish")
         self._store(b, "gen", gen, SEQ)
         with b.if_then(b.icmp_unsigned("!=", self._load(b, "sleepers", SEQ), I32(0))):
             b.call(self._libc("syscall"), [I64(SYS_FUTEX), self.g["gen"], I32(FUTEX_WAKE),
