@@ -1,11 +1,6 @@
 """Kiln's thread pool for native parallel loops: workers that stay awake between the
 kernels of a step, built as LLVM IR like the GEMM (sgemm.py) and started once per process.
-Not the default yet: every loop goes on to numba's pool unless ``KILN_POOL=kiln``. In a
-process where numpy's OpenBLAS and JAX had run, the MLP's batch-256 inference ran 3.7-4.5
-ms on this pool against 2.0-2.1 on numba's (bench/run.py, four runs each), the workers
-taking fewer chunks and running slower; not understood yet (no thread of those libraries
-ran meanwhile, the worker never shared the caller's CPU, spinning without ``pause`` did
-not help). Where Kiln runs alone it wins (below).
+It runs every loop unless ``KILN_POOL=numba`` hands them to numba's pool.
 
 Why not numba's TBB pool alone: each of its parallel loops makes a new
 TBB arena, and its workers sleep as soon as no arena has work. On these VMs waking one
@@ -28,7 +23,9 @@ chunks taken in turns ran a CNN step's fused Adam update over a 9216x128 weight 
 chunk a thread) hands its last chunks to a faster one, as TBB's work stealing did. The
 caller waits only for chunks a worker has taken (spinning ~20 us, then on a futex the
 worker that finishes the last one wakes), never for a worker the OS has not scheduled (a
-busy machine, bench/contention.py). A loop the pool cannot take (another
+busy machine, bench/contention.py). The workers keep off the caller's CPU (``_keep_off``):
+Linux at times woke a worker on the caller's CPU beside an idle one, and the two then ran
+in turns for tens of milliseconds. A loop the pool cannot take (another
 thread's loop is running, a forked child, one thread asked for) runs on its caller, whole.
 The caller is thread 0, the workers 1..n-1 (``kiln_thread_id``: each thread's row of a
 kernel's workspace). The threads a loop may use are numba's ``get_num_threads`` (which
@@ -42,7 +39,7 @@ while that generation has unclaimed chunks, so a thread late from an old loop ne
 chunk of a new one, and the job it read before was its generation's (a caller writes the
 next job only once every chunk is done). The caller returns when every chunk is done.
 
-Linux on x86-64 only (futex, rdtsc, pause); elsewhere ``start`` returns None and
+Linux on x86-64 only (futex, rdtsc, pause, thread affinity); elsewhere ``start`` returns None and
 runtime/threads.py binds Kiln's symbols to numba's pool.
 """
 
@@ -64,15 +61,19 @@ WAIT_CYCLES = 1 << 16    # the caller's spinning for chunks workers took (~20 us
 CHUNKS = 16              # chunks in each thread's segment of a loop's range
 MAX_THREADS = 256
 SYS_FUTEX, FUTEX_WAIT, FUTEX_WAKE = 202, 128, 129    # x86-64; the _PRIVATE operations
-LIBC = ("pthread_create", "pthread_self", "syscall")
+LIBC = ("pthread_create", "pthread_self", "syscall", "sched_getcpu", "sched_getaffinity",
+        "pthread_setaffinity_np")
+MASK_WORDS = 16           # a cpu_set_t: 1024 CPUs
 
 I8, I32, I64 = (ir.IntType(n) for n in (8, 32, 64))
 I8P = I8.as_pointer()
 SEQ, ACQ, REL, RELAXED = "seq_cst", "acquire", "release", "monotonic"
 _GLOBALS = {"alive": I32, "threads": I32, "gen": I32, "sleepers": I32, "busy": I32,
-            "done": I32, "waiting": I32, "fn": I8P, "data": I8P, "lo": I64, "hi": I64, "team": I64,
-            "delegate_for": I8P, "delegate_id": I8P, "ids": ir.ArrayType(I64, MAX_THREADS),
-            "segments": ir.ArrayType(I64, 8 * MAX_THREADS)}  # a cache line each
+            "kept_off": I32, "done": I32, "waiting": I32, "fn": I8P, "data": I8P, "lo": I64,
+            "hi": I64, "team": I64, "delegate_for": I8P, "delegate_id": I8P,
+            "ids": ir.ArrayType(I64, MAX_THREADS),
+            "segments": ir.ArrayType(I64, 8 * MAX_THREADS),  # a cache line each
+            "allowed": ir.ArrayType(I64, MASK_WORDS), "mask": ir.ArrayType(I64, MASK_WORDS)}
 
 
 def supported() -> bool:
@@ -91,6 +92,7 @@ class _Pool:
             self.g[name] = var
         self.worker_t = WORKER.as_pointer()
         self.run_chunks = self._run_chunks()
+        self.keep_off = self._keep_off()
 
     def _fn(self, name, ret, args, internal=False):
         fn = ir.Function(self.module, ir.FunctionType(ret, args), name=name)
@@ -103,7 +105,10 @@ class _Pool:
         types = {"pthread_create": ir.FunctionType(I32, [I64.as_pointer(), I8P, ir.FunctionType(
                      I8P, [I8P]).as_pointer(), I8P]),
                  "pthread_self": ir.FunctionType(I64, []),
-                 "syscall": ir.FunctionType(I64, [I64], var_arg=True)}
+                 "syscall": ir.FunctionType(I64, [I64], var_arg=True),
+                 "sched_getcpu": ir.FunctionType(I32, []),
+                 "sched_getaffinity": ir.FunctionType(I32, [I32, I64, I64.as_pointer()]),
+                 "pthread_setaffinity_np": ir.FunctionType(I32, [I64, I64, I64.as_pointer()])}
         return declare(self.module, name, types[name])
 
     def _pause(self, b):
@@ -247,6 +252,34 @@ class _Pool:
         b.branch(wait)
         return fn
 
+    def _keep_off(self):
+        """keep_off(cpu): keep the workers off the caller's CPU (the CPUs the process could
+        run on when the pool started, less ``cpu``). Linux at times woke a sleeping worker
+        on its waker's CPU while the other was idle, and the worker then waited there,
+        runnable, for up to ~15 ms of every 30 while the caller ran (the MLP's batch-256
+        inference in bench/run.py 3.5-4.5 ms against 2; per-thread schedstat). Called when
+        the caller is found on another CPU than the last time: rarely, one
+        pthread_setaffinity_np a worker."""
+        fn, b = self._fn("keep_off", ir.VoidType(), [I32], internal=True)
+        cpu = b.zext(fn.args[0], I64)
+        allowed, mask = (b.bitcast(self.g[x], I64.as_pointer()) for x in ("allowed", "mask"))
+        others = b.alloca(I64)
+        b.store(I64(0), others)
+        with _loop(b, 0, MASK_WORDS) as i:
+            bit = b.select(b.icmp_signed("==", i, b.lshr(cpu, I64(6))),
+                           b.shl(I64(1), b.and_(cpu, I64(63))), I64(0))
+            word = b.and_(b.load(b.gep(allowed, [i])), b.not_(bit))
+            b.store(word, b.gep(mask, [i]))
+            b.store(b.or_(b.load(others), word), others)
+        self._store(b, "kept_off", b.add(fn.args[0], I32(1)), RELAXED)
+        with b.if_then(b.icmp_unsigned("!=", b.load(others), I64(0))):
+            ids = b.bitcast(self.g["ids"], I64.as_pointer())
+            with _loop(b, 1, b.zext(self._load(b, "threads", RELAXED), I64)) as i:
+                b.call(self._libc("pthread_setaffinity_np"), [b.load(b.gep(ids, [i])),
+                                                               I64(8 * MASK_WORDS), mask])
+        b.ret_void()
+        return fn
+
     def start(self, worker):
         """kiln_pool_start(n): start workers 1..n-1; the count started."""
         fn, b = self._fn("kiln_pool_start", I32, [I32])
@@ -255,6 +288,8 @@ class _Pool:
         handle = b.alloca(I64)
         ids = b.bitcast(self.g["ids"], I64.as_pointer())
         b.store(b.call(self._libc("pthread_self"), []), ids)
+        b.call(self._libc("sched_getaffinity"), [I32(0), I64(8 * MASK_WORDS), b.bitcast(
+            self.g["allowed"], I64.as_pointer())])
         count, limit = b.alloca(I64), b.alloca(I64)
         b.store(I64(1), count)
         b.store(n, limit)
@@ -334,6 +369,11 @@ class _Pool:
 
         b.position_at_end(pooled)
         lo = b.ptrtoint(b.load(args), I64)
+        cpu = b.call(self._libc("sched_getcpu"), [])
+        moved = b.and_(b.icmp_signed(">=", cpu, I32(0)), b.icmp_unsigned(
+            "!=", b.add(cpu, I32(1)), self._load(b, "kept_off", RELAXED)))
+        with b.if_then(moved, likely=False):
+            b.call(self.keep_off, [cpu])
         for name, value in (("fn", worker), ("data", data), ("lo", lo), ("hi", b.add(lo, count)),
                             ("team", team)):
             self._store(b, name, value, RELAXED)
@@ -381,7 +421,7 @@ class _Pool:
 
     def delegate(self):
         """kiln_pool_delegate(parallel_for, thread_id): hand every loop to another pool's
-        entries (numba's: the default, and bench/pool_ab.py), or, given nulls, back."""
+        entries (numba's: KILN_POOL=numba, and bench/pool_ab.py), or, given nulls, back."""
         fn, b = self._fn("kiln_pool_delegate", ir.VoidType(), [I8P, I8P])
         self._store(b, "delegate_id", fn.args[1], SEQ)
         self._store(b, "delegate_for", fn.args[0], SEQ)
@@ -425,8 +465,8 @@ def start(threads: int) -> dict[str, int] | None:
 
 def delegate(to_numba: bool) -> None:
     """Run the native kernels' loops on numba's pool (its ``numba_parallel_for`` and
-    ``get_thread_id``, bound by runtime/threads.py: the default), or on Kiln's. Call it
-    between loops, not while one runs."""
+    ``get_thread_id``, bound by runtime/threads.py: KILN_POOL=numba), or on Kiln's (the
+    default). Call it between loops, not while one runs."""
     global delegated
     delegated = to_numba
     import llvmlite.binding as llvm

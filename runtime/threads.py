@@ -1,6 +1,6 @@
 """The thread pools that native code's parallel loops run on: numba's (TBB's where TBB is
 installed, runtime/env.py), and Kiln's own (runtime/pool.py: workers that stay awake
-between a step's kernels), which hands every loop to numba's unless ``KILN_POOL=kiln``.
+between a step's kernels), which runs every loop unless ``KILN_POOL=numba`` hands them on.
 numba's also runs numba's own kernels, sets the thread count (``numba.set_num_threads``)
 and serves program files compiled before Kiln had its pool.
 
@@ -12,7 +12,8 @@ worker gets the first index of its chunk in ``args[0]`` and the chunk's length i
 waits only for the chunks other threads took, never for a thread that the OS has not
 scheduled yet: with a competing process on one of two cores, a libgomp team (whose closing
 barrier every thread must reach) made two threads slower than one (bench/README.md, "A busy
-machine"). The loops run on numba's pool unless ``KILN_POOL=kiln`` (runtime/pool.py says why).
+machine"). The loops run on Kiln's pool (runtime/pool.py says why) where it runs (x86-64
+Linux), else on numba's.
 
 Helpers here build the IR of both sides (``chunk_range`` and ``thread_id`` in the worker,
 ``parallel_for`` at the call); ``parallel_available`` starts the pools, whose entry points
@@ -106,6 +107,9 @@ def parallel_available() -> bool:
 
 def _start() -> bool:
     import ctypes
+    choice = os.environ.get("KILN_POOL", "kiln") or "kiln"
+    if choice not in ("kiln", "numba"):
+        raise ValueError(f"KILN_POOL must be kiln (the default) or numba; received {choice!r}")
 
     import llvmlite.binding as llvm
     try:
@@ -129,7 +133,7 @@ def _start() -> bool:
     for symbol, theirs in (("kiln_parallel_for", "numba_parallel_for"),
                            ("kiln_thread_id", "get_thread_id")):
         llvm.add_symbol(symbol, ours[symbol] if ours else llvm.address_of_symbol(theirs))
-    if ours and os.environ.get("KILN_POOL") != "kiln":  # (the default: runtime/pool.py)
+    if ours and choice == "numba":
         kilns.delegate(True)
     return True
 

@@ -1,6 +1,7 @@
 """Kiln's thread pool (runtime/pool.py): every index of a loop runs once, on the caller and
 the workers, from one Python thread or several at once, after the workers have slept, with
-the thread count numba.set_num_threads gives, and in a forked child."""
+the thread count numba.set_num_threads gives, and in a forked child; the workers keep off
+the caller's CPU."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.skipif(not (pool.supported() and parallel_available()),
 
 @pytest.fixture(autouse=True, scope="module")
 def on_kilns_pool():
-    """These loops on Kiln's pool (not numba's, where it hands them by default)."""
+    """These loops on Kiln's pool (the default; KILN_POOL=numba hands them to numba's)."""
     before = pool.delegated
     pool.delegate(False)
     yield
@@ -133,6 +134,39 @@ def test_loops_run_after_the_workers_went_to_sleep():
         assert (counts == 1).all()
 
 
+def _masks() -> dict[int, set[int]]:
+    """Each thread of this process: the CPUs it may run on."""
+    masks = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            masks[int(tid)] = os.sched_getaffinity(int(tid))
+        except OSError:  # (a thread that ended meanwhile)
+            pass
+    return masks
+
+
+def test_workers_keep_off_the_callers_cpu():
+    """Linux at times wakes a worker on its waker's CPU, beside an idle one: the two then
+    ran in turns. A caller found on another CPU than before moves the workers off it."""
+    allowed, threads = os.sched_getaffinity(0), pool_size()
+    if len(allowed) < 2 or threads < 2:
+        pytest.skip("one CPU")
+    me = threading.get_native_id()
+    first, second = sorted(allowed)[:2]
+    workers = None
+    try:
+        for cpu in (first, second, first):
+            os.sched_setaffinity(0, {cpu})  # (this thread only)
+            counts, _ = run(64)
+            assert (counts == 1).all()
+            off = {t for t, m in _masks().items() if t != me and m == allowed - {cpu}}
+            assert len(off) == threads - 1, (cpu, _masks())
+            assert workers is None or off == workers  # the same threads each time
+            workers = off
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
 CHILD = r"""
 import os, sys
 sys.path.insert(0, {root!r})
@@ -161,3 +195,19 @@ def test_thread_count_from_numba_and_a_forked_child():
                        timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT), KILN_POOL="kiln"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.strip().endswith("child 0"), r.stdout
+
+
+def test_kiln_pool_names_the_pool_that_runs_the_loops():
+    code = (f"import sys; sys.path.insert(0, {str(pathlib.Path(__file__).parent)!r}); "
+            "from test_pool import run; from runtime import pool; "
+            "counts, _ = run(64, delay=10_000); print(bool((counts == 1).all()), pool.delegated)")
+    for choice, delegated in (("numba", True), ("kiln", False), ("", False), ("tbb", None)):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT),
+                                                 KILN_POOL=choice))
+        if delegated is None:
+            assert r.returncode != 0 and "KILN_POOL must be kiln (the default) or numba; " \
+                "received 'tbb'" in r.stderr, r.stderr[-2000:]
+        else:
+            assert r.returncode == 0, r.stderr[-3000:]
+            assert r.stdout.split() == ["True", str(delegated)], r.stdout
