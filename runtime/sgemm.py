@@ -15,7 +15,9 @@ B once, together, for all bands to read; a small C over a long depth splits the 
 (``parallel``). Fewer rows than a micro-tile holds (inference at batch 1) skip packing and
 stream the rows of B in order (sgemm_rows.py); on several threads they split the depth,
 each thread adding its rows of B into its own partial C, summed at the end. Measured
-numbers (KC 512 against 256: +3-10%; the transposing pack, +3-7%) are in bench/README.md.
+numbers (KC 512 against 256: +3-10%; the transposing pack, +3-7%; KC 1024 against 512,
+one pass over C for depths up to 1024: 1024^3 and 2048^3 +3-5%, the MLP's and CNN's
+shapes within 1-2%) are in bench/README.md.
 
     kiln_sgemm(a, am, an, ta, b, bm, bn, tb, c, cm, cn, work, flags)
 
@@ -52,7 +54,7 @@ from .threads import WORKER, chunk_range, declare, parallel_for, pool_size, thre
 
 NV = 2                                        # vectors per row of the micro-tile
 MR, NR = (12 if VW == 16 else 6), VW * NV     # micro-tile: MR rows x NR columns of C
-KC, MC, NC = 512, 144, 1024                   # depth, row and column blocking
+KC, MC, NC = 1024, 144, 1024                  # depth, row and column blocking
 SPLIT_KC = 256                                # depth unit of a split-depth product's pieces
 SMALL = 1 << 18                               # m*n*k below this: one thread
 PIECES = 2                                    # bands per thread of a parallel product
