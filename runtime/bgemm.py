@@ -141,18 +141,19 @@ class _BGemm(_BWide):
     def pack_load(self, b, p):
         return b.load(p)
 
-    def micro(self):
-        """C[i*ldc + j] (+)= sum_p A[i, p] * B[p, j] over the MR x NR tile, a pair of depths
-        an instruction: pa holds (p, p+1) pairs of A's rows, pb of B's columns."""
+    def micro(self, rows=MR):
+        """C[i*ldc + j] (+)= sum_p A[i, p] * B[p, j] over the rows x NR tile, a pair of
+        depths an instruction: pa holds (p, p+1) pairs of A's rows, pb of B's columns."""
         vec = self.vec
-        fn, b = self.function("micro", [I64, I16P, I16P, F32P, I64, ir.IntType(1)])
+        fn, b = self.function("micro" if rows == MR else f"micro{rows}",
+                              [I64, I16P, I16P, F32P, I64, ir.IntType(1)])
         kb, pa, pb, pc, ldc, add = fn.args
         dot_ = dot(self.module)
-        accs = _accumulators(b, vec, MR * NV)
+        accs = _accumulators(b, vec, rows * NV)
         with _loop(b, 0, b.sdiv(self.depth(b, kb), I64(2))) as q:
             bs = [b.load(b.bitcast(_at(b, pb, (q, 2 * NR), v * 2 * VW), PAIRS.as_pointer()),
                          align=2) for v in range(NV)]
-            for i in range(MR):
+            for i in range(rows):
                 a = pair(b, _at(b, pa, (q, 2 * MR), 2 * i))
                 for v in range(NV):
                     acc = accs[i * NV + v]

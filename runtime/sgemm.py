@@ -55,6 +55,7 @@ from .threads import WORKER, chunk_range, declare, parallel_for, pool_size, thre
 NV = 2                                        # vectors per row of the micro-tile
 MR, NR = (12 if VW == 16 else 6), VW * NV     # micro-tile: MR rows x NR columns of C
 KC, MC, NC = 1024, 144, 1024                  # depth, row and column blocking
+EDGE_ROWS = tuple(r for r in (4, 8) if r < MR)  # narrower micro-kernels for a block's last rows
 SPLIT_KC = 256                                # depth unit of a split-depth product's pieces
 SMALL = 1 << 18                               # m*n*k below this: one thread
 PIECES = 2                                    # bands per thread of a parallel product
@@ -119,20 +120,22 @@ class _Gemm(RowProducts):
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         return fn, b
 
-    def micro(self):
-        """C[i*ldc + j] (+)= sum_p A[p*MR + i] * B[p*NR + j] over the MR x NR tile, the
+    def micro(self, rows=MR):
+        """C[i*ldc + j] (+)= sum_p A[p*MR + i] * B[p*NR + j] over the rows x NR tile (the
+        first ``rows`` of a panel's MR: EDGE_ROWS for a block's last rows), the
         accumulators in registers (fused multiply-adds on broadcast A values)."""
         vec, vp = self.vec, self.vec.as_pointer()
-        fn, b = self.function("micro", [I64, self.packed, self.packed, F32P, I64, I1])
+        fn, b = self.function("micro" if rows == MR else f"micro{rows}",
+                              [I64, self.packed, self.packed, F32P, I64, I1])
         kc, pa, pb, pc, ldc, add = fn.args
         fma = self.fma()
-        accs = _accumulators(b, vec, MR * NV)
+        accs = _accumulators(b, vec, rows * NV)
         undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
                                                                    [0] * VW)
         with _loop(b, 0, kc) as p:
             bs = [b.load(b.bitcast(_at(b, pb, (p, NR), v * VW), vp), align=4)
                   for v in range(NV)]
-            for i in range(MR):
+            for i in range(rows):
                 a = b.load(_at(b, pa, (p, MR), i))
                 a = b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef, lane0)
                 for v in range(NV):
@@ -143,9 +146,9 @@ class _Gemm(RowProducts):
         return fn
 
     def store_tile(self, b, accs, pc, ldc, add):
-        """C[i*ldc + j] (+)= the MR x NR accumulators."""
+        """C[i*ldc + j] (+)= the rows x NR accumulators."""
         vp = self.vec.as_pointer()
-        for i in range(MR):
+        for i in range(len(accs) // NV):
             for v in range(NV):
                 at = b.bitcast(_at(b, pc, (ldc, i), v * VW), vp)
                 value = b.load(accs[i * NV + v])
@@ -231,9 +234,12 @@ class _Gemm(RowProducts):
         """Where a packed panel holds op(X)'s depth p, lane j."""
         return _at(b, panel, (p, width), j)
 
-    def tiles(self, micro):
+    def tiles(self, micros):
         """The micro-tiles of one packed mb x nb block of C at (i0, j0); edge tiles go
-        through ``tile`` (MR x NR) and copy their valid part."""
+        through ``tile`` (MR x NR) and copy their valid part, the last rows computed by the
+        narrowest micro-kernel that covers them (``micros``: rows -> kernel; 256 rows end
+        in 4, 64 rows too: a whole tile there was 8 wasted rows in 72)."""
+        micro = micros[MR]
         fn, b = self.function("tiles", [I64, self.packed, self.packed, F32P, F32P, I64, I64,
                                         I64, I64, I64, I1])
         kb, apack, bpack, tile, c, ldc, i0, mb, j0, nb, add = fn.args
@@ -249,7 +255,8 @@ class _Gemm(RowProducts):
                         b.call(micro, [kb, pa, pb, _at(b, c, (b.add(i0, r), ldc), j0, s),
                                        ldc, add])
                     with edge:
-                        b.call(micro, [kb, pa, pb, tile, I64(NR), I1(0)])
+                        self.narrowest(b, micros, b.sub(mb, r),
+                                       [kb, pa, pb, tile, I64(NR), I1(0)])
                         with _loop(b, 0, _min(b, I64(MR), b.sub(mb, r))) as i:
                             with _loop(b, 0, _min(b, I64(NR), b.sub(nb, s))) as j:
                                 at = _at(b, c, (b.add(b.add(i0, r), i), ldc), j0, s, j)
@@ -257,6 +264,19 @@ class _Gemm(RowProducts):
                                 b.store(b.select(add, b.fadd(b.load(at), v), v), at)
         b.ret_void()
         return fn
+
+    @staticmethod
+    def narrowest(b, micros, rows, args, sizes=None):
+        """Call the micro-kernel of the fewest rows at least ``rows`` (all MR if none)."""
+        sizes = sizes or sorted(micros)
+        if len(sizes) == 1:
+            b.call(micros[sizes[0]], args)
+            return
+        with b.if_else(b.icmp_signed("<=", rows, I64(sizes[0]))) as (fits, wider):
+            with fits:
+                b.call(micros[sizes[0]], args)
+            with wider:
+                _Gemm.narrowest(b, micros, rows, args, sizes[1:])
 
     def band(self, pack_a, tiles):
         """c[r0:r1, j0:j0+nb] (+)= op(a)[r0:r1, p0:p0+kb] @ the packed kb x nb block of op(b)
@@ -291,9 +311,9 @@ class _Gemm(RowProducts):
         return fn
 
     def build(self) -> str:
-        micro = self.micro()
+        micros = {rows: self.micro(rows) for rows in (*EDGE_ROWS, MR)}
         pack_a, pack_b = self.pack("pack_a", MR), self.pack("pack_b", NR)
-        band = self.band(pack_a, self.tiles(micro))
+        band = self.band(pack_a, self.tiles(micros))
         block, rows = self.block(pack_b, band), self.rows()
         worker = self.bands(block, band, pack_b, rows)
         fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [

@@ -71,6 +71,12 @@ def test_shapes_match_numpy(symbol, m, k, n):
     check(symbol, m, k, n)
 
 
+@pytest.mark.parametrize("left", [1, 4, 5, 8, 9])
+@gemms
+def test_every_count_of_last_rows(symbol, left):  # (the narrower micro-kernels, sgemm.py)
+    check(symbol, S.MR * 5 + left, 100, S.NR * 2 + 3)
+
+
 @pytest.mark.parametrize("ta,tb", [(True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("m", [150, 5])
 @gemms

@@ -54,6 +54,14 @@ def test_shapes_match_numpy(m, k, n):
     check(m, k, n)
 
 
+@pytest.mark.parametrize("left", range(1, S.MR))
+def test_every_count_of_last_rows(left):
+    # a block's last rows run on the narrowest micro-kernel that covers them (EDGE_ROWS)
+    check(S.MR + left, 20, 40)                   # one thread
+    check(S.MR * 5 + left, 100, S.NR * 2 + 3)    # bands, a partial column tile too
+    check(S.MC + left, 64, S.NR, seed=left)      # a second row block of only these rows
+
+
 @pytest.mark.parametrize("ta,tb", [(True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("m", [150, 5])
 def test_transposed_operands(ta, tb, m):
