@@ -40,7 +40,6 @@ from .sgemm import (
     I64,
     KC,
     MR,
-    NR,
     NV,
     SPLIT_KC,
     VW,
@@ -146,12 +145,13 @@ class _BGemm(_BWide):
         depths an instruction: pa holds (p, p+1) pairs of A's rows, pb of B's columns."""
         vec = self.vec
         fn, b = self.function("micro" if rows == MR else f"micro{rows}",
-                              [I64, I16P, I16P, F32P, I64, ir.IntType(1)])
-        kb, pa, pb, pc, ldc, add = fn.args
+                              [I64, I16P, I16P, F32P, I64, ir.IntType(1), I64])
+        kb, pa, pb, pc, ldc, add, ldb = fn.args  # (ldb: NR, its panels always packed)
         dot_ = dot(self.module)
         accs = _accumulators(b, vec, rows * NV)
         with _loop(b, 0, b.sdiv(self.depth(b, kb), I64(2))) as q:
-            bs = [b.load(b.bitcast(_at(b, pb, (q, 2 * NR), v * 2 * VW), PAIRS.as_pointer()),
+            bs = [b.load(b.bitcast(_at(b, pb, (q, b.mul(ldb, I64(2))), v * 2 * VW),
+                                   PAIRS.as_pointer()),
                          align=2) for v in range(NV)]
             for i in range(rows):
                 a = pair(b, _at(b, pa, (q, 2 * MR), 2 * i))

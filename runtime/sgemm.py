@@ -59,6 +59,7 @@ EDGE_ROWS = tuple(r for r in (4, 8) if r < MR)  # narrower micro-kernels for a b
 SPLIT_KC = 256                                # depth unit of a split-depth product's pieces
 SMALL = 1 << 18                               # m*n*k below this: one thread
 PIECES = 2                                    # bands per thread of a parallel product
+UNPACKED_ROWS = 96                            # op(B) read in place by fewer rows of C
 COLUMN_PIECES = 1                             # ... of one split by columns
 ROW_BAND = 128                                # columns of c a band, fewer rows than MR
 DEPTH_PIECE = 64                              # least depth a piece of a split depth
@@ -127,14 +128,14 @@ class _Gemm(RowProducts):
         accumulators in registers (fused multiply-adds on broadcast A values)."""
         vec, vp = self.vec, self.vec.as_pointer()
         fn, b = self.function("micro" if rows == MR else f"micro{rows}",
-                              [I64, self.packed, self.packed, F32P, I64, I1])
-        kc, pa, pb, pc, ldc, add = fn.args
+                              [I64, self.packed, self.packed, F32P, I64, I1, I64])
+        kc, pa, pb, pc, ldc, add, ldb = fn.args  # (ldb: NR in a packed panel)
         fma = self.fma()
         accs = _accumulators(b, vec, rows * NV)
         undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
                                                                    [0] * VW)
         with _loop(b, 0, kc) as p:
-            bs = [b.load(b.bitcast(_at(b, pb, (p, NR), v * VW), vp), align=4)
+            bs = [b.load(b.bitcast(_at(b, pb, (p, ldb), v * VW), vp), align=4)
                   for v in range(NV)]
             for i in range(rows):
                 a = b.load(_at(b, pa, (p, MR), i))
@@ -242,22 +243,24 @@ class _Gemm(RowProducts):
         in 4, 64 rows too: a whole tile there was 8 wasted rows in 72)."""
         micro = micros[MR]
         fn, b = self.function("tiles", [I64, self.packed, self.packed, F32P, F32P, I64, I64,
-                                        I64, I64, I64, I1])
-        kb, apack, bpack, tile, c, ldc, i0, mb, j0, nb, add = fn.args
+                                        I64, I64, I64, I1, I64])
+        kb, apack, bpack, tile, c, ldc, i0, mb, j0, nb, add, ldb = fn.args
         kp = self.depth(b, kb)
+        unpacked = b.icmp_signed("!=", ldb, I64(NR))  # (op(B)'s rows in place, ldb apart)
         with _loop(b, 0, nb, NR) as s:
             with _loop(b, 0, mb, MR) as r:
                 pa = _at(b, apack, (b.sdiv(r, I64(MR)), kp, MR))
-                pb = _at(b, bpack, (b.sdiv(s, I64(NR)), kp, NR))
+                pb = b.select(unpacked, _at(b, bpack, s),
+                              _at(b, bpack, (b.sdiv(s, I64(NR)), kp, NR)))
                 full = b.and_(b.icmp_signed("<=", b.add(r, I64(MR)), mb),
                               b.icmp_signed("<=", b.add(s, I64(NR)), nb))
                 with b.if_else(full) as (whole, edge):
                     with whole:
                         b.call(micro, [kb, pa, pb, _at(b, c, (b.add(i0, r), ldc), j0, s),
-                                       ldc, add])
+                                       ldc, add, ldb])
                     with edge:
                         self.narrowest(b, micros, b.sub(mb, r),
-                                       [kb, pa, pb, tile, I64(NR), I1(0)])
+                                       [kb, pa, pb, tile, I64(NR), I1(0), ldb])
                         with _loop(b, 0, _min(b, I64(MR), b.sub(mb, r))) as i:
                             with _loop(b, 0, _min(b, I64(NR), b.sub(nb, s))) as j:
                                 at = _at(b, c, (b.add(b.add(i0, r), i), ldc), j0, s, j)
@@ -281,17 +284,18 @@ class _Gemm(RowProducts):
 
     def band(self, pack_a, tiles):
         """c[r0:r1, j0:j0+nb] (+)= op(a)[r0:r1, p0:p0+kb] @ the packed kb x nb block of op(b)
-        at ``bpack``, MC rows of A packed at a time into ``work``."""
+        at ``bpack`` (or op(b) itself there, its rows ``ldb`` apart, when ldb is not NR),
+        MC rows of A packed at a time into ``work``."""
         fn, b = self.function("band", [self.src, I64, I1, self.packed, F32P, I64, I64, I64,
-                                       F32P, I64, I64, I64, I64, I1])
-        a, lda, ta, bpack, c, ldc, kb, p0, work, r0, r1, j0, nb, add = fn.args
+                                       F32P, I64, I64, I64, I64, I1, I64])
+        a, lda, ta, bpack, c, ldc, kb, p0, work, r0, r1, j0, nb, add, ldb = fn.args
         apack = b.bitcast(_at(b, work, KC * (NC + NR)), self.packed)
         tile = _at(b, work, KC * (NC + NR) + KC * (MC + MR))
         with _loop(b, r0, r1, MC) as i0:
             mb = _min(b, I64(MC), b.sub(r1, i0))
             b.call(pack_a, [a, lda, ta, i0, mb, p0, kb, apack])
             b.call(tiles, [kb, apack, bpack, tile, c, ldc, i0, mb, j0, nb,
-                           b.or_(add, b.icmp_signed(">", p0, I64(0)))])
+                           b.or_(add, b.icmp_signed(">", p0, I64(0))), ldb])
         b.ret_void()
         return fn
 
@@ -303,11 +307,22 @@ class _Gemm(RowProducts):
         a, lda, ta, bm, ldb, tb, c, ldc, k, work, r0, r1, c0, c1, add = fn.args
         with _loop(b, c0, c1, NC) as j0:
             nb = _min(b, I64(NC), b.sub(c1, j0))
+            # few rows of C (a band of at most UNPACKED_ROWS) read op(B) in place where
+            # its panels are whole rows of B, ldb apart: a copy would be read only a few
+            # times (64x9216x128, the CNN's dense layer: +4-10%)
+            unpacked = ir.Constant(I1, 0) if (self.src, self.packed) != (F32P, F32P) else b.and_(
+                b.and_(b.not_(tb), b.icmp_signed("==", b.srem(nb, I64(NR)), I64(0))),
+                b.and_(b.icmp_signed("<=", b.sub(r1, r0), I64(UNPACKED_ROWS)),
+                       b.icmp_signed("!=", ldb, I64(NR))))
             with _loop(b, 0, k, self.kc) as p0:
                 kb = _min(b, I64(self.kc), b.sub(k, p0))
                 bpack = b.bitcast(work, self.packed)
-                b.call(pack_b, [bm, ldb, b.not_(tb), j0, nb, p0, kb, bpack])
-                b.call(band, [a, lda, ta, bpack, c, ldc, kb, p0, work, r0, r1, j0, nb, add])
+                with b.if_then(b.not_(unpacked)):
+                    b.call(pack_b, [bm, ldb, b.not_(tb), j0, nb, p0, kb, bpack])
+                src = b.select(unpacked, b.bitcast(_at(b, bm, (p0, ldb), j0), self.packed),
+                               bpack)
+                b.call(band, [a, lda, ta, src, c, ldc, kb, p0, work, r0, r1, j0, nb, add,
+                              b.select(unpacked, ldb, I64(NR))])
         b.ret_void()
         return fn
 
@@ -389,7 +404,7 @@ class _Gemm(RowProducts):
                                         _at(b, b.bitcast(shared, self.packed), (
                                             b.sdiv(lo, I64(NR)), self.depth(b, kb), NR))]),
                 lambda: b.call(band, [a, lda, ta, b.bitcast(shared, self.packed), c, n, kb, p0,
-                                      work, lo, _min(b, hi, m), j0, nb, add]),
+                                      work, lo, _min(b, hi, m), j0, nb, add, I64(NR)]),
                 lambda: b.call(block, [  # depths [lo, hi) of op(a) and op(b), packed
                     b.select(ta, _at(b, a, (lo, lda)), _at(b, a, lo)), lda, ta,
                     b.select(tb, _at(b, bm, lo), _at(b, bm, (lo, ldb))), ldb, tb,

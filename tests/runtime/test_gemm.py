@@ -48,6 +48,9 @@ def check(m, k, n, transpose_a=False, transpose_b=False, seed=0):
     (256, 784, 10),                          # fewer columns than a micro-tile (MLP logits)
     (64, 9216, 128), (30, 4 * S.KC + 7, 50),  # a small C over a long depth: split depth
     (320, S.KC + 3, 261),                    # B shared at SHARED_MANY (BAND_ROWS rows a band)
+    (S.MR * 3 + 5, 300, S.NR * 4),           # few rows read op(B) in place (UNPACKED_ROWS)
+    (S.UNPACKED_ROWS, 2 * S.KC + 3, S.NC + S.NR),  # ... over two depth and column blocks
+    (S.UNPACKED_ROWS + 4, 200, S.NR * 10),   # ... bands of all its rows (by columns): packed
     (1, 1, 1), (17, 3, 19),                  # small: one thread
 ])
 def test_shapes_match_numpy(m, k, n):
@@ -96,6 +99,7 @@ def native(a, ta, b, tb, c, work, flags):
     (3, 300, 150, False, False), (4, 200, 70, False, True),   # the few-rows paths
     (300, 0, 20, False, False),                           # no depth: c stays (or zeros)
     (64, 4 * S.KC + 9, 40, True, True),                   # split depth, both transposed
+    (S.MR * 3 + 5, S.KC + 3, S.NR * 2, False, False),     # few rows: op(B) read in place
 ])
 def test_accumulate_and_serial_flags(flags, m, k, n, ta, tb):
     rng = np.random.default_rng(2)
