@@ -50,6 +50,7 @@ from .sgemm import (
     _loop,
     _min,
 )
+from .simd_ir import splat
 from .threads import WORKER, chunk_range, declare, parallel_for, run_chunk, thread_id
 
 SYMBOL, FILTER_SYMBOL = "kiln_bconv", "kiln_bconv_filter"
@@ -159,7 +160,7 @@ class _BConv(_Conv):
                 at = b.bitcast(_at(b, dst, (b.add(b.mul(q, o), b.add(j0, I64(j))), c), ci0,
                                    v * VW), vec.as_pointer())
                 keep = b.icmp_signed(">=", ir.Constant(ir.VectorType(I64, VW), [
-                    v * VW + k for k in range(VW)]), _splat(b, ki))
+                    v * VW + k for k in range(VW)]), splat(b, ki))
                 value = b.select(keep, b.load(accs[j * NV + v]), zero)
                 value = b.select(b.icmp_signed(">=", I64(j), kj), value, zero)
                 b.store(b.fadd(b.load(at, align=4), value), at, align=4)
@@ -259,14 +260,6 @@ class _BConv(_Conv):
 def _rows_ir(b, ow):
     return b.select(b.icmp_signed(">", ow, I64(ROW_PIXELS)), I64(1),
                     b.sdiv(I64(ROW_PIXELS), ow))
-
-
-def _splat(b, v):
-    """An i64 broadcast to VW lanes."""
-    lanes = ir.VectorType(I64, VW)
-    undef = ir.Constant(lanes, ir.Undefined)
-    return b.shuffle_vector(b.insert_element(undef, v, I32(0)), undef,
-                            ir.Constant(ir.VectorType(I32, VW), [0] * VW))
 
 
 def bconv_address() -> int:

@@ -49,6 +49,7 @@ from .sgemm import (
     _loop,
     address,
 )
+from .simd_ir import splat
 from .threads import declare
 
 AVAILABLE = VW == 16 and "avx512_bf16" in cpu_flags()
@@ -82,11 +83,7 @@ def dot(module: ir.Module) -> ir.Function:
 
 def pair(b, p):
     """The two bfloat16 values at p (i16*) as one 32-bit lane, in every lane of PAIRS."""
-    words = ir.VectorType(I32, VW)
-    undef = ir.Constant(words, ir.Undefined)
-    a = b.load(b.bitcast(p, I32.as_pointer()), align=2)
-    return b.bitcast(b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef,
-                                      ir.Constant(words, [0] * VW)), PAIRS)
+    return b.bitcast(splat(b, b.load(b.bitcast(p, I32.as_pointer()), align=2)), PAIRS)
 
 
 class _Wide(_Gemm):

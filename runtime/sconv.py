@@ -54,6 +54,7 @@ from .sgemm import (
     _at,
     _loop,
     _min,
+    outer_update,
 )
 from .threads import WORKER, chunk_range, declare, parallel_for, run_chunk, thread_id
 
@@ -126,20 +127,13 @@ class _Conv:
         table, taps, c, wp, dst, ld = fn.args
         fma = self.fma()
         accs = _accumulators(b, vec, TM * NV)
-        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
-                                                                   [0] * VW)
         with _loop(b, 0, taps) as q:
             rows = [b.load(_at(b, table, (q, TM), i)) for i in range(TM)]
             wq = _at(b, wp, (q, c, NR))
             with _loop(b, 0, c) as ci:
                 bs = [b.load(b.bitcast(_at(b, wq, (ci, NR), v * VW), vp), align=4)
                       for v in range(NV)]
-                for i in range(TM):
-                    a = b.load(b.gep(rows[i], [ci]))
-                    a = b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef, lane0)
-                    for v in range(NV):
-                        acc = accs[i * NV + v]
-                        b.store(b.call(fma, [a, bs[v], b.load(acc)]), acc)
+                outer_update(b, fma, accs, TM, lambda i: b.load(b.gep(rows[i], [ci])), bs)
         self.store_tile(b, accs, dst, ld)
         b.ret_void()
         return fn
@@ -227,8 +221,6 @@ class _Conv:
         fma = self.fma()
         accs = _accumulators(b, vec, MR * NV)
         tile = b.alloca(F32, size=MR * NR)
-        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
-                                                                   [0] * VW)
         a0, lo, hi = _columns(b, kx, pl, dw, sw, wd, ow)
         with _loop(b, row0, row1) as r:
             img, oy = b.sdiv(r, oh), b.srem(r, oh)
@@ -242,12 +234,7 @@ class _Conv:
                     gs = _at(b, grow, (ox, o))
                     bs = [b.load(b.bitcast(b.gep(gs, [I64(v * VW)]), vp), align=4)
                           for v in range(NV)]
-                    for i in range(MR):
-                        a = b.load(b.gep(xs, [I64(i)]))
-                        a = b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef, lane0)
-                        for v in range(NV):
-                            acc = accs[i * NV + v]
-                            b.store(b.call(fma, [a, bs[v], b.load(acc)]), acc)
+                    outer_update(b, fma, accs, MR, lambda i: b.load(b.gep(xs, [I64(i)])), bs)
         whole = b.and_(b.icmp_signed("==", ki, I64(0)), b.icmp_signed("==", kj, I64(0)))
         with b.if_else(whole) as (full, part):
             with full:
@@ -285,8 +272,6 @@ class _Conv:
         offsets = [b.load(b.gep(offs, [I64(i)])) for i in range(MR)]
         accs = _accumulators(b, vec, MR * NV)
         tile = b.alloca(F32, size=MR * NR)
-        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
-                                                                   [0] * VW)
         with _loop(b, row0, row1) as r:
             img, oy = b.sdiv(r, oh), b.srem(r, oh)
             xrow = _at(b, x, (b.add(b.mul(img, h), b.mul(oy, sh)), wd, c))
@@ -295,12 +280,7 @@ class _Conv:
                 xs, gs = _at(b, xrow, (ox, sw, c)), _at(b, grow, (ox, o))
                 bs = [b.load(b.bitcast(b.gep(gs, [I64(v * VW)]), vp), align=4)
                       for v in range(NV)]
-                for i in range(MR):
-                    a = b.load(b.gep(xs, [offsets[i]]))
-                    a = b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef, lane0)
-                    for v in range(NV):
-                        acc = accs[i * NV + v]
-                        b.store(b.call(fma, [a, bs[v], b.load(acc)]), acc)
+                outer_update(b, fma, accs, MR, lambda i: b.load(b.gep(xs, [offsets[i]])), bs)
         for i in range(MR):
             for v in range(NV):
                 b.store(b.load(accs[i * NV + v]), b.bitcast(_at(b, tile, i * NR + v * VW), vp),

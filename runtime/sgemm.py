@@ -48,6 +48,7 @@ from .simd_ir import (
     _loop,
     _min,
     masked,
+    outer_update,
     transpose,
 )
 from .threads import WORKER, chunk_range, declare, parallel_for, pool_size, thread_id
@@ -132,17 +133,10 @@ class _Gemm(RowProducts):
         kc, pa, pb, pc, ldc, add, ldb = fn.args  # (ldb: NR in a packed panel)
         fma = self.fma()
         accs = _accumulators(b, vec, rows * NV)
-        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
-                                                                   [0] * VW)
         with _loop(b, 0, kc) as p:
             bs = [b.load(b.bitcast(_at(b, pb, (p, ldb), v * VW), vp), align=4)
                   for v in range(NV)]
-            for i in range(rows):
-                a = b.load(_at(b, pa, (p, MR), i))
-                a = b.shuffle_vector(b.insert_element(undef, a, I32(0)), undef, lane0)
-                for v in range(NV):
-                    acc = accs[i * NV + v]
-                    b.store(b.call(fma, [a, bs[v], b.load(acc)]), acc)
+            outer_update(b, fma, accs, rows, lambda i: b.load(_at(b, pa, (p, MR), i)), bs)
         self.store_tile(b, accs, pc, ldc, add)
         b.ret_void()
         return fn

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .simd_ir import F32, F32P, I1, I32, I64, VW, _at, _loop, masked
+from .simd_ir import F32, F32P, I1, I32, I64, VW, _at, _loop, masked, splat
 
 DEPTH_ROWS = 4                                # rows of B added at once
 
@@ -65,12 +65,9 @@ class RowProducts:
     def row_update(self, b, scales, sources, out, j_lo, j_hi):
         """out[j] += sum_r scales[r] * sources[r][j] for j in [j_lo, j_hi), whole vectors,
         two an iteration (as LLVM's vectorizer interleaves)."""
-        vec, vp = self.vec, self.vec.as_pointer()
+        vp = self.vec.as_pointer()
         fma = self.fma()
-        undef = ir.Constant(vec, ir.Undefined)
-        lane0 = ir.Constant(ir.VectorType(I32, VW), [0] * VW)
-        scales = [b.shuffle_vector(b.insert_element(undef, x, I32(0)), undef, lane0)
-                  for x in scales]
+        scales = [splat(b, x) for x in scales]
 
         def update(j):
             at = b.bitcast(b.gep(out, [j]), vp)
@@ -91,16 +88,11 @@ class RowProducts:
         masked loads and stores."""
         vec, vp = self.vec, self.vec.as_pointer()
         fma = self.fma()
-        undef, lane0 = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(I32, VW),
-                                                                   [0] * VW)
         zero = ir.Constant(vec, [0.0] * VW)
         masks = [None] * len(accs)
         if left is not None:
-            lanes = ir.VectorType(I64, VW)
-            left = b.shuffle_vector(b.insert_element(ir.Constant(lanes, ir.Undefined), left,
-                                                    I32(0)), ir.Constant(lanes, ir.Undefined),
-                                    lane0)
-            masks = [b.icmp_signed("<", ir.Constant(lanes, [v * VW + j for j in range(VW)]),
+            left = splat(b, left)
+            masks = [b.icmp_signed("<", ir.Constant(left.type, [v * VW + j for j in range(VW)]),
                                    left) for v in range(len(accs))]
 
         def load(p, mask):
@@ -112,7 +104,7 @@ class RowProducts:
         for v, x in enumerate(accs):
             b.store(b.select(add, load(_at(b, out, j0, v * VW), masks[v]), zero), x)
         with _loop(b, p_lo, p_hi) as p:
-            av = b.shuffle_vector(b.insert_element(undef, a_at(p), I32(0)), undef, lane0)
+            av = splat(b, a_at(p))
             for v, x in enumerate(accs):
                 src = self.vector(b, _at(b, bm, (p, ldb), j0, v * VW), masks[v])
                 b.store(b.call(fma, [av, src, b.load(x)]), x)

@@ -1,6 +1,6 @@
 """Building blocks of the GEMMs' and convolutions' LLVM IR (sgemm.py, bgemm.py, sconv.py,
-bconv.py): loops and addresses, vector accumulators, masked loads and stores, and the
-transpose of a square block of vectors."""
+bconv.py): loops and addresses, vector accumulators and their multiply-adds, broadcasts,
+masked loads and stores, and the transpose of a square block of vectors."""
 
 from __future__ import annotations
 
@@ -43,6 +43,24 @@ def _accumulators(b, vec, count):
     for acc in accs:
         b.store(ir.Constant(vec, [0.0] * vec.count), acc)
     return accs
+
+
+def splat(b, x, lanes=VW):
+    """``x`` in every one of ``lanes`` lanes."""
+    vec = ir.VectorType(x.type, lanes)
+    undef = ir.Constant(vec, ir.Undefined)
+    return b.shuffle_vector(b.insert_element(undef, x, I32(0)), undef,
+                            ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+
+
+def outer_update(b, fma, accs, count, scalar, vectors):
+    """accs[i*len(vectors) + v] += scalar(i) * vectors[v] for i < count: one depth of a
+    micro-kernel (each scalar broadcast, fused multiply-adds into the accumulators)."""
+    for i in range(count):
+        a = splat(b, scalar(i))
+        for v, x in enumerate(vectors):
+            acc = accs[i * len(vectors) + v]
+            b.store(b.call(fma, [a, x, b.load(acc)]), acc)
 
 
 def _at(b, p, *terms):
