@@ -49,6 +49,7 @@ from .simd_ir import (
     _min,
     masked,
     outer_update,
+    prefetch,
     transpose,
 )
 from .threads import WORKER, chunk_range, declare, parallel_for, pool_size, thread_id
@@ -131,6 +132,9 @@ class _Gemm(RowProducts):
         fn, b = self.function("micro" if rows == MR else f"micro{rows}",
                               [I64, self.packed, self.packed, F32P, I64, I1, I64])
         kc, pa, pb, pc, ldc, add, ldb = fn.args  # (ldb: NR in a packed panel)
+        for i in range(rows):  # C's lines on their way while the tile computes
+            for v in range(NV):
+                prefetch(b, _at(b, pc, (ldc, i), v * VW), write=True)
         fma = self.fma()
         accs = _accumulators(b, vec, rows * NV)
         with _loop(b, 0, kc) as p:
@@ -217,11 +221,15 @@ class _Gemm(RowProducts):
         multiple of VW), VW depths at a time: the rows' VW values, VW rows at a time,
         transposed and stored VW wide. Panels narrower than a vector are stored in order
         (each store's lanes past ``width`` are the next one's, the last store's land past
-        the panel's block, in what the packing writes next or spare workspace)."""
+        the panel's block, in what the packing writes next or spare workspace). Each
+        load asks for the next panel's line at its depth into L2."""
         with _loop(b, 0, depth, VW) as p:
             for g in range(0, width, VW):
-                rows = [self.vector(b, _at(b, x, (b.add(r0, I64(j)), ld), p0, p))
-                        if j < width else None for j in range(g, g + VW)]
+                rows = [_at(b, x, (b.add(r0, I64(j)), ld), p0, p) if j < width else None
+                        for j in range(g, g + VW)]
+                for row in rows[:width - g]:
+                    prefetch(b, _at(b, row, (ld, width)), locality=2)
+                rows = [None if row is None else self.vector(b, row) for row in rows]
                 for q, col in enumerate(transpose(b, rows)):
                     at = _at(b, panel, (b.add(p, I64(q)), width), g)
                     b.store(col, b.bitcast(at, self.vec.as_pointer()), align=4)

@@ -75,6 +75,16 @@ def _at(b, p, *terms):
     return b.gep(p, [off])
 
 
+def prefetch(b: ir.IRBuilder, p, write=False, locality=3):
+    """Ask for the cache line at ``p`` ahead of its use (llvm.prefetch: never faults, so
+    ``p`` may lie past the data); ``locality`` 3 into L1, 2 into L2."""
+    i8p = I8.as_pointer()
+    name = "llvm.prefetch.p0"
+    fn = b.module.globals.get(name) or ir.Function(
+        b.module, ir.FunctionType(ir.VoidType(), [i8p, I32, I32, I32]), name)
+    b.call(fn, [b.bitcast(p, i8p), I32(int(write)), I32(locality), I32(1)])
+
+
 def masked(module: ir.Module, op: str, vec: ir.VectorType) -> ir.Function:
     """llvm.masked.load / llvm.masked.store of one vector of ``vec`` (float32 lanes)."""
     name = f"llvm.masked.{op}.v{vec.count}f32.p0"
