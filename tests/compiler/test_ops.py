@@ -309,6 +309,24 @@ def test_slice_bounds_must_fit_static_dims():
                                                      "stride": (1, 1)})
 
 
+def test_slice_reference_takes_every_range_in_bounds():
+    # absolute positions, -1 "before 0": the same elements as range(begin, end, stride)
+    # for every begin/end the op accepts (an empty range included), a copy each time
+    for d in range(5):
+        x = np.arange(d * 2, dtype=np.float32).reshape(d, 2)
+        for s in (1, 2, 3, -1, -2):
+            lo, hi = (0, d) if s > 0 else (-1, d - 1)
+            for b in range(lo, hi + 1):
+                for e in range(lo, d + 1):
+                    attrs = {"begin": (b, 1), "end": (e, -1), "stride": (s, -1)}
+                    (t,) = P.SLICE.infer([TensorType((d, 2), dt.f32)], attrs)
+                    got = P.SLICE.ref(x, **attrs)
+                    want = np.array([[x[i, 1], x[i, 0]] for i in range(b, e, s)],
+                                    np.float32).reshape(-1, 2)
+                    assert got.shape == t.shape and np.array_equal(got, want), (d, b, e, s)
+                    assert not np.shares_memory(got, x)
+
+
 def test_register_refuses_incomplete_op():
     from compiler.ops.base import UNARY, OpDef, register
     with pytest.raises(ValueError, match="lacks scalar"):
