@@ -71,6 +71,16 @@ def test_transposed_operands(ta, tb, m):
     check(m, 333, 170, ta, tb, seed=1)
 
 
+@pytest.mark.parametrize("m,k,n,ta", [
+    (S.UNPACKED_ROWS, 2 * S.KC + 3, S.NC + S.NR + 5, False),  # two depth blocks, a last panel
+    (S.MR * 3 + 5, 300, S.NR * 4 + 7, True),                  # partial tiles, op(A) transposed
+    (S.MR + 1, 40, S.NR * 64, False),                         # split by columns
+])
+def test_few_rows_pack_a_transposed_b_panel_by_panel(m, k, n, ta):
+    # at most UNPACKED_ROWS rows and op(B) transposed: each panel of B packed before its tiles
+    check(m, k, n, ta, True, seed=4)
+
+
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
 def test_large_products_share_the_packed_b(ta, tb):
     # enough multiply-adds a block of B (SHARED) for the threads to pack it together, and
@@ -100,6 +110,7 @@ def native(a, ta, b, tb, c, work, flags):
     (300, 0, 20, False, False),                           # no depth: c stays (or zeros)
     (64, 4 * S.KC + 9, 40, True, True),                   # split depth, both transposed
     (S.MR * 3 + 5, S.KC + 3, S.NR * 2, False, False),     # few rows: op(B) read in place
+    (S.MR * 5 + 4, S.KC + 3, S.NR * 3 + 7, False, True),  # ... transposed: panel by panel
 ])
 def test_accumulate_and_serial_flags(flags, m, k, n, ta, tb):
     rng = np.random.default_rng(2)
