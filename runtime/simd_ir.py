@@ -16,9 +16,8 @@ F32P = F32.as_pointer()
 
 
 @contextmanager
-def _loop(b: ir.IRBuilder, lo, hi, step=1, unroll=True):
-    """for i in range(lo, hi, step) (i64 values; step a positive constant); ``unroll``
-    False keeps LLVM's unroller off the loop."""
+def _loop(b: ir.IRBuilder, lo, hi, step=1):
+    """for i in range(lo, hi, step) (i64 values; step a positive constant)."""
     lo, hi = (I64(v) if isinstance(v, int) else v for v in (lo, hi))
     pre = b.block
     head, body, done = (b.append_basic_block(f"for.{x}") for x in ("head", "body", "done"))
@@ -30,18 +29,8 @@ def _loop(b: ir.IRBuilder, lo, hi, step=1, unroll=True):
     b.position_at_end(body)
     yield i
     i.add_incoming(b.add(i, I64(step)), b.block)
-    back = b.branch(head)
-    if not unroll:
-        back.set_metadata("llvm.loop", _no_unroll(b.module))
+    b.branch(head)
     b.position_at_end(done)
-
-
-def _no_unroll(module: ir.Module):
-    """Loop metadata turning LLVM's unroller off (a loop ID: itself, then the option)."""
-    off = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
-    loop = module.add_metadata([ir.MetaDataString(module, "kiln.no_unroll"), off])
-    loop.operands = (loop, off)  # (the module's cache keeps it under the key above)
-    return loop
 
 
 def _min(b, x, y):
