@@ -91,13 +91,12 @@ class _BConv(_Conv):
         """dst[i*ld + j] = sum over offsets q and channel pairs of the pixels' pairs (one
         32-bit lane each) dotted with the packed filter's pairs."""
         vec = self.vec
-        fn, b = self.function("micro", [I16P.as_pointer(), I64, I64, I16P, F32P, I64])
+        fn, b = self.function("micro", [I16P.as_pointer(), I64, I64, I16P, F32P, I64, I16P])
         fn.attributes.add("noinline")
-        table, taps, c, wp, dst, ld = fn.args
+        table, taps, c, wp, dst, ld, zeros = fn.args
         dot_ = dot(self.module)
         accs = _accumulators(b, vec, TM * NV)
-        with _loop(b, 0, taps) as q:
-            rows = [b.load(_at(b, table, (q, TM), i)) for i in range(TM)]
+        with self.live_taps(b, table, taps, zeros) as (q, rows):
             wq = _at(b, wp, (q, c, NR))
             with _loop(b, 0, b.sdiv(c, I64(2))) as cp:
                 bs = [b.load(b.bitcast(_at(b, wq, (cp, 2 * NR), v * 2 * VW),

@@ -35,6 +35,7 @@ adds only the part the one before it did not.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 from llvmlite import ir
 
@@ -123,13 +124,13 @@ class _Conv:
         """dst[i*ld + j] = sum over offsets q and channels ci of table[q*TM + i][ci] *
         wp[(q*c + ci)*NR + j], the TM x NR accumulators in registers."""
         vec, vp = self.vec, self.vec.as_pointer()
-        fn, b = self.function("micro", [self.src.as_pointer(), I64, I64, self.src, F32P, I64])
+        fn, b = self.function("micro", [self.src.as_pointer(), I64, I64, self.src, F32P, I64,
+                                        self.src])
         fn.attributes.add("noinline")
-        table, taps, c, wp, dst, ld = fn.args
+        table, taps, c, wp, dst, ld, zeros = fn.args
         fma = self.fma()
         accs = _accumulators(b, vec, TM * NV)
-        with _loop(b, 0, taps) as q:
-            rows = [b.load(_at(b, table, (q, TM), i)) for i in range(TM)]
+        with self.live_taps(b, table, taps, zeros) as (q, rows):
             wq = _at(b, wp, (q, c, NR))
             with _loop(b, 0, c) as ci:
                 bs = [b.load(b.bitcast(_at(b, wq, (ci, NR), v * VW), vp), align=4)
@@ -138,6 +139,20 @@ class _Conv:
         self.store_tile(b, accs, dst, ld)
         b.ret_void()
         return fn
+
+    @contextmanager
+    def live_taps(self, b, table, taps, zeros):
+        """(q, the tile's TM row pointers) for each window offset q that has a pixel of
+        the tile inside the image: an offset whose pixels all fall in the padding (every
+        pointer the row of zeros) adds nothing (a conv2d's input gradient, padded by 2 on
+        each side of 24: 7.6% of its multiply-adds)."""
+        with _loop(b, 0, taps) as q:
+            rows = [b.load(_at(b, table, (q, TM), i)) for i in range(TM)]
+            live = b.icmp_unsigned("!=", rows[0], zeros)
+            for row in rows[1:]:
+                live = b.or_(live, b.icmp_unsigned("!=", row, zeros))
+            with b.if_then(live):
+                yield q, rows
 
     def store_tile(self, b, accs, dst, ld):
         """dst[i*ld + j] = the TM x NR accumulators."""
@@ -197,9 +212,10 @@ class _Conv:
                 wp = _at(b, wpack, (b.sdiv(j0, I64(NR)), kk, NR))
                 with b.if_else(full) as (whole, edge):
                     with whole:
-                        b.call(micro, [table, taps, run, wp, _at(b, out, (r0, o), j0), o])
+                        b.call(micro, [table, taps, run, wp, _at(b, out, (r0, o), j0), o,
+                                       zeros])
                     with edge:
-                        b.call(micro, [table, taps, run, wp, tile, I64(NR)])
+                        b.call(micro, [table, taps, run, wp, tile, I64(NR), zeros])
                         with _loop(b, 0, _min(b, I64(TM), b.sub(m, r0))) as i:
                             with _loop(b, 0, _min(b, I64(NR), b.sub(o, j0))) as j:
                                 b.store(b.load(_at(b, tile, (i, NR), j)),
