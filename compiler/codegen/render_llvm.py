@@ -139,8 +139,10 @@ class _Kernel:
         self.product_ptr = None
         if product is not None:  # the product lands in its own output, or its workspace
             out = product.outputs[0]
+            into = self.apart and not self.wide_product and windows.product_into(
+                self.plan, self.in_place)  # (then its workspace is unused, still passed)
             if self.apart:
-                self.product_ptr = self.builder.bitcast(
+                self.product_ptr = self.ptr[into] if into else self.builder.bitcast(
                     self.work[-1], storage_type(wide(out.type.dtype)).as_pointer())
                 self.ptr.setdefault(out.name, self.product_ptr)  # (a result keeps its own)
             self.ptr.setdefault(out.name, values[len(self.plan.body.params)])

@@ -19,6 +19,7 @@ from runtime.threads import pool_size
 
 from .. import dtypes as dt
 from .. import ops as P
+from ..ops.base import MOVEMENT
 from ..ops.nn import window_geometry
 from .lower_llvm import (
     I8,
@@ -194,6 +195,25 @@ def conv(k, n) -> None:
             lambda p: bb.load(bb.gep(cols, [bb.add(bb.mul(bb.sub(r, r0), I64(kk)), p)])),
             lambda p, j: bb.load(bb.gep(k.ptr[w.name], [bb.add(bb.mul(p, I64(o)), j)])), d))
     _blocks(k, n, 0, product)
+
+
+def product_into(plan, in_place) -> str | None:
+    """The result a conv2d kernel's product is computed into, the epilogue then writing
+    over it (None: into a workspace of its own): one of its type, not written over an
+    input, where each value at a point reads the product only at that point (no movement
+    op or reduction over it). The CNN's conv2d + bias + relu wrote 9 MB of product into
+    a workspace, read it back and wrote 9 MB of output."""
+    n = plan.product
+    if n is None or n.op is not P.CONV2D or plan.axes:
+        return None
+    on_product = {n.outputs[0].name}
+    for m in plan.body.nodes:
+        if m is not n and any(getattr(x, "name", None) in on_product for x in m.inputs):
+            if m.op.kind == MOVEMENT or m.outputs[0].type.shape != n.outputs[0].type.shape:
+                return None
+            on_product.update(x.name for x in m.outputs)
+    return next((r.name for r in plan.body.results if r.type == n.outputs[0].type and
+                 r.name not in in_place), None)
 
 
 def _sconv(k, n, symbol) -> None:

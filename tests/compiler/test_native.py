@@ -399,6 +399,30 @@ def test_softmax_keeps_its_exponentials_instead_of_computing_them_again():
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
 
 
+def test_conv2d_product_is_computed_into_a_result_its_epilogue_overwrites():
+    """A conv2d kernel's product is computed into a result of its type that is not written
+    over an input (its epilogue reads the product only where it writes), then overwritten;
+    with no such result it stays in a workspace. All agree with the interpreter."""
+    from compiler.codegen.plan import KernelPlan
+    from compiler.codegen.windows_llvm import product_into
+
+    def f(x, k, bias):
+        y = tf.nn.relu(tf.nn.conv2d(x, k, 1, "VALID") + bias)
+        return y, y > 0.5, tf.nn.conv2d(x, k, 2, "SAME") > 0.0
+    x = RNG.normal(size=(3, 11, 13, 5)).astype(np.float32)
+    k = RNG.normal(size=(3, 3, 5, 40)).astype(np.float32)
+    bias = RNG.normal(size=(40,)).astype(np.float32)
+    cf = tf.function(f).get_concrete_function(
+        tf.TensorSpec([None, 11, 13, 5]), tf.TensorSpec(k.shape), tf.TensorSpec([40]))
+    compiled = compile_graph(cf.graph, target="llvm")
+    relu, mask = (KernelPlan(n) for n in compiled.stages["fused"].nodes if n.op is P.KERNEL)
+    assert product_into(relu, {}) == relu.body.results[0].name
+    assert product_into(relu, {relu.body.results[0].name: "x"}) is None  # in place: apart
+    assert product_into(mask, {}) is None  # only a bool result
+    for got, want in zip(execute(compiled.program, [x, k, bias]), run(cf.graph, [x, k, bias])):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("n", [3, 70])
 def test_column_reductions_split_their_rows_among_threads(n):
     """A bias gradient of a convolution (the sum over images and pixels of 64 channels: one
