@@ -88,6 +88,7 @@ def _check_convolution(symbol, dtype, case, flags, seed):
     (1, 5, 5, 33, 3, 3, 30, (1, 1), ((2, 2), (2, 2)), (1, 1)),  # batch 1, full padding
     (1, 6, 7, 64, 4, 2, 25, (3, 2), ((0, 1), (3, 0)), (1, 3)),  # uneven everything
     (2, 3, 300, 32, 1, 3, 12, (1, 1), "SAME", (1, 1)),     # rows wider than ROW_PIXELS
+    (2, 9, 8, 32, 3, 3, 64, (1, 1), "VALID", (1, 1)),      # tiles of 8 gradient channels
 ])
 def test_bfloat16_filter_gradient_matches_reference(case, flags):
     """runtime/bconv.py: g packed in pairs of pixels, x's pixels interleaved, float32
