@@ -230,8 +230,8 @@ class _Conv:
         rows [row0, row1) that the offset keeps inside the image; only rows from ``ki``
         and columns from ``kj`` on (the rest belongs to the tile before)."""
         vec, vp = self.vec, self.vec.as_pointer()
-        fn, b = self.function(f"filter_tile{rows}", [F32P, F32P, F32P, I64.as_pointer(), I64, I64,
-                                              I64, I64, I64, I64, I64, I64])
+        fn, b = self.function(f"filter_tile{rows}", [F32P, F32P, F32P, I64.as_pointer()] +
+                              [I64] * 8)
         x, g, dst, geo, row0, row1, ky, kx, ci0, j0, ki, kj = fn.args
         _, h, wd, c, _, _, o, pt, pl, oh, ow, sh, sw, dh, dw = (
             b.load(b.gep(geo, [I64(j)])) for j in range(GEOMETRY))
@@ -347,7 +347,7 @@ class _Conv:
                                       _min(b, I64(MR), b.sub(kk, p0)),
                                       b.sub(b.mul(u, I64(NR)), j0)])
             # tiles of the rows (MR, or 8 with AVX-512) that waste fewer on the shifted
-            # last one (32 channels: 8 rows a tile, not 12, 12 and 8 of 12: +9-10%)
+            # last one (32 channels: 8 rows a tile, not 12, 12 and 8 of 12: +10-13%)
             waste = [b.srem(b.sub(I64(r), b.srem(c, I64(r))), I64(r)) for r in (MR, 8)]
             rows = b.select(b.icmp_signed("<", waste[1], waste[0]), I64(8), I64(MR)) \
                 if 8 in tile else I64(MR)
