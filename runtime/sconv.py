@@ -360,11 +360,13 @@ class _Conv:
                         args = [x, g, _at(b, dst, (q, c, o)), geo, r0, r1, b.sdiv(q, kw),
                                 b.srem(q, kw), ci0, j0, b.sub(b.mul(t, rows), ci0),
                                 b.sub(b.mul(u, I64(NR)), j0)]
-                        with b.if_else(b.icmp_signed("==", rows, I64(MR))) as (wide, eight):
-                            with wide:
-                                b.call(tile[MR], args)
-                            with eight:
-                                if 8 in tile:
+                        if 8 not in tile:
+                            b.call(tile[MR], args)
+                        else:
+                            with b.if_else(b.icmp_signed("==", rows, I64(MR))) as (wide, eight):
+                                with wide:
+                                    b.call(tile[MR], args)
+                                with eight:
                                     b.call(tile[8], args)
         b.ret_void()
         return fn

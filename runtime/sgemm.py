@@ -300,8 +300,7 @@ class _Gemm(RowProducts):
         fn, b = self.function("band", [self.src, I64, I1, self.packed, F32P, I64, I64, I64,
                                        F32P, I64, I64, I64, I64, I1, I64])
         a, lda, ta, bpack, c, ldc, kb, p0, work, r0, r1, j0, nb, add, ldb = fn.args
-        apack = b.bitcast(_at(b, work, KC * (NC + NR)), self.packed)
-        tile = _at(b, work, KC * (NC + NR) + KC * (MC + MR))
+        apack, tile = self.areas(b, work)
         with _loop(b, r0, r1, MC) as i0:
             mb = _min(b, I64(MC), b.sub(r1, i0))
             b.call(pack_a, [a, lda, ta, i0, mb, p0, kb, apack])
@@ -309,6 +308,11 @@ class _Gemm(RowProducts):
                            b.or_(add, b.icmp_signed(">", p0, I64(0))), ldb])
         b.ret_void()
         return fn
+
+    def areas(self, b, work):
+        """(A's packed block, the edge tile) in a thread's workspace, after B's block."""
+        return (b.bitcast(_at(b, work, KC * (NC + NR)), self.packed),
+                _at(b, work, KC * (NC + NR) + KC * (MC + MR)))
 
     def block(self, pack_b, band, pack_a, tiles):
         """c[r0:r1, c0:c1] (+)= op(a)[r0:r1] @ op(b)[:, c0:c1] on one thread (BLIS loop
@@ -347,9 +351,7 @@ class _Gemm(RowProducts):
         op(B): op(A) packed once a depth block, each panel of op(B) packed just before its
         tiles run (it stays in L1; 64x128x9216^T, the CNN's dense input gradient: +3-8%)."""
         a, lda, ta, bm, ldb, tb, c, ldc, k, work, r0, r1, c0, c1, add = args
-        apack = b.bitcast(_at(b, work, KC * (NC + NR)), self.packed)
-        bpack = b.bitcast(work, self.packed)
-        tile = _at(b, work, KC * (NC + NR) + KC * (MC + MR))
+        (apack, tile), bpack = self.areas(b, work), b.bitcast(work, self.packed)
         mb = b.sub(r1, r0)
         with _loop(b, 0, k, self.kc) as p0:
             kb = _min(b, I64(self.kc), b.sub(k, p0))
