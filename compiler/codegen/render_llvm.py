@@ -90,12 +90,12 @@ class _Kernel:
         self.arrays = list(plan.body.params) + list(plan.body.results)
         for v in self.arrays:
             value_type(v.type.dtype)
-        # a 16-bit float product (matmul, convolution, pool): kept in float32 apart (read
-        # rounded to its dtype, stored by the epilogue); its operands read as they are
-        # where the routine widens as it loads (``reads_narrow``), else widened into
-        # float32 workspaces first
-        self.wide_product = product.outputs[0].name if product is not None and \
-            product.outputs[0].type.dtype.is_narrow else None
+        # a 16-bit float product (matmul, convolution, pool; not one ``stores_narrow``):
+        # kept in float32 apart (read rounded to its dtype, stored by the epilogue); its
+        # operands read as they are where the routine widens as it loads (``reads_narrow``),
+        # else widened into float32 workspaces first
+        self.wide_product = product.outputs[0].name if product is not None and not \
+            windows.stores_narrow(product) and product.outputs[0].type.dtype.is_narrow else None
         self.narrow = [x for x in product.inputs if x.type.dtype.is_narrow] \
             if self.wide_product and not reads_narrow(product) else []
         computed = widened_node(product, keep=not self.narrow) if self.wide_product else \

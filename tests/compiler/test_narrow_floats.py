@@ -203,3 +203,33 @@ def test_bfloat16_filter_gradients_run_on_bf16_dot_products(channels):
     kernels = grad.get_concrete_function(x, k).ir("kernels")
     assert ("kiln_bconv_filter" in kernels) == bconv.filter_takes(channels, 16)
     assert ('"kiln_bconv"' in kernels) == bconv.takes(channels)
+
+
+@pytest.mark.parametrize("size, padding", [(8, "VALID"), (7, "SAME"), (7, "VALID")])
+@pytest.mark.parametrize("d", NARROW, ids=str)
+def test_narrow_pools_and_their_gradients_are_float32_rounded(d, size, padding):
+    """A narrow pool's gradient whose 2x2 windows tile the image (an even size, or SAME's
+    padding) is stored in its own dtype, each element once (native:
+    windows_llvm.stores_narrow); else, like the pools, kept in float32 for the epilogue:
+    either way, the float32 result rounded (max's gradient to each window's first maximal
+    element, avg's divided by the elements inside the image; a row past the last VALID
+    window keeps zero)."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, size, size, 5)).astype(d.np)
+    x[0, 0, 0, 0] = x[0, 0, 1, 0]  # a tie inside a window
+    out = -(-size // 2) if padding == "SAME" else size // 2
+    g = rng.normal(size=(2, out, out, 5)).astype(d.np)
+
+    @tf.function
+    def pools(x, g):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            m, a = tf.nn.max_pool2d(x, 2, 2, padding), tf.nn.avg_pool2d(x, 2, 2, padding)
+        return m, tape.gradient(m, x, output_gradients=g), tape.gradient(
+            a, x, output_gradients=g)
+    got = [v.numpy() for v in pools(x, g)]
+    wide = [a.astype(np.float32) for a in (x, g)]  # the interpreter's float32 results
+    want = [v.astype(d.np) for v in run(pools.get_concrete_function(*wide).graph, wide)]
+    for name, a, w in zip(("max_pool", "max_pool_grad", "avg_pool_grad"), got, want):
+        assert a.dtype == d.np and np.array_equal(a, w), name
+    assert np.count_nonzero(got[1][:, 0:2, 0:2]) == 2 * 5  # one element a window
