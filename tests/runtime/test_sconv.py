@@ -27,7 +27,8 @@ CASES = [  # (batch, h, w, c, kh, kw, o, strides, padding, dilations)
     (1, 9, 9, 5, 5, 5, 33, (1, 1), "VALID", (1, 1)),       # 125 rows of dw, shifted last
     (2, 9, 8, 32, 3, 3, 64, (1, 1), "VALID", (1, 1)),      # dw in tiles of 8 channels
     (1, 6, 7, 40, 2, 2, 40, (2, 1), "SAME", (1, 1)),       # ... 5 of them, a partial panel
-]
+    (2, 9, 11, 12, 3, 3, 32, (1, 2), ((2, 1), (0, 0)), (2, 1)),  # row runs stepped, rows of
+]                                                          # zeros, 5 pixels a row (tiles of 8)
 
 
 def _symbol(name):
